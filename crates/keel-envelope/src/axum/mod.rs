@@ -1,0 +1,35 @@
+//! axum integration (feature `axum`): envelopes as responses, and [`Json`] / [`Query`]
+//! extractors whose rejections are error envelopes with distinct codes.
+//!
+//! | failure | status | `error.code` |
+//! |---|---|---|
+//! | body is not JSON (syntax, EOF) | 400 | `MALFORMED_JSON` |
+//! | body could not be read | 400 | `BAD_REQUEST` |
+//! | missing or non-JSON `Content-Type` | 415 | `UNSUPPORTED_MEDIA_TYPE` |
+//! | body over the limit (`DefaultBodyLimit`) | 413 | `PAYLOAD_TOO_LARGE` |
+//! | wrong type, missing field, bad query value | 422 | `VALIDATION_ERROR` + `fields` |
+//!
+//! ```
+//! use axum::{Router, routing::post, http::StatusCode};
+//! use keel_envelope::{Envelope, axum::Json};
+//!
+//! #[derive(serde::Deserialize, serde::Serialize)]
+//! struct NewUser { email: String }
+//!
+//! async fn create(Json(user): Json<NewUser>) -> (StatusCode, Envelope<NewUser>) {
+//!     (StatusCode::CREATED, Envelope::new(user))
+//! }
+//!
+//! let app: Router = Router::new().route("/users", post(create));
+//! ```
+
+mod de_error;
+mod json;
+mod query;
+mod rejection;
+mod response;
+
+pub use json::Json;
+pub use query::Query;
+pub use rejection::{Rejection, RejectionKind};
+pub use response::{json_response, request_id_from_headers};

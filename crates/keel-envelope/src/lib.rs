@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
+pub mod code;
+mod envelope;
+mod error_envelope;
+mod field_error;
+mod field_path;
+mod meta;
+mod pagination;
+mod response;
+mod tag;
+mod value;
+
+pub use envelope::Envelope;
+pub use error_envelope::{ErrorBody, ErrorEnvelope};
+pub use field_error::FieldError;
+pub use field_path::{FieldPath, PathSegment};
+pub use meta::{MAX_REQUEST_ID_LEN, Meta, is_valid_request_id};
+pub use pagination::{Page, PageBounds, PageError, PageRequest, Pagination};
+pub use response::Response;
+pub use value::Value;

@@ -1,0 +1,247 @@
+//! Pagination: the `meta.pagination` member and the `page`/`limit` query parameters.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{FieldError, FieldPath};
+
+/// `meta.pagination` of a list response.
+///
+/// ```
+/// use keel_envelope::Pagination;
+///
+/// let p = Pagination::new(1, 20, 57).unwrap();
+/// assert_eq!(p.total_pages, 3);
+/// assert!(Pagination::new(1, 0, 57).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pagination {
+    /// 1-based page number.
+    pub page: u64,
+    /// Items per page.
+    pub limit: u64,
+    /// Items in the whole collection.
+    pub total: u64,
+    /// Number of pages (`ceil(total / limit)`; 0 when the collection is empty).
+    pub total_pages: u64,
+}
+
+impl Pagination {
+    /// Pagination for `page` (1-based) of `limit` items out of `total`.
+    ///
+    /// # Errors
+    /// [`PageError`] when `page` is 0 or `limit` is 0.
+    pub fn new(page: u64, limit: u64, total: u64) -> Result<Self, PageError> {
+        if page == 0 {
+            return Err(PageError::Page { min: 1 });
+        }
+        if limit == 0 {
+            return Err(PageError::Limit {
+                min: 1,
+                max: u64::MAX,
+            });
+        }
+        // div_ceil cannot overflow, unlike (total + limit - 1) / limit.
+        let total_pages = total.div_ceil(limit);
+        Ok(Self {
+            page,
+            limit,
+            total,
+            total_pages,
+        })
+    }
+}
+
+/// Bounds for [`PageRequest::resolve`]: default and maximum `limit`.
+///
+/// ```
+/// use keel_envelope::PageBounds;
+/// let b = PageBounds::default();
+/// assert_eq!((b.default_limit, b.max_limit), (20, 100));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageBounds {
+    /// `limit` when the client sends none.
+    pub default_limit: u64,
+    /// Largest accepted `limit`.
+    pub max_limit: u64,
+}
+
+impl Default for PageBounds {
+    fn default() -> Self {
+        Self {
+            default_limit: 20,
+            max_limit: 100,
+        }
+    }
+}
+
+/// The `page` and `limit` query parameters as the client sent them.
+///
+/// Deserialize it (e.g. with `keel_envelope::axum::Query`), then [`resolve`](Self::resolve)
+/// it against [`PageBounds`]: an out-of-range value is an error, never silently clamped.
+///
+/// ```
+/// use keel_envelope::{PageBounds, PageRequest};
+///
+/// let req = PageRequest { page: Some(2), limit: None };
+/// let page = req.resolve(&PageBounds::default()).unwrap();
+/// assert_eq!((page.page, page.limit, page.offset()), (2, 20, 20));
+///
+/// let bad = PageRequest { page: Some(1), limit: Some(500) };
+/// assert!(bad.resolve(&PageBounds::default()).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRequest {
+    /// 1-based page; defaults to 1.
+    #[serde(default)]
+    pub page: Option<u64>,
+    /// Items per page; defaults to [`PageBounds::default_limit`].
+    #[serde(default)]
+    pub limit: Option<u64>,
+}
+
+impl PageRequest {
+    /// Applies defaults and checks bounds.
+    ///
+    /// # Errors
+    /// [`PageError`] when `page` is 0 or `limit` is outside `1..=max_limit`.
+    pub fn resolve(&self, bounds: &PageBounds) -> Result<Page, PageError> {
+        let page = self.page.unwrap_or(1);
+        if page == 0 {
+            return Err(PageError::Page { min: 1 });
+        }
+        let limit = self.limit.unwrap_or(bounds.default_limit);
+        if limit == 0 || limit > bounds.max_limit {
+            return Err(PageError::Limit {
+                min: 1,
+                max: bounds.max_limit,
+            });
+        }
+        // The offset must fit a u64 (and a PostgreSQL bigint): page * limit is checked.
+        let offset = (page - 1)
+            .checked_mul(limit)
+            .filter(|o| i64::try_from(*o).is_ok())
+            .ok_or(PageError::Page { min: 1 })?;
+        Ok(Page {
+            page,
+            limit,
+            offset,
+        })
+    }
+}
+
+/// A resolved, in-bounds page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// 1-based page number.
+    pub page: u64,
+    /// Items per page.
+    pub limit: u64,
+    offset: u64,
+}
+
+impl Page {
+    /// Items to skip: `(page - 1) * limit`, known to fit an `i64`.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// `meta.pagination` for this page of a collection of `total` items.
+    pub fn pagination(&self, total: u64) -> Pagination {
+        Pagination {
+            page: self.page,
+            limit: self.limit,
+            total,
+            total_pages: total.div_ceil(self.limit),
+        }
+    }
+}
+
+/// A `page` or `limit` outside its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PageError {
+    /// `page` is below `min` (or so large the offset overflows).
+    Page {
+        /// Smallest accepted page.
+        min: u64,
+    },
+    /// `limit` is outside `min..=max`.
+    Limit {
+        /// Smallest accepted limit.
+        min: u64,
+        /// Largest accepted limit.
+        max: u64,
+    },
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Page { min } => write!(f, "page must be at least {min}"),
+            Self::Limit { min, max } => write!(f, "limit must be between {min} and {max}"),
+        }
+    }
+}
+
+impl std::error::Error for PageError {}
+
+impl PageError {
+    /// The error as a field error on `page` or `limit`, for a 422 envelope.
+    ///
+    /// ```
+    /// # use keel_envelope::PageError;
+    /// let fe = PageError::Limit { min: 1, max: 100 }.to_field_error();
+    /// assert_eq!((fe.field.as_str(), fe.code.as_ref()), ("limit", "out_of_range"));
+    /// ```
+    pub fn to_field_error(&self) -> FieldError {
+        match self {
+            Self::Page { min } => FieldError::new(
+                &FieldPath::root().key("page"),
+                "out_of_range",
+                self.to_string(),
+            )
+            .with_param("min", *min),
+            Self::Limit { min, max } => FieldError::new(
+                &FieldPath::root().key("limit"),
+                "out_of_range",
+                self.to_string(),
+            )
+            .with_param("min", *min)
+            .with_param("max", *max),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(page: Option<u64>, limit: Option<u64>, expected: Result<(u64, u64, u64), PageError>) {
+        let got = PageRequest { page, limit }
+            .resolve(&PageBounds::default())
+            .map(|p| (p.page, p.limit, p.offset()));
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn resolve_table() {
+        check(None, None, Ok((1, 20, 0)));
+        check(Some(3), Some(10), Ok((3, 10, 20)));
+        check(Some(0), None, Err(PageError::Page { min: 1 }));
+        check(None, Some(0), Err(PageError::Limit { min: 1, max: 100 }));
+        check(None, Some(101), Err(PageError::Limit { min: 1, max: 100 }));
+        check(Some(u64::MAX), Some(100), Err(PageError::Page { min: 1 }));
+    }
+
+    #[test]
+    fn total_pages() {
+        assert_eq!(Pagination::new(1, 20, 0).unwrap().total_pages, 0);
+        assert_eq!(Pagination::new(1, 20, 40).unwrap().total_pages, 2);
+        assert_eq!(Pagination::new(1, 20, 41).unwrap().total_pages, 3);
+        assert_eq!(
+            Pagination::new(1, 1, u64::MAX).unwrap().total_pages,
+            u64::MAX
+        );
+    }
+}
