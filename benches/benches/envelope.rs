@@ -1,0 +1,67 @@
+//! keel-envelope: serializing `Envelope<T>` vs serializing the bare `T` with serde_json.
+//!
+//! Targets (issue #2): at most +60 ns for a small object, at most 5 % for bodies ≥ 2 KB.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use keel_envelope::Envelope;
+use serde::Serialize;
+
+#[derive(Serialize, Clone)]
+struct User {
+    id: u64,
+    email: String,
+    first_name: String,
+    last_name: String,
+    role: &'static str,
+    created_at: String,
+}
+
+fn user(i: u64) -> User {
+    User {
+        id: i,
+        email: format!("user{i}@example.com"),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        role: "user",
+        created_at: "2026-11-22T03:00:00Z".into(),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let small = user(1);
+    let list: Vec<User> = (0..20).map(user).collect();
+    let mut g = c.benchmark_group("envelope/small");
+    g.bench_function("bare_serde_json", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&small)).map(|v| v.len()))
+    });
+    g.bench_function("keel_envelope", |b| {
+        b.iter(|| {
+            let env = Envelope::new(black_box(&small)).with_request_id("req-0123456789");
+            serde_json::to_vec(&env).map(|v| v.len())
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("envelope/list20");
+    g.bench_function("bare_serde_json", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&list)).map(|v| v.len()))
+    });
+    g.bench_function("keel_envelope", |b| {
+        b.iter(|| {
+            let env = Envelope::new(black_box(&list))
+                .with_request_id("req-0123456789")
+                .with_pagination(keel_envelope::Pagination::new(1, 20, 57).unwrap_or_else(|_| unreachable!()));
+            serde_json::to_vec(&env).map(|v| v.len())
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = keel_benches::criterion_config();
+    targets = bench
+}
+criterion_main!(benches);
