@@ -1,0 +1,125 @@
+//! Throwaway PostgreSQL and Redis for tests, runs and benches: found or installed,
+//! started on loopback with free ports, removed on drop (also after Ctrl-C).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use keel_testkit::{TempPostgres, TempRedis};
+
+use crate::cmd::{run_step, workspace_root, works};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// On Ctrl-C the child commands (same process group) get the signal and exit; xtask
+/// itself keeps running just long enough to drop [`Services`], which stops the servers
+/// and deletes their data.
+pub(crate) fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            // Second Ctrl-C: the user insists.
+            std::process::exit(130);
+        }
+        eprintln!("\nxtask: interrupted; stopping servers and cleaning up (Ctrl-C again to force)");
+    });
+}
+
+/// Whether Ctrl-C was pressed.
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Running throwaway servers; dropping this stops them and removes their data.
+#[derive(Debug)]
+pub(crate) struct Services {
+    pub(crate) postgres: TempPostgres,
+    pub(crate) redis: Option<TempRedis>,
+}
+
+/// What [`Services::start`] must provide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RedisNeed {
+    Required,
+    IfAvailable,
+}
+
+impl Services {
+    /// Starts PostgreSQL (installing Debian's package as root if missing) and Redis.
+    pub(crate) fn start(redis: RedisNeed) -> Result<Self, String> {
+        ensure_postgres()?;
+        let redis_ok = match redis {
+            RedisNeed::Required => {
+                ensure_redis()?;
+                true
+            }
+            RedisNeed::IfAvailable => ensure_redis().is_ok(),
+        };
+        let dir = workspace_root().join("target").join("keel-services");
+        let postgres = TempPostgres::start_new(&dir)?;
+        println!("    PostgreSQL: {}", postgres.url());
+        let redis = if redis_ok {
+            let r = TempRedis::start_new()?;
+            println!("    Redis:      {}", r.url());
+            Some(r)
+        } else {
+            println!("    Redis:      not available (in-memory backends only)");
+            None
+        };
+        Ok(Self { postgres, redis })
+    }
+
+    /// `KEEL_TEST_*` variables for test processes.
+    pub(crate) fn test_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("KEEL_TEST_DATABASE_URL".into(), self.postgres.url()),
+            ("KEEL_TEST_PG_BINDIR".into(), self.postgres.bindir().display().to_string()),
+            ("KEEL_REQUIRE_SERVICES".into(), "1".into()),
+        ];
+        if let Some(r) = &self.redis {
+            env.push(("KEEL_TEST_REDIS_URL".into(), r.url()));
+        }
+        env
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Installs Debian packages when running as root with apt-get; otherwise explains.
+pub(crate) fn apt_install(packages: &[&str], why: &str) -> Result<(), String> {
+    if !(is_root() && works("apt-get", &["--version"])) {
+        return Err(format!(
+            "{why}: install the Debian package(s) {} (e.g. `sudo apt-get install {}`)",
+            packages.join(", "),
+            packages.join(" ")
+        ));
+    }
+    let mut update = std::process::Command::new("apt-get");
+    update.args(["update", "-qq"]);
+    // A stale package index is the usual reason an install fails; failure here is not fatal.
+    let _ = run_step("apt-get update", &mut update);
+    let mut cmd = std::process::Command::new("apt-get");
+    cmd.env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(packages);
+    run_step(&format!("install {}", packages.join(" ")), &mut cmd)
+}
+
+fn ensure_postgres() -> Result<(), String> {
+    if TempPostgres::find_bindir().is_some() {
+        return Ok(());
+    }
+    apt_install(&["postgresql"], "PostgreSQL server binaries (initdb, pg_ctl) not found")?;
+    TempPostgres::find_bindir()
+        .map(|_| ())
+        .ok_or_else(|| "PostgreSQL installed but initdb still not found".to_owned())
+}
+
+fn ensure_redis() -> Result<(), String> {
+    if keel_testkit::find_binary("redis-server", "KEEL_TEST_REDIS_SERVER", &["/usr/bin"]).is_some() {
+        return Ok(());
+    }
+    apt_install(&["redis-server"], "redis-server not found")
+}
