@@ -20,7 +20,9 @@ pub(crate) fn cargo() -> Command {
 /// Runs `cmd`, echoing it first; an error names the step that failed.
 pub(crate) fn run_step(step: &str, cmd: &mut Command) -> Result<(), String> {
     println!("\n==> {step}\n    $ {}", render(cmd));
-    let status = cmd.status().map_err(|e| format!("{step}: could not start: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{step}: could not start: {e}"))?;
     if status.success() {
         Ok(())
     } else {

@@ -12,19 +12,33 @@ type Version = (u64, u64, u64);
 
 fn parse(v: &str) -> Option<Version> {
     let mut it = v.split('.').map(|p| p.parse::<u64>().ok());
-    Some((it.next()??, it.next().flatten().unwrap_or(0), it.next().flatten().unwrap_or(0)))
+    Some((
+        it.next()??,
+        it.next().flatten().unwrap_or(0),
+        it.next().flatten().unwrap_or(0),
+    ))
 }
 
 pub(crate) fn run() -> Result<(), String> {
     println!("\n==> msrv: rust-version claims vs dependency trees");
     let out = cargo()
-        .args(["metadata", "--format-version", "1", "--all-features", "--locked"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--all-features",
+            "--locked",
+        ])
         .output()
         .map_err(|e| format!("cargo metadata: {e}"))?;
     if !out.status.success() {
-        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
-    let meta: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))?;
+    let meta: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))?;
     let packages: HashMap<&str, &Value> = meta["packages"]
         .as_array()
         .into_iter()
@@ -33,7 +47,9 @@ pub(crate) fn run() -> Result<(), String> {
         .collect();
     let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
     for node in meta["resolve"]["nodes"].as_array().into_iter().flatten() {
-        let Some(id) = node["id"].as_str() else { continue };
+        let Some(id) = node["id"].as_str() else {
+            continue;
+        };
         let deps = node["deps"].as_array().into_iter().flatten().filter(|d| {
             d["dep_kinds"]
                 .as_array()
@@ -47,7 +63,9 @@ pub(crate) fn run() -> Result<(), String> {
     let mut failures = Vec::new();
     for member in meta["workspace_members"].as_array().into_iter().flatten() {
         let Some(id) = member.as_str() else { continue };
-        let Some(pkg) = packages.get(id) else { continue };
+        let Some(pkg) = packages.get(id) else {
+            continue;
+        };
         if pkg["publish"].as_array().is_some_and(Vec::is_empty) {
             continue; // publish = false
         }
@@ -72,7 +90,10 @@ pub(crate) fn run() -> Result<(), String> {
         let fmt = |v: Version| format!("{}.{}.{}", v.0, v.1, v.2);
         match claimed {
             Some(c) if c >= needed.0 => {
-                report.insert(name.to_owned(), format!("{} (tree needs {} via {})", fmt(c), fmt(needed.0), needed.1));
+                report.insert(
+                    name.to_owned(),
+                    format!("{} (tree needs {} via {})", fmt(c), fmt(needed.0), needed.1),
+                );
             }
             Some(c) => failures.push(format!(
                 "{name} claims rust-version {} but {} needs {}",

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use keel_testkit::{TempPostgres, TempRedis};
 
-use crate::cmd::{run_step, workspace_root, works};
+use crate::cmd::{run_step, works, workspace_root};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -38,6 +38,7 @@ pub(crate) struct Services {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RedisNeed {
     Required,
+    #[allow(dead_code)] // for `cargo xtask run`, which works without Redis
     IfAvailable,
 }
 
@@ -70,7 +71,10 @@ impl Services {
     pub(crate) fn test_env(&self) -> Vec<(String, String)> {
         let mut env = vec![
             ("KEEL_TEST_DATABASE_URL".into(), self.postgres.url()),
-            ("KEEL_TEST_PG_BINDIR".into(), self.postgres.bindir().display().to_string()),
+            (
+                "KEEL_TEST_PG_BINDIR".into(),
+                self.postgres.bindir().display().to_string(),
+            ),
             ("KEEL_REQUIRE_SERVICES".into(), "1".into()),
         ];
         if let Some(r) = &self.redis {
@@ -111,14 +115,18 @@ fn ensure_postgres() -> Result<(), String> {
     if TempPostgres::find_bindir().is_some() {
         return Ok(());
     }
-    apt_install(&["postgresql"], "PostgreSQL server binaries (initdb, pg_ctl) not found")?;
+    apt_install(
+        &["postgresql"],
+        "PostgreSQL server binaries (initdb, pg_ctl) not found",
+    )?;
     TempPostgres::find_bindir()
         .map(|_| ())
         .ok_or_else(|| "PostgreSQL installed but initdb still not found".to_owned())
 }
 
 fn ensure_redis() -> Result<(), String> {
-    if keel_testkit::find_binary("redis-server", "KEEL_TEST_REDIS_SERVER", &["/usr/bin"]).is_some() {
+    if keel_testkit::find_binary("redis-server", "KEEL_TEST_REDIS_SERVER", &["/usr/bin"]).is_some()
+    {
         return Ok(());
     }
     apt_install(&["redis-server"], "redis-server not found")

@@ -16,7 +16,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     run_step("rustfmt", cargo().args(["fmt", "--all", "--check"]))?;
     run_step(
         "clippy",
-        cargo().args(["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]),
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     crate::msrv::run()?;
 
@@ -34,11 +42,25 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let result = (|| {
         if works("cargo", &["nextest", "--version"]) {
             let mut c = with_env(cargo());
-            c.args(["nextest", "run", "--workspace", "--all-features", "--no-fail-fast"]);
+            c.args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--all-features",
+                "--no-fail-fast",
+            ]);
             run_step("tests (nextest)", &mut c)?;
         } else {
             let mut c = with_env(cargo());
-            c.args(["test", "--workspace", "--all-features", "--lib", "--bins", "--tests", "--examples"]);
+            c.args([
+                "test",
+                "--workspace",
+                "--all-features",
+                "--lib",
+                "--bins",
+                "--tests",
+                "--examples",
+            ]);
             run_step("tests", &mut c)?;
         }
         check_interrupt()?;
@@ -47,19 +69,30 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         run_step("doctests", &mut c)?;
         check_interrupt()?;
         let mut c = cargo();
-        c.env("RUSTDOCFLAGS", "-D warnings")
-            .args(["doc", "--workspace", "--all-features", "--no-deps"]);
+        c.env("RUSTDOCFLAGS", "-D warnings").args([
+            "doc",
+            "--workspace",
+            "--all-features",
+            "--no-deps",
+        ]);
         run_step("rustdoc", &mut c)
     })();
     drop(services);
     println!("\n==> servers stopped and removed");
     result?;
-    println!("\nxtask test: all checks passed in {:.0?}", started.elapsed());
+    println!(
+        "\nxtask test: all checks passed in {:.0?}",
+        started.elapsed()
+    );
     Ok(())
 }
 
 fn check_interrupt() -> Result<(), String> {
-    if interrupted() { Err("interrupted".into()) } else { Ok(()) }
+    if interrupted() {
+        Err("interrupted".into())
+    } else {
+        Ok(())
+    }
 }
 
 /// A python3 with `cryptography` and `argon2-cffi` (keel-crypto's interop tests),
@@ -73,8 +106,14 @@ fn ensure_python() -> Result<String, String> {
         crate::services::apt_install(&["python3", "python3-pip"], "python3 not found")?;
     }
     let mut pip = Command::new(&python);
-    pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-        .args(PYTHON_PACKAGES);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ])
+    .args(PYTHON_PACKAGES);
     if run_step("pip install (interop test peers)", &mut pip).is_err() {
         // Debian's externally-managed python needs the flag; other pythons reject it.
         let mut pip = Command::new(&python);
@@ -85,6 +124,9 @@ fn ensure_python() -> Result<String, String> {
     if works(&python, &["-c", PYTHON_MODULES]) {
         Ok(python)
     } else {
-        Err(format!("{python} still cannot import {}", PYTHON_PACKAGES.join(", ")))
+        Err(format!(
+            "{python} still cannot import {}",
+            PYTHON_PACKAGES.join(", ")
+        ))
     }
 }

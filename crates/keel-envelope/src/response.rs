@@ -30,6 +30,8 @@ impl<T> Response<T> {
     ///
     /// # Errors
     /// The [`ErrorEnvelope`] when the server answered with an error.
+    // The error is as large as the success: boxing it would only cost an allocation.
+    #[allow(clippy::result_large_err)]
     pub fn into_result(self) -> Result<Envelope<T>, ErrorEnvelope> {
         match self {
             Self::Success(e) => Ok(e),

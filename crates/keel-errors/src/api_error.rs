@@ -316,7 +316,13 @@ impl PublicError {
 
     pub(crate) fn to_problem(&self) -> ProblemDetails {
         let (fields, details) = self.public_details();
-        ProblemDetails::from_parts(self.kind, self.message(), fields, details, self.request_id.clone())
+        ProblemDetails::from_parts(
+            self.kind,
+            self.message(),
+            fields,
+            details,
+            self.request_id.clone(),
+        )
     }
 }
 

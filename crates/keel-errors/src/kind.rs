@@ -124,12 +124,18 @@ impl ErrorKind {
 
     /// Whether this is a server-side (5xx) kind, whose details are never shown.
     pub const fn is_server_error(self) -> bool {
-        matches!(self, Self::Internal | Self::ServiceUnavailable | Self::Timeout)
+        matches!(
+            self,
+            Self::Internal | Self::ServiceUnavailable | Self::Timeout
+        )
     }
 
     /// Whether a client may retry the same request later and expect success.
     pub const fn is_retryable(self) -> bool {
-        matches!(self, Self::RateLimited | Self::ServiceUnavailable | Self::Timeout)
+        matches!(
+            self,
+            Self::RateLimited | Self::ServiceUnavailable | Self::Timeout
+        )
     }
 }
 

@@ -53,7 +53,14 @@ pub struct ProblemDetails {
 }
 
 const RESERVED: [&str; 8] = [
-    "type", "title", "status", "detail", "instance", "code", "errors", "request_id",
+    "type",
+    "title",
+    "status",
+    "detail",
+    "instance",
+    "code",
+    "errors",
+    "request_id",
 ];
 
 impl ProblemDetails {

@@ -90,12 +90,9 @@ fn malformed(e: &serde_json::Error) -> RejectionKind {
 
 pub(super) fn bytes_rejection_kind(e: &BytesRejection) -> RejectionKind {
     match e {
-        BytesRejection::FailedToBufferBody(inner) => match inner {
-            axum_core::extract::rejection::FailedToBufferBody::LengthLimitError(_) => {
-                RejectionKind::PayloadTooLarge
-            }
-            _ => RejectionKind::BodyUnreadable,
-        },
+        BytesRejection::FailedToBufferBody(
+            axum_core::extract::rejection::FailedToBufferBody::LengthLimitError(_),
+        ) => RejectionKind::PayloadTooLarge,
         _ => RejectionKind::BodyUnreadable,
     }
 }
