@@ -21,17 +21,22 @@ pub(crate) fn to_field_error(path: &serde_path_to_error::Path, message: &str) ->
         }
     }
     let message = strip_position(message);
+    // serde_path_to_error's path ends at the parent for a missing field but already
+    // includes the key for unknown/duplicate ones: add the name only when absent.
+    let mut at = |name: &str| {
+        if field.segments().last() != Some(&PathSegment::Key(name.to_owned())) {
+            field.push(PathSegment::Key(name.to_owned()));
+        }
+        field.clone()
+    };
     if let Some(name) = between(message, "missing field `", "`") {
-        field.push(PathSegment::Key(name.to_owned()));
-        return FieldError::new(&field, "required", "is required");
+        return FieldError::new(&at(name), "required", "is required");
     }
     if let Some(name) = between(message, "unknown field `", "`") {
-        field.push(PathSegment::Key(name.to_owned()));
-        return FieldError::new(&field, "unknown_field", "is not a known field");
+        return FieldError::new(&at(name), "unknown_field", "is not a known field");
     }
     if let Some(name) = between(message, "duplicate field `", "`") {
-        field.push(PathSegment::Key(name.to_owned()));
-        return FieldError::new(&field, "duplicate_field", "appears more than once");
+        return FieldError::new(&at(name), "duplicate_field", "appears more than once");
     }
     let expected = message
         .rfind(", expected ")

@@ -1,0 +1,241 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The wire format end to end: deterministic bytes, round trips, and the axum
+//! extractors' rejections through a real `Router`.
+
+use keel_envelope::{
+    Envelope, ErrorBody, ErrorEnvelope, FieldError, FieldPath, Meta, PageRequest, Pagination,
+    Response, Value, code,
+};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Item {
+    sku: String,
+    qty: u32,
+}
+
+fn sample_error() -> ErrorEnvelope {
+    let fields = (0..20)
+        .map(|i| {
+            FieldError::new(
+                &FieldPath::root().key("items").index(i).key("sku"),
+                "too_short",
+                "must be at least 2 characters",
+            )
+            .with_param("min", 2u32)
+            .with_param("max", 20u32)
+        })
+        .collect();
+    let mut body = ErrorBody::new(code::VALIDATION_ERROR, "Validation failed").with_fields(fields);
+    for k in ["zeta", "alpha", "mid"] {
+        body = body.with_detail(k, k);
+    }
+    ErrorEnvelope::new(body).with_request_id("r-1")
+}
+
+#[test]
+fn same_input_gives_byte_identical_json() {
+    let first = serde_json::to_vec(&sample_error()).unwrap();
+    for _ in 0..50 {
+        assert_eq!(serde_json::to_vec(&sample_error()).unwrap(), first);
+    }
+    // Field errors keep insertion order; details are sorted by key.
+    let s = String::from_utf8(first).unwrap();
+    assert!(s.find("items[0].sku").unwrap() < s.find("items[19].sku").unwrap());
+    assert!(s.find("\"alpha\"").unwrap() < s.find("\"mid\"").unwrap());
+}
+
+#[test]
+fn success_round_trips_with_all_meta() {
+    let env = Envelope::new(vec![Item {
+        sku: "a1".into(),
+        qty: 2,
+    }])
+    .with_message("ok")
+    .with_request_id("r-2")
+    .with_pagination(Pagination::new(2, 10, 11).unwrap())
+    .with_meta("api_version", "1")
+    .with_meta("request_id", "ignored: reserved");
+    let json = serde_json::to_string(&env).unwrap();
+    assert_eq!(
+        json,
+        r#"{"success":true,"data":[{"sku":"a1","qty":2}],"message":"ok","meta":{"request_id":"r-2","pagination":{"page":2,"limit":10,"total":11,"total_pages":2},"api_version":"1"}}"#
+    );
+    let back: Envelope<Vec<Item>> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, env);
+}
+
+#[test]
+fn empty_members_are_omitted() {
+    assert_eq!(
+        serde_json::to_string(&Envelope::new(1)).unwrap(),
+        r#"{"success":true,"data":1}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&ErrorEnvelope::new(ErrorBody::new(code::NOT_FOUND, "x"))).unwrap(),
+        r#"{"success":false,"error":{"code":"NOT_FOUND","message":"x"}}"#
+    );
+    assert!(Meta::default().is_empty());
+}
+
+#[test]
+fn error_round_trips_and_response_dispatches_on_success() {
+    let err = sample_error();
+    let json = serde_json::to_string(&err).unwrap();
+    let back: ErrorEnvelope = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, err);
+    let r: Response<Vec<Item>> = serde_json::from_str(&json).unwrap();
+    assert!(matches!(r, Response::Error(_)));
+    // A success body never deserializes as an error envelope and vice versa.
+    assert!(
+        serde_json::from_str::<ErrorEnvelope>(
+            r#"{"success":true,"error":{"code":"X","message":"y"}}"#
+        )
+        .is_err()
+    );
+    assert!(serde_json::from_str::<Envelope<u8>>(r#"{"success":false,"data":1}"#).is_err());
+}
+
+#[test]
+fn values_keep_their_json_types() {
+    let body = ErrorBody::new("X", "y")
+        .with_detail("neg", -1i32)
+        .with_detail("big", u64::MAX)
+        .with_detail("f", 0.5)
+        .with_detail("list", vec![1u8, 2])
+        .with_detail("none", Value::Null);
+    let json = serde_json::to_string(&body).unwrap();
+    assert_eq!(
+        json,
+        r#"{"code":"X","message":"y","details":{"big":18446744073709551615,"f":0.5,"list":[1,2],"neg":-1,"none":null}}"#
+    );
+    assert_eq!(serde_json::from_str::<ErrorBody>(&json).unwrap(), body);
+}
+
+#[test]
+fn page_request_defaults_and_rejects() {
+    let r: PageRequest = serde_json::from_str("{}").unwrap();
+    assert_eq!(
+        r,
+        PageRequest {
+            page: None,
+            limit: None
+        }
+    );
+    let err = PageRequest {
+        page: Some(1),
+        limit: Some(0),
+    }
+    .resolve(&keel_envelope::PageBounds {
+        default_limit: 10,
+        max_limit: 50,
+    })
+    .unwrap_err();
+    let fe = err.to_field_error();
+    assert_eq!(
+        (fe.field.as_str(), fe.params["max"].as_u64()),
+        ("limit", Some(50))
+    );
+}
+
+#[cfg(feature = "axum")]
+mod axum_extractors {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::extract::DefaultBodyLimit;
+    use axum::routing::{get, post};
+    use http::{Request, StatusCode, header};
+    use http_body_util::BodyExt;
+    use keel_envelope::axum::{Json, Query};
+    use keel_envelope::{Envelope, PageRequest};
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    use super::Item;
+
+    fn app() -> Router {
+        Router::new()
+            .route(
+                "/items",
+                post(|Json(items): Json<Vec<Item>>| async move { Envelope::new(items.len()) }),
+            )
+            .route(
+                "/page",
+                get(|Query(p): Query<PageRequest>| async move { Envelope::new(p.page) }),
+            )
+            .layer(DefaultBodyLimit::max(1024))
+    }
+
+    async fn call(req: Request<Body>) -> (StatusCode, Value) {
+        let res = app().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    fn post_json(body: impl Into<Body>) -> Request<Body> {
+        Request::post("/items")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-request-id", "rid-1")
+            .body(body.into())
+            .unwrap()
+    }
+
+    fn check(status: StatusCode, body: &Value, expected_status: StatusCode, code: &str) {
+        assert_eq!(status, expected_status, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert_eq!(body["meta"]["request_id"], "rid-1", "{body}");
+    }
+
+    #[tokio::test]
+    async fn accepts_valid_json() {
+        let (s, body) = call(post_json(r#"[{"sku":"a","qty":1}]"#)).await;
+        assert_eq!((s, body["data"].as_u64()), (StatusCode::OK, Some(1)));
+    }
+
+    #[tokio::test]
+    async fn each_rejection_kind() {
+        let (s, b) = call(post_json("[{")).await;
+        check(s, &b, StatusCode::BAD_REQUEST, "MALFORMED_JSON");
+        assert_eq!(b["error"]["details"]["line"], 1);
+        let (s, b) = call(post_json("")).await;
+        check(s, &b, StatusCode::BAD_REQUEST, "MALFORMED_JSON");
+        let (s, b) = call(post_json(format!(
+            r#"[{{"sku":"{}","qty":1}}]"#,
+            "x".repeat(2000)
+        )))
+        .await;
+        check(s, &b, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
+        let (s, b) = call(post_json(r#"[{"sku":"a","qty":1},{"sku":"b","qty":-1}]"#)).await;
+        check(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
+        assert_eq!(b["error"]["fields"][0]["field"], "[1].qty");
+        assert_eq!(b["error"]["fields"][0]["pointer"], "/1/qty");
+        let (s, b) = call(post_json(r#"[{"qty":1}]"#)).await;
+        check(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
+        assert_eq!(b["error"]["fields"][0]["field"], "[0].sku");
+        let req = Request::post("/items")
+            .header("x-request-id", "rid-1")
+            .body(Body::from("[]"))
+            .unwrap();
+        let (s, b) = call(req).await;
+        check(
+            s,
+            &b,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+        );
+    }
+
+    #[tokio::test]
+    async fn query_errors_name_the_parameter() {
+        let req = Request::get("/page?page=abc")
+            .header("x-request-id", "rid-1")
+            .body(Body::empty())
+            .unwrap();
+        let (s, b) = call(req).await;
+        check(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
+        assert_eq!(b["error"]["fields"][0]["field"], "page");
+        let req = Request::get("/page?page=3").body(Body::empty()).unwrap();
+        let (s, b) = call(req).await;
+        assert_eq!((s, b["data"].as_u64()), (StatusCode::OK, Some(3)));
+    }
+}
