@@ -1,0 +1,871 @@
+//! [`KeyRing`]: AES-256-GCM with key ids, a primary key, rotation and purposes.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::encoding::{b64url_decode, b64url_encode, be_u32};
+use crate::error::{DecryptError, Error, Result};
+use crate::key::{SecretKey, parse_key_list};
+use crate::random::fill_random;
+
+/// Version byte of the [`KeyRing`] token format.
+pub const TOKEN_VERSION: u8 = 0x4b; // 'K'
+/// Bytes before the ciphertext: version (1) ‖ key id (4) ‖ nonce (12).
+pub const TOKEN_HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
+/// Bytes a token adds to the plaintext: header (17) plus the GCM tag (16).
+pub const TOKEN_OVERHEAD: usize = TOKEN_HEADER_LEN + TAG_LEN;
+/// The default per-key, per-process encryption limit: 2^30, a quarter of the NIST SP 800-38D
+/// bound of 2^32 messages under one key with random 96-bit nonces.
+pub const DEFAULT_USAGE_LIMIT: u64 = 1 << 30;
+/// The largest accepted usage limit: the NIST SP 800-38D random-nonce bound itself.
+pub const MAX_USAGE_LIMIT: u64 = 1 << 32;
+
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// The lifecycle state of a key in a [`KeyRing`].
+///
+/// ```
+/// use keel_crypto::{KeyRing, KeyState, SecretKey};
+///
+/// let mut ring = KeyRing::generate(1)?;
+/// ring.add(2, SecretKey::generate()?)?;
+/// assert_eq!(ring.state(2), Some(KeyState::Active));
+/// ring.retire(2)?;
+/// assert_eq!(ring.state(2), Some(KeyState::Retired));
+/// # Ok::<(), keel_crypto::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyState {
+    /// Encrypts new data.
+    Primary,
+    /// Decrypts; can be promoted. Freshly added keys are active so every instance can
+    /// decrypt with them before any instance encrypts with them.
+    Active,
+    /// Decrypts only, and every use is logged at `info` so operators can see whether data
+    /// under it remains before removing it. Promoting it makes it primary again.
+    Retired,
+}
+
+struct Entry {
+    id: u32,
+    cipher: Aes256Gcm,
+    retired: bool,
+    used: AtomicU64,
+}
+
+/// A set of AES-256-GCM keys with 32-bit ids and one primary key.
+///
+/// [`encrypt`](Self::encrypt) always uses the primary key and writes its id into the token;
+/// [`decrypt`](Self::decrypt) uses the key the token names. Each call takes a *purpose*
+/// (e.g. `"session-cookie"`, `"user.ssn"`) that is authenticated as associated data, so a
+/// token made for one purpose never decrypts for another. Optional extra associated data
+/// (e.g. a user id or row id) binds a token to its context.
+///
+/// # Rotation
+/// 1. [`add`](Self::add) the new key everywhere (it decrypts, does not encrypt yet) and roll out;
+/// 2. [`promote`](Self::promote) it everywhere: new tokens use it, old ones still decrypt;
+/// 3. [`retire`](Self::retire) the old key; run [`reencrypt`](Self::reencrypt) over stored data;
+/// 4. once nothing logs uses of the retired key, [`remove`](Self::remove) it.
+///
+/// # Token format
+/// `version (0x4b) ‖ key id (u32 BE) ‖ nonce (12 random bytes) ‖ ciphertext ‖ tag (16)`;
+/// text form: base64url without padding. The GCM associated data is
+/// `version ‖ key id ‖ len(purpose) (u32 BE) ‖ purpose ‖ associated data`.
+///
+/// # Nonce limit
+/// Nonces are random, so NIST SP 800-38D caps one key at 2^32 messages. Each key counts its
+/// encryptions *in this process* and refuses past a soft limit ([`DEFAULT_USAGE_LIMIT`],
+/// warning at 75 %). The counter is a per-process guard, not a global count: rotate keys on
+/// a schedule that fits your whole fleet's volume.
+///
+/// ```
+/// use keel_crypto::KeyRing;
+///
+/// let ring: KeyRing = "1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=".parse()?;
+/// let token = ring.encrypt_to_string("user.email", b"ada@example.com")?;
+/// assert_eq!(ring.decrypt_str("user.email", &token)?, b"ada@example.com");
+/// assert!(ring.decrypt_str("user.phone", &token).is_err());
+/// # Ok::<(), keel_crypto::Error>(())
+/// ```
+pub struct KeyRing {
+    entries: Vec<Entry>,
+    primary: u32,
+    limit: u64,
+}
+
+impl KeyRing {
+    /// A ring with one key, which is primary.
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::new(1, keel_crypto::SecretKey::generate()?);
+    /// assert_eq!(ring.primary_id(), 1);
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    #[must_use]
+    pub fn new(id: u32, key: SecretKey) -> Self {
+        let entry = Entry::new(id, &key);
+        drop(key); // zeroized now: the ring keeps only the AES key schedule
+        Self {
+            entries: vec![entry],
+            primary: id,
+            limit: DEFAULT_USAGE_LIMIT,
+        }
+    }
+
+    /// A ring with one freshly generated primary key (tests, ephemeral data).
+    ///
+    /// # Errors
+    /// [`Error::Random`] if the OS generator fails.
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(7)?;
+    /// assert_eq!(ring.key_ids(), vec![7]);
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn generate(id: u32) -> Result<Self> {
+        Ok(Self::new(id, SecretKey::generate()?))
+    }
+
+    /// A ring with one key derived from a password and salt with PBKDF2-HMAC-SHA256
+    /// (see [`SecretKey::derive_from_password`]): pay the KDF once, encrypt many messages.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for 0 iterations or a salt shorter than 16 bytes.
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::from_password(1, b"hunter2", &[0x5a; 16], 1_000)?;
+    /// let token = ring.encrypt("notes", b"hi")?;
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn from_password(id: u32, password: &[u8], salt: &[u8], iterations: u32) -> Result<Self> {
+        Ok(Self::new(
+            id,
+            SecretKey::derive_from_password(password, salt, iterations)?,
+        ))
+    }
+
+    /// Parses a ring from the environment variable `var` (format: see [`FromStr`](#impl-FromStr-for-KeyRing)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`] if the variable is missing or malformed.
+    ///
+    /// ```
+    /// assert!(keel_crypto::KeyRing::from_env("KEEL_DOC_MISSING_RING").is_err());
+    /// ```
+    pub fn from_env(var: &str) -> Result<Self> {
+        let value =
+            Zeroizing::new(std::env::var(var).map_err(|_| {
+                Error::InvalidKey(format!("environment variable {var} is not set"))
+            })?);
+        value.parse().map_err(|err| match err {
+            Error::InvalidKey(why) => Error::InvalidKey(format!("{var}: {why}")),
+            other => other,
+        })
+    }
+
+    /// Sets the per-key, per-process encryption limit (default [`DEFAULT_USAGE_LIMIT`]);
+    /// a warning is logged at 75 % of it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for 0 or more than [`MAX_USAGE_LIMIT`].
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(1)?.with_usage_limit(2)?;
+    /// ring.encrypt("p", b"1")?;
+    /// ring.encrypt("p", b"2")?;
+    /// assert!(ring.encrypt("p", b"3").is_err());
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn with_usage_limit(mut self, limit: u64) -> Result<Self> {
+        if limit == 0 || limit > MAX_USAGE_LIMIT {
+            return Err(Error::InvalidParameter(format!(
+                "usage limit must be between 1 and 2^32, got {limit}"
+            )));
+        }
+        self.limit = limit;
+        Ok(self)
+    }
+
+    /// Adds a decrypt-capable, non-primary key (rotation step 1).
+    ///
+    /// # Errors
+    /// [`Error::DuplicateKey`] if the id is taken.
+    ///
+    /// ```
+    /// let mut ring = keel_crypto::KeyRing::generate(1)?;
+    /// ring.add(2, keel_crypto::SecretKey::generate()?)?;
+    /// assert_eq!(ring.primary_id(), 1);
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn add(&mut self, id: u32, key: SecretKey) -> Result<()> {
+        if self.entry(id).is_some() {
+            return Err(Error::DuplicateKey(id));
+        }
+        self.entries.push(Entry::new(id, &key));
+        drop(key); // zeroized now: the ring keeps only the AES key schedule
+        tracing::info!(key_id = id, "key added to key ring");
+        Ok(())
+    }
+
+    /// Makes key `id` the primary: new tokens use it (rotation step 2). A retired key becomes
+    /// active again.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`] if no key has this id.
+    ///
+    /// ```
+    /// let mut ring = keel_crypto::KeyRing::generate(1)?;
+    /// ring.add(2, keel_crypto::SecretKey::generate()?)?;
+    /// ring.promote(2)?;
+    /// assert_eq!(ring.primary_id(), 2);
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn promote(&mut self, id: u32) -> Result<()> {
+        let entry = self.entry_mut(id).ok_or(Error::UnknownKey(id))?;
+        entry.retired = false;
+        self.primary = id;
+        tracing::info!(key_id = id, "key promoted to primary");
+        Ok(())
+    }
+
+    /// Marks key `id` decrypt-only and logs each later use (rotation step 3).
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`], or [`Error::PrimaryKey`] for the primary key.
+    ///
+    /// ```
+    /// let mut ring = keel_crypto::KeyRing::generate(1)?;
+    /// assert!(ring.retire(1).is_err());
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn retire(&mut self, id: u32) -> Result<()> {
+        if id == self.primary {
+            return Err(Error::PrimaryKey(id));
+        }
+        self.entry_mut(id).ok_or(Error::UnknownKey(id))?.retired = true;
+        tracing::info!(key_id = id, "key retired (decrypt only)");
+        Ok(())
+    }
+
+    /// Removes key `id`: its tokens no longer decrypt (rotation step 4). The key schedule is
+    /// zeroized.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`], or [`Error::PrimaryKey`] for the primary key.
+    ///
+    /// ```
+    /// let mut ring = keel_crypto::KeyRing::generate(1)?;
+    /// let old = ring.encrypt("p", b"x")?;
+    /// ring.add(2, keel_crypto::SecretKey::generate()?)?;
+    /// ring.promote(2)?;
+    /// ring.remove(1)?;
+    /// assert!(ring.decrypt("p", &old).is_err());
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn remove(&mut self, id: u32) -> Result<()> {
+        if id == self.primary {
+            return Err(Error::PrimaryKey(id));
+        }
+        let pos = self
+            .entries
+            .iter()
+            .position(|e| e.id == id)
+            .ok_or(Error::UnknownKey(id))?;
+        self.entries.remove(pos);
+        tracing::info!(key_id = id, "key removed from key ring");
+        Ok(())
+    }
+
+    /// The id of the primary key.
+    ///
+    /// ```
+    /// assert_eq!(keel_crypto::KeyRing::generate(3)?.primary_id(), 3);
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn primary_id(&self) -> u32 {
+        self.primary
+    }
+
+    /// The ids of all keys, in insertion order.
+    ///
+    /// ```
+    /// assert_eq!(keel_crypto::KeyRing::generate(3)?.key_ids(), vec![3]);
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    #[must_use]
+    pub fn key_ids(&self) -> Vec<u32> {
+        self.entries.iter().map(|e| e.id).collect()
+    }
+
+    /// The state of key `id`, `None` if absent.
+    ///
+    /// ```
+    /// use keel_crypto::KeyState;
+    /// let ring = keel_crypto::KeyRing::generate(1)?;
+    /// assert_eq!(ring.state(1), Some(KeyState::Primary));
+    /// assert_eq!(ring.state(2), None);
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    #[must_use]
+    pub fn state(&self, id: u32) -> Option<KeyState> {
+        let entry = self.entry(id)?;
+        Some(if id == self.primary {
+            KeyState::Primary
+        } else if entry.retired {
+            KeyState::Retired
+        } else {
+            KeyState::Active
+        })
+    }
+
+    /// How many encryptions key `id` performed in this process (`None` if absent).
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(1)?;
+    /// ring.encrypt("p", b"x")?;
+    /// assert_eq!(ring.usage(1), Some(1));
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    #[must_use]
+    pub fn usage(&self, id: u32) -> Option<u64> {
+        self.entry(id)
+            .map(|e| e.used.load(Ordering::Relaxed).min(self.limit))
+    }
+
+    /// Encrypts `plaintext` for `purpose` with the primary key; returns the binary token.
+    ///
+    /// # Errors
+    /// [`Error::KeyExhausted`] past the usage limit, [`Error::Random`] if the OS generator
+    /// fails, [`Error::InputTooLarge`] for a purpose over 4 GiB or a plaintext over 64 GiB.
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(1)?;
+    /// let token = ring.encrypt("api.secret", b"s3cr3t")?;
+    /// assert_eq!(token.len(), 6 + keel_crypto::TOKEN_OVERHEAD);
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn encrypt(&self, purpose: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
+        self.encrypt_with_aad(purpose, plaintext, b"")
+    }
+
+    /// Like [`encrypt`](Self::encrypt), also authenticating `aad` (not stored in the token:
+    /// the same bytes must be given to decrypt, e.g. the row id the value belongs to).
+    ///
+    /// # Errors
+    /// As [`encrypt`](Self::encrypt).
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(1)?;
+    /// let token = ring.encrypt_with_aad("user.ssn", b"078-05-1120", b"user:42")?;
+    /// assert!(ring.decrypt_with_aad("user.ssn", &token, b"user:43").is_err());
+    /// assert!(ring.decrypt_with_aad("user.ssn", &token, b"user:42").is_ok());
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn encrypt_with_aad(&self, purpose: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+        // aes-gcm's P_MAX: 2^36 - 32 bytes.
+        if plaintext.len() as u64 > aes_gcm::P_MAX {
+            return Err(Error::InputTooLarge(
+                "plaintext exceeds the AES-GCM limit of 64 GiB",
+            ));
+        }
+        let entry = self.primary_entry()?;
+        entry.reserve(self.limit)?;
+        let mut nonce = [0u8; NONCE_LEN];
+        fill_random(&mut nonce)?;
+
+        let mut token = Vec::with_capacity(TOKEN_OVERHEAD + plaintext.len());
+        token.push(TOKEN_VERSION);
+        token.extend_from_slice(&entry.id.to_be_bytes());
+        token.extend_from_slice(&nonce);
+        let ad = associated_data(&token[..5], purpose, aad)
+            .ok_or(Error::InputTooLarge("purpose longer than 4 GiB"))?;
+        token.extend_from_slice(plaintext);
+        let tag = entry
+            .cipher
+            .encrypt_inout_detached(
+                &Nonce::from(nonce),
+                &ad,
+                (&mut token[TOKEN_HEADER_LEN..]).into(),
+            )
+            .map_err(|_| Error::InputTooLarge("input exceeds the AES-GCM limits"))?;
+        token.extend_from_slice(&tag);
+        Ok(token)
+    }
+
+    /// Encrypts and returns the compact text form (base64url, no padding).
+    ///
+    /// # Errors
+    /// As [`encrypt`](Self::encrypt).
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(1)?;
+    /// let text = ring.encrypt_to_string("cookie", b"{\"uid\":1}")?;
+    /// assert!(!text.contains(['+', '/', '=']));
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn encrypt_to_string(&self, purpose: &str, plaintext: &[u8]) -> Result<String> {
+        Ok(b64url_encode(&self.encrypt(purpose, plaintext)?))
+    }
+
+    /// Text form of [`encrypt_with_aad`](Self::encrypt_with_aad).
+    ///
+    /// # Errors
+    /// As [`encrypt`](Self::encrypt).
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(1)?;
+    /// let text = ring.encrypt_to_string_with_aad("p", b"x", b"row:1")?;
+    /// assert_eq!(ring.decrypt_str_with_aad("p", &text, b"row:1")?, b"x");
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn encrypt_to_string_with_aad(
+        &self,
+        purpose: &str,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<String> {
+        Ok(b64url_encode(
+            &self.encrypt_with_aad(purpose, plaintext, aad)?,
+        ))
+    }
+
+    /// Decrypts a binary token made for `purpose` by any key still in the ring.
+    ///
+    /// # Errors
+    /// [`DecryptError`] for anything wrong (format, version, unknown key, purpose, tampering);
+    /// no plaintext is released when the tag does not verify.
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(1)?;
+    /// let mut token = ring.encrypt("p", b"hello")?;
+    /// assert_eq!(ring.decrypt("p", &token)?, b"hello");
+    /// token[20] ^= 1;
+    /// assert!(ring.decrypt("p", &token).is_err());
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn decrypt(&self, purpose: &str, token: &[u8]) -> Result<Vec<u8>, DecryptError> {
+        self.decrypt_with_aad(purpose, token, b"")
+    }
+
+    /// Decrypts a token made with [`encrypt_with_aad`](Self::encrypt_with_aad).
+    ///
+    /// # Errors
+    /// [`DecryptError`], also when `aad` differs.
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(1)?;
+    /// let token = ring.encrypt_with_aad("p", b"x", b"a")?;
+    /// assert!(ring.decrypt("p", &token).is_err());
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn decrypt_with_aad(
+        &self,
+        purpose: &str,
+        token: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, DecryptError> {
+        let fail = |reason: &'static str| {
+            tracing::debug!(reason, "token rejected");
+            DecryptError::new()
+        };
+        if token.len() < TOKEN_OVERHEAD {
+            return Err(fail("too short"));
+        }
+        if token[0] != TOKEN_VERSION {
+            return Err(fail("unknown version"));
+        }
+        let id = be_u32(token, 1).ok_or_else(|| fail("too short"))?;
+        let entry = self.entry(id).ok_or_else(|| fail("unknown key id"))?;
+        let nonce: [u8; NONCE_LEN] = token[5..TOKEN_HEADER_LEN]
+            .try_into()
+            .map_err(|_| fail("too short"))?;
+        let (body, tag) = token[TOKEN_HEADER_LEN..].split_at(token.len() - TOKEN_OVERHEAD);
+        let tag = Tag::try_from(tag).map_err(|_| fail("too short"))?;
+        let ad =
+            associated_data(&token[..5], purpose, aad).ok_or_else(|| fail("purpose too long"))?;
+        let mut plaintext = body.to_vec();
+        if entry
+            .cipher
+            .decrypt_inout_detached(
+                &Nonce::from(nonce),
+                &ad,
+                plaintext.as_mut_slice().into(),
+                &tag,
+            )
+            .is_err()
+        {
+            plaintext.zeroize();
+            return Err(fail("authentication failed"));
+        }
+        if entry.retired {
+            tracing::info!(key_id = id, purpose, "token decrypted with a retired key");
+        }
+        Ok(plaintext)
+    }
+
+    /// Decrypts the text form.
+    ///
+    /// # Errors
+    /// [`DecryptError`], also for text that is not canonical base64url.
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(1)?;
+    /// let text = ring.encrypt_to_string("p", b"x")?;
+    /// assert_eq!(ring.decrypt_str("p", &text)?, b"x");
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn decrypt_str(&self, purpose: &str, token: &str) -> Result<Vec<u8>, DecryptError> {
+        self.decrypt_str_with_aad(purpose, token, b"")
+    }
+
+    /// Decrypts the text form of a token with associated data.
+    ///
+    /// # Errors
+    /// [`DecryptError`].
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(1)?;
+    /// assert!(ring.decrypt_str_with_aad("p", "AAAA", b"").is_err());
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn decrypt_str_with_aad(
+        &self,
+        purpose: &str,
+        token: &str,
+        aad: &[u8],
+    ) -> Result<Vec<u8>, DecryptError> {
+        let bytes = b64url_decode(token).ok_or_else(|| {
+            tracing::debug!(reason = "not base64url", "token rejected");
+            DecryptError::new()
+        })?;
+        self.decrypt_with_aad(purpose, &bytes, aad)
+    }
+
+    /// Re-encrypts a token under the primary key; `Ok(None)` if it already uses the primary.
+    /// Run it over stored data after a rotation, then remove the old key.
+    ///
+    /// # Errors
+    /// [`Error::Decrypt`] if the token does not decrypt; errors of [`encrypt`](Self::encrypt).
+    ///
+    /// ```
+    /// let mut ring = keel_crypto::KeyRing::generate(1)?;
+    /// let old = ring.encrypt("p", b"x")?;
+    /// ring.add(2, keel_crypto::SecretKey::generate()?)?;
+    /// ring.promote(2)?;
+    /// let new = ring.reencrypt("p", &old)?.expect("moved to key 2");
+    /// assert_eq!(keel_crypto::KeyRing::key_id_of(&new), Some(2));
+    /// assert!(ring.reencrypt("p", &new)?.is_none());
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn reencrypt(&self, purpose: &str, token: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.reencrypt_with_aad(purpose, token, b"")
+    }
+
+    /// [`reencrypt`](Self::reencrypt) for tokens with associated data.
+    ///
+    /// # Errors
+    /// As [`reencrypt`](Self::reencrypt).
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(1)?;
+    /// let t = ring.encrypt_with_aad("p", b"x", b"a")?;
+    /// assert!(ring.reencrypt_with_aad("p", &t, b"a")?.is_none());
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn reencrypt_with_aad(
+        &self,
+        purpose: &str,
+        token: &[u8],
+        aad: &[u8],
+    ) -> Result<Option<Vec<u8>>> {
+        let plaintext = Zeroizing::new(self.decrypt_with_aad(purpose, token, aad)?);
+        if Self::key_id_of(token) == Some(self.primary) {
+            return Ok(None);
+        }
+        self.encrypt_with_aad(purpose, &plaintext, aad).map(Some)
+    }
+
+    /// [`reencrypt`](Self::reencrypt) for the text form.
+    ///
+    /// # Errors
+    /// As [`reencrypt`](Self::reencrypt).
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(1)?;
+    /// let t = ring.encrypt_to_string("p", b"x")?;
+    /// assert!(ring.reencrypt_str("p", &t)?.is_none());
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    pub fn reencrypt_str(&self, purpose: &str, token: &str) -> Result<Option<String>> {
+        let bytes = b64url_decode(token).ok_or(DecryptError::new())?;
+        Ok(self.reencrypt(purpose, &bytes)?.map(|t| b64url_encode(&t)))
+    }
+
+    /// The key id a binary token names, without authenticating it (for migration queries
+    /// and monitoring; never trust it for anything else). `None` if it is not a token.
+    ///
+    /// ```
+    /// let ring = keel_crypto::KeyRing::generate(9)?;
+    /// assert_eq!(keel_crypto::KeyRing::key_id_of(&ring.encrypt("p", b"")?), Some(9));
+    /// assert_eq!(keel_crypto::KeyRing::key_id_of(b"junk"), None);
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    #[must_use]
+    pub fn key_id_of(token: &[u8]) -> Option<u32> {
+        if token.len() < TOKEN_OVERHEAD || token[0] != TOKEN_VERSION {
+            return None;
+        }
+        be_u32(token, 1)
+    }
+
+    fn entry(&self, id: u32) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.id == id)
+    }
+
+    fn entry_mut(&mut self, id: u32) -> Option<&mut Entry> {
+        self.entries.iter_mut().find(|e| e.id == id)
+    }
+
+    fn primary_entry(&self) -> Result<&Entry> {
+        // Invariant: the primary is always in the ring (remove/retire refuse it).
+        self.entry(self.primary)
+            .ok_or(Error::UnknownKey(self.primary))
+    }
+}
+
+/// `version ‖ key id ‖ len(purpose) u32 BE ‖ purpose ‖ aad`.
+fn associated_data(header: &[u8], purpose: &str, aad: &[u8]) -> Option<Vec<u8>> {
+    let len = u32::try_from(purpose.len()).ok()?;
+    let mut ad = Vec::with_capacity(header.len() + 4 + purpose.len() + aad.len());
+    ad.extend_from_slice(header);
+    ad.extend_from_slice(&len.to_be_bytes());
+    ad.extend_from_slice(purpose.as_bytes());
+    ad.extend_from_slice(aad);
+    Some(ad)
+}
+
+impl Entry {
+    fn new(id: u32, key: &SecretKey) -> Self {
+        Self {
+            id,
+            cipher: Aes256Gcm::new(&(*key.expose_secret()).into()),
+            retired: false,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one encryption; refuses past `limit`, warns once at 75 %.
+    fn reserve(&self, limit: u64) -> Result<()> {
+        let previous = self.used.fetch_add(1, Ordering::Relaxed);
+        if previous >= limit {
+            // Keep the counter from wrapping after 2^64 refused calls.
+            self.used.store(limit, Ordering::Relaxed);
+            tracing::error!(
+                key_id = self.id,
+                limit,
+                "key usage limit reached; refusing to encrypt"
+            );
+            return Err(Error::KeyExhausted {
+                key_id: self.id,
+                limit,
+            });
+        }
+        if previous == limit - limit / 4 {
+            tracing::warn!(
+                key_id = self.id,
+                used = previous + 1,
+                limit,
+                "key has used 75% of its encryption limit in this process; promote a new key"
+            );
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for KeyRing {
+    type Err = Error;
+
+    /// Parses `"<id>:<base64 key>"` entries separated by commas or whitespace. With several
+    /// keys, exactly one is marked primary with a leading `*` (`"1:<b64>,*2:<b64>"`); a
+    /// single key is primary.
+    ///
+    /// ```
+    /// let text = "1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=, *2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    /// let ring: keel_crypto::KeyRing = text.parse()?;
+    /// assert_eq!(ring.primary_id(), 2);
+    /// assert!("1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=,2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="
+    ///     .parse::<keel_crypto::KeyRing>().is_err()); // which one is primary?
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    fn from_str(text: &str) -> Result<Self> {
+        let (keys, primary) = parse_key_list(text)?;
+        Ok(Self {
+            entries: keys.iter().map(|(id, key)| Entry::new(*id, key)).collect(),
+            primary,
+            limit: DEFAULT_USAGE_LIMIT,
+        })
+    }
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<_> = self
+            .entries
+            .iter()
+            .map(|e| (e.id, self.state(e.id)))
+            .collect();
+        f.debug_struct("KeyRing")
+            .field("primary", &self.primary)
+            .field("keys", &keys)
+            .field("usage_limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(ids: &[u32]) -> KeyRing {
+        let mut ring = KeyRing::generate(ids[0]).unwrap();
+        for id in &ids[1..] {
+            ring.add(*id, SecretKey::generate().unwrap()).unwrap();
+        }
+        ring
+    }
+
+    #[test]
+    fn round_trip_and_layout() {
+        let ring = ring(&[0xdead_beef]);
+        let token = ring.encrypt("p", b"hello").unwrap();
+        assert_eq!(token.len(), 5 + TOKEN_OVERHEAD);
+        assert_eq!(token[0], TOKEN_VERSION);
+        assert_eq!(&token[1..5], &[0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(ring.decrypt("p", &token).unwrap(), b"hello");
+        let other = ring.encrypt("p", b"hello").unwrap();
+        assert_ne!(token[5..17], other[5..17], "nonces must differ");
+        assert_eq!(
+            ring.decrypt("p", &ring.encrypt("p", b"").unwrap()).unwrap(),
+            b""
+        );
+    }
+
+    #[test]
+    fn purpose_and_aad_are_bound() {
+        let ring = ring(&[1]);
+        let token = ring.encrypt_with_aad("a", b"x", b"ctx").unwrap();
+        assert!(ring.decrypt_with_aad("b", &token, b"ctx").is_err());
+        assert!(ring.decrypt_with_aad("a", &token, b"ctx2").is_err());
+        // Moving bytes between purpose and aad must not collide (length prefix).
+        let t = ring.encrypt_with_aad("ab", b"x", b"c").unwrap();
+        assert!(ring.decrypt_with_aad("a", &t, b"bc").is_err());
+        assert_eq!(ring.decrypt_with_aad("a", &token, b"ctx").unwrap(), b"x");
+    }
+
+    #[test]
+    fn rotation_lifecycle() {
+        let mut ring = ring(&[1]);
+        let v1 = ring.encrypt("p", b"old").unwrap();
+        ring.add(2, SecretKey::generate().unwrap()).unwrap();
+        // Added but not promoted: still encrypting with 1.
+        assert_eq!(
+            KeyRing::key_id_of(&ring.encrypt("p", b"x").unwrap()),
+            Some(1)
+        );
+        ring.promote(2).unwrap();
+        assert_eq!(
+            KeyRing::key_id_of(&ring.encrypt("p", b"x").unwrap()),
+            Some(2)
+        );
+        ring.retire(1).unwrap();
+        assert_eq!(ring.state(1), Some(KeyState::Retired));
+        assert_eq!(ring.decrypt("p", &v1).unwrap(), b"old");
+        let moved = ring.reencrypt("p", &v1).unwrap().unwrap();
+        assert_eq!(KeyRing::key_id_of(&moved), Some(2));
+        ring.remove(1).unwrap();
+        assert!(ring.decrypt("p", &v1).is_err());
+        assert_eq!(ring.decrypt("p", &moved).unwrap(), b"old");
+        assert!(matches!(ring.remove(2), Err(Error::PrimaryKey(2))));
+        assert!(matches!(ring.retire(2), Err(Error::PrimaryKey(2))));
+        assert!(matches!(ring.promote(1), Err(Error::UnknownKey(1))));
+        assert!(matches!(
+            ring.add(2, SecretKey::generate().unwrap()),
+            Err(Error::DuplicateKey(2))
+        ));
+    }
+
+    #[test]
+    fn usage_limit_refuses_then_promotion_recovers() {
+        let mut ring = ring(&[1]).with_usage_limit(4).unwrap();
+        for _ in 0..4 {
+            ring.encrypt("p", b"x").unwrap();
+        }
+        assert!(matches!(
+            ring.encrypt("p", b"x"),
+            Err(Error::KeyExhausted {
+                key_id: 1,
+                limit: 4
+            })
+        ));
+        assert_eq!(ring.usage(1), Some(4));
+        ring.add(2, SecretKey::generate().unwrap()).unwrap();
+        ring.promote(2).unwrap();
+        assert!(ring.encrypt("p", b"x").is_ok());
+        assert!(KeyRing::generate(1).unwrap().with_usage_limit(0).is_err());
+        assert!(
+            KeyRing::generate(1)
+                .unwrap()
+                .with_usage_limit(MAX_USAGE_LIMIT + 1)
+                .is_err()
+        );
+    }
+
+    fn check_parse(text: &str, expected: std::result::Result<(u32, Vec<u32>), &str>) {
+        match (text.parse::<KeyRing>(), expected) {
+            (Ok(ring), Ok((primary, ids))) => {
+                assert_eq!(ring.primary_id(), primary, "{text}");
+                assert_eq!(ring.key_ids(), ids, "{text}");
+            }
+            (Err(err), Err(msg)) => assert!(err.to_string().contains(msg), "{text}: {err}"),
+            (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn parse_key_ring_descriptions() {
+        let k1 = SecretKey::from_bytes([1; 32]).to_base64();
+        let k2 = SecretKey::from_bytes([2; 32]).to_base64();
+        check_parse(&format!("7:{}", *k1), Ok((7, vec![7])));
+        check_parse(&format!("1:{},*2:{}", *k1, *k2), Ok((2, vec![1, 2])));
+        check_parse(&format!(" *1:{}\n 2:{} ", *k1, *k2), Ok((1, vec![1, 2])));
+        check_parse(&format!("1:{},2:{}", *k1, *k2), Err("none marked primary"));
+        check_parse(&format!("*1:{},*2:{}", *k1, *k2), Err("more than one"));
+        check_parse(
+            &format!("1:{},*1:{}", *k1, *k2),
+            Err("already in the key ring"),
+        );
+        check_parse("", Err("empty"));
+        check_parse("  ,, ", Err("empty"));
+        check_parse("x:AAAA", Err("entry 1: key id"));
+        check_parse("1", Err("entry 1: expected <id>:<base64 key>"));
+        check_parse("3:AAAA", Err("key 3: expected 32 bytes, got 3"));
+    }
+
+    #[test]
+    fn debug_shows_ids_not_keys() {
+        let ring: KeyRing = format!("5:{}", *SecretKey::from_bytes([0x41; 32]).to_base64())
+            .parse()
+            .unwrap();
+        let dbg = format!("{ring:?}");
+        assert!(dbg.contains("primary: 5"), "{dbg}");
+        assert!(!dbg.contains("QUFB") && !dbg.contains("65, 65"), "{dbg}");
+    }
+}
