@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
+mod check;
+mod error;
+mod health;
+#[cfg(feature = "metrics")]
+mod metrics;
+mod options;
+mod report;
+mod slot;
+mod status;
+pub mod system;
+mod time;
+
+pub use check::{Check, IntoObservation, Observation};
+pub use error::Error;
+pub use health::{Health, HealthBuilder, Poller};
+pub use options::{CheckOptions, Kinds};
+pub use report::{CONTENT_TYPE, CheckResult, Detail, HealthReport, Probe};
+pub use status::{Criticality, Status};
