@@ -1,0 +1,31 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod clock;
+mod decision;
+mod error;
+mod gcra;
+mod key;
+mod keyed;
+mod limiter;
+mod quota;
+mod table;
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
+
+pub use clock::{Clock, ManualClock};
+pub use decision::{
+    Decision, HeaderStyle, QuotaState, RATELIMIT, RATELIMIT_POLICY, Source, X_RATELIMIT_LIMIT,
+    X_RATELIMIT_REMAINING, X_RATELIMIT_RESET,
+};
+pub use error::{Error, QuotaError, QuotaErrorKind};
+pub use key::Key;
+pub use keyed::{KeyedLimiter, KeyedLimiterBuilder, MAX_QUOTAS, Stats};
+pub use limiter::Limiter;
+pub use quota::Quota;
+pub use table::WhenFull;

@@ -1,0 +1,131 @@
+//! [`Limiter`]: one type over the in-memory and the Redis backends.
+
+use std::sync::Arc;
+
+use crate::{Decision, Error, Key, KeyedLimiter, Quota};
+
+#[derive(Debug)]
+enum Backend {
+    Memory(KeyedLimiter<Key>),
+    #[cfg(feature = "redis")]
+    Redis(crate::redis::RedisLimiter),
+}
+
+/// A keyed limiter on [`Key`]s, in memory or shared through Redis, behind one type: what
+/// the tower layer and handlers hold. Cloning is cheap (an `Arc`).
+///
+/// ```
+/// use keel_ratelimit::{Key, Limiter};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), keel_ratelimit::Error> {
+/// let limiter = Limiter::memory_from_spec("5/minute")?;
+/// let d = limiter.check_key(&Key::from("alice"), 1).await?;
+/// assert!(d.is_allowed());
+/// assert_eq!(d.remaining(), 4);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Limiter {
+    backend: Arc<Backend>,
+}
+
+impl Limiter {
+    /// An in-memory limiter with default settings from a quota spec (`"5/minute"`,
+    /// `"10/second;1000/day"`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidQuota`] for a malformed spec.
+    ///
+    /// ```
+    /// assert!(keel_ratelimit::Limiter::memory_from_spec("5/fortnight").is_err());
+    /// ```
+    pub fn memory_from_spec(spec: &str) -> Result<Self, Error> {
+        Ok(Self::from(KeyedLimiter::from_spec(spec)?))
+    }
+
+    /// Checks and, if admitted, consumes `cost` units for `key`.
+    ///
+    /// # Errors
+    /// [`Error::CostExceedsBurst`] for a cost that can never pass; with Redis,
+    /// [`Error::Unavailable`] when Redis fails and the limiter fails closed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), keel_ratelimit::Error> {
+    /// let limiter = keel_ratelimit::Limiter::memory_from_spec("1/hour")?;
+    /// let key = "bob".into();
+    /// assert!(limiter.check_key(&key, 1).await?.is_allowed());
+    /// assert!(limiter.check_key(&key, 1).await?.is_denied());
+    /// # Ok(()) }
+    /// ```
+    pub async fn check_key(&self, key: &Key, cost: u32) -> Result<Decision, Error> {
+        match &*self.backend {
+            Backend::Memory(m) => m.check_key(key, cost),
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.check_key(key, cost).await,
+        }
+    }
+
+    /// What [`check_key`](Self::check_key) would answer, consuming nothing.
+    ///
+    /// # Errors
+    /// As for `check_key`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), keel_ratelimit::Error> {
+    /// let limiter = keel_ratelimit::Limiter::memory_from_spec("1/hour")?;
+    /// assert!(limiter.peek_key(&"bob".into(), 1).await?.is_allowed());
+    /// assert!(limiter.peek_key(&"bob".into(), 1).await?.is_allowed());
+    /// # Ok(()) }
+    /// ```
+    pub async fn peek_key(&self, key: &Key, cost: u32) -> Result<Decision, Error> {
+        match &*self.backend {
+            Backend::Memory(m) => m.peek_key(key, cost),
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.peek_key(key, cost).await,
+        }
+    }
+
+    /// The in-memory limiter, when this is one: lets the tower layer decide without
+    /// an `await`.
+    #[cfg(feature = "axum")]
+    pub(crate) fn as_memory(&self) -> Option<&KeyedLimiter<Key>> {
+        match &*self.backend {
+            Backend::Memory(m) => Some(m),
+            #[cfg(feature = "redis")]
+            Backend::Redis(_) => None,
+        }
+    }
+
+    /// The quotas, in order.
+    ///
+    /// ```
+    /// let l = keel_ratelimit::Limiter::memory_from_spec("5/minute")?;
+    /// assert_eq!(l.quotas(), [keel_ratelimit::Quota::per_minute(5)]);
+    /// # Ok::<(), keel_ratelimit::Error>(())
+    /// ```
+    pub fn quotas(&self) -> &[Quota] {
+        match &*self.backend {
+            Backend::Memory(m) => m.quotas(),
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.quotas(),
+        }
+    }
+}
+
+impl From<KeyedLimiter<Key>> for Limiter {
+    fn from(m: KeyedLimiter<Key>) -> Self {
+        Self {
+            backend: Arc::new(Backend::Memory(m)),
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+impl From<crate::redis::RedisLimiter> for Limiter {
+    fn from(r: crate::redis::RedisLimiter) -> Self {
+        Self {
+            backend: Arc::new(Backend::Redis(r)),
+        }
+    }
+}
