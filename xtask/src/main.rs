@@ -6,8 +6,11 @@
 //! - `msrv`: checks each crate's `rust-version` against its dependency tree.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod cmd;
+mod load;
 mod msrv;
+mod report;
 mod run;
 mod services;
 mod test;
@@ -21,6 +24,8 @@ commands:
   test     fmt + clippy + tests (real PostgreSQL and Redis) + doctests + rustdoc + msrv
   run      start the reference service against throwaway PostgreSQL (+ Redis)
   msrv     check every crate's rust-version against its dependency tree
+  bench    [target…] [--full]  criterion benches vs peers; writes docs/benchmarks.{json,md}, docs/img/
+  load     [--smoke]  HTTP load on the reference service vs bare axum (wrk); --smoke: a few seconds, no report
 ";
 
 fn main() -> ExitCode {
@@ -35,6 +40,8 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "run" => run::run(rest),
         "msrv" => msrv::run(),
+        "bench" => bench::run(rest),
+        "load" => load::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())
