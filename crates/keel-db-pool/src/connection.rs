@@ -1,0 +1,284 @@
+//! [`Connection`]: a checked-out connection, returned to the pool on drop.
+
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::ClientWrapper;
+use futures_util::future::BoxFuture;
+
+use crate::manager::Object;
+use crate::transaction::{self, Transaction, TransactionOptions};
+use crate::Error;
+
+/// Generates the statement helpers shared by [`Connection`] and [`Transaction`]:
+/// prepared through the per-connection statement cache, errors classified into
+/// [`Error`]. `$exec` is the executor expression, `$meta` the connection bookkeeping,
+/// `$retry_stale` whether a stale cached plan is re-prepared and run once more (only
+/// outside transactions: inside one, the failed statement aborted the transaction).
+macro_rules! statement_methods {
+    ($self:ident => exec: $exec:expr, meta: $meta:expr, retry_stale: $retry_stale:expr, seen: $seen:block) => {
+        /// Prepares `sql` through the connection's statement cache (one round trip the
+        /// first time, free afterwards).
+        ///
+        /// # Errors
+        /// The classified [`Error`](crate::Error) (syntax errors are `Database`).
+        pub async fn prepare_cached(&$self, sql: &str) -> Result<tokio_postgres::Statement, crate::Error> {
+            match $exec.prepare_cached(sql).await {
+                Ok(s) => Ok(s),
+                Err(e) => Err($self.observe(e)),
+            }
+        }
+
+        /// Runs `sql` (prepared and cached) and returns all rows.
+        ///
+        /// # Errors
+        /// The classified [`Error`](crate::Error): constraint violations, timeouts,
+        /// lost connections, ….
+        pub async fn query(
+            &$self,
+            sql: &str,
+            params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        ) -> Result<Vec<tokio_postgres::Row>, crate::Error> {
+            let mut retried = false;
+            loop {
+                let stmt = $self.prepare_cached(sql).await?;
+                match $exec.query(&stmt, params).await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        let err = $self.observe(e);
+                        if $retry_stale && !retried && matches!(err, crate::Error::StalePlan { .. }) {
+                            retried = true;
+                            continue;
+                        }
+                        return Err(err);
+                    }
+                }
+            }
+        }
+
+        /// Runs `sql` (prepared and cached) and returns exactly one row.
+        ///
+        /// # Errors
+        /// As [`query`](Self::query); zero or several rows are a
+        /// [`Error::Database`](crate::Error::Database) — use
+        /// [`query_opt`](Self::query_opt) when "not found" is expected.
+        pub async fn query_one(
+            &$self,
+            sql: &str,
+            params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        ) -> Result<tokio_postgres::Row, crate::Error> {
+            let mut retried = false;
+            loop {
+                let stmt = $self.prepare_cached(sql).await?;
+                match $exec.query_one(&stmt, params).await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        let err = $self.observe(e);
+                        if $retry_stale && !retried && matches!(err, crate::Error::StalePlan { .. }) {
+                            retried = true;
+                            continue;
+                        }
+                        return Err(err);
+                    }
+                }
+            }
+        }
+
+        /// Runs `sql` (prepared and cached) and returns at most one row.
+        ///
+        /// # Errors
+        /// As [`query`](Self::query); several rows are a
+        /// [`Error::Database`](crate::Error::Database).
+        pub async fn query_opt(
+            &$self,
+            sql: &str,
+            params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        ) -> Result<Option<tokio_postgres::Row>, crate::Error> {
+            let mut retried = false;
+            loop {
+                let stmt = $self.prepare_cached(sql).await?;
+                match $exec.query_opt(&stmt, params).await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        let err = $self.observe(e);
+                        if $retry_stale && !retried && matches!(err, crate::Error::StalePlan { .. }) {
+                            retried = true;
+                            continue;
+                        }
+                        return Err(err);
+                    }
+                }
+            }
+        }
+
+        /// Runs `sql` (prepared and cached) and returns the number of rows affected.
+        ///
+        /// # Errors
+        /// As [`query`](Self::query).
+        pub async fn execute(
+            &$self,
+            sql: &str,
+            params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        ) -> Result<u64, crate::Error> {
+            let mut retried = false;
+            loop {
+                let stmt = $self.prepare_cached(sql).await?;
+                match $exec.execute(&stmt, params).await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        let err = $self.observe(e);
+                        if $retry_stale && !retried && matches!(err, crate::Error::StalePlan { .. }) {
+                            retried = true;
+                            continue;
+                        }
+                        return Err(err);
+                    }
+                }
+            }
+        }
+
+        /// Runs one or more `;`-separated statements with the simple protocol (no
+        /// parameters, nothing cached).
+        ///
+        /// # Errors
+        /// As [`query`](Self::query).
+        pub async fn batch_execute(&$self, sql: &str) -> Result<(), crate::Error> {
+            match $exec.batch_execute(sql).await {
+                Ok(()) => Ok(()),
+                Err(e) => Err($self.observe(e)),
+            }
+        }
+
+        fn observe(&$self, e: tokio_postgres::Error) -> crate::Error {
+            let err = $meta.observe(e);
+            if err.is_retryable() $seen
+            err
+        }
+    };
+}
+
+pub(crate) use statement_methods;
+
+/// A connection checked out of a [`Pool`](crate::Pool); returned when dropped.
+///
+/// Use the statement helpers ([`query`](Connection::query),
+/// [`execute`](Connection::execute), …): they go through the statement cache and
+/// return classified [`Error`]s. Everything else of `tokio_postgres::Client` (and
+/// deadpool-postgres' `ClientWrapper`) is reachable through `Deref`.
+///
+/// ```no_run
+/// # async fn f(pool: keel_db_pool::Pool) -> Result<(), keel_db_pool::Error> {
+/// let conn = pool.get().await?;
+/// let row = conn.query_one("SELECT $1::int + 1", &[&41]).await?;
+/// assert_eq!(row.get::<_, i32>(0), 42);
+/// // Raw driver API through Deref:
+/// let stmt = conn.prepare("SELECT 1").await?;
+/// # Ok(()) }
+/// ```
+pub struct Connection {
+    obj: Object,
+    checked_out: Instant,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("pool", &self.obj.meta.shared.config.name)
+            .field("held_for", &self.held_for())
+            .field("closed", &self.obj.client.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(obj: Object, checked_out: Instant, location: &'static Location<'static>) -> Self {
+        if let Some(lease) = &obj.meta.lease {
+            lease.begin(checked_out, location);
+        }
+        Self { obj, checked_out }
+    }
+
+    statement_methods!(self => exec: self.obj.client, meta: self.obj.meta, retry_stale: true, seen: {});
+
+    /// How long this connection has been checked out.
+    pub fn held_for(&self) -> Duration {
+        self.checked_out.elapsed()
+    }
+
+    /// The driver client with its statement cache (same as `Deref`).
+    pub fn client(&self) -> &ClientWrapper {
+        &self.obj.client
+    }
+
+    /// Marks this connection so the pool closes it instead of handing it out again
+    /// (e.g. after changing session state that must not leak to the next user).
+    pub fn discard(self) {
+        self.obj.meta.broken.store(true, Ordering::Relaxed);
+        self.obj.meta.cause.set(crate::metrics::CloseCause::Broken);
+    }
+
+    /// Runs `f` in a transaction with default options; see
+    /// [`Pool::transaction`](crate::Pool::transaction).
+    ///
+    /// # Errors
+    /// `f`'s error, or [`Error`] (converted with `E::from`) when BEGIN or COMMIT fails.
+    pub async fn transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: for<'c> FnMut(&'c mut Transaction<'_>) -> BoxFuture<'c, Result<T, E>> + Send,
+        E: From<Error> + Send,
+        T: Send,
+    {
+        self.transaction_with(&TransactionOptions::default(), f).await
+    }
+
+    /// Runs `f` in a transaction with `options` (isolation, read only, retries); see
+    /// [`Pool::transaction_with`](crate::Pool::transaction_with).
+    ///
+    /// # Errors
+    /// `f`'s error, or [`Error`] (converted with `E::from`) when BEGIN or COMMIT fails.
+    pub async fn transaction_with<T, E, F>(&mut self, options: &TransactionOptions, f: F) -> Result<T, E>
+    where
+        F: for<'c> FnMut(&'c mut Transaction<'_>) -> BoxFuture<'c, Result<T, E>> + Send,
+        E: From<Error> + Send,
+        T: Send,
+    {
+        let conn = &mut *self.obj;
+        transaction::run(&mut conn.client, &conn.meta, options, f).await
+    }
+}
+
+impl Deref for Connection {
+    type Target = ClientWrapper;
+
+    fn deref(&self) -> &ClientWrapper {
+        &self.obj.client
+    }
+}
+
+impl DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut ClientWrapper {
+        &mut self.obj.client
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let meta = &self.obj.meta;
+        let now = Instant::now();
+        if let Some(leak) = meta.lease.as_ref().and_then(|l| l.end(now)) {
+            tracing::info!(
+                pool = %meta.shared.config.name,
+                held_ms = u64::try_from(leak.held.as_millis()).unwrap_or(u64::MAX),
+                location = %leak.location,
+                "a database connection reported as possibly leaked was returned"
+            );
+        }
+        if self.obj.client.is_closed() && !meta.broken.swap(true, Ordering::Relaxed) {
+            meta.cause.set(crate::metrics::CloseCause::Broken);
+            meta.shared.connection_lost(meta.created_ns);
+        }
+        meta.returned_ns.store(meta.shared.ns(now), Ordering::Relaxed);
+    }
+}

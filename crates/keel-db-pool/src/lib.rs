@@ -1,0 +1,32 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "errors")]
+mod api_error;
+mod config;
+mod connection;
+mod error;
+mod lease;
+mod maintenance;
+mod manager;
+mod metrics;
+mod pool;
+mod session;
+mod transaction;
+
+pub use config::{Config, ConfigBuilder, QueueMode, Recycling, SessionSetup, default_max_size};
+pub use connection::Connection;
+pub use error::Error;
+pub use metrics::{ClosedCounts, PoolMetrics, PoolStatus, WaitHistogram};
+pub use pool::Pool;
+pub use transaction::{RetryPolicy, Transaction, TransactionOptions};
+
+/// The boxed future a transaction closure returns: `|tx| Box::pin(async move { … })`.
+pub use futures_util::future::BoxFuture;
+/// The driver's client wrapper with a statement cache (what [`Connection`] derefs to).
+pub use deadpool_postgres::ClientWrapper;
+/// The driver, re-exported so its types (`Row`, `types::ToSql`, …) match this crate's.
+pub use tokio_postgres;
+pub use tokio_postgres::error::{DbError, SqlState};
+pub use tokio_postgres::types::ToSql;
+pub use tokio_postgres::{IsolationLevel, Row};
