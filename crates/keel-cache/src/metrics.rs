@@ -1,0 +1,82 @@
+//! Export of [`CacheStats`] through the `metrics` crate (feature `metrics`).
+
+use metrics::{counter, gauge};
+
+use crate::{Cache, CacheKey, CacheStats};
+
+impl CacheStats {
+    /// Records this snapshot through the `metrics` facade, labelled `cache = name`:
+    /// counters `keel_cache_{hits,stale_hits,negative_hits,misses,coalesced,loads,
+    /// load_errors,load_timeouts,refreshes,refresh_errors,oversized}_total`,
+    /// `keel_cache_evictions_total{cause}`, `keel_cache_l2_{hits,misses,writes,errors,
+    /// skipped,undecodable}_total`, and gauges `keel_cache_entries`,
+    /// `keel_cache_weighted_size`, `keel_cache_load_seconds_total`, `keel_cache_hit_ratio`,
+    /// `keel_cache_l2_up`. Counters are set to absolute values, so call it as often as
+    /// you like (e.g. before each scrape).
+    ///
+    /// ```
+    /// keel_cache::CacheStats::default().record_metrics("users"); // no recorder: a no-op
+    /// ```
+    #[allow(clippy::cast_precision_loss)]
+    pub fn record_metrics(&self, name: &str) {
+        let c = |metric: &'static str, v: u64| {
+            counter!(metric, "cache" => name.to_owned()).absolute(v);
+        };
+        c("keel_cache_hits_total", self.hits);
+        c("keel_cache_stale_hits_total", self.stale_hits);
+        c("keel_cache_negative_hits_total", self.negative_hits);
+        c("keel_cache_misses_total", self.misses);
+        c("keel_cache_coalesced_total", self.coalesced);
+        c("keel_cache_loads_total", self.loads);
+        c("keel_cache_load_errors_total", self.load_errors);
+        c("keel_cache_load_timeouts_total", self.load_timeouts);
+        c("keel_cache_refreshes_total", self.refreshes);
+        c("keel_cache_refresh_errors_total", self.refresh_errors);
+        c("keel_cache_oversized_total", self.oversized);
+        for (cause, v) in [
+            ("size", self.evictions.size),
+            ("expired", self.evictions.expired),
+            ("explicit", self.evictions.explicit),
+            ("replaced", self.evictions.replaced),
+        ] {
+            counter!("keel_cache_evictions_total", "cache" => name.to_owned(), "cause" => cause)
+                .absolute(v);
+        }
+        if self.l2.enabled {
+            c("keel_cache_l2_hits_total", self.l2.hits);
+            c("keel_cache_l2_misses_total", self.l2.misses);
+            c("keel_cache_l2_writes_total", self.l2.writes);
+            c("keel_cache_l2_errors_total", self.l2.errors);
+            c("keel_cache_l2_skipped_total", self.l2.skipped);
+            c("keel_cache_l2_undecodable_total", self.l2.undecodable);
+            gauge!("keel_cache_l2_up", "cache" => name.to_owned()).set(if self.l2.up {
+                1.0
+            } else {
+                0.0
+            });
+        }
+        gauge!("keel_cache_entries", "cache" => name.to_owned()).set(self.entries as f64);
+        gauge!("keel_cache_weighted_size", "cache" => name.to_owned())
+            .set(self.weighted_size as f64);
+        gauge!("keel_cache_load_seconds_total", "cache" => name.to_owned())
+            .set(self.total_load_time.as_secs_f64());
+        gauge!("keel_cache_hit_ratio", "cache" => name.to_owned()).set(self.hit_ratio());
+    }
+}
+
+impl<K, V> Cache<K, V>
+where
+    K: CacheKey,
+    V: Clone + Send + Sync + 'static,
+{
+    /// Records [`stats`](Self::stats) through the `metrics` crate under this cache's name
+    /// (see [`CacheStats::record_metrics`]).
+    ///
+    /// ```
+    /// let cache: keel_cache::Cache<u8, u8> = keel_cache::Cache::builder("n").build();
+    /// cache.record_metrics();
+    /// ```
+    pub fn record_metrics(&self) {
+        self.stats().record_metrics(self.name());
+    }
+}

@@ -1,0 +1,642 @@
+//! The Redis second tier (feature `redis`): [`RedisTier`] and
+//! [`CacheBuilder::build_with_redis`](crate::CacheBuilder::build_with_redis).
+//!
+//! * A memory hit makes no network call. A memory miss reads Redis (`GET` + `PTTL` in one
+//!   round trip), then runs the loader and writes the value back with its TTL (`SET … PX`).
+//! * Keys: `{key_prefix}{cache name}:{namespace version}:{CacheKey string}`. Bumping the
+//!   version ([`Cache::invalidate_all`](crate::Cache::invalidate_all)) makes every old key
+//!   unreachable in O(1); they expire on their own.
+//! * Invalidations are published on `{key_prefix}{cache name}:__invalidate`; every other
+//!   instance drops its memory copy when the message arrives (milliseconds on a LAN).
+//! * Redis down: every operation is bounded by [`RedisTier::op_timeout`]; after a failure
+//!   Redis is skipped for [`RedisTier::retry_interval`], then probed again. Callers never
+//!   see a Redis error; it is logged once per outage and counted in
+//!   [`L2Stats`](crate::L2Stats). When the invalidation channel reconnects after a gap the
+//!   memory tier is cleared, because invalidations may have been missed.
+
+mod codec;
+mod subscriber;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use crate::clock::duration_nanos;
+use crate::entry::{Entry, NEVER};
+use crate::stats::{Counters, bump};
+use crate::tier::{BoxFut, L2Get, SecondTier};
+use crate::{Cache, CacheBuilder, CacheKey, Clock, Error};
+
+/// Configuration of the Redis second tier.
+///
+/// Defaults: key prefix `keel:`, schema version 1, 250 ms per operation, retry a downed
+/// Redis every second, values up to 1 MiB, invalidation broadcast on.
+///
+/// ```no_run
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use keel_cache::{Cache, redis::RedisTier};
+///
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// struct User { id: u64, name: String }
+///
+/// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+/// let users: Cache<u64, User> = Cache::builder("users")
+///     .ttl(Duration::from_secs(300))
+///     .build_with_redis(RedisTier::new(client).schema_version(2))
+///     .await?;
+/// # drop(users); Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisTier {
+    client: redis::Client,
+    key_prefix: String,
+    schema_version: u32,
+    op_timeout: Duration,
+    retry_interval: Duration,
+    max_value_bytes: usize,
+    broadcast: bool,
+}
+
+impl fmt::Debug for RedisTier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The client's connection info may hold a password: print only the address.
+        f.debug_struct("RedisTier")
+            .field(
+                "addr",
+                &self.client.get_connection_info().addr().to_string(),
+            )
+            .field("key_prefix", &self.key_prefix)
+            .field("schema_version", &self.schema_version)
+            .field("op_timeout", &self.op_timeout)
+            .field("retry_interval", &self.retry_interval)
+            .field("max_value_bytes", &self.max_value_bytes)
+            .field("broadcast", &self.broadcast)
+            .finish()
+    }
+}
+
+impl RedisTier {
+    /// A tier on `client` with the defaults.
+    pub fn new(client: redis::Client) -> Self {
+        Self {
+            client,
+            key_prefix: "keel:".to_owned(),
+            schema_version: 1,
+            op_timeout: Duration::from_millis(250),
+            retry_interval: Duration::from_secs(1),
+            max_value_bytes: 1024 * 1024,
+            broadcast: true,
+        }
+    }
+
+    /// Prefix of every Redis key and channel of this tier (default `keel:`). Give each
+    /// application (or test) its own.
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// The version of `V`'s serialized shape (default 1). Bump it when `V` changes
+    /// incompatibly: values written under another version are misses (and deleted), not
+    /// errors.
+    #[must_use]
+    pub fn schema_version(mut self, version: u32) -> Self {
+        self.schema_version = version;
+        self
+    }
+
+    /// Upper bound of one Redis operation, connection included (default 250 ms). A
+    /// slower Redis counts as down.
+    #[must_use]
+    pub fn op_timeout(mut self, timeout: Duration) -> Self {
+        self.op_timeout = timeout;
+        self
+    }
+
+    /// How long a Redis that failed is skipped before it is tried again (default 1 s).
+    #[must_use]
+    pub fn retry_interval(mut self, interval: Duration) -> Self {
+        self.retry_interval = interval;
+        self
+    }
+
+    /// Serialized values larger than this are not written to Redis (default 1 MiB);
+    /// counted in [`CacheStats::oversized`](crate::CacheStats::oversized).
+    #[must_use]
+    pub fn max_value_bytes(mut self, max: usize) -> Self {
+        self.max_value_bytes = max;
+        self
+    }
+
+    /// Whether invalidations are published to other replicas and theirs applied here
+    /// (default true). Off, each instance's memory tier only ages out by TTL.
+    #[must_use]
+    pub fn invalidation_broadcast(mut self, on: bool) -> Self {
+        self.broadcast = on;
+        self
+    }
+}
+
+impl<K, V> CacheBuilder<K, V>
+where
+    K: CacheKey,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    /// Builds a two-tier cache: this builder's memory tier in front of Redis.
+    ///
+    /// Waits (up to the tier's `op_timeout` each) for the first contact with Redis and
+    /// for the invalidation subscription, so invalidations published once this returns
+    /// are received. A Redis that is down is **not** an error: the cache starts
+    /// memory-only and picks Redis up when it answers.
+    ///
+    /// # Errors
+    /// [`Error::NoRuntime`] outside a Tokio runtime; [`Error::Redis`] when the client
+    /// cannot be set up at all (not for an unreachable server).
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    /// let cache: keel_cache::Cache<String, Vec<String>> = keel_cache::Cache::builder("tags")
+    ///     .build_with_redis(keel_cache::redis::RedisTier::new(client))
+    ///     .await?;
+    /// # drop(cache); Ok(()) }
+    /// ```
+    pub async fn build_with_redis(self, tier: RedisTier) -> Result<Cache<K, V>, Error> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(tier.op_timeout))
+            .set_response_timeout(Some(tier.op_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(tier.retry_interval);
+        let conn = tier
+            .client
+            .get_connection_manager_lazy(config)
+            .map_err(|e| Error::Redis(e.to_string()))?;
+        let counters = Arc::new(Counters::default());
+        let (shutdown, shutdown_rx) = watch::channel(());
+        let base = format!("{}{}:", tier.key_prefix, self.name);
+        let l2 = Arc::new(RedisL2::<V> {
+            conn,
+            version_key: format!("{base}__version"),
+            channel: format!("{base}__invalidate"),
+            base,
+            schema: tier.schema_version,
+            op_timeout: tier.op_timeout,
+            retry_interval: tier.retry_interval,
+            max_value_bytes: tier.max_value_bytes,
+            broadcast: tier.broadcast,
+            version: AtomicU64::new(0),
+            up: AtomicBool::new(false),
+            retry_at: AtomicU64::new(0),
+            origin: Instant::now(),
+            counters: Arc::clone(&counters),
+            clock: self.clock.clone(),
+            name: Arc::from(self.name.as_str()),
+            instance: instance_id(),
+            _shutdown: shutdown,
+            _value: PhantomData,
+        });
+        // First contact: learn the namespace version, or start memory-only.
+        l2.available().await;
+        let tier_obj: Arc<dyn SecondTier<V>> = Arc::clone(&l2) as _;
+        let cache = Cache::from_builder_with_l2(self, tier_obj, counters);
+        if tier.broadcast {
+            let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+            handle.spawn(subscriber::run(
+                tier.client.clone(),
+                Arc::downgrade(cache.inner()),
+                Arc::downgrade(&l2),
+                shutdown_rx,
+                ready_tx,
+            ));
+            let _ = tokio::time::timeout(tier.op_timeout * 2, ready_rx).await;
+        }
+        Ok(cache)
+    }
+}
+
+fn instance_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
+}
+
+/// An invalidation message: `{instance}\n{op}\n{arg}`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Message<'a> {
+    Key(&'a str),
+    Prefix(&'a str),
+    All(u64),
+}
+
+pub(crate) fn encode_message(instance: &str, m: &Message<'_>) -> String {
+    match m {
+        Message::Key(k) => format!("{instance}\nk\n{k}"),
+        Message::Prefix(p) => format!("{instance}\np\n{p}"),
+        Message::All(v) => format!("{instance}\na\n{v}"),
+    }
+}
+
+/// `(sender, message)`, or `None` for anything malformed (ignored).
+pub(crate) fn decode_message(payload: &str) -> Option<(&str, Message<'_>)> {
+    let mut parts = payload.splitn(3, '\n');
+    let sender = parts.next()?;
+    let op = parts.next()?;
+    let arg = parts.next()?;
+    let m = match op {
+        "k" => Message::Key(arg),
+        "p" => Message::Prefix(arg),
+        "a" => Message::All(arg.parse().ok()?),
+        _ => return None,
+    };
+    Some((sender, m))
+}
+
+/// Escapes Redis glob metacharacters so a prefix matches literally in `SCAN MATCH`.
+fn glob_escape(s: &str, out: &mut String) {
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+pub(crate) struct RedisL2<V> {
+    conn: ConnectionManager,
+    base: String,
+    version_key: String,
+    pub(crate) channel: String,
+    schema: u32,
+    pub(crate) op_timeout: Duration,
+    pub(crate) retry_interval: Duration,
+    max_value_bytes: usize,
+    broadcast: bool,
+    pub(crate) version: AtomicU64,
+    up: AtomicBool,
+    /// While down: when (nanos since `origin`) the next probe may run.
+    retry_at: AtomicU64,
+    origin: Instant,
+    pub(crate) counters: Arc<Counters>,
+    clock: Clock,
+    pub(crate) name: Arc<str>,
+    pub(crate) instance: String,
+    /// Dropped with the tier, which stops the subscriber task.
+    _shutdown: watch::Sender<()>,
+    _value: PhantomData<fn() -> V>,
+}
+
+type RedisResult<T> = Result<T, String>;
+
+impl<V> RedisL2<V>
+where
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    fn elapsed(&self) -> u64 {
+        duration_nanos(self.origin.elapsed())
+    }
+
+    fn data_key(&self, key: &str) -> String {
+        let v = self.version.load(Ordering::SeqCst);
+        format!("{}{v}:{key}", self.base)
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, p: &redis::Pipeline) -> RedisResult<T> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.op_timeout, p.query_async::<T>(&mut conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.op_timeout)),
+        }
+    }
+
+    /// Whether Redis may be used now. While it is marked down, one caller per
+    /// `retry_interval` probes it (reading the namespace version); the others skip it.
+    pub(crate) async fn available(&self) -> bool {
+        if self.up.load(Ordering::SeqCst) {
+            return true;
+        }
+        let now = self.elapsed();
+        let at = self.retry_at.load(Ordering::SeqCst);
+        let next = now.saturating_add(duration_nanos(self.retry_interval));
+        if now < at
+            || self
+                .retry_at
+                .compare_exchange(at, next, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+        {
+            bump(&self.counters.l2_skipped);
+            return false;
+        }
+        let mut p = redis::pipe();
+        p.cmd("GET").arg(&self.version_key);
+        match self.query::<(Option<u64>,)>(&p).await {
+            Ok((v,)) => {
+                self.version.store(v.unwrap_or(0), Ordering::SeqCst);
+                self.up.store(true, Ordering::SeqCst);
+                tracing::info!(cache = %self.name, "Redis tier available");
+                true
+            }
+            Err(e) => {
+                bump(&self.counters.l2_errors);
+                tracing::debug!(cache = %self.name, error = %e, "Redis still unavailable");
+                false
+            }
+        }
+    }
+
+    pub(crate) fn failed(&self, op: &str, e: &str) {
+        bump(&self.counters.l2_errors);
+        let next = self
+            .elapsed()
+            .saturating_add(duration_nanos(self.retry_interval));
+        self.retry_at.store(next, Ordering::SeqCst);
+        if self.up.swap(false, Ordering::SeqCst) {
+            tracing::warn!(cache = %self.name, op, error = %e, "Redis tier unavailable; serving from memory and the loader until it answers again");
+        } else {
+            tracing::debug!(cache = %self.name, op, error = %e, "Redis tier operation failed");
+        }
+    }
+
+    /// Forces a probe (re-reading the namespace version) before the next operation.
+    pub(crate) fn mark_unknown(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.retry_at.store(0, Ordering::SeqCst);
+    }
+
+    async fn publish(&self, m: &Message<'_>) {
+        if !self.broadcast {
+            return;
+        }
+        let mut p = redis::pipe();
+        p.cmd("PUBLISH")
+            .arg(&self.channel)
+            .arg(encode_message(&self.instance, m))
+            .ignore();
+        match self.query::<()>(&p).await {
+            Ok(()) => bump(&self.counters.invalidations_sent),
+            Err(e) => self.failed("PUBLISH", &e),
+        }
+    }
+
+    async fn get_impl(&self, key: &str) -> L2Get<V> {
+        if !self.available().await {
+            return L2Get::Miss;
+        }
+        let k = self.data_key(key);
+        let mut p = redis::pipe();
+        p.cmd("GET").arg(&k).cmd("PTTL").arg(&k);
+        let (bytes, pttl) = match self.query::<(Option<Vec<u8>>, i64)>(&p).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.failed("GET", &e);
+                return L2Get::Miss;
+            }
+        };
+        let Some(bytes) = bytes else {
+            bump(&self.counters.l2_misses);
+            return L2Get::Miss;
+        };
+        let decoded = match codec::decode::<V>(&bytes, self.schema) {
+            Ok(d) => d,
+            Err(e) => {
+                bump(&self.counters.l2_undecodable);
+                bump(&self.counters.l2_misses);
+                tracing::warn!(cache = %self.name, key = %k, reason = %e, "undecodable value in Redis; deleting it");
+                let mut p = redis::pipe();
+                p.cmd("UNLINK").arg(&k).ignore();
+                if let Err(e) = self.query::<()>(&p).await {
+                    self.failed("UNLINK", &e);
+                }
+                return L2Get::Miss;
+            }
+        };
+        if pttl == -2 {
+            // Expired between GET and PTTL.
+            bump(&self.counters.l2_misses);
+            return L2Get::Miss;
+        }
+        let now = self.clock.now_nanos();
+        let (fresh_until, stale_until) = match u64::try_from(pttl) {
+            Err(_) => (NEVER, NEVER),
+            Ok(ms) => {
+                let stale_until = now.saturating_add(ms.saturating_mul(1_000_000));
+                let fresh_ms = ms.saturating_sub(decoded.stale_ms);
+                (
+                    now.saturating_add(fresh_ms.saturating_mul(1_000_000)),
+                    stale_until,
+                )
+            }
+        };
+        bump(&self.counters.l2_hits);
+        L2Get::Hit(Entry {
+            value: decoded.value,
+            fresh_until,
+            stale_until,
+            refresh_at: NEVER,
+            load_micros: decoded.load_micros,
+        })
+    }
+
+    async fn set_impl(&self, key: &str, entry: &Entry<V>, broadcast: bool) {
+        if !self.available().await {
+            return;
+        }
+        let now = self.clock.now_nanos();
+        let (stale_ms, px) = if entry.stale_until == NEVER {
+            (0, None)
+        } else {
+            let fresh_ns = entry.fresh_until.saturating_sub(now);
+            let stale_ns = entry.stale_until.saturating_sub(entry.fresh_until.max(now));
+            let px = (fresh_ns + stale_ns).div_ceil(1_000_000);
+            if px == 0 {
+                return;
+            }
+            (stale_ns / 1_000_000, Some(px))
+        };
+        let bytes = match codec::encode(
+            entry.value.as_ref(),
+            self.schema,
+            stale_ms,
+            entry.load_micros,
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                bump(&self.counters.l2_errors);
+                tracing::warn!(cache = %self.name, error = %e, "value does not serialize; not written to Redis");
+                return;
+            }
+        };
+        let k = self.data_key(key);
+        let mut p = redis::pipe();
+        if bytes.len() > self.max_value_bytes {
+            bump(&self.counters.oversized);
+            tracing::debug!(cache = %self.name, bytes = bytes.len(), "value over max_value_bytes; not written to Redis");
+            // An older, smaller value must not outlive the newer one.
+            p.cmd("UNLINK").arg(&k).ignore();
+        } else {
+            let mut set = redis::cmd("SET");
+            set.arg(&k).arg(bytes);
+            if let Some(px) = px {
+                set.arg("PX").arg(px);
+            }
+            p.add_command(set).ignore();
+        }
+        match self.query::<()>(&p).await {
+            Ok(()) => bump(&self.counters.l2_writes),
+            Err(e) => {
+                self.failed("SET", &e);
+                return;
+            }
+        }
+        if broadcast {
+            self.publish(&Message::Key(key)).await;
+        }
+    }
+
+    async fn delete_impl(&self, key: &str, broadcast: bool) {
+        if !self.available().await {
+            if broadcast {
+                tracing::warn!(cache = %self.name, "Redis unavailable: invalidation applied to this instance only");
+            }
+            return;
+        }
+        let mut p = redis::pipe();
+        p.cmd("UNLINK").arg(self.data_key(key)).ignore();
+        if let Err(e) = self.query::<()>(&p).await {
+            self.failed("UNLINK", &e);
+            return;
+        }
+        if broadcast {
+            self.publish(&Message::Key(key)).await;
+        }
+    }
+
+    async fn delete_prefix_impl(&self, prefix: &str) {
+        if !self.available().await {
+            tracing::warn!(cache = %self.name, "Redis unavailable: prefix invalidation applied to this instance only");
+            return;
+        }
+        let mut pattern = String::new();
+        glob_escape(&self.data_key(""), &mut pattern);
+        glob_escape(prefix, &mut pattern);
+        pattern.push('*');
+        let mut cursor: u64 = 0;
+        loop {
+            let mut p = redis::pipe();
+            p.cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let (next, keys) = match self.query::<((u64, Vec<String>),)>(&p).await {
+                Ok((r,)) => r,
+                Err(e) => {
+                    self.failed("SCAN", &e);
+                    return;
+                }
+            };
+            if !keys.is_empty() {
+                let mut p = redis::pipe();
+                p.cmd("UNLINK").arg(&keys).ignore();
+                if let Err(e) = self.query::<()>(&p).await {
+                    self.failed("UNLINK", &e);
+                    return;
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        self.publish(&Message::Prefix(prefix)).await;
+    }
+
+    async fn bump_version_impl(&self) {
+        if !self.available().await {
+            tracing::warn!(cache = %self.name, "Redis unavailable: invalidate_all applied to this instance only");
+            return;
+        }
+        let mut p = redis::pipe();
+        p.cmd("INCR").arg(&self.version_key);
+        match self.query::<(u64,)>(&p).await {
+            Ok((v,)) => {
+                self.version.fetch_max(v, Ordering::SeqCst);
+                self.publish(&Message::All(v)).await;
+            }
+            Err(e) => self.failed("INCR", &e),
+        }
+    }
+}
+
+impl<V> SecondTier<V> for RedisL2<V>
+where
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    fn get<'a>(&'a self, key: &'a str) -> BoxFut<'a, L2Get<V>> {
+        Box::pin(self.get_impl(key))
+    }
+
+    fn set<'a>(&'a self, key: &'a str, entry: &'a Entry<V>, broadcast: bool) -> BoxFut<'a, ()> {
+        Box::pin(self.set_impl(key, entry, broadcast))
+    }
+
+    fn delete<'a>(&'a self, key: &'a str, broadcast: bool) -> BoxFut<'a, ()> {
+        Box::pin(self.delete_impl(key, broadcast))
+    }
+
+    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> BoxFut<'a, ()> {
+        Box::pin(self.delete_prefix_impl(prefix))
+    }
+
+    fn bump_version(&self) -> BoxFut<'_, ()> {
+        Box::pin(self.bump_version_impl())
+    }
+
+    fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_garbage_is_ignored() {
+        for m in [
+            Message::Key("user:1\nx"),
+            Message::Prefix("user:"),
+            Message::All(7),
+        ] {
+            let s = encode_message("abc", &m);
+            assert_eq!(decode_message(&s), Some(("abc", m)));
+        }
+        assert_eq!(decode_message("abc\nk"), None);
+        assert_eq!(decode_message("abc\nz\nx"), None);
+        assert_eq!(decode_message("abc\na\nnope"), None);
+    }
+
+    #[test]
+    fn glob_metacharacters_are_escaped() {
+        let mut s = String::new();
+        glob_escape("a*b?[c]\\^", &mut s);
+        assert_eq!(s, "a\\*b\\?\\[c\\]\\\\\\^");
+    }
+
+    #[test]
+    fn instance_ids_differ() {
+        assert_ne!(instance_id(), instance_id());
+    }
+}
