@@ -22,13 +22,19 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Res
     json_response_with_type(status, body, HeaderValue::from_static("application/json"))
 }
 
+/// Initial capacity of a response body buffer.
+const RESPONSE_BUFFER: usize = 512;
+
 pub(crate) fn json_response_with_type<T: Serialize + ?Sized>(
     status: StatusCode,
     body: &T,
     content_type: HeaderValue,
 ) -> Response {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => {
+    // serde_json::to_vec starts at 128 bytes; typical envelopes are a few hundred, and
+    // each doubling copies the body, so start where most responses end.
+    let mut bytes = Vec::with_capacity(RESPONSE_BUFFER);
+    match serde_json::to_writer(&mut bytes, body) {
+        Ok(()) => {
             let mut res = Response::new(axum_core::body::Body::from(Bytes::from(bytes)));
             *res.status_mut() = status;
             res.headers_mut().insert(header::CONTENT_TYPE, content_type);
