@@ -1,0 +1,511 @@
+//! Typed configuration from the environment (and an optional `.env` file), validated at
+//! startup with one clear message per problem.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `DATABASE_URL` | required | PostgreSQL URL |
+//! | `REDIS_URL` | unset | Redis URL; without it rate limits and the cache are in-memory (one replica) |
+//! | `KEEL_JWT_SECRET` | required | HS256 signing secret, at least 32 bytes |
+//! | `KEEL_JWT_TTL_SECS` | `900` | access-token lifetime |
+//! | `KEEL_ENCRYPTION_KEYS` | required | key ring for data at rest, `id:base64(32 bytes)[,id:...]`, first = primary |
+//! | `KEEL_BIND` | `127.0.0.1:8080` | listen address |
+//! | `KEEL_CORS_ORIGINS` | unset | comma-separated allowed origins (no `*`: credentials are allowed) |
+//! | `KEEL_RATE_LIMIT_GLOBAL` | `100/second` | per-IP limit on every route; `off` disables (load tests) |
+//! | `KEEL_RATE_LIMIT_LOGIN_IP` | `5/minute` | login attempts per client IP |
+//! | `KEEL_RATE_LIMIT_LOGIN_EMAIL` | `10/hour` | login attempts per e-mail address |
+//! | `KEEL_TRUSTED_PROXIES` | unset | CIDRs whose `X-Forwarded-For` is believed |
+//! | `KEEL_REQUEST_TIMEOUT_SECS` | `10` | handler timeout (504 after it) |
+//! | `KEEL_SHUTDOWN_TIMEOUT_SECS` | `20` | how long in-flight requests may drain on shutdown |
+//! | `KEEL_HSTS` | `false` | send `Strict-Transport-Security` (only behind TLS) |
+//! | `KEEL_REDIS_PREFIX` | `keel:ref` | prefix of every Redis key (rate limits, cache, invalidations) |
+//! | `KEEL_DB_MAX_CONNECTIONS` | cores × 2 + 1 | pool size |
+//! | `KEEL_PASSWORD_HASH` | `m=19456,t=2,p=1` | Argon2id memory (KiB), iterations, parallelism |
+//! | `KEEL_LOG_FORMAT` | `json` | `json` (one line per event) or `pretty` |
+//! | `RUST_LOG` | `info` | log filter |
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Everything the service reads from its environment.
+#[derive(Clone)]
+pub struct Config {
+    /// `DATABASE_URL`. A secret: it may carry a password.
+    pub database_url: SecretString,
+    /// `REDIS_URL`; `None` means in-memory rate limits and cache (a single replica).
+    pub redis_url: Option<SecretString>,
+    /// `KEEL_JWT_SECRET`, at least 32 bytes.
+    pub jwt_secret: SecretString,
+    /// `KEEL_JWT_TTL_SECS`.
+    pub jwt_ttl: Duration,
+    /// `KEEL_ENCRYPTION_KEYS`, parsed by keel-crypto's key ring.
+    pub encryption_keys: SecretString,
+    /// `KEEL_BIND`.
+    pub bind: SocketAddr,
+    /// `KEEL_CORS_ORIGINS`.
+    pub cors_origins: Vec<http::HeaderValue>,
+    /// `KEEL_RATE_LIMIT_GLOBAL`; `None` when `off`.
+    pub rate_limit_global: Option<String>,
+    /// `KEEL_RATE_LIMIT_LOGIN_IP`.
+    pub rate_limit_login_ip: String,
+    /// `KEEL_RATE_LIMIT_LOGIN_EMAIL`.
+    pub rate_limit_login_email: String,
+    /// `KEEL_TRUSTED_PROXIES`, as written (validated by keel-ratelimit).
+    pub trusted_proxies: Vec<String>,
+    /// `KEEL_REQUEST_TIMEOUT_SECS`.
+    pub request_timeout: Duration,
+    /// `KEEL_SHUTDOWN_TIMEOUT_SECS`.
+    pub shutdown_timeout: Duration,
+    /// `KEEL_HSTS`.
+    pub hsts: bool,
+    /// `KEEL_REDIS_PREFIX`.
+    pub redis_prefix: String,
+    /// `KEEL_DB_MAX_CONNECTIONS`; `None` = keel-db-pool's sizing rule.
+    pub db_max_connections: Option<usize>,
+    /// `KEEL_PASSWORD_HASH`.
+    pub password_hash: PasswordHashParams,
+    /// `KEEL_LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Secrets print as `[REDACTED]` (secrecy's Debug); the rest helps when debugging config.
+        f.debug_struct("Config")
+            .field("database_url", &self.database_url)
+            .field("redis_url", &self.redis_url)
+            .field("jwt_secret", &self.jwt_secret)
+            .field("jwt_ttl", &self.jwt_ttl)
+            .field("encryption_keys", &self.encryption_keys)
+            .field("bind", &self.bind)
+            .field("cors_origins", &self.cors_origins)
+            .field("rate_limit_global", &self.rate_limit_global)
+            .field("rate_limit_login_ip", &self.rate_limit_login_ip)
+            .field("rate_limit_login_email", &self.rate_limit_login_email)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("request_timeout", &self.request_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("hsts", &self.hsts)
+            .field("redis_prefix", &self.redis_prefix)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("password_hash", &self.password_hash)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// Argon2id cost parameters (`KEEL_PASSWORD_HASH=m=19456,t=2,p=1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordHashParams {
+    /// Memory in KiB.
+    pub m_cost: u32,
+    /// Iterations.
+    pub t_cost: u32,
+    /// Parallelism.
+    pub p_cost: u32,
+}
+
+impl Default for PasswordHashParams {
+    /// OWASP's Argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
+    fn default() -> Self {
+        Self {
+            m_cost: 19_456,
+            t_cost: 2,
+            p_cost: 1,
+        }
+    }
+}
+
+impl PasswordHashParams {
+    fn parse(s: &str) -> Result<Self, String> {
+        let mut out = Self::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("`{part}` is not `key=value`"))?;
+            let v: u32 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{v}` is not a positive integer"))?;
+            match k.trim() {
+                "m" => out.m_cost = v,
+                "t" => out.t_cost = v,
+                "p" => out.p_cost = v,
+                other => return Err(format!("unknown parameter `{other}` (expected m, t, p)")),
+            }
+        }
+        if out.m_cost < 8 || out.t_cost == 0 || out.p_cost == 0 {
+            return Err("m must be at least 8 (KiB), t and p at least 1".into());
+        }
+        Ok(out)
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (production).
+    Json,
+    /// Human-readable, coloured (local development).
+    Pretty,
+}
+
+/// Every problem found in the environment, one line each.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    /// One message per problem, naming the variable.
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    /// Whether `DATABASE_URL` is missing (the usual first-run mistake: point at `cargo xtask run`).
+    pub fn database_url_missing(&self) -> bool {
+        self.problems
+            .iter()
+            .any(|p| p.starts_with("DATABASE_URL is not set"))
+    }
+}
+
+/// The shortest accepted JWT secret, in bytes (RFC 7518 §3.2: at least the hash size).
+pub const MIN_JWT_SECRET_LEN: usize = 32;
+
+impl Config {
+    /// Reads the process environment, after loading `.env` from the current directory
+    /// when it exists (variables already set win).
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing every missing or malformed variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is the normal case in production; a malformed one is a problem.
+        let mut dotenv_problem = None;
+        if let Err(e) = dotenvy::dotenv()
+            && !e.not_found()
+        {
+            dotenv_problem = Some(format!(".env could not be read: {e}"));
+        }
+        let result = Self::from_lookup(|k| std::env::var(k).ok());
+        match (result, dotenv_problem) {
+            (Ok(c), None) => Ok(c),
+            (Ok(_), Some(p)) => Err(ConfigError { problems: vec![p] }),
+            (Err(mut e), Some(p)) => {
+                e.problems.insert(0, p);
+                Err(e)
+            }
+            (Err(e), None) => Err(e),
+        }
+    }
+
+    /// Builds the configuration from a lookup function (tests pass a map).
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing every missing or malformed variable.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let database_url = match get("DATABASE_URL") {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => Some(u),
+            Some(_) => {
+                problems.push("DATABASE_URL must start with postgres:// or postgresql://".into());
+                None
+            }
+            None => {
+                problems.push(
+                    "DATABASE_URL is not set: point it at PostgreSQL, or run `cargo xtask run`, \
+                     which starts throwaway PostgreSQL/Redis and sets everything up"
+                        .into(),
+                );
+                None
+            }
+        };
+        let redis_url = match get("REDIS_URL") {
+            Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") => Some(u),
+            Some(_) => {
+                problems.push("REDIS_URL must start with redis:// or rediss://".into());
+                None
+            }
+            None => None,
+        };
+        let jwt_secret = match get("KEEL_JWT_SECRET") {
+            Some(s) if s.len() >= MIN_JWT_SECRET_LEN => Some(s),
+            Some(s) => {
+                problems.push(format!(
+                    "KEEL_JWT_SECRET is {} bytes; it must be at least {MIN_JWT_SECRET_LEN} \
+                     (e.g. `openssl rand -base64 48`)",
+                    s.len()
+                ));
+                None
+            }
+            None => {
+                problems.push(format!(
+                    "KEEL_JWT_SECRET is not set (at least {MIN_JWT_SECRET_LEN} random bytes)"
+                ));
+                None
+            }
+        };
+        let encryption_keys = get("KEEL_ENCRYPTION_KEYS");
+        if encryption_keys.is_none() {
+            problems.push(
+                "KEEL_ENCRYPTION_KEYS is not set (`1:<base64 of 32 random bytes>`, e.g. \
+                 `1:$(openssl rand -base64 32)`)"
+                    .into(),
+            );
+        }
+        let bind = get("KEEL_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind = bind
+            .parse::<SocketAddr>()
+            .map_err(|_| {
+                problems.push(format!(
+                    "KEEL_BIND `{bind}` is not an address like 127.0.0.1:8080"
+                ))
+            })
+            .ok();
+
+        let mut cors_origins = Vec::new();
+        for origin in get("KEEL_CORS_ORIGINS").iter().flat_map(|s| s.split(',')) {
+            let origin = origin.trim();
+            if origin.is_empty() {
+                continue;
+            }
+            if origin == "*" {
+                problems.push(
+                    "KEEL_CORS_ORIGINS must list origins: `*` is refused because requests carry credentials"
+                        .into(),
+                );
+            } else if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                problems.push(format!(
+                    "KEEL_CORS_ORIGINS entry `{origin}` must start with http:// or https://"
+                ));
+            } else {
+                match http::HeaderValue::from_str(origin.trim_end_matches('/')) {
+                    Ok(v) => cors_origins.push(v),
+                    Err(_) => problems.push(format!(
+                        "KEEL_CORS_ORIGINS entry `{origin}` is not a valid origin"
+                    )),
+                }
+            }
+        }
+
+        let rate_limit_global = match get("KEEL_RATE_LIMIT_GLOBAL") {
+            Some(v) if v.eq_ignore_ascii_case("off") => None,
+            Some(v) => Some(v),
+            None => Some("100/second".to_owned()),
+        };
+        let rate_limit_login_ip =
+            get("KEEL_RATE_LIMIT_LOGIN_IP").unwrap_or_else(|| "5/minute".into());
+        let rate_limit_login_email =
+            get("KEEL_RATE_LIMIT_LOGIN_EMAIL").unwrap_or_else(|| "10/hour".into());
+        let trusted_proxies = get("KEEL_TRUSTED_PROXIES")
+            .map(|s| {
+                s.split(',')
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        let mut secs = |name: &str, default: u64, max: u64| -> Duration {
+            match get(name).map(|v| v.parse::<u64>()) {
+                None => Duration::from_secs(default),
+                Some(Ok(n)) if (1..=max).contains(&n) => Duration::from_secs(n),
+                Some(_) => {
+                    problems.push(format!(
+                        "{name} must be a whole number of seconds in 1..={max}"
+                    ));
+                    Duration::from_secs(default)
+                }
+            }
+        };
+        let jwt_ttl = secs("KEEL_JWT_TTL_SECS", 900, 86_400);
+        let request_timeout = secs("KEEL_REQUEST_TIMEOUT_SECS", 10, 300);
+        let shutdown_timeout = secs("KEEL_SHUTDOWN_TIMEOUT_SECS", 20, 600);
+
+        let hsts = match get("KEEL_HSTS").as_deref() {
+            None | Some("0" | "false" | "no" | "off") => false,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some(other) => {
+                problems.push(format!("KEEL_HSTS `{other}` must be true or false"));
+                false
+            }
+        };
+        let redis_prefix = get("KEEL_REDIS_PREFIX").unwrap_or_else(|| "keel:ref".into());
+        let db_max_connections = match get("KEEL_DB_MAX_CONNECTIONS").map(|v| v.parse::<usize>()) {
+            None => None,
+            Some(Ok(n)) if (1..=1000).contains(&n) => Some(n),
+            Some(_) => {
+                problems.push("KEEL_DB_MAX_CONNECTIONS must be a number in 1..=1000".into());
+                None
+            }
+        };
+        let password_hash = match get("KEEL_PASSWORD_HASH") {
+            None => PasswordHashParams::default(),
+            Some(v) => PasswordHashParams::parse(&v).unwrap_or_else(|e| {
+                problems.push(format!("KEEL_PASSWORD_HASH: {e}"));
+                PasswordHashParams::default()
+            }),
+        };
+        let log_format = match get("KEEL_LOG_FORMAT").as_deref() {
+            None | Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                problems.push(format!("KEEL_LOG_FORMAT `{other}` must be json or pretty"));
+                LogFormat::Json
+            }
+        };
+
+        match (database_url, jwt_secret, encryption_keys, bind) {
+            (Some(database_url), Some(jwt_secret), Some(encryption_keys), Some(bind))
+                if problems.is_empty() =>
+            {
+                Ok(Self {
+                    database_url: database_url.into(),
+                    redis_url: redis_url.map(Into::into),
+                    jwt_secret: jwt_secret.into(),
+                    jwt_ttl,
+                    encryption_keys: encryption_keys.into(),
+                    bind,
+                    cors_origins,
+                    rate_limit_global,
+                    rate_limit_login_ip,
+                    rate_limit_login_email,
+                    trusted_proxies,
+                    request_timeout,
+                    shutdown_timeout,
+                    hsts,
+                    redis_prefix,
+                    db_max_connections,
+                    password_hash,
+                    log_format,
+                })
+            }
+            _ => Err(ConfigError { problems }),
+        }
+    }
+
+    /// The database URL, for the pool and the migration runner.
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn check(vars: &[(&str, &str)], expected_problems: &[&str]) -> Option<Config> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        match Config::from_lookup(|k| map.get(k).cloned()) {
+            Ok(c) => {
+                assert!(
+                    expected_problems.is_empty(),
+                    "expected problems {expected_problems:?}"
+                );
+                Some(c)
+            }
+            Err(e) => {
+                assert_eq!(e.problems.len(), expected_problems.len(), "{e}");
+                for (got, want) in e.problems.iter().zip(expected_problems) {
+                    assert!(got.starts_with(want), "`{got}` should start with `{want}`");
+                }
+                None
+            }
+        }
+    }
+
+    const OK: [(&str, &str); 3] = [
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1/postgres"),
+        ("KEEL_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        (
+            "KEEL_ENCRYPTION_KEYS",
+            "1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ),
+    ];
+
+    #[test]
+    fn defaults() {
+        let c = check(&OK, &[]).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.rate_limit_global.as_deref(), Some("100/second"));
+        assert_eq!(c.rate_limit_login_ip, "5/minute");
+        assert_eq!(c.rate_limit_login_email, "10/hour");
+        assert_eq!(c.request_timeout, Duration::from_secs(10));
+        assert_eq!(c.password_hash, PasswordHashParams::default());
+        assert!(c.redis_url.is_none());
+        assert!(!c.hsts);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let e = Config::from_lookup(|_| None).unwrap_err();
+        assert!(e.database_url_missing());
+        assert!(e.to_string().contains("cargo xtask run"));
+        check(
+            &[],
+            &[
+                "DATABASE_URL is not set",
+                "KEEL_JWT_SECRET is not set",
+                "KEEL_ENCRYPTION_KEYS is not set",
+            ],
+        );
+        let mut vars = OK.to_vec();
+        vars.extend([
+            ("KEEL_JWT_SECRET", "short"),
+            ("KEEL_BIND", "nowhere"),
+            ("KEEL_CORS_ORIGINS", "*"),
+            ("KEEL_HSTS", "maybe"),
+            ("KEEL_PASSWORD_HASH", "m=1"),
+            ("REDIS_URL", "http://x"),
+        ]);
+        check(
+            &vars,
+            &[
+                "REDIS_URL must start",
+                "KEEL_JWT_SECRET is 5 bytes",
+                "KEEL_BIND `nowhere`",
+                "KEEL_CORS_ORIGINS must list origins",
+                "KEEL_HSTS `maybe`",
+                "KEEL_PASSWORD_HASH: m must be",
+            ],
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = check(&OK, &[]).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("0123456789abcdef"), "{dbg}");
+        assert!(!dbg.contains("postgres://"), "{dbg}");
+    }
+
+    #[test]
+    fn optional_values_parse() {
+        let mut vars = OK.to_vec();
+        vars.extend([
+            ("KEEL_RATE_LIMIT_GLOBAL", "off"),
+            (
+                "KEEL_CORS_ORIGINS",
+                "https://a.example, http://localhost:3000/",
+            ),
+            ("KEEL_PASSWORD_HASH", "m=64,t=1,p=1"),
+            ("KEEL_LOG_FORMAT", "pretty"),
+        ]);
+        let c = check(&vars, &[]).unwrap();
+        assert_eq!(c.rate_limit_global, None);
+        assert_eq!(c.cors_origins.len(), 2);
+        assert_eq!(c.cors_origins[1], "http://localhost:3000");
+        assert_eq!(c.password_hash.m_cost, 64);
+        assert_eq!(c.log_format, LogFormat::Pretty);
+    }
+}

@@ -1,0 +1,92 @@
+//! The domain: users and roles. Plain data; no I/O.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A signed-up user: may read and edit itself.
+    User,
+    /// May read, list, edit and delete every user.
+    Admin,
+}
+
+impl Role {
+    /// The stored and serialized name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parses the stored name; unknown names are `None`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(Self::User),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A user as stored: what repositories read and write.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Primary key.
+    pub id: Uuid,
+    /// Normalized (lowercase) e-mail address; unique case-insensitively.
+    pub email: String,
+    /// Normalized first name.
+    pub first_name: String,
+    /// Normalized last name.
+    pub last_name: String,
+    /// The phone number as a keel-crypto token (never plaintext).
+    pub phone_encrypted: Option<Vec<u8>>,
+    /// Role.
+    pub role: Role,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last update.
+    pub updated_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Personal data and the hash stay out of logs.
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The public view of a user: what the API returns (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct User {
+    /// Identifier.
+    pub id: Uuid,
+    /// E-mail address, normalized to lowercase.
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// First name.
+    #[schema(example = "Ada")]
+    pub first_name: String,
+    /// Last name.
+    #[schema(example = "Lovelace")]
+    pub last_name: String,
+    /// Phone number in E.164, if given.
+    #[schema(example = "+442071838750")]
+    pub phone: Option<String>,
+    /// Role.
+    pub role: Role,
+    /// Creation time (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}

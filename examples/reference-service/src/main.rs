@@ -1,0 +1,107 @@
+//! `reference-service [serve | migrate | create-admin --email <e>]`.
+#![allow(clippy::print_stderr, clippy::result_large_err)]
+
+use std::process::ExitCode;
+
+use reference_service::config::Config;
+use reference_service::{AppState, migrate, routes, server, telemetry};
+
+const USAGE: &str = "\
+usage: reference-service [command]
+
+commands:
+  serve                      run migrations, then serve HTTP (default)
+  migrate                    apply pending migrations and exit
+  create-admin --email <e>   create (or promote) an admin; password from KEEL_ADMIN_PASSWORD
+
+configuration comes from the environment (and .env); see the README.
+";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = args.first().map_or("serve", String::as_str);
+    if matches!(command, "-h" | "--help" | "help") {
+        eprint!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("reference-service: {e}");
+            if e.database_url_missing() {
+                eprintln!(
+                    "\nTo try it locally with throwaway PostgreSQL and Redis: cargo xtask run"
+                );
+            }
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_tracing(config.log_format);
+    let result = match command {
+        "serve" => serve(config).await,
+        "migrate" => migrate::run(config.database_url())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        "create-admin" => create_admin(config, &args[1..]).await,
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "reference-service failed");
+            eprintln!("reference-service: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let applied = migrate::run(config.database_url())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(applied = applied.len(), "migrations done");
+    let bind = config.bind;
+    let state = AppState::new(config).await.map_err(|e| e.to_string())?;
+    let app = routes::app(&state, None);
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, docs = %format!("http://{addr}/docs"), "listening");
+    let upkeep = server::spawn_background(&state);
+    let result = server::serve(listener, app, state, server::shutdown_signal()).await;
+    upkeep.abort();
+    result.map_err(|e| e.to_string())
+}
+
+async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
+    let email = match args {
+        [flag, email] if flag == "--email" => email.clone(),
+        _ => return Err("usage: reference-service create-admin --email <address>".into()),
+    };
+    let password = std::env::var("KEEL_ADMIN_PASSWORD")
+        .map_err(|_| "KEEL_ADMIN_PASSWORD is not set (the admin's password)".to_owned())?;
+    migrate::run(config.database_url())
+        .await
+        .map_err(|e| e.to_string())?;
+    let state = AppState::new(config).await.map_err(|e| e.to_string())?;
+    let account = routes::auth::SignupRequest::admin(email, password)
+        .validate()
+        .map_err(|e| {
+            format!(
+                "{e}: {:?}",
+                e.fields()
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+            )
+        })?;
+    let user = reference_service::services::create_admin(&state, account)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(user_id = %user.id, email = %user.email, "admin ready");
+    eprintln!("admin ready: {} ({})", user.email, user.id);
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! Routes: HTTP only. Extract and validate input, call a service, shape the response.
+
+pub mod auth;
+mod client_ip;
+pub mod ops;
+pub mod users;
+mod validate;
+
+use axum::Router;
+use axum::routing::{get, post};
+use keel_errors::axum::{method_not_allowed, not_found};
+
+pub use client_ip::ClientIp;
+
+use crate::state::AppState;
+
+/// Every API route, without middleware or state (tests merge extra routes into it).
+pub fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/signup", post(auth::signup))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/users/me", get(users::me))
+        .route("/api/v1/users", get(users::list))
+        .route(
+            "/api/v1/users/{id}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
+        .route("/metrics", get(ops::metrics))
+}
+
+/// The complete application: API routes, `extra` routes (tests), health, docs, the
+/// 404/405 fallbacks, and the middleware stack.
+pub fn app(state: &AppState, extra: Option<Router<AppState>>) -> Router {
+    let mut routes = api_routes();
+    if let Some(extra) = extra {
+        routes = routes.merge(extra);
+    }
+    let router = routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone())
+        .merge(state.health_router())
+        .merge(crate::openapi::docs_router());
+    crate::http::apply_middleware(router, state)
+}
