@@ -1,0 +1,444 @@
+//! Normalizers: rewrite a `String` in place into its canonical form.
+//!
+//! Every normalizer is idempotent (`f(f(x)) == f(x)`, property-tested) and has a
+//! fast path that neither allocates nor copies when the value is already normal.
+//! They take `&mut String` so they compose: `#[normalize(trim, lowercase)]`
+//! calls [`trim`] then [`lowercase`]. Apply them to `Option`/`Vec` fields with
+//! [`TextMut`](crate::TextMut).
+
+use std::borrow::Cow;
+
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick, is_nfkc_quick};
+
+use crate::rules::PhoneOptions;
+use crate::rules::email::{EmailOptions, parse as parse_email};
+use crate::rules::phone::to_e164;
+
+/// Removes leading and trailing Unicode whitespace.
+///
+/// ```
+/// let mut s = String::from("\u{3000} Ada \n");
+/// keel_validation::normalize::trim(&mut s);
+/// assert_eq!(s, "Ada");
+/// ```
+pub fn trim(s: &mut String) {
+    let end = s.trim_end().len();
+    s.truncate(end);
+    let start = s.len() - s.trim_start().len();
+    if start > 0 {
+        s.drain(..start);
+    }
+}
+
+/// Trims, and replaces every run of inner whitespace (any Unicode whitespace,
+/// including newlines and tabs) by one ASCII space.
+///
+/// ```
+/// let mut s = String::from("  Ada \t\n  King  ");
+/// keel_validation::normalize::collapse_whitespace(&mut s);
+/// assert_eq!(s, "Ada King");
+/// ```
+pub fn collapse_whitespace(s: &mut String) {
+    let needs = {
+        let t = s.trim();
+        t.len() != s.len()
+            || t.as_bytes()
+                .windows(2)
+                .any(|w| w[0] == b' ' && w[1] == b' ')
+            || t.chars().any(|c| c.is_whitespace() && c != ' ')
+    };
+    if !needs {
+        return;
+    }
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    *s = out;
+}
+
+/// Unicode NFC (canonical composition): `e` + `◌́` becomes `é`.
+///
+/// ```
+/// let mut s = String::from("e\u{301}");
+/// keel_validation::normalize::nfc(&mut s);
+/// assert_eq!(s, "\u{e9}");
+/// ```
+pub fn nfc(s: &mut String) {
+    if s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        return;
+    }
+    *s = s.nfc().collect();
+}
+
+/// Unicode NFKC (compatibility composition): `ﬁ` becomes `fi`, full-width
+/// `Ａ` becomes `A`. Used for passwords before checking (NIST SP 800-63B).
+///
+/// ```
+/// let mut s = String::from("ﬁ Ａ");
+/// keel_validation::normalize::nfkc(&mut s);
+/// assert_eq!(s, "fi A");
+/// ```
+pub fn nfkc(s: &mut String) {
+    if s.is_ascii() || is_nfkc_quick(s.chars()) == IsNormalized::Yes {
+        return;
+    }
+    *s = s.nfkc().collect();
+}
+
+/// Unicode lowercase (`İSTANBUL` → `i̇stanbul`, `ΣΑΣ` → `σας`).
+///
+/// ```
+/// let mut s = String::from("Ada@Example.COM");
+/// keel_validation::normalize::lowercase(&mut s);
+/// assert_eq!(s, "ada@example.com");
+/// ```
+pub fn lowercase(s: &mut String) {
+    if s.is_ascii() {
+        s.make_ascii_lowercase();
+    } else if s.chars().any(|c| c.is_uppercase() || !c.is_lowercase()) {
+        let lower = s.to_lowercase();
+        if lower != *s {
+            *s = lower;
+        }
+    }
+}
+
+/// Unicode uppercase.
+///
+/// ```
+/// let mut s = String::from("eur");
+/// keel_validation::normalize::uppercase(&mut s);
+/// assert_eq!(s, "EUR");
+/// ```
+pub fn uppercase(s: &mut String) {
+    if s.is_ascii() {
+        s.make_ascii_uppercase();
+    } else {
+        let upper = s.to_uppercase();
+        if upper != *s {
+            *s = upper;
+        }
+    }
+}
+
+/// How [`email_with`] changes letter case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EmailCase {
+    /// Lowercase the whole address (the source design; mailbox names are
+    /// case-insensitive at nearly every provider). The default.
+    #[default]
+    All,
+    /// Lowercase the domain only (RFC 5321: the local part is case-sensitive).
+    DomainOnly,
+    /// Keep the case of the local part and of an ASCII domain.
+    Keep,
+}
+
+/// Email normalization with the default case handling ([`EmailCase::All`]).
+/// See [`email_with`].
+///
+/// ```
+/// let mut s = String::from("  Ada.Lovelace@EXAMPLE.com ");
+/// keel_validation::normalize::email(&mut s);
+/// assert_eq!(s, "ada.lovelace@example.com");
+/// ```
+pub fn email(s: &mut String) {
+    email_with(s, EmailCase::All);
+}
+
+/// Trims, applies NFC, lowercases per `case`, and brings an internationalized
+/// domain to its canonical Unicode form (`xn--bcher-kva.de` → `bücher.de`, as
+/// python-email-validator does), so one mailbox always normalizes to one string.
+/// A value that is not a valid address is only trimmed, NFC-normalized and
+/// case-folded; validation reports it.
+///
+/// ```
+/// use keel_validation::normalize::{EmailCase, email_with};
+/// let mut s = String::from("Ada@XN--BCHER-KVA.de");
+/// email_with(&mut s, EmailCase::DomainOnly);
+/// assert_eq!(s, "Ada@bücher.de");
+/// ```
+pub fn email_with(s: &mut String, case: EmailCase) {
+    trim(s);
+    nfc(s);
+    if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_uppercase()) && !contains_punycode(s) {
+        return;
+    }
+    let Some(at) = s.rfind('@') else {
+        if case == EmailCase::All {
+            lowercase(s);
+        }
+        return;
+    };
+    let (local, domain) = s.split_at(at);
+    let domain = &domain[1..];
+    let local: Cow<'_, str> = match case {
+        EmailCase::All => Cow::Owned(local.to_lowercase()),
+        EmailCase::DomainOnly | EmailCase::Keep => Cow::Borrowed(local),
+    };
+    let domain: Cow<'_, str> = if domain.is_ascii() && !contains_punycode(domain) {
+        match case {
+            EmailCase::Keep => Cow::Borrowed(domain),
+            _ => Cow::Owned(domain.to_ascii_lowercase()),
+        }
+    } else if parse_email(
+        &format!("a@{domain}"),
+        &EmailOptions::new()
+            .allow_special_use_domains(true)
+            .require_dot(false),
+    )
+    .is_ok()
+    {
+        let (unicode, result) = idna::domain_to_unicode(domain);
+        if result.is_ok() {
+            Cow::Owned(unicode.nfc().collect())
+        } else {
+            Cow::Owned(domain.to_lowercase())
+        }
+    } else {
+        Cow::Owned(domain.to_lowercase())
+    };
+    let out = format!("{local}@{domain}");
+    if out != *s {
+        *s = out;
+    }
+}
+
+fn contains_punycode(s: &str) -> bool {
+    s.as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"xn--"))
+}
+
+/// Converts to E.164 (`+14155552671`) when the number is valid under `opts`;
+/// otherwise only trims (validation then reports why).
+///
+/// ```
+/// use keel_validation::{normalize, rules::PhoneOptions};
+/// let mut s = String::from(" +1 (415) 555-2671 ");
+/// normalize::phone(&mut s, &PhoneOptions::new());
+/// assert_eq!(s, "+14155552671");
+/// ```
+pub fn phone(s: &mut String, opts: &PhoneOptions) {
+    trim(s);
+    if let Some(d) = s.strip_prefix('+')
+        && d.bytes().all(|b| b.is_ascii_digit())
+    {
+        return;
+    }
+    if let Ok(e164) = to_e164(s, opts) {
+        *s = e164;
+    }
+}
+
+/// Removes HTML: tags are dropped, the content of `<script>`/`<style>` too, and
+/// the remaining text stays HTML-escaped (`a < b` becomes `a &lt; b`), so the
+/// result is safe to render. Uses `ammonia` with an empty allow-list; input with
+/// no `<` and no `&` skips the parser entirely.
+///
+/// ```
+/// let mut s = String::from("<b>Ada</b><script>alert(1)</script>");
+/// keel_validation::normalize::strip_html(&mut s);
+/// assert_eq!(s, "Ada");
+/// ```
+#[cfg(feature = "html")]
+#[cfg_attr(docsrs, doc(cfg(feature = "html")))]
+pub fn strip_html(s: &mut String) {
+    use std::sync::LazyLock;
+    static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+        let mut b = ammonia::Builder::empty();
+        b.clean_content_tags(["script", "style"].into_iter().collect());
+        b
+    });
+    if !s.contains(['<', '&', '>']) {
+        return;
+    }
+    let cleaned = CLEANER.clean(s).to_string();
+    if cleaned != *s {
+        *s = cleaned;
+    }
+}
+
+/// Lowercase name particles kept lowercase inside a name (`van der Berg`).
+pub const NAME_PARTICLES: &[&str] = &[
+    "al", "bin", "da", "das", "de", "del", "della", "der", "di", "dos", "du", "la", "le", "ten",
+    "ter", "van", "von", "y",
+];
+
+/// Title-cases a personal name, Unicode-aware: `ada LOVELACE` → `Ada Lovelace`.
+///
+/// - words are split at whitespace and hyphens (`Mary-Jane`);
+/// - a word already in mixed case is kept (`McDonald`, `DeShawn`, `MacKenzie`);
+/// - `mc` + letters becomes `Mc` + capital (`MCDONALD` → `McDonald`);
+/// - after a one-letter prefix and an apostrophe the next letter is capital
+///   (`o'neil` → `O'Neil`, `d'angelo` → `D'Angelo`);
+/// - the particles in [`NAME_PARTICLES`] stay lowercase unless first (`van der Berg`).
+///
+/// ```
+/// let check = |input: &str, expected: &str| {
+///     let mut s = input.to_owned();
+///     keel_validation::normalize::title_case(&mut s);
+///     assert_eq!(s, expected);
+/// };
+/// check("ada LOVELACE", "Ada Lovelace");
+/// check("o'neil", "O'Neil");
+/// check("McDonald", "McDonald");
+/// check("van der berg", "Van der Berg");
+/// check("jean-luc picard", "Jean-Luc Picard");
+/// check("ÉLODIE ÖZTÜRK", "Élodie Öztürk");
+/// ```
+pub fn title_case(s: &mut String) {
+    let mut out = String::with_capacity(s.len());
+    let mut word_index = 0usize;
+    let mut rest = s.as_str();
+    while !rest.is_empty() {
+        // Copy separators verbatim.
+        let sep_len: usize = rest
+            .chars()
+            .take_while(|c| c.is_whitespace() || *c == '-')
+            .map(char::len_utf8)
+            .sum();
+        out.push_str(&rest[..sep_len]);
+        rest = &rest[sep_len..];
+        let word_len: usize = rest
+            .chars()
+            .take_while(|c| !(c.is_whitespace() || *c == '-'))
+            .map(char::len_utf8)
+            .sum();
+        if word_len == 0 {
+            continue;
+        }
+        title_word(&rest[..word_len], word_index == 0, &mut out);
+        word_index += 1;
+        rest = &rest[word_len..];
+    }
+    if out != *s {
+        *s = out;
+    }
+}
+
+fn is_apostrophe(c: char) -> bool {
+    c == '\'' || c == '\u{2019}'
+}
+
+fn title_word(word: &str, first: bool, out: &mut String) {
+    let mut chars = word.chars();
+    let has_lower = word.chars().any(char::is_lowercase);
+    let upper_after_first = chars.next().is_some() && chars.any(char::is_uppercase);
+    // Mixed case typed on purpose (McDonald, DeShawn): keep it.
+    if has_lower && upper_after_first {
+        out.push_str(word);
+        return;
+    }
+    let lower = word.to_lowercase();
+    if !first && NAME_PARTICLES.contains(&lower.as_str()) {
+        out.push_str(&lower);
+        return;
+    }
+    let mut capital_next = true;
+    let mut prev_letters = 0usize;
+    let mut is_mc = lower.starts_with("mc") && lower.chars().count() > 2;
+    let mut pos = 0usize;
+    for c in lower.chars() {
+        if capital_next && c.is_alphabetic() {
+            push_capital(c, out);
+            capital_next = false;
+        } else {
+            out.push(c);
+        }
+        pos += 1;
+        if is_mc && pos == 2 {
+            capital_next = true;
+            is_mc = false;
+        }
+        if is_apostrophe(c) {
+            capital_next = prev_letters == 1;
+            prev_letters = 0;
+        } else if c.is_alphabetic() {
+            prev_letters += 1;
+        }
+    }
+}
+
+/// Uppercases `c`, unless that expands it (`ß` → `SS`), which would not be stable.
+fn push_capital(c: char, out: &mut String) {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => out.push(u),
+        _ => out.push(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(f: fn(&mut String), input: &str, expected: &str) {
+        let mut s = input.to_owned();
+        f(&mut s);
+        assert_eq!(s, expected, "{input:?}");
+        f(&mut s);
+        assert_eq!(s, expected, "not idempotent: {input:?}");
+    }
+
+    #[test]
+    fn title_case_table() {
+        let t = title_case as fn(&mut String);
+        check(t, "", "");
+        check(t, "ADA", "Ada");
+        check(t, "mcdonald", "McDonald");
+        check(t, "MCDONALD", "McDonald");
+        check(t, "MacKenzie", "MacKenzie");
+        check(t, "d'angelo", "D'Angelo");
+        check(t, "o’neil", "O’Neil");
+        check(t, "ludwig VAN beethoven", "Ludwig van Beethoven");
+        check(t, "VAN", "Van");
+        check(t, "straße", "Straße");
+        check(t, "ßa", "ßa");
+        check(t, "anne-marie  o'brien", "Anne-Marie  O'Brien");
+        check(t, "ΣΩΚΡΆΤΗΣ", "Σωκράτης");
+        check(t, "it's", "It's");
+    }
+
+    #[test]
+    fn whitespace_table() {
+        let c = collapse_whitespace as fn(&mut String);
+        check(c, "a  b", "a b");
+        check(c, "a\u{a0}b", "a b");
+        check(c, "\ta\nb ", "a b");
+        check(c, "ab", "ab");
+        check(trim, " \u{2003}x\u{2003} ", "x");
+    }
+
+    #[test]
+    fn email_table() {
+        check(email, " Ada@Example.COM ", "ada@example.com");
+        check(email, "ADA@XN--BCHER-KVA.DE", "ada@bücher.de");
+        check(email, "not an email", "not an email");
+        check(email, "A@B@C", "a@b@c");
+        let keep = |s: &mut String| email_with(s, EmailCase::DomainOnly);
+        let mut s = String::from("Ada@Example.COM");
+        keep(&mut s);
+        assert_eq!(s, "Ada@example.com");
+    }
+
+    #[test]
+    fn lowercase_unicode() {
+        check(lowercase, "ΣΑΣ", "σας");
+        check(lowercase, "ǅ", "ǆ");
+    }
+
+    #[cfg(feature = "html")]
+    #[test]
+    fn strip_html_table() {
+        check(strip_html, "plain", "plain");
+        check(strip_html, "a < b", "a &lt; b");
+        check(strip_html, "<p>hi <i>there</i></p>", "hi there");
+        check(strip_html, "<style>x{}</style>ok", "ok");
+        check(strip_html, "&amp;", "&amp;");
+    }
+}
