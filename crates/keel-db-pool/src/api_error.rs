@@ -70,9 +70,17 @@ mod tests {
 
     #[test]
     fn mapping() {
-        check(Error::PoolTimeout { waited: Duration::from_secs(5) }, 503);
+        check(
+            Error::PoolTimeout {
+                waited: Duration::from_secs(5),
+            },
+            503,
+        );
         check(Error::PoolClosed, 503);
-        check(Error::connect(std::io::Error::other("refused secret_table")), 503);
+        check(
+            Error::connect(std::io::Error::other("refused secret_table")),
+            503,
+        );
         check(Error::Config("secret_table".into()), 500);
         let api = ApiError::from(Error::PoolClosed);
         assert_eq!(api.retry_after(), Some(RETRY_AFTER));

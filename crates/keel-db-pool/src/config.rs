@@ -12,8 +12,9 @@ use crate::Error;
 use crate::session::{self, SessionParams};
 
 /// The hook type run on every new connection; see [`ConfigBuilder::on_connect`].
-pub(crate) type OnConnect =
-    Arc<dyn for<'a> Fn(&'a tokio_postgres::Client) -> BoxFuture<'a, Result<(), Error>> + Send + Sync>;
+pub(crate) type OnConnect = Arc<
+    dyn for<'a> Fn(&'a tokio_postgres::Client) -> BoxFuture<'a, Result<(), Error>> + Send + Sync,
+>;
 
 /// How a connection taken from the idle queue is checked before it is handed out.
 ///
@@ -691,7 +692,9 @@ impl ConfigBuilder {
         }
         let in_range = |name: &str, d: Duration, min: Duration, max: Duration| {
             if d < min || d > max {
-                Err(cfg_err(format!("{name} {d:?} is outside {min:?} ..= {max:?}")))
+                Err(cfg_err(format!(
+                    "{name} {d:?} is outside {min:?} ..= {max:?}"
+                )))
             } else {
                 Ok(())
             }
@@ -706,7 +709,12 @@ impl ConfigBuilder {
             Duration::from_millis(10),
             MAX_TIMEOUT,
         )?;
-        in_range("startup_timeout", self.startup_timeout, Duration::ZERO, MAX_TIMEOUT)?;
+        in_range(
+            "startup_timeout",
+            self.startup_timeout,
+            Duration::ZERO,
+            MAX_TIMEOUT,
+        )?;
         let day = Duration::from_secs(24 * 60 * 60);
         if let Some(d) = self.statement_timeout {
             in_range("statement_timeout", d, ms, day)?;
@@ -851,13 +859,25 @@ mod tests {
         assert_eq!(c.max_size(), default_max_size());
         assert_eq!(c.max_lifetime(), Some(Duration::from_secs(1800)));
         assert_eq!(c.max_lifetime_jitter, Duration::from_secs(180));
-        assert_eq!(c.recycling(), Recycling::VerifyIfIdle(Duration::from_secs(1)));
-        assert_eq!(c.pg_config().get_connect_timeout(), Some(&Duration::from_secs(5)));
+        assert_eq!(
+            c.recycling(),
+            Recycling::VerifyIfIdle(Duration::from_secs(1))
+        );
+        assert_eq!(
+            c.pg_config().get_connect_timeout(),
+            Some(&Duration::from_secs(5))
+        );
         assert_eq!(c.pg_config().get_keepalives_idle(), Duration::from_secs(30));
         let options = c.pg_config().get_options().unwrap();
         assert!(options.contains("-c TimeZone=UTC"), "{options}");
-        assert!(options.contains("-c statement_timeout=30000ms"), "{options}");
-        assert!(options.contains("-c idle_in_transaction_session_timeout=60000ms"), "{options}");
+        assert!(
+            options.contains("-c statement_timeout=30000ms"),
+            "{options}"
+        );
+        assert!(
+            options.contains("-c idle_in_transaction_session_timeout=60000ms"),
+            "{options}"
+        );
         assert!(c.session_sql.is_none());
         assert!(!format!("{c:?}").contains("secret"));
     }
@@ -869,7 +889,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.pg_config().get_application_name(), Some("billing"));
-        assert_eq!(c.pg_config().get_connect_timeout(), Some(&Duration::from_secs(2)));
+        assert_eq!(
+            c.pg_config().get_connect_timeout(),
+            Some(&Duration::from_secs(2))
+        );
         assert_eq!(c.pg_config().get_keepalives_idle(), Duration::from_secs(7));
         let options = c.pg_config().get_options().unwrap();
         assert!(options.starts_with("-c work_mem=8MB "), "{options}");
@@ -901,18 +924,34 @@ mod tests {
     #[test]
     fn validation_errors() {
         check_err(Config::builder(), "no server configured");
-        check_err(Config::builder().url("not a url at all ="), "invalid database URL");
+        check_err(
+            Config::builder().url("not a url at all ="),
+            "invalid database URL",
+        );
         check_err(Config::builder().url("postgres://app@/app"), "no host");
         check_err(Config::builder().url("postgres://localhost/app"), "no user");
-        check_err(Config::builder().url(URL).max_size(0), "max_size must be at least 1");
-        check_err(Config::builder().url(URL).max_size(2).min_idle(3), "min_idle 3");
-        check_err(Config::builder().url(URL).wait_timeout(Duration::ZERO), "wait_timeout");
         check_err(
-            Config::builder().url(URL).connect_timeout(Duration::from_secs(7200)),
+            Config::builder().url(URL).max_size(0),
+            "max_size must be at least 1",
+        );
+        check_err(
+            Config::builder().url(URL).max_size(2).min_idle(3),
+            "min_idle 3",
+        );
+        check_err(
+            Config::builder().url(URL).wait_timeout(Duration::ZERO),
+            "wait_timeout",
+        );
+        check_err(
+            Config::builder()
+                .url(URL)
+                .connect_timeout(Duration::from_secs(7200)),
             "connect_timeout",
         );
         check_err(
-            Config::builder().url(URL).statement_timeout(Some(Duration::from_secs(200_000))),
+            Config::builder()
+                .url(URL)
+                .statement_timeout(Some(Duration::from_secs(200_000))),
             "statement_timeout",
         );
         check_err(
@@ -922,15 +961,29 @@ mod tests {
                 .max_lifetime_jitter(Duration::from_secs(60)),
             "max_lifetime_jitter",
         );
-        check_err(Config::builder().url(URL).time_zone(Some("UTC\n")), "control");
-        check_err(Config::builder().url(URL).session_param("bad name", "x"), "bad name");
-        check_err(Config::builder().url(format!("{URL}?sslmode=require")), "sslmode=require");
+        check_err(
+            Config::builder().url(URL).time_zone(Some("UTC\n")),
+            "control",
+        );
+        check_err(
+            Config::builder().url(URL).session_param("bad name", "x"),
+            "bad name",
+        );
+        check_err(
+            Config::builder().url(format!("{URL}?sslmode=require")),
+            "sslmode=require",
+        );
     }
 
     #[test]
     fn env_lookup() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
         };
         let c = ConfigBuilder::from_lookup(env(&[
             ("DATABASE_URL", URL),
@@ -949,13 +1002,22 @@ mod tests {
         assert_eq!(c.max_lifetime(), None);
         assert_eq!(c.idle_timeout(), Some(Duration::from_secs(300)));
         assert_eq!(c.statement_timeout(), Some(Duration::from_secs(10)));
-        check_err(ConfigBuilder::from_lookup(env(&[])), "DATABASE_URL is not set");
         check_err(
-            ConfigBuilder::from_lookup(env(&[("DATABASE_URL", URL), ("DATABASE_POOL_MAX_SIZE", "ten")])),
+            ConfigBuilder::from_lookup(env(&[])),
+            "DATABASE_URL is not set",
+        );
+        check_err(
+            ConfigBuilder::from_lookup(env(&[
+                ("DATABASE_URL", URL),
+                ("DATABASE_POOL_MAX_SIZE", "ten"),
+            ])),
             "DATABASE_POOL_MAX_SIZE",
         );
         check_err(
-            ConfigBuilder::from_lookup(env(&[("DATABASE_URL", URL), ("DATABASE_POOL_WAIT_TIMEOUT", "5 parsecs")])),
+            ConfigBuilder::from_lookup(env(&[
+                ("DATABASE_URL", URL),
+                ("DATABASE_POOL_WAIT_TIMEOUT", "5 parsecs"),
+            ])),
             "DATABASE_POOL_WAIT_TIMEOUT",
         );
     }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::ClientWrapper;
 use futures_util::future::BoxFuture;
 
+use crate::Error;
 use crate::manager::Object;
 use crate::transaction::{self, Transaction, TransactionOptions};
-use crate::Error;
 
 /// Generates the statement helpers shared by [`Connection`] and [`Transaction`]:
 /// prepared through the per-connection statement cache, errors classified into
@@ -193,7 +193,11 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(obj: Object, checked_out: Instant, location: &'static Location<'static>) -> Self {
+    pub(crate) fn new(
+        obj: Object,
+        checked_out: Instant,
+        location: &'static Location<'static>,
+    ) -> Self {
         if let Some(lease) = &obj.meta.lease {
             lease.begin(checked_out, location);
         }
@@ -230,7 +234,8 @@ impl Connection {
         E: From<Error> + Send,
         T: Send,
     {
-        self.transaction_with(&TransactionOptions::default(), f).await
+        self.transaction_with(&TransactionOptions::default(), f)
+            .await
     }
 
     /// Runs `f` in a transaction with `options` (isolation, read only, retries); see
@@ -238,7 +243,11 @@ impl Connection {
     ///
     /// # Errors
     /// `f`'s error, or [`Error`] (converted with `E::from`) when BEGIN or COMMIT fails.
-    pub async fn transaction_with<T, E, F>(&mut self, options: &TransactionOptions, f: F) -> Result<T, E>
+    pub async fn transaction_with<T, E, F>(
+        &mut self,
+        options: &TransactionOptions,
+        f: F,
+    ) -> Result<T, E>
     where
         F: for<'c> FnMut(&'c mut Transaction<'_>) -> BoxFuture<'c, Result<T, E>> + Send,
         E: From<Error> + Send,
@@ -279,6 +288,7 @@ impl Drop for Connection {
             meta.cause.set(crate::metrics::CloseCause::Broken);
             meta.shared.connection_lost(meta.created_ns);
         }
-        meta.returned_ns.store(meta.shared.ns(now), Ordering::Relaxed);
+        meta.returned_ns
+            .store(meta.shared.ns(now), Ordering::Relaxed);
     }
 }

@@ -331,7 +331,10 @@ impl Error {
     /// Whether a timeout fired: `statement_timeout` on the server or the pool's wait
     /// timeout.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::StatementTimeout { .. } | Self::PoolTimeout { .. })
+        matches!(
+            self,
+            Self::StatementTimeout { .. } | Self::PoolTimeout { .. }
+        )
     }
 
     /// The driver error, for statement-level errors.
@@ -354,7 +357,8 @@ impl Error {
 
     /// The server's error (message, detail, table, column, constraint), if any.
     pub fn db_error(&self) -> Option<&DbError> {
-        self.driver_error().and_then(tokio_postgres::Error::as_db_error)
+        self.driver_error()
+            .and_then(tokio_postgres::Error::as_db_error)
     }
 
     /// The SQLSTATE, if the server sent one.
@@ -391,16 +395,36 @@ mod tests {
     #[test]
     fn classification_by_sqlstate() {
         check("23505", "duplicate key value", Class::Unique);
-        check("23503", "insert or update violates foreign key", Class::ForeignKey);
+        check(
+            "23503",
+            "insert or update violates foreign key",
+            Class::ForeignKey,
+        );
         check("23514", "new row violates check constraint", Class::Check);
-        check("23P01", "conflicting key value violates exclusion", Class::Check);
+        check(
+            "23P01",
+            "conflicting key value violates exclusion",
+            Class::Check,
+        );
         check("23502", "null value in column", Class::NotNull);
         check("40001", "could not serialize access", Class::Serialization);
         check("40P01", "deadlock detected", Class::Deadlock);
-        check("57014", "canceling statement due to statement timeout", Class::Canceled);
-        check("0A000", "cached plan must not change result type", Class::StalePlan);
+        check(
+            "57014",
+            "canceling statement due to statement timeout",
+            Class::Canceled,
+        );
+        check(
+            "0A000",
+            "cached plan must not change result type",
+            Class::StalePlan,
+        );
         check("0A000", "some other unsupported feature", Class::Other);
-        check("57P01", "terminating connection due to administrator command", Class::Lost);
+        check(
+            "57P01",
+            "terminating connection due to administrator command",
+            Class::Lost,
+        );
         check("57P02", "terminating connection due to crash", Class::Lost);
         check("57P03", "the database system is starting up", Class::Lost);
         check("25P03", "idle-in-transaction timeout", Class::Lost);

@@ -36,7 +36,11 @@ impl LeaseSlot {
 
     /// Ends the lease; returns the hold if it had been reported as a leak.
     pub(crate) fn end(&self, now: Instant) -> Option<Leak> {
-        let lease = self.state.lock().unwrap_or_else(PoisonError::into_inner).take()?;
+        let lease = self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()?;
         lease.warned.then(|| Leak {
             held: now.saturating_duration_since(lease.since),
             location: lease.location,
@@ -87,7 +91,10 @@ impl Leases {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -105,19 +112,34 @@ mod tests {
         a.begin(t0, here);
         b.begin(t0 + Duration::from_secs(20), here);
 
-        assert!(leases.scan(t0 + Duration::from_secs(29), Duration::from_secs(30)).is_empty());
+        assert!(
+            leases
+                .scan(t0 + Duration::from_secs(29), Duration::from_secs(30))
+                .is_empty()
+        );
         let leaks = leases.scan(t0 + Duration::from_secs(31), Duration::from_secs(30));
         assert_eq!(leaks.len(), 1);
         assert_eq!(leaks[0].held, Duration::from_secs(31));
         assert_eq!(leaks[0].location.file(), file!());
         // Reported once only.
-        assert!(leases.scan(t0 + Duration::from_secs(40), Duration::from_secs(30)).is_empty());
+        assert!(
+            leases
+                .scan(t0 + Duration::from_secs(40), Duration::from_secs(30))
+                .is_empty()
+        );
         // The returned leak reports its total hold; a normal return reports nothing.
-        assert_eq!(a.end(t0 + Duration::from_secs(45)).map(|l| l.held), Some(Duration::from_secs(45)));
+        assert_eq!(
+            a.end(t0 + Duration::from_secs(45)).map(|l| l.held),
+            Some(Duration::from_secs(45))
+        );
         assert_eq!(b.end(t0 + Duration::from_secs(45)), None);
         // A new lease starts fresh.
         a.begin(t0 + Duration::from_secs(50), here);
-        assert!(leases.scan(t0 + Duration::from_secs(60), Duration::from_secs(30)).is_empty());
+        assert!(
+            leases
+                .scan(t0 + Duration::from_secs(60), Duration::from_secs(30))
+                .is_empty()
+        );
     }
 
     #[test]

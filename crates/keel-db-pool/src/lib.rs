@@ -21,10 +21,10 @@ pub use metrics::{ClosedCounts, PoolMetrics, PoolStatus, WaitHistogram};
 pub use pool::Pool;
 pub use transaction::{RetryPolicy, Transaction, TransactionOptions};
 
-/// The boxed future a transaction closure returns: `|tx| Box::pin(async move { … })`.
-pub use futures_util::future::BoxFuture;
 /// The driver's client wrapper with a statement cache (what [`Connection`] derefs to).
 pub use deadpool_postgres::ClientWrapper;
+/// The boxed future a transaction closure returns: `|tx| Box::pin(async move { … })`.
+pub use futures_util::future::BoxFuture;
 /// The driver, re-exported so its types (`Row`, `types::ToSql`, …) match this crate's.
 pub use tokio_postgres;
 pub use tokio_postgres::error::{DbError, SqlState};

@@ -64,7 +64,9 @@ pub(crate) fn reap(pool: &DeadPool, shared: &Shared) {
                 Some(CloseCause::Invalidated)
             } else if m.expired(now) {
                 Some(CloseCause::Lifetime)
-            } else if may_idle_out > 0 && config.idle_timeout.is_some_and(|t| m.idle_for(now_ns) >= t) {
+            } else if may_idle_out > 0
+                && config.idle_timeout.is_some_and(|t| m.idle_for(now_ns) >= t)
+            {
                 may_idle_out -= 1;
                 Some(CloseCause::Idle)
             } else {

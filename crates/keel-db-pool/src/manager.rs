@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool_postgres::ClientWrapper;
 
+use crate::Error;
 use crate::config::{Config, Recycling};
 use crate::error::{Class, classify};
 use crate::lease::{LeaseSlot, Leases};
 use crate::metrics::{CauseCell, CloseCause, Stats};
-use crate::Error;
 
 pub(crate) type DeadPool = managed::Pool<Manager>;
 pub(crate) type WeakPool = managed::WeakPool<Manager>;
@@ -168,7 +168,9 @@ pub(crate) struct Manager {
 
 impl std::fmt::Debug for Manager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Manager").field("pool", &self.shared.config.name).finish_non_exhaustive()
+        f.debug_struct("Manager")
+            .field("pool", &self.shared.config.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -199,7 +201,11 @@ impl managed::Manager for Manager {
             tracing::warn!(pool = %config.name, error = %e, "could not open a database connection");
             e
         };
-        let client = self.pg.create().await.map_err(|e| fail(Error::connect(e)))?;
+        let client = self
+            .pg
+            .create()
+            .await
+            .map_err(|e| fail(Error::connect(e)))?;
         if let Some(sql) = &config.session_sql {
             client
                 .batch_execute(sql)
@@ -247,7 +253,10 @@ impl managed::Manager for Manager {
             return reject(CloseCause::Broken, "connection closed");
         }
         if self.shared.is_invalidated(meta.created_ns) {
-            return reject(CloseCause::Invalidated, "connection predates a server restart");
+            return reject(
+                CloseCause::Invalidated,
+                "connection predates a server restart",
+            );
         }
         let now = Instant::now();
         if meta.expired(now) {

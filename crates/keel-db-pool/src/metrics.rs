@@ -208,9 +208,10 @@ impl WaitHistogram {
     /// # }
     /// ```
     pub fn buckets(&self) -> impl Iterator<Item = (Option<Duration>, u64)> + '_ {
-        self.counts.iter().enumerate().map(|(i, n)| {
-            (BUCKETS_US.get(i).map(|us| Duration::from_micros(*us)), *n)
-        })
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (BUCKETS_US.get(i).map(|us| Duration::from_micros(*us)), *n))
     }
 
     /// Number of checkouts recorded.
@@ -324,10 +325,12 @@ impl Export {
         self.waiting.set(g(status.waiting));
         self.max_size.set(g(status.max_size));
         self.created.absolute(stats.created.load(Relaxed));
-        self.connect_errors.absolute(stats.connect_errors.load(Relaxed));
+        self.connect_errors
+            .absolute(stats.connect_errors.load(Relaxed));
         self.timeouts.absolute(stats.timeouts.load(Relaxed));
         self.leaks.absolute(stats.leaks.load(Relaxed));
-        self.invalidations.absolute(stats.invalidations.load(Relaxed));
+        self.invalidations
+            .absolute(stats.invalidations.load(Relaxed));
     }
 }
 
@@ -359,8 +362,14 @@ mod tests {
         assert_eq!(b[0], (Some(Duration::from_micros(50)), 2));
         assert_eq!(b[4], (Some(Duration::from_millis(5)), 1));
         assert_eq!(b[11], (None, 1));
-        assert_eq!(m.wait.quantile_upper_bound(0.5), Some(Duration::from_micros(50)));
-        assert_eq!(m.wait.quantile_upper_bound(0.75), Some(Duration::from_millis(5)));
+        assert_eq!(
+            m.wait.quantile_upper_bound(0.5),
+            Some(Duration::from_micros(50))
+        );
+        assert_eq!(
+            m.wait.quantile_upper_bound(0.75),
+            Some(Duration::from_millis(5))
+        );
         assert_eq!(m.wait.quantile_upper_bound(1.0), None);
         assert_eq!(m.wait.sum(), Duration::from_micros(60_003_060));
     }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use deadpool::managed::{PoolError, TimeoutType, Timeouts};
 use deadpool::Runtime;
+use deadpool::managed::{PoolError, TimeoutType, Timeouts};
 use futures_util::future::BoxFuture;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -164,7 +164,10 @@ impl Pool {
         self.get_at(location)
     }
 
-    pub(crate) async fn get_at(&self, location: &'static Location<'static>) -> Result<Connection, Error> {
+    pub(crate) async fn get_at(
+        &self,
+        location: &'static Location<'static>,
+    ) -> Result<Connection, Error> {
         let inner = &*self.inner;
         let shared = &inner.shared;
         let start = Instant::now();
@@ -176,7 +179,9 @@ impl Pool {
         match res {
             Ok(Ok(obj)) => {
                 let now = Instant::now();
-                shared.stats.record_wait(now.saturating_duration_since(start));
+                shared
+                    .stats
+                    .record_wait(now.saturating_duration_since(start));
                 Ok(Connection::new(obj, now, location))
             }
             Ok(Err(e)) => Err(self.pool_error(e, start)),
@@ -243,7 +248,10 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     #[track_caller]
-    pub fn transaction<'p, T, E, F>(&'p self, f: F) -> impl Future<Output = Result<T, E>> + Send + 'p
+    pub fn transaction<'p, T, E, F>(
+        &'p self,
+        f: F,
+    ) -> impl Future<Output = Result<T, E>> + Send + 'p
     where
         F: for<'c> FnMut(&'c mut Transaction<'_>) -> BoxFuture<'c, Result<T, E>> + Send + 'p,
         E: From<Error> + Send + 'p,
@@ -252,7 +260,8 @@ impl Pool {
         let location = Location::caller();
         async move {
             let mut conn = self.get_at(location).await?;
-            conn.transaction_with(&TransactionOptions::default(), f).await
+            conn.transaction_with(&TransactionOptions::default(), f)
+                .await
         }
     }
 

@@ -63,10 +63,14 @@ impl SessionParams {
     pub(crate) fn validate(&self) -> Result<(), String> {
         for (name, value) in self.params() {
             if !is_identifier(&name) {
-                return Err(format!("session parameter name {name:?} is not a plain identifier"));
+                return Err(format!(
+                    "session parameter name {name:?} is not a plain identifier"
+                ));
             }
             if value.chars().any(char::is_control) {
-                return Err(format!("session parameter {name} contains control characters"));
+                return Err(format!(
+                    "session parameter {name} contains control characters"
+                ));
             }
         }
         if let Some(app) = &self.application_name {

@@ -121,7 +121,8 @@ impl RetryPolicy {
         let exp = self
             .initial_backoff
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        exp.min(self.max_backoff).mul_f64(0.5 + random_fraction() / 2.0)
+        exp.min(self.max_backoff)
+            .mul_f64(0.5 + random_fraction() / 2.0)
     }
 }
 
@@ -262,14 +263,24 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy::new(10).with_backoff(Duration::from_millis(10), Duration::from_millis(100));
+        let p = RetryPolicy::new(10)
+            .with_backoff(Duration::from_millis(10), Duration::from_millis(100));
         for _ in 0..100 {
             let b1 = p.backoff(1);
-            assert!(b1 >= Duration::from_millis(5) && b1 < Duration::from_millis(10), "{b1:?}");
+            assert!(
+                b1 >= Duration::from_millis(5) && b1 < Duration::from_millis(10),
+                "{b1:?}"
+            );
             let b3 = p.backoff(3);
-            assert!(b3 >= Duration::from_millis(20) && b3 < Duration::from_millis(40), "{b3:?}");
+            assert!(
+                b3 >= Duration::from_millis(20) && b3 < Duration::from_millis(40),
+                "{b3:?}"
+            );
             let b9 = p.backoff(9);
-            assert!(b9 >= Duration::from_millis(50) && b9 < Duration::from_millis(100), "{b9:?}");
+            assert!(
+                b9 >= Duration::from_millis(50) && b9 < Duration::from_millis(100),
+                "{b9:?}"
+            );
         }
         assert!(RetryPolicy::new(u32::MAX).backoff(u32::MAX) <= Duration::from_millis(500));
         assert_eq!(RetryPolicy::new(0).max_attempts(), 1);
