@@ -115,9 +115,10 @@ impl Slot {
     /// run in flight or starts one.
     pub(crate) fn acquire(self: &Arc<Self>, now: Instant, serve_stale: bool) -> Pending {
         let mut state = self.lock();
-        if let Some(last) = &state.last
-            && (serve_stale || now.saturating_duration_since(last.finished) < self.options.ttl)
-        {
+        // No let-chains: they need Rust 1.88 and the crate's MSRV is 1.85.
+        if let Some(last) = state.last.as_ref().filter(|last| {
+            serve_stale || now.saturating_duration_since(last.finished) < self.options.ttl
+        }) {
             return Pending::Ready(Arc::clone(last));
         }
         if let Some(rx) = &state.inflight {
@@ -133,8 +134,10 @@ impl Slot {
         if state.inflight.is_some() {
             return;
         }
-        if let Some(last) = &state.last
-            && now.saturating_duration_since(last.finished) < max_age
+        if state
+            .last
+            .as_ref()
+            .is_some_and(|last| now.saturating_duration_since(last.finished) < max_age)
         {
             return;
         }
