@@ -134,7 +134,7 @@ fn live_checks(c: &mut Criterion) {
     });
     // The floor: a single 1 ms check (tokio's timer has 1 ms granularity).
     g.bench_function("single_sleep_1ms", |b| {
-        b.iter(|| rt.block_on(tokio::time::sleep(Duration::from_millis(1))));
+        b.iter(|| rt.block_on(async { tokio::time::sleep(Duration::from_millis(1)).await }));
     });
     g.bench_function("keel_health", |b| {
         b.iter(|| rt.block_on(async { health.report().await.status() }));
