@@ -259,14 +259,15 @@ impl Config {
             );
         }
         let bind = get("KEEL_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let bind = bind
-            .parse::<SocketAddr>()
-            .map_err(|_| {
+        let bind = match bind.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
                 problems.push(format!(
                     "KEEL_BIND `{bind}` is not an address like 127.0.0.1:8080"
-                ))
-            })
-            .ok();
+                ));
+                None
+            }
+        };
 
         let mut cors_origins = Vec::new();
         for origin in get("KEEL_CORS_ORIGINS").iter().flat_map(|s| s.split(',')) {

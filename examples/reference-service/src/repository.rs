@@ -1,8 +1,9 @@
-//! Repositories: SQL and row mapping only. No policy, no HTTP; every function takes any
-//! `GenericClient` (a pooled connection or a transaction) and returns driver errors for
-//! the service layer to classify.
+//! Repositories: SQL and row mapping only. No policy, no HTTP. Every function takes a
+//! pooled keel-db-pool [`Connection`] (statements prepared and cached per connection) and
+//! returns keel-db-pool's classified [`Error`] (unique violation with the constraint name,
+//! connection lost, timeouts) for the service layer to turn into API errors.
 
-use tokio_postgres::{GenericClient, Row};
+use keel_db_pool::{Connection, Error, Row};
 use uuid::Uuid;
 
 use crate::domain::{Role, UserRecord};
@@ -52,7 +53,11 @@ pub struct UserChanges {
     pub phone_encrypted: Option<Option<Vec<u8>>>,
 }
 
-fn map_row(row: &Row) -> Result<UserRecord, tokio_postgres::Error> {
+fn map_row(row: &Row) -> Result<UserRecord, Error> {
+    map_row_inner(row).map_err(Error::from)
+}
+
+fn map_row_inner(row: &Row) -> Result<UserRecord, tokio_postgres::Error> {
     let role: String = row.try_get("role")?;
     Ok(UserRecord {
         id: row.try_get("id")?,
@@ -73,17 +78,14 @@ fn map_row(row: &Row) -> Result<UserRecord, tokio_postgres::Error> {
 ///
 /// # Errors
 /// Driver errors; a unique violation on [`EMAIL_UNIQUE_INDEX`] for a taken e-mail.
-pub async fn insert<C: GenericClient + Sync>(
-    c: &C,
-    u: &NewUser,
-) -> Result<UserRecord, tokio_postgres::Error> {
+pub async fn insert(c: &Connection, u: &NewUser) -> Result<UserRecord, Error> {
     let sql = format!(
         "INSERT INTO users (id, email, first_name, last_name, phone_encrypted, role, password_hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     );
     let row = c
         .query_one(
-            sql.as_str(),
+            &sql,
             &[
                 &u.id,
                 &u.email,
@@ -102,12 +104,9 @@ pub async fn insert<C: GenericClient + Sync>(
 ///
 /// # Errors
 /// Driver errors.
-pub async fn find_by_id<C: GenericClient + Sync>(
-    c: &C,
-    id: Uuid,
-) -> Result<Option<UserRecord>, tokio_postgres::Error> {
+pub async fn find_by_id(c: &Connection, id: Uuid) -> Result<Option<UserRecord>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    c.query_opt(sql.as_str(), &[&id])
+    c.query_opt(&sql, &[&id])
         .await?
         .as_ref()
         .map(map_row)
@@ -118,12 +117,9 @@ pub async fn find_by_id<C: GenericClient + Sync>(
 ///
 /// # Errors
 /// Driver errors.
-pub async fn find_by_email<C: GenericClient + Sync>(
-    c: &C,
-    email: &str,
-) -> Result<Option<UserRecord>, tokio_postgres::Error> {
+pub async fn find_by_email(c: &Connection, email: &str) -> Result<Option<UserRecord>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE lower(email) = lower($1)");
-    c.query_opt(sql.as_str(), &[&email])
+    c.query_opt(&sql, &[&email])
         .await?
         .as_ref()
         .map(map_row)
@@ -134,13 +130,13 @@ pub async fn find_by_email<C: GenericClient + Sync>(
 ///
 /// # Errors
 /// Driver errors.
-pub async fn list<C: GenericClient + Sync>(
-    c: &C,
+pub async fn list(
+    c: &Connection,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<UserRecord>, u64), tokio_postgres::Error> {
+) -> Result<(Vec<UserRecord>, u64), Error> {
     let sql = format!("SELECT {COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2");
-    let rows = c.query(sql.as_str(), &[&limit, &offset]).await?;
+    let rows = c.query(&sql, &[&limit, &offset]).await?;
     let total: i64 = c
         .query_one("SELECT count(*) FROM users", &[])
         .await?
@@ -153,11 +149,11 @@ pub async fn list<C: GenericClient + Sync>(
 ///
 /// # Errors
 /// Driver errors.
-pub async fn update<C: GenericClient + Sync>(
-    c: &C,
+pub async fn update(
+    c: &Connection,
     id: Uuid,
     changes: &UserChanges,
-) -> Result<Option<UserRecord>, tokio_postgres::Error> {
+) -> Result<Option<UserRecord>, Error> {
     let set_phone = changes.phone_encrypted.is_some();
     let phone = changes.phone_encrypted.clone().flatten();
     let sql = format!(
@@ -169,7 +165,7 @@ pub async fn update<C: GenericClient + Sync>(
          WHERE id = $1 RETURNING {COLUMNS}"
     );
     c.query_opt(
-        sql.as_str(),
+        &sql,
         &[
             &id,
             &changes.first_name,
@@ -188,11 +184,7 @@ pub async fn update<C: GenericClient + Sync>(
 ///
 /// # Errors
 /// Driver errors.
-pub async fn set_password_hash<C: GenericClient + Sync>(
-    c: &C,
-    id: Uuid,
-    hash: &str,
-) -> Result<bool, tokio_postgres::Error> {
+pub async fn set_password_hash(c: &Connection, id: Uuid, hash: &str) -> Result<bool, Error> {
     let n = c
         .execute(
             "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
@@ -206,11 +198,7 @@ pub async fn set_password_hash<C: GenericClient + Sync>(
 ///
 /// # Errors
 /// Driver errors.
-pub async fn set_role<C: GenericClient + Sync>(
-    c: &C,
-    id: Uuid,
-    role: Role,
-) -> Result<bool, tokio_postgres::Error> {
+pub async fn set_role(c: &Connection, id: Uuid, role: Role) -> Result<bool, Error> {
     let n = c
         .execute(
             "UPDATE users SET role = $2, updated_at = now() WHERE id = $1",
@@ -224,9 +212,6 @@ pub async fn set_role<C: GenericClient + Sync>(
 ///
 /// # Errors
 /// Driver errors.
-pub async fn delete<C: GenericClient + Sync>(
-    c: &C,
-    id: Uuid,
-) -> Result<bool, tokio_postgres::Error> {
+pub async fn delete(c: &Connection, id: Uuid) -> Result<bool, Error> {
     Ok(c.execute("DELETE FROM users WHERE id = $1", &[&id]).await? == 1)
 }

@@ -109,11 +109,11 @@ async fn create_user(state: &AppState, account: NewAccount, role: Role) -> Resul
         password_hash,
     };
     let conn = state.db().await?;
-    let record = repository::insert(conn.client(), &new).await.map_err(|e| {
-        if crate::state::is_unique_violation(&e, repository::EMAIL_UNIQUE_INDEX) {
+    let record = repository::insert(&conn, &new).await.map_err(|e| {
+        if e.is_unique_violation() && e.constraint() == Some(repository::EMAIL_UNIQUE_INDEX) {
             ApiError::conflict("An account with this e-mail address already exists")
         } else {
-            crate::state::db_error(e)
+            ApiError::from(e)
         }
     })?;
     drop(conn);
@@ -144,9 +144,9 @@ pub async fn login(
     state.check_login_limits(client_ip, email).await?;
 
     let conn = state.db().await?;
-    let record = repository::find_by_email(conn.client(), email)
+    let record = repository::find_by_email(&conn, email)
         .await
-        .map_err(crate::state::db_error)?;
+        .map_err(ApiError::from)?;
     drop(conn);
 
     let Some(record) = record else {
@@ -170,8 +170,7 @@ pub async fn login(
         match state.hash_password(password).await {
             Ok(new_hash) => match state.db().await {
                 Ok(conn) => {
-                    if let Err(e) =
-                        repository::set_password_hash(conn.client(), record.id, &new_hash).await
+                    if let Err(e) = repository::set_password_hash(&conn, record.id, &new_hash).await
                     {
                         tracing::warn!(error = %e, user_id = %record.id, "could not store the upgraded password hash");
                     } else {
@@ -221,9 +220,9 @@ impl axum::response::IntoResponse for LoginError {
 /// 401 when the account no longer exists; 503 when the database is down.
 pub async fn me(state: &AppState, caller: AuthUser) -> Result<User, ApiError> {
     let conn = state.db().await?;
-    let record = repository::find_by_id(conn.client(), caller.id)
+    let record = repository::find_by_id(&conn, caller.id)
         .await
-        .map_err(crate::state::db_error)?;
+        .map_err(ApiError::from)?;
     drop(conn);
     let record = record.ok_or_else(|| {
         ApiError::unauthenticated("The account of this token no longer exists")
@@ -246,9 +245,9 @@ pub async fn get_user(
     let (cached, status) = state
         .cached_user(id, async move {
             let conn = loader_state.db().await?;
-            let record = repository::find_by_id(conn.client(), id)
+            let record = repository::find_by_id(&conn, id)
                 .await
-                .map_err(crate::state::db_error)?;
+                .map_err(ApiError::from)?;
             Ok(record.as_ref().map(record_to_cached))
         })
         .await?;
@@ -272,9 +271,9 @@ pub async fn list_users(
     let offset =
         i64::try_from(page.offset()).map_err(|_| ApiError::bad_request("page out of range"))?;
     let conn = state.db().await?;
-    let (records, total) = repository::list(conn.client(), limit, offset)
+    let (records, total) = repository::list(&conn, limit, offset)
         .await
-        .map_err(crate::state::db_error)?;
+        .map_err(ApiError::from)?;
     drop(conn);
     let users = records
         .iter()
@@ -305,9 +304,9 @@ pub async fn update_user(
         phone_encrypted,
     };
     let conn = state.db().await?;
-    let record = repository::update(conn.client(), id, &db_changes)
+    let record = repository::update(&conn, id, &db_changes)
         .await
-        .map_err(crate::state::db_error)?;
+        .map_err(ApiError::from)?;
     drop(conn);
     let record = record.ok_or_else(not_found)?;
     state.invalidate_cached_user(id).await;
@@ -321,9 +320,9 @@ pub async fn update_user(
 pub async fn delete_user(state: &AppState, caller: AuthUser, id: Uuid) -> Result<(), ApiError> {
     caller.require_admin()?;
     let conn = state.db().await?;
-    let deleted = repository::delete(conn.client(), id)
+    let deleted = repository::delete(&conn, id)
         .await
-        .map_err(crate::state::db_error)?;
+        .map_err(ApiError::from)?;
     drop(conn);
     state.invalidate_cached_user(id).await;
     if deleted { Ok(()) } else { Err(not_found()) }
@@ -336,21 +335,21 @@ pub async fn delete_user(state: &AppState, caller: AuthUser, id: Uuid) -> Result
 /// Database and hashing errors.
 pub async fn create_admin(state: &AppState, account: NewAccount) -> Result<User, ApiError> {
     let conn = state.db().await?;
-    let existing = repository::find_by_email(conn.client(), &account.email)
+    let existing = repository::find_by_email(&conn, &account.email)
         .await
-        .map_err(crate::state::db_error)?;
+        .map_err(ApiError::from)?;
     drop(conn);
     match existing {
         None => create_user(state, account, Role::Admin).await,
         Some(record) => {
             let hash = state.hash_password(account.password).await?;
             let conn = state.db().await?;
-            repository::set_password_hash(conn.client(), record.id, &hash)
+            repository::set_password_hash(&conn, record.id, &hash)
                 .await
-                .map_err(crate::state::db_error)?;
-            repository::set_role(conn.client(), record.id, Role::Admin)
+                .map_err(ApiError::from)?;
+            repository::set_role(&conn, record.id, Role::Admin)
                 .await
-                .map_err(crate::state::db_error)?;
+                .map_err(ApiError::from)?;
             drop(conn);
             state.invalidate_cached_user(record.id).await;
             let mut cached = record_to_cached(&record);

@@ -24,8 +24,6 @@ use crate::domain::Role;
 use crate::jobs::Jobs;
 use crate::services::PHONE_PURPOSE;
 
-pub use crate::db::{db_error, is_unique_violation};
-
 /// What the user cache stores: the public fields, with the phone still **encrypted**
 /// (PII never sits in Redis in the clear) and never the password hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -342,11 +340,12 @@ impl AppState {
 
     /// Publishes gauges sampled at scrape time (pool figures, cache hit ratio).
     pub fn record_gauges(&self) {
-        let f = self.inner.db.figures();
+        let f = self.inner.db.status();
         #[allow(clippy::cast_precision_loss)]
         {
             metrics::gauge!("db_pool_connections").set(f.size as f64);
             metrics::gauge!("db_pool_idle_connections").set(f.idle as f64);
+            metrics::gauge!("db_pool_in_use_connections").set(f.in_use as f64);
             metrics::gauge!("db_pool_waiting").set(f.waiting as f64);
             metrics::gauge!("db_pool_max_connections").set(f.max_size as f64);
         }
@@ -413,7 +412,7 @@ fn build_health(config: &Config, db: &Db) -> Result<Health, StartupError> {
                     match pg.ping().await {
                         Ok(rtt) => Observation::from(keel_health::Status::Pass)
                             .with_value(rtt.as_secs_f64() * 1000.0, "ms"),
-                        Err(e) => Observation::fail(e),
+                        Err(e) => Observation::fail(e.to_string()),
                     }
                 }
             },

@@ -1,0 +1,455 @@
+//! End-to-end tests of the HTTP contract against real PostgreSQL (and Redis where noted).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use common::{Opts, PASSWORD, TestApp, assert_security_headers, spawn};
+use http::{Method, Request, StatusCode};
+use reference_service::AppState;
+use serde_json::json;
+
+fn email(tag: &str) -> String {
+    format!("{}@example.org", keel_testkit::unique_name(tag))
+}
+
+async fn boom() -> &'static str {
+    panic!("boom")
+}
+
+fn test_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/test/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                "slow"
+            }),
+        )
+        .route(
+            "/test/hang",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "never"
+            }),
+        )
+        .route("/test/panic", get(boom))
+}
+
+async fn app_with_test_routes() -> Option<TestApp> {
+    spawn(Opts {
+        extra: Some(test_routes),
+        ..Opts::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn whole_flow_signup_login_me_admin_list_patch_cache_delete() {
+    let Some(t) = spawn(Opts::default()).await else {
+        return;
+    };
+    // Signup: 201, Location, normalized fields, no hash.
+    let mail = email("Flow");
+    let s = t
+        .call(
+            Method::POST,
+            "/api/v1/auth/signup",
+            None,
+            Some(json!({
+                "email": format!("  {}  ", mail.to_uppercase()),
+                "password": PASSWORD,
+                "first_name": "  ada  ",
+                "last_name": "<b>lovelace</b>",
+                "phone": "+44 20 7183 8750",
+            })),
+        )
+        .await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
+    assert_security_headers(&s.headers);
+    let id = s.body["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.headers["location"].to_str().unwrap(),
+        format!("/api/v1/users/{id}")
+    );
+    let data = &s.body["data"];
+    assert_eq!(data["email"], json!(mail.to_lowercase()));
+    assert_eq!(data["first_name"], json!("Ada"));
+    assert_eq!(data["last_name"], json!("Lovelace"));
+    assert_eq!(data["phone"], json!("+442071838750"));
+    assert_eq!(data["role"], json!("user"));
+    assert!(
+        data.get("password_hash").is_none() && !String::from_utf8_lossy(&s.raw).contains("argon2")
+    );
+
+    // Login (case-insensitive e-mail) and me.
+    let l = t.login(&mail.to_uppercase(), PASSWORD).await;
+    assert_eq!(l.status, StatusCode::OK, "{}", l.body);
+    assert_eq!(l.body["data"]["token_type"], json!("Bearer"));
+    assert!(l.body["data"]["expires_in"].as_u64().unwrap() > 0);
+    let token = l.body["data"]["access_token"].as_str().unwrap().to_owned();
+    let me = t
+        .call(Method::GET, "/api/v1/users/me", Some(&token), None)
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["data"]["id"], json!(id));
+
+    // Admin lists with pagination.
+    let (admin_id, admin) = t.admin(&email("admin")).await;
+    let (other_id, other) = t.user(&email("other")).await;
+    let list = t
+        .call(
+            Method::GET,
+            "/api/v1/users?page=2&limit=1",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        list.body["meta"]["pagination"],
+        json!({"page": 2, "limit": 1, "total": 3, "total_pages": 3})
+    );
+    let bad_page = t
+        .call(Method::GET, "/api/v1/users?limit=1000", Some(&admin), None)
+        .await;
+    bad_page.expect_error(422, "VALIDATION_ERROR");
+    t.call(Method::GET, "/api/v1/users", Some(&token), None)
+        .await
+        .expect_error(403, "FORBIDDEN");
+
+    // Get by id: MISS then HIT; other users are forbidden, admins allowed.
+    let path = format!("/api/v1/users/{id}");
+    let first = t.call(Method::GET, &path, Some(&token), None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.headers["x-cache"], "MISS");
+    let second = t.call(Method::GET, &path, Some(&admin), None).await;
+    assert_eq!(second.headers["x-cache"], "HIT");
+    assert_eq!(second.body["data"], first.body["data"]);
+    t.call(Method::GET, &path, Some(&other), None)
+        .await
+        .expect_error(403, "FORBIDDEN");
+    let own = t
+        .call(
+            Method::GET,
+            &format!("/api/v1/users/{other_id}"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::OK);
+
+    // Patch invalidates the cache; the next read is a MISS with the new value.
+    let p = t
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&token),
+            Some(json!({"first_name": "augusta", "phone": null})),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert_eq!(p.body["data"]["first_name"], json!("Augusta"));
+    assert_eq!(p.body["data"]["phone"], json!(null));
+    let after = t.call(Method::GET, &path, Some(&token), None).await;
+    assert_eq!(after.headers["x-cache"], "MISS");
+    assert_eq!(after.body["data"]["first_name"], json!("Augusta"));
+    t.call(
+        Method::PATCH,
+        &path,
+        Some(&other),
+        Some(json!({"first_name": "Mallory"})),
+    )
+    .await
+    .expect_error(403, "FORBIDDEN");
+    t.call(
+        Method::PATCH,
+        &path,
+        Some(&token),
+        Some(json!({"first_name": "x"})),
+    )
+    .await
+    .expect_error(422, "VALIDATION_ERROR");
+
+    // Delete: admin only, 204, then 404.
+    t.call(Method::DELETE, &path, Some(&token), None)
+        .await
+        .expect_error(403, "FORBIDDEN");
+    let del = t.call(Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    assert_security_headers(&del.headers);
+    t.call(Method::GET, &path, Some(&admin), None)
+        .await
+        .expect_error(404, "NOT_FOUND");
+    t.call(Method::DELETE, &path, Some(&admin), None)
+        .await
+        .expect_error(404, "NOT_FOUND");
+    assert_ne!(admin_id, id);
+}
+
+#[tokio::test]
+async fn every_error_row_has_status_code_and_security_headers() {
+    let Some(t) = app_with_test_routes().await else {
+        return;
+    };
+    t.call(Method::GET, "/nope", None, None)
+        .await
+        .expect_error(404, "NOT_FOUND");
+    t.call(Method::PUT, "/api/v1/auth/login", None, None)
+        .await
+        .expect_error(405, "METHOD_NOT_ALLOWED");
+
+    let raw = |body: &'static str, ct: &'static str| {
+        Request::post("/api/v1/auth/signup")
+            .header("content-type", ct)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    t.send(raw("{\"email\":", "application/json"))
+        .await
+        .expect_error(400, "MALFORMED_JSON");
+    t.send(raw("email=a", "application/x-www-form-urlencoded"))
+        .await
+        .expect_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    let big = format!("{{\"email\":\"{}\"}}", "a".repeat(70 * 1024));
+    t.send(
+        Request::post("/api/v1/auth/signup")
+            .header("content-type", "application/json")
+            .body(Body::from(big))
+            .unwrap(),
+    )
+    .await
+    .expect_error(413, "PAYLOAD_TOO_LARGE");
+
+    // Validation: every field at once, in declaration order, never echoing the password.
+    let v = t
+        .call(
+            Method::POST,
+            "/api/v1/auth/signup",
+            None,
+            Some(json!({"email": "not-an-email", "password": "password", "first_name": "A", "last_name": "<i></i>", "phone": "12"})),
+        )
+        .await;
+    v.expect_error(422, "VALIDATION_ERROR");
+    let fields: Vec<&str> = v.body["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    for f in ["email", "first_name", "last_name", "password", "phone"] {
+        assert!(fields.contains(&f), "{f} in {fields:?}");
+    }
+    assert!(!String::from_utf8_lossy(&v.raw).contains("\"password\":\"password\""));
+
+    // Duplicate e-mail, case-insensitive.
+    let mail = email("dup");
+    assert_eq!(t.signup(&mail).await.status, StatusCode::CREATED);
+    t.signup(&mail.to_uppercase())
+        .await
+        .expect_error(409, "CONFLICT");
+
+    // Auth: missing / garbage / forged → 401 with WWW-Authenticate; wrong password 401.
+    let r = t.call(Method::GET, "/api/v1/users/me", None, None).await;
+    r.expect_error(401, "UNAUTHENTICATED");
+    assert!(
+        r.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let r = t
+        .call(Method::GET, "/api/v1/users/me", Some("garbage"), None)
+        .await;
+    r.expect_error(401, "UNAUTHENTICATED");
+    assert!(
+        r.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    let forged = reference_service::auth::TokenService::new(
+        b"another-secret-another-secret-0123456789",
+        Duration::from_secs(60),
+    )
+    .issue(uuid::Uuid::new_v4(), reference_service::domain::Role::Admin)
+    .unwrap();
+    t.call(
+        Method::GET,
+        "/api/v1/users",
+        Some(&forged.access_token),
+        None,
+    )
+    .await
+    .expect_error(401, "UNAUTHENTICATED");
+    t.login(&mail, "wrong password")
+        .await
+        .expect_error(401, "UNAUTHENTICATED");
+    t.login(&email("nobody"), PASSWORD)
+        .await
+        .expect_error(401, "UNAUTHENTICATED");
+
+    // Panic → 500 envelope, and the service keeps serving.
+    t.call(Method::GET, "/test/panic", None, None)
+        .await
+        .expect_error(500, "INTERNAL_ERROR");
+    let after = t.call(Method::GET, "/test/slow", None, None).await;
+    assert_eq!(after.status, StatusCode::OK);
+
+    // Handler over the timeout (1 s in tests) → 504 envelope.
+    let start = Instant::now();
+    t.call(Method::GET, "/test/hang", None, None)
+        .await
+        .expect_error(504, "TIMEOUT");
+    assert!(start.elapsed() < Duration::from_secs(5));
+
+    // An insane request id is replaced; a sane one is echoed.
+    let res = t
+        .send(
+            Request::get("/nope")
+                .header("x-request-id", "abc-123")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.headers["x-request-id"], "abc-123");
+    assert_eq!(res.body["meta"]["request_id"], json!("abc-123"));
+    let res = t
+        .send(
+            Request::get("/nope")
+                .header("x-request-id", "x".repeat(500))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_ne!(res.headers["x-request-id"], "x".repeat(500).as_str());
+}
+
+#[tokio::test]
+async fn injection_shaped_and_unicode_input_is_stored_verbatim_and_phone_is_encrypted() {
+    let Some(t) = spawn(Opts::default()).await else {
+        return;
+    };
+    let cases = [
+        ("Robert'); Drop Table Users;--", "Zoë"),
+        ("Łukasz", "Ñandú-Æbelø"),
+        ("Name' Or '1'='1", "\"Quoted\""),
+    ];
+    for (first, last) in cases {
+        let mail = email("verbatim");
+        let s = t
+            .call(
+                Method::POST,
+                "/api/v1/auth/signup",
+                None,
+                Some(json!({"email": mail, "password": PASSWORD, "first_name": first, "last_name": last, "phone": "+14155552671"})),
+            )
+            .await;
+        assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
+        let got_first = s.body["data"]["first_name"].as_str().unwrap();
+        let got_last = s.body["data"]["last_name"].as_str().unwrap();
+        assert_eq!(got_first.to_lowercase(), first.to_lowercase());
+        assert_eq!(got_last.to_lowercase(), last.to_lowercase());
+        // Read back through the API: identical.
+        let (_, token) = (
+            (),
+            t.login(&mail, PASSWORD).await.body["data"]["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        let me = t
+            .call(Method::GET, "/api/v1/users/me", Some(&token), None)
+            .await;
+        assert_eq!(me.body["data"]["first_name"], json!(got_first));
+        assert_eq!(me.body["data"]["last_name"], json!(got_last));
+    }
+    // The table survived, and no phone is stored in plaintext.
+    let db = t.db().await;
+    let rows = db
+        .query("SELECT phone_encrypted FROM users", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    for row in rows {
+        let bytes: Vec<u8> = row.get(0);
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("4155552671"), "phone stored in plaintext");
+        assert!(bytes.len() > 12 + 16, "ciphertext carries nonce and tag");
+    }
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_an_in_flight_request() {
+    let Some(t) = app_with_test_routes().await else {
+        return;
+    };
+    let (addr, stop, server) = common::serve_on_socket(&t).await;
+    let inflight = tokio::spawn(common::raw_get(addr, "/test/slow"));
+    // Let the request reach the handler, then ask for shutdown while it sleeps.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+    let res = inflight.await.unwrap();
+    assert!(res.starts_with("HTTP/1.1 200"), "{res}");
+    assert!(res.ends_with("slow"), "{res}");
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("server stopped after draining")
+        .unwrap();
+    assert!(t.state.health().is_draining());
+    // The listener is closed.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn metrics_and_health_endpoints() {
+    let Some(t) = spawn(Opts::default()).await else {
+        return;
+    };
+    t.call(Method::GET, "/nope", None, None).await;
+    let live = t.call(Method::GET, "/health/live", None, None).await;
+    assert_eq!(live.status, StatusCode::OK);
+    assert_security_headers(&live.headers);
+    let ready = t.call(Method::GET, "/health/ready", None, None).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    let m = t.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(m.status, StatusCode::OK);
+    let text = String::from_utf8_lossy(&m.raw);
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/health/ready\""), "{text}");
+    assert!(text.contains("route=\"unmatched\""), "{text}");
+    assert!(text.contains("db_pool_max_connections"), "{text}");
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn docs_ui_and_openapi_are_served_without_network() {
+    let Some(t) = spawn(Opts::default()).await else {
+        return;
+    };
+    let spec = t.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(spec.status, StatusCode::OK);
+    assert!(spec.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    let ui = t.call(Method::GET, "/docs/", None, None).await;
+    assert_eq!(ui.status, StatusCode::OK);
+    let html = String::from_utf8_lossy(&ui.raw);
+    assert!(html.contains("swagger"), "{html}");
+    assert!(
+        !html.contains("https://"),
+        "the UI loads nothing from the network"
+    );
+    assert!(
+        ui.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("'self'")
+    );
+}
