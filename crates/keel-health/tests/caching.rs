@@ -195,3 +195,26 @@ async fn background_polling_serves_from_memory() {
         "polling stops with the Poller"
     );
 }
+
+/// The same storm on a multi-threaded runtime, where callers really race for the slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_flight_holds_under_real_parallelism() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let health = Health::builder()
+        .check(
+            CheckOptions::new("db").ttl(Duration::from_secs(60)),
+            counting(&runs, Duration::from_millis(20)),
+        )
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let health = health.clone();
+            tokio::spawn(async move { health.ready().await.status() })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Status::Pass);
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
