@@ -23,7 +23,7 @@ impl From<Error> for ApiError {
     /// ```
     /// let err = keel_db_pool::Error::PoolTimeout { waited: std::time::Duration::from_secs(5) };
     /// let api = keel_errors::ApiError::from(err);
-    /// assert_eq!(api.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    /// assert_eq!(api.status().as_u16(), 503);
     /// assert_eq!(api.retry_after(), Some(std::time::Duration::from_secs(1)));
     /// ```
     fn from(e: Error) -> Self {
