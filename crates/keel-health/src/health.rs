@@ -254,7 +254,9 @@ impl Health {
     /// See [`Health::startup`] for an example.
     #[must_use]
     pub fn is_started(&self) -> bool {
-        self.inner.started.load(Ordering::Acquire)
+        // Recomputed from the latest results, so a background poller's runs count even
+        // when no probe has asked yet.
+        self.update_started()
     }
 
     /// Time since [`HealthBuilder::build`].
@@ -319,7 +321,7 @@ impl Health {
 
     fn update_started(&self) -> bool {
         let inner = &*self.inner;
-        if self.is_started() {
+        if inner.started.load(Ordering::Acquire) {
             return true;
         }
         if inner

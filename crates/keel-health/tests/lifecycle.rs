@@ -210,3 +210,22 @@ async fn liveness_runs_only_liveness_checks() {
     assert_eq!(health.live().await.status(), Status::Fail);
     assert_eq!(health.ready().await.status(), Status::Pass);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_background_poller_completes_startup_without_any_probe() {
+    let health = Health::builder()
+        .check(
+            CheckOptions::new("migrations").kinds(Kinds::STARTUP),
+            || async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                true
+            },
+        )
+        .build()
+        .unwrap();
+    let _poller = health.spawn_poller().unwrap();
+    assert!(!health.is_started());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(health.is_started());
+    assert_eq!(health.ready().await.status(), Status::Pass);
+}
