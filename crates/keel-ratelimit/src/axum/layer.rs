@@ -1,0 +1,468 @@
+//! [`RateLimitLayer`], [`RateLimit`] and [`ResponseFuture`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::response::Response;
+use http::request::Parts;
+use http::{HeaderValue, Request};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::{KeyExtractor, PlainText, Renderer};
+use crate::{Decision, Error, HeaderStyle, Key, Limiter};
+
+type PartsFn<T> = Arc<dyn Fn(&Parts) -> T + Send + Sync>;
+
+/// What to do with a request whose key cannot be extracted.
+///
+/// ```
+/// assert_eq!(keel_ratelimit::axum::MissingKey::default(), keel_ratelimit::axum::MissingKey::SharedBucket);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MissingKey {
+    /// Count all such requests against one shared key (default): still limited, and a
+    /// misconfiguration (no `ConnectInfo`) shows up as one hot key, not as no limit.
+    #[default]
+    SharedBucket,
+    /// Let them through unlimited (e.g. an API-key limit behind an auth layer that
+    /// already rejects requests without a key).
+    Skip,
+}
+
+#[derive(Clone)]
+struct Config {
+    limiter: Limiter,
+    key: KeyExtractor,
+    cost: Option<PartsFn<u32>>,
+    exempt: Option<PartsFn<bool>>,
+    shadow: bool,
+    style: HeaderStyle,
+    on_success: bool,
+    renderer: Arc<dyn Renderer>,
+    missing: MissingKey,
+    policy: Option<HeaderValue>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("limiter", &self.limiter)
+            .field("key", &self.key)
+            .field("cost", &self.cost.is_some())
+            .field("exempt", &self.exempt.is_some())
+            .field("shadow", &self.shadow)
+            .field("style", &self.style)
+            .field("headers_on_success", &self.on_success)
+            .field("renderer", &self.renderer)
+            .field("missing", &self.missing)
+            .finish()
+    }
+}
+
+/// A tower layer that rate limits requests by key, in the style of tower-http.
+///
+/// Admitted requests get the rate limit headers (IETF `RateLimit-Policy`/`RateLimit` and
+/// the legacy `X-RateLimit-*`, see [`HeaderStyle`]); denied ones get the renderer's 429
+/// with the same headers and `Retry-After`. Works as a router-wide layer or per route
+/// (`route_layer`), with an in-memory or a Redis [`Limiter`].
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use axum::{Router, routing::post};
+/// use keel_ratelimit::{Limiter, axum::{KeyExtractor, RateLimitLayer}};
+///
+/// let login_limit = RateLimitLayer::new(Limiter::memory_from_spec("5/minute")?, KeyExtractor::peer_ip());
+/// let app: Router = Router::new()
+///     .route("/login", post(|| async { "welcome" }))
+///     .route_layer(login_limit);
+/// // axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+/// # Ok::<(), keel_ratelimit::Error>(())
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct RateLimitLayer {
+    config: Config,
+}
+
+impl fmt::Debug for RateLimitLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.config.fmt(f)
+    }
+}
+
+impl RateLimitLayer {
+    /// A layer limiting requests with `limiter`, keyed by `key`.
+    pub fn new(limiter: impl Into<Limiter>, key: KeyExtractor) -> Self {
+        let limiter = limiter.into();
+        let policy = policy_header(&limiter);
+        Self {
+            config: Config {
+                limiter,
+                key,
+                cost: None,
+                exempt: None,
+                shadow: false,
+                style: HeaderStyle::default(),
+                on_success: true,
+                renderer: Arc::new(PlainText),
+                missing: MissingKey::default(),
+                policy,
+            },
+        }
+    }
+
+    /// The cost of a request (default 1), e.g. by route or payload size. A cost above
+    /// the burst is answered by [`Renderer::error`] (429 without `Retry-After`).
+    ///
+    /// ```
+    /// # use keel_ratelimit::{Limiter, axum::{KeyExtractor, RateLimitLayer}};
+    /// let layer = RateLimitLayer::new(Limiter::memory_from_spec("100/minute")?, KeyExtractor::global())
+    ///     .cost(|parts| if parts.uri.path().starts_with("/export") { 10 } else { 1 });
+    /// # Ok::<(), keel_ratelimit::Error>(())
+    /// ```
+    pub fn cost<F>(mut self, cost: F) -> Self
+    where
+        F: Fn(&Parts) -> u32 + Send + Sync + 'static,
+    {
+        self.config.cost = Some(Arc::new(cost));
+        self
+    }
+
+    /// Requests for which `exempt` returns `true` pass without being counted.
+    ///
+    /// ```
+    /// # use keel_ratelimit::{Limiter, axum::{KeyExtractor, RateLimitLayer}};
+    /// let layer = RateLimitLayer::new(Limiter::memory_from_spec("100/minute")?, KeyExtractor::peer_ip())
+    ///     .exempt(|parts| parts.uri.path() == "/health");
+    /// # Ok::<(), keel_ratelimit::Error>(())
+    /// ```
+    pub fn exempt<F>(mut self, exempt: F) -> Self
+    where
+        F: Fn(&Parts) -> bool + Send + Sync + 'static,
+    {
+        self.config.exempt = Some(Arc::new(exempt));
+        self
+    }
+
+    /// Shadow mode: count and log (`info`, target `keel_ratelimit`) what would be denied,
+    /// never reject, send no rate limit headers. For rolling out a new limit.
+    pub fn shadow(mut self, shadow: bool) -> Self {
+        self.config.shadow = shadow;
+        self
+    }
+
+    /// Which headers to send (default [`HeaderStyle::Both`]).
+    pub fn header_style(mut self, style: HeaderStyle) -> Self {
+        self.config.style = style;
+        self
+    }
+
+    /// Whether admitted responses carry the headers too (default `true`).
+    pub fn headers_on_success(mut self, on: bool) -> Self {
+        self.config.on_success = on;
+        self
+    }
+
+    /// The renderer of rejections (default [`PlainText`]; with the `errors` feature,
+    /// [`Envelope`](super::Envelope) renders the keel envelope).
+    pub fn renderer(mut self, renderer: impl Renderer) -> Self {
+        self.config.renderer = Arc::new(renderer);
+        self
+    }
+
+    /// What to do when the key extractor yields nothing (default
+    /// [`MissingKey::SharedBucket`]).
+    pub fn on_missing_key(mut self, missing: MissingKey) -> Self {
+        self.config.missing = missing;
+        self
+    }
+}
+
+fn policy_header(limiter: &Limiter) -> Option<HeaderValue> {
+    // The policy is the same on every response of a limiter: format it once.
+    let states: Vec<_> = limiter
+        .quotas()
+        .iter()
+        .map(|q| crate::QuotaState {
+            quota: *q,
+            remaining: 0,
+            reset_after: std::time::Duration::ZERO,
+            retry_after: None,
+        })
+        .collect();
+    if states.is_empty() {
+        return None;
+    }
+    let d = Decision::from_states(true, 0, crate::Source::Memory, states);
+    HeaderValue::try_from(d.ratelimit_policy()).ok()
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> RateLimit<S> {
+        RateLimit {
+            inner,
+            config: Arc::new(self.config.clone()),
+        }
+    }
+}
+
+/// The middleware service of [`RateLimitLayer`].
+#[derive(Clone)]
+pub struct RateLimit<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for RateLimit<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("inner", &self.inner)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<S> RateLimit<S> {
+    /// Wraps `inner` with the configuration of `layer`.
+    pub fn new(inner: S, layer: &RateLimitLayer) -> Self {
+        layer.layer(inner)
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+enum Verdict {
+    Proceed(Option<Decision>),
+    Reject(Response),
+}
+
+/// The key used for requests without one under [`MissingKey::SharedBucket`]; the NUL
+/// byte keeps it apart from any header value.
+fn unkeyed() -> Key {
+    Key::from("\0unkeyed")
+}
+
+impl Config {
+    fn verdict(&self, parts: &Parts, result: Result<Decision, Error>) -> Verdict {
+        match result {
+            Ok(d) if d.is_allowed() => {
+                Verdict::Proceed((self.on_success && !self.shadow).then_some(d))
+            }
+            Ok(d) if self.shadow => {
+                tracing::info!(
+                    target: "keel_ratelimit",
+                    method = %parts.method,
+                    path = %parts.uri.path(),
+                    retry_after_ms = d.retry_after().map(|r| r.as_millis()),
+                    "shadow mode: request would be rate limited"
+                );
+                Verdict::Proceed(None)
+            }
+            Ok(d) => {
+                let mut res = self.renderer.rate_limited(&d, parts);
+                self.write_headers(&d, &mut res);
+                Verdict::Reject(res)
+            }
+            Err(e) if self.shadow => {
+                tracing::warn!(target: "keel_ratelimit", error = %e, "shadow mode: rate limiter failed");
+                Verdict::Proceed(None)
+            }
+            Err(e) => {
+                if e.is_retryable() {
+                    tracing::warn!(target: "keel_ratelimit", error = %e, "rate limiter unavailable; rejecting");
+                }
+                Verdict::Reject(self.renderer.error(&e, parts))
+            }
+        }
+    }
+
+    fn write_headers(&self, d: &Decision, res: &mut Response) {
+        let headers = res.headers_mut();
+        match (&self.policy, self.style) {
+            // Same output as Decision::write_headers, with the constant policy pre-formatted.
+            (Some(policy), HeaderStyle::Ietf | HeaderStyle::Both)
+                if d.quotas().len() == self.limiter.quotas().len() =>
+            {
+                headers.insert(crate::RATELIMIT_POLICY, policy.clone());
+                if let Ok(v) = HeaderValue::try_from(d.ratelimit()) {
+                    headers.insert(crate::RATELIMIT, v);
+                }
+                let rest = if self.style == HeaderStyle::Both {
+                    HeaderStyle::Legacy
+                } else {
+                    HeaderStyle::None
+                };
+                d.write_headers(headers, rest);
+            }
+            _ => d.write_headers(headers, self.style),
+        }
+    }
+
+    /// The key and cost of a request, or `None` to let it through unlimited.
+    fn key_and_cost(&self, parts: &Parts) -> Option<(Key, u32)> {
+        if self.exempt.as_ref().is_some_and(|f| f(parts)) {
+            return None;
+        }
+        let key = match self.key.extract(parts) {
+            Some(k) => k,
+            None => match self.missing {
+                MissingKey::SharedBucket => unkeyed(),
+                MissingKey::Skip => return None,
+            },
+        };
+        let cost = self.cost.as_ref().map_or(1, |f| f(parts));
+        Some((key, cost))
+    }
+}
+
+impl<S, B> Service<Request<B>> for RateLimit<S>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let Some((key, cost)) = self.config.key_and_cost(&parts) else {
+            return ResponseFuture::inner(
+                self.inner.call(Request::from_parts(parts, body)),
+                None,
+                &self.config,
+            );
+        };
+        if let Some(memory) = self.config.limiter.as_memory() {
+            // In memory: decide synchronously, no allocation, no extra poll.
+            let result = memory.check_key(&key, cost);
+            return match self.config.verdict(&parts, result) {
+                Verdict::Proceed(d) => ResponseFuture::inner(
+                    self.inner.call(Request::from_parts(parts, body)),
+                    d,
+                    &self.config,
+                ),
+                Verdict::Reject(res) => ResponseFuture::ready(res),
+            };
+        }
+        // A remote backend: await the decision, then call the service that was made ready.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.config);
+        ResponseFuture::boxed(Box::pin(async move {
+            let result = config.limiter.check_key(&key, cost).await;
+            match config.verdict(&parts, result) {
+                Verdict::Proceed(d) => {
+                    let mut res = inner.call(Request::from_parts(parts, body)).await?;
+                    if let Some(d) = d {
+                        config.write_headers(&d, &mut res);
+                    }
+                    Ok(res)
+                }
+                Verdict::Reject(res) => Ok(res),
+            }
+        }))
+    }
+}
+
+type BoxFuture<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The response future of [`RateLimit`].
+    pub struct ResponseFuture<F, E> {
+        #[pin]
+        state: State<F, E>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, E> {
+        Inner { #[pin] future: F, decision: Option<Decision>, config: Option<Arc<Config>> },
+        Ready { response: Option<Response> },
+        Boxed { future: BoxFuture<E> },
+    }
+}
+
+impl<F, E> fmt::Debug for ResponseFuture<F, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, E> ResponseFuture<F, E> {
+    fn inner(future: F, decision: Option<Decision>, config: &Arc<Config>) -> Self {
+        let config = decision.as_ref().map(|_| Arc::clone(config));
+        Self {
+            state: State::Inner {
+                future,
+                decision,
+                config,
+            },
+        }
+    }
+
+    fn ready(response: Response) -> Self {
+        Self {
+            state: State::Ready {
+                response: Some(response),
+            },
+        }
+    }
+
+    fn boxed(future: BoxFuture<E>) -> Self {
+        Self {
+            state: State::Boxed { future },
+        }
+    }
+}
+
+impl<F, E> Future for ResponseFuture<F, E>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Inner {
+                future,
+                decision,
+                config,
+            } => {
+                let mut res = std::task::ready!(future.poll(cx))?;
+                if let (Some(d), Some(c)) = (decision.take(), config.take()) {
+                    c.write_headers(&d, &mut res);
+                }
+                Poll::Ready(Ok(res))
+            }
+            StateProj::Ready { response } => match response.take() {
+                Some(r) => Poll::Ready(Ok(r)),
+                // Polled after completion: never resolves again, as futures may.
+                None => Poll::Pending,
+            },
+            StateProj::Boxed { future } => future.as_mut().poll(cx),
+        }
+    }
+}

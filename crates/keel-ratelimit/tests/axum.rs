@@ -1,0 +1,320 @@
+//! The tower layer through axum routers (`oneshot`) and over a real socket.
+#![cfg(feature = "axum")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::routing::{get, post};
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use keel_ratelimit::axum::{KeyExtractor, MissingKey, RateLimitLayer, TrustedProxies};
+use keel_ratelimit::{Clock, HeaderStyle, KeyedLimiter, Limiter, ManualClock, Quota};
+use tower::ServiceExt;
+
+fn memory(quota: Quota, clock: &ManualClock) -> KeyedLimiter {
+    KeyedLimiter::builder()
+        .quota(quota)
+        .clock(Clock::manual(clock))
+        .build()
+        .unwrap()
+}
+
+fn req(path: &str, peer: Option<&str>, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut b = Request::builder().uri(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let mut r = b.body(Body::empty()).unwrap();
+    if let Some(p) = peer {
+        r.extensions_mut()
+            .insert(ConnectInfo(p.parse::<SocketAddr>().unwrap()));
+    }
+    r
+}
+
+async fn send(app: &Router, r: Request<Body>) -> (StatusCode, http::HeaderMap, String) {
+    let res = app.clone().oneshot(r).await.unwrap();
+    let (parts, body) = res.into_parts();
+    let body = String::from_utf8(body.collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    (parts.status, parts.headers, body)
+}
+
+fn app(layer: RateLimitLayer) -> Router {
+    Router::new()
+        .route("/", get(|| async { "ok" }))
+        .route("/health", get(|| async { "healthy" }))
+        .layer(layer)
+}
+
+#[tokio::test]
+async fn headers_on_success_and_429_with_retry_after() {
+    let clock = ManualClock::new();
+    let app = app(RateLimitLayer::new(
+        memory(Quota::per_minute(2), &clock),
+        KeyExtractor::peer_ip(),
+    ));
+    let peer = Some("192.0.2.1:1000");
+    let (s, h, body) = send(&app, req("/", peer, &[])).await;
+    assert_eq!((s, body.as_str()), (StatusCode::OK, "ok"));
+    assert_eq!(h["ratelimit-policy"], r#""2/minute";q=2;w=60"#);
+    assert_eq!(h["ratelimit"], r#""2/minute";r=1;t=30"#);
+    assert_eq!(h["x-ratelimit-limit"], "2");
+    assert_eq!(h["x-ratelimit-remaining"], "1");
+    assert_eq!(h["x-ratelimit-reset"], "30");
+    assert!(h.get("retry-after").is_none());
+    send(&app, req("/", peer, &[])).await;
+    let (s, h, body) = send(&app, req("/", peer, &[])).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body, "Too many requests\n");
+    assert_eq!(h["retry-after"], "30");
+    assert_eq!(h["ratelimit"], r#""2/minute";r=0;t=60"#);
+    // Another client is unaffected; time heals.
+    assert_eq!(
+        send(&app, req("/", Some("192.0.2.2:1"), &[])).await.0,
+        StatusCode::OK
+    );
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(send(&app, req("/", peer, &[])).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn spoofed_forwarded_for_from_untrusted_peer_is_ignored() {
+    let clock = ManualClock::new();
+    let key = KeyExtractor::client_ip(TrustedProxies::cidrs(["10.0.0.0/8"]).unwrap());
+    let app = app(RateLimitLayer::new(
+        memory(Quota::per_minute(1), &clock),
+        key,
+    ));
+    let attacker = Some("203.0.113.66:1");
+    assert_eq!(
+        send(&app, req("/", attacker, &[("x-forwarded-for", "1.1.1.1")]))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Rotating the spoofed header does not buy a new bucket.
+    for i in 2..10 {
+        let xff = format!("1.1.1.{i}");
+        let (s, ..) = send(&app, req("/", attacker, &[("x-forwarded-for", &xff)])).await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    }
+    // Through the trusted proxy, clients are told apart, and their own spoofed prefix is ignored.
+    let proxy = Some("10.0.0.5:1");
+    assert_eq!(
+        send(
+            &app,
+            req("/", proxy, &[("x-forwarded-for", "9.9.9.9, 198.51.100.1")])
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(
+            &app,
+            req("/", proxy, &[("x-forwarded-for", "8.8.8.8, 198.51.100.1")])
+        )
+        .await
+        .0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        send(
+            &app,
+            req("/", proxy, &[("x-forwarded-for", "198.51.100.2")])
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn exempt_shadow_and_missing_keys() {
+    let clock = ManualClock::new();
+    let limiter = memory(Quota::per_minute(1), &clock);
+    let exempt = app(
+        RateLimitLayer::new(limiter.clone(), KeyExtractor::peer_ip())
+            .exempt(|p| p.uri.path() == "/health"),
+    );
+    let peer = Some("192.0.2.1:1");
+    for _ in 0..5 {
+        assert_eq!(
+            send(&exempt, req("/health", peer, &[])).await.0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(limiter.stats().allowed, 0);
+
+    let shadow = app(RateLimitLayer::new(limiter.clone(), KeyExtractor::peer_ip()).shadow(true));
+    for _ in 0..5 {
+        let (s, h, _) = send(&shadow, req("/", peer, &[])).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(h.get("ratelimit").is_none());
+    }
+    let st = limiter.stats();
+    assert_eq!((st.allowed, st.denied), (1, 4));
+
+    // No ConnectInfo: one shared bucket by default, or no limit with Skip.
+    let limiter = memory(Quota::per_minute(1), &clock);
+    let shared = app(RateLimitLayer::new(
+        limiter.clone(),
+        KeyExtractor::peer_ip(),
+    ));
+    assert_eq!(send(&shared, req("/", None, &[])).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&shared, req("/", None, &[])).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let skip =
+        app(RateLimitLayer::new(limiter, KeyExtractor::peer_ip()).on_missing_key(MissingKey::Skip));
+    assert_eq!(send(&skip, req("/", None, &[])).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn per_route_layers_cost_and_styles() {
+    let clock = ManualClock::new();
+    let login = RateLimitLayer::new(
+        memory(Quota::per_minute(10), &clock),
+        KeyExtractor::header("x-api-key"),
+    )
+    .cost(|p| if p.uri.query() == Some("bulk") { 5 } else { 1 })
+    .header_style(HeaderStyle::Legacy);
+    let app = Router::new()
+        .route("/login", post(|| async { "in" }).route_layer(login))
+        .route("/free", get(|| async { "free" }));
+    let key = [("x-api-key", "k1")];
+    let post = |q: &str| {
+        Request::builder()
+            .method("POST")
+            .uri(format!("/login{q}"))
+            .header("x-api-key", "k1")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (s, h, _) = send(&app, post("?bulk")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["x-ratelimit-remaining"], "5");
+    assert!(h.get("ratelimit").is_none());
+    send(&app, post("?bulk")).await;
+    assert_eq!(send(&app, post("")).await.0, StatusCode::TOO_MANY_REQUESTS);
+    for _ in 0..20 {
+        assert_eq!(send(&app, req("/free", None, &key)).await.0, StatusCode::OK);
+    }
+    // A cost above the burst can never pass: 429 without Retry-After.
+    let huge = RateLimitLayer::new(memory(Quota::per_minute(3), &clock), KeyExtractor::global())
+        .cost(|_| 4);
+    let (s, h, body) = send(&app_with(huge), req("/", None, &[])).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert!(h.get("retry-after").is_none());
+    assert_eq!(body, "This request exceeds the rate limit\n");
+}
+
+fn app_with(layer: RateLimitLayer) -> Router {
+    app(layer)
+}
+
+#[cfg(feature = "errors")]
+#[tokio::test]
+async fn envelope_renderer() {
+    let clock = ManualClock::new();
+    let layer = RateLimitLayer::new(memory(Quota::per_minute(1), &clock), KeyExtractor::global())
+        .renderer(keel_ratelimit::axum::Envelope);
+    let app = app(layer);
+    send(&app, req("/", None, &[])).await;
+    let (s, h, body) = send(&app, req("/", None, &[("x-request-id", "req-1")])).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(h["retry-after"], "60");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["success"], false);
+    assert_eq!(v["error"]["code"], "RATE_LIMITED");
+    assert_eq!(v["error"]["details"]["retry_after"], 60);
+    assert_eq!(v["meta"]["request_id"], "req-1");
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_backed_layer_and_fail_closed() {
+    use keel_ratelimit::redis::{FailMode, RedisLimiter};
+    let Some(url) = keel_testkit::redis_url() else {
+        return;
+    };
+    let limiter = RedisLimiter::builder()
+        .quota(Quota::per_minute(2))
+        .prefix(keel_testkit::unique_name("rl_layer"))
+        .connect(&url)
+        .await
+        .unwrap();
+    let app = app(RateLimitLayer::new(limiter, KeyExtractor::peer_ip()));
+    let peer = Some("192.0.2.1:1");
+    let (s, h, _) = send(&app, req("/", peer, &[])).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["x-ratelimit-remaining"], "1");
+    send(&app, req("/", peer, &[])).await;
+    let (s, h, _) = send(&app, req("/", peer, &[])).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert!(h.contains_key("retry-after"));
+
+    // Nothing listens on port 1: fail-closed answers 503 within the timeout.
+    let closed = RedisLimiter::builder()
+        .quota(Quota::per_minute(2))
+        .timeout(Duration::from_millis(50))
+        .fail_mode(FailMode::Closed)
+        .connect("redis://127.0.0.1:1")
+        .await
+        .unwrap();
+    let app = app_with(RateLimitLayer::new(
+        Limiter::from(closed),
+        KeyExtractor::peer_ip(),
+    ));
+    let (s, _, body) = send(&app, req("/", peer, &[])).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!body.contains("127.0.0.1"), "{body}");
+}
+
+#[tokio::test]
+async fn end_to_end_over_a_socket_with_connect_info() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limiter = KeyedLimiter::builder()
+        .quota(Quota::per_hour(1))
+        .build()
+        .unwrap();
+    let app = app(RateLimitLayer::new(limiter, KeyExtractor::peer_ip()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        statuses.push(out.lines().next().unwrap_or_default().to_owned());
+        if statuses.len() == 1 {
+            assert!(
+                out.to_ascii_lowercase()
+                    .contains("ratelimit-policy: \"1/hour\";q=1;w=3600"),
+                "{out}"
+            );
+        }
+    }
+    server.abort();
+    assert_eq!(
+        statuses,
+        ["HTTP/1.1 200 OK", "HTTP/1.1 429 Too Many Requests"]
+    );
+}
