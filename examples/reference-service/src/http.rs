@@ -189,11 +189,11 @@ pub fn apply_middleware(router: Router, state: &AppState) -> Router {
         ))
         .layer(cors(config))
         .layer(ErrorLayer::new())
-        // catch-panic boxes the body; the error renderer works on axum's body type.
+        .option_layer(global_limit)
+        // catch-panic boxes the body; the rate limiter and the error renderer work on axum's body type.
         .layer(MapResponseLayer::new(|res: http::Response<_>| {
             res.map(axum::body::Body::new)
         }))
-        .option_layer(global_limit)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,

@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod jobs;
+pub mod limits;
 pub mod migrate;
 pub mod openapi;
 pub mod repository;

@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::db::{Db, DbConn};
 use crate::domain::Role;
 use crate::jobs::Jobs;
+use crate::limits::Limits;
 use crate::services::PHONE_PURPOSE;
 
 /// What the user cache stores: the public fields, with the phone still **encrypted**
@@ -95,6 +96,7 @@ struct Inner {
     metrics: PrometheusHandle,
     health: Health,
     user_cache: keel_cache::Cache<String, CachedUser>,
+    limits: Limits,
 }
 
 /// Why the service could not start.
@@ -134,6 +136,7 @@ impl AppState {
         let db = Db::new(&config).map_err(StartupError::Config)?;
         let user_cache = build_user_cache(&config).await?;
         let health = build_health(&config, &db)?;
+        let limits = Limits::new(&config).await.map_err(StartupError::Config)?;
         let permits = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
 
         Ok(Self {
@@ -148,6 +151,7 @@ impl AppState {
                 metrics: crate::telemetry::metrics_handle(),
                 health,
                 user_cache,
+                limits,
                 config,
             }),
         })
@@ -305,20 +309,20 @@ impl AppState {
     /// 429 with `Retry-After` and `RateLimit` headers.
     pub async fn check_login_limits(
         &self,
-        _ip: IpAddr,
-        _email: &str,
+        ip: IpAddr,
+        email: &str,
     ) -> Result<(), crate::services::LoginError> {
-        Ok(())
+        self.inner.limits.check_login(ip, email).await
     }
 
-    /// The client IP for `peer`, honouring `X-Forwarded-For` only from trusted proxies.
-    pub fn client_ip(&self, peer: IpAddr, _headers: &http::HeaderMap) -> IpAddr {
-        peer
+    /// The client IP of a request, honouring `X-Forwarded-For` only from trusted proxies.
+    pub fn client_ip(&self, parts: &http::request::Parts) -> IpAddr {
+        self.inner.limits.client_ip(parts)
     }
 
     /// The global per-IP rate-limit layer, unless disabled.
-    pub fn global_rate_limit_layer(&self) -> Option<tower::layer::util::Identity> {
-        None
+    pub fn global_rate_limit_layer(&self) -> Option<keel_ratelimit::axum::RateLimitLayer> {
+        self.inner.limits.global_layer()
     }
 
     /// `/health/*` (keel-health): details for admins (bearer token) or loopback callers.

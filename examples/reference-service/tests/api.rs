@@ -453,3 +453,179 @@ async fn docs_ui_and_openapi_are_served_without_network() {
             .contains("'self'")
     );
 }
+
+#[tokio::test]
+async fn sixth_login_in_a_minute_is_rate_limited_with_headers() {
+    let Some(t) = spawn(Opts::default()).await else {
+        return;
+    };
+    let mail = email("limited");
+    assert_eq!(t.signup(&mail).await.status, StatusCode::CREATED);
+    for i in 0..5 {
+        let r = t
+            .login(&mail, if i % 2 == 0 { PASSWORD } else { "wrong" })
+            .await;
+        assert_ne!(r.status, StatusCode::TOO_MANY_REQUESTS, "attempt {i}");
+    }
+    let r = t.login(&mail, PASSWORD).await;
+    r.expect_error(429, "RATE_LIMITED");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    assert!(r.headers.contains_key("ratelimit"), "{:?}", r.headers);
+    assert!(
+        r.headers.contains_key("ratelimit-policy"),
+        "{:?}",
+        r.headers
+    );
+    assert!(
+        r.headers.contains_key("x-ratelimit-remaining"),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(r.body["error"]["details"]["retry_after"], json!(retry));
+}
+
+#[tokio::test]
+async fn two_instances_sharing_redis_enforce_one_login_limit_and_invalidate_each_others_cache() {
+    let Some(_) = keel_testkit::redis_url() else {
+        return;
+    };
+    let prefix = keel_testkit::unique_name("refsvc");
+    let Some(a) = spawn(Opts {
+        redis_prefix: Some(prefix.clone()),
+        ..Opts::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let b = spawn(Opts {
+        redis_prefix: Some(prefix),
+        schema: Some(a.schema.clone()),
+        ..Opts::default()
+    })
+    .await
+    .unwrap();
+
+    // Login limit (5/minute per IP): 3 attempts on A and 2 on B use it up; the next one
+    // is refused by either instance.
+    let mail = email("shared");
+    assert_eq!(a.signup(&mail).await.status, StatusCode::CREATED);
+    let mut tokens = Vec::new();
+    for i in 0..5 {
+        let t = if i < 3 { &a } else { &b };
+        let r = t.login(&mail, PASSWORD).await;
+        assert_eq!(r.status, StatusCode::OK, "attempt {i}: {}", r.body);
+        tokens.push(r.body["data"]["access_token"].as_str().unwrap().to_owned());
+    }
+    b.login(&mail, PASSWORD)
+        .await
+        .expect_error(429, "RATE_LIMITED");
+    a.login(&mail, PASSWORD)
+        .await
+        .expect_error(429, "RATE_LIMITED");
+
+    // Cache: B caches the user; a PATCH on A invalidates B's copy.
+    let me = a
+        .call(Method::GET, "/api/v1/users/me", Some(&tokens[0]), None)
+        .await;
+    let id = me.body["data"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/users/{id}");
+    b.call(Method::GET, &path, Some(&tokens[0]), None).await;
+    let hit = b.call(Method::GET, &path, Some(&tokens[0]), None).await;
+    assert_eq!(hit.headers["x-cache"], "HIT");
+    let p = a
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&tokens[0]),
+            Some(json!({"last_name": "byron"})),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    // The broadcast is asynchronous (milliseconds): poll briefly.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let r = b.call(Method::GET, &path, Some(&tokens[0]), None).await;
+        if r.body["data"]["last_name"] == json!("Byron") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B still serves the stale copy: {}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_stopped_gives_503_not_hangs_and_recovers_without_restart() {
+    // A private server: stopping the shared one would break every other test.
+    if keel_testkit::database_url().is_none() {
+        return;
+    }
+    let mut pg = match keel_testkit::TempPostgres::start_new(&std::env::temp_dir()) {
+        Ok(pg) => pg,
+        Err(e) => panic!("could not start a private PostgreSQL: {e}"),
+    };
+    let t = spawn(Opts {
+        database_url: Some(pg.url()),
+        ..Opts::default()
+    })
+    .await
+    .unwrap();
+    let (_, token) = t.user(&email("failover")).await;
+    assert_eq!(
+        t.call(Method::GET, "/health/ready", None, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    pg.stop().unwrap();
+    // Readiness is cached for about a second; poll until it reports the outage.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = t.call(Method::GET, "/health/ready", None, None).await;
+        if r.status == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        assert!(Instant::now() < deadline, "readiness never failed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let start = Instant::now();
+    let r = t
+        .call(Method::GET, "/api/v1/users/me", Some(&token), None)
+        .await;
+    r.expect_error(503, "SERVICE_UNAVAILABLE");
+    assert!(r.headers.contains_key("retry-after"));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "answered in {:?}",
+        start.elapsed()
+    );
+
+    pg.start().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = t
+            .call(Method::GET, "/api/v1/users/me", Some(&token), None)
+            .await;
+        if r.status == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {}", r.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t
+        .call(Method::GET, "/health/ready", None, None)
+        .await
+        .status
+        != StatusCode::OK
+    {
+        assert!(Instant::now() < deadline, "readiness never recovered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,139 @@
+//! Rate limits (keel-ratelimit): a global per-IP layer and the login limits per client IP
+//! and per e-mail. With `REDIS_URL` every replica shares them (GCRA on the Redis clock);
+//! without it they are in memory (one replica).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use http::HeaderMap;
+use http::request::Parts;
+use keel_errors::ApiError;
+use keel_ratelimit::axum::{Envelope, KeyExtractor, RateLimitLayer, TrustedProxies};
+use keel_ratelimit::redis::RedisLimiter;
+use keel_ratelimit::{HeaderStyle, Key, Limiter, Quota};
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+use crate::services::LoginError;
+
+/// How long a Redis rate-limit call may take before the local fallback answers.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(50);
+
+/// The service's limiters.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    login_ip: Limiter,
+    login_email: Limiter,
+    global: Option<Limiter>,
+    client_ip: KeyExtractor,
+}
+
+async fn limiter(config: &Config, name: &str, spec: &str, var: &str) -> Result<Limiter, String> {
+    let quotas = Quota::parse_many(spec).map_err(|e| format!("{var}: {e}"))?;
+    match &config.redis_url {
+        None => keel_ratelimit::KeyedLimiter::builder()
+            .quotas(quotas)
+            .build()
+            .map(Limiter::from)
+            .map_err(|e| format!("{var}: {e}")),
+        Some(url) => RedisLimiter::builder()
+            .quotas(quotas)
+            .prefix(format!("{}:rl:{name}:", config.redis_prefix))
+            .timeout(REDIS_TIMEOUT)
+            .connect(url.expose_secret())
+            .await
+            .map(Limiter::from)
+            .map_err(|e| format!("{var} (Redis): {e}")),
+    }
+}
+
+impl Limits {
+    /// Builds the limiters from the configured quotas.
+    ///
+    /// # Errors
+    /// A message naming the variable whose quota or proxy list is malformed, or a Redis
+    /// client that cannot be set up (an unreachable Redis is not an error: the limiters
+    /// fall back to memory until it returns).
+    pub async fn new(config: &Config) -> Result<Self, String> {
+        let login_ip = limiter(
+            config,
+            "login-ip",
+            &config.rate_limit_login_ip,
+            "KEEL_RATE_LIMIT_LOGIN_IP",
+        )
+        .await?;
+        let login_email = limiter(
+            config,
+            "login-email",
+            &config.rate_limit_login_email,
+            "KEEL_RATE_LIMIT_LOGIN_EMAIL",
+        )
+        .await?;
+        let global = match &config.rate_limit_global {
+            None => None,
+            Some(spec) => Some(limiter(config, "global", spec, "KEEL_RATE_LIMIT_GLOBAL").await?),
+        };
+        let client_ip = if config.trusted_proxies.is_empty() {
+            KeyExtractor::peer_ip()
+        } else {
+            let proxies = TrustedProxies::cidrs(&config.trusted_proxies)
+                .map_err(|e| format!("KEEL_TRUSTED_PROXIES: {e}"))?;
+            KeyExtractor::client_ip(proxies)
+        };
+        Ok(Self {
+            login_ip,
+            login_email,
+            global,
+            client_ip,
+        })
+    }
+
+    /// The client IP of a request: the peer, or what a trusted proxy reports. Requests
+    /// without connection info (in-process tests) count as loopback.
+    pub fn client_ip(&self, parts: &Parts) -> IpAddr {
+        self.client_ip
+            .extract(parts)
+            .and_then(|k| k.as_ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    /// The global per-IP layer (health probes exempt), unless disabled.
+    pub fn global_layer(&self) -> Option<RateLimitLayer> {
+        self.global.as_ref().map(|l| {
+            RateLimitLayer::new(l.clone(), self.client_ip.clone())
+                .renderer(Envelope)
+                .exempt(|parts| parts.uri.path().starts_with("/health"))
+        })
+    }
+
+    /// Counts one login attempt against the client IP, then against the e-mail.
+    ///
+    /// # Errors
+    /// 429 `RATE_LIMITED` with `Retry-After` and the RateLimit headers.
+    pub async fn check_login(&self, ip: IpAddr, email: &str) -> Result<(), LoginError> {
+        for (limiter, key, scope) in [
+            (&self.login_ip, Key::ip(ip), "ip"),
+            (&self.login_email, Key::text(email.to_owned()), "email"),
+        ] {
+            let decision = limiter.check_key(&key, 1).await.map_err(ApiError::from)?;
+            let outcome = if decision.is_allowed() {
+                "allowed"
+            } else {
+                "denied"
+            };
+            metrics::counter!("rate_limit_decisions_total", "limit" => format!("login_{scope}"), "outcome" => outcome)
+                .increment(1);
+            if decision.is_denied() {
+                let mut headers = HeaderMap::new();
+                decision.write_headers(&mut headers, HeaderStyle::Both);
+                let after = decision.retry_after().unwrap_or(Duration::from_secs(1));
+                tracing::info!(scope, "login rate limited");
+                return Err(LoginError {
+                    error: ApiError::rate_limited(after),
+                    headers,
+                });
+            }
+        }
+        Ok(())
+    }
+}
