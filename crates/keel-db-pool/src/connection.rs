@@ -275,8 +275,7 @@ impl DerefMut for Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         let meta = &self.obj.meta;
-        let now = Instant::now();
-        if let Some(leak) = meta.lease.as_ref().and_then(|l| l.end(now)) {
+        if let Some(leak) = meta.lease.as_ref().and_then(|l| l.end(Instant::now)) {
             tracing::info!(
                 pool = %meta.shared.config.name,
                 held_ms = u64::try_from(leak.held.as_millis()).unwrap_or(u64::MAX),
@@ -288,7 +287,5 @@ impl Drop for Connection {
             meta.cause.set(crate::metrics::CloseCause::Broken);
             meta.shared.connection_lost(meta.created_ns);
         }
-        meta.returned_ns
-            .store(meta.shared.ns(now), Ordering::Relaxed);
     }
 }

@@ -140,7 +140,7 @@ async fn fill_min_idle(pool: &DeadPool, shared: &Shared, backoff: &mut Backoff) 
     }
     let now_ns = shared.ns(Instant::now());
     for obj in held {
-        obj.meta.returned_ns.store(now_ns, Ordering::Relaxed);
+        obj.meta.checked_out_ns.store(now_ns, Ordering::Relaxed);
     }
 }
 

@@ -11,7 +11,7 @@ use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool_postgres::ClientWrapper;
 
 use crate::Error;
-use crate::config::{Config, Recycling};
+use crate::config::Config;
 use crate::error::{Class, classify};
 use crate::lease::{LeaseSlot, Leases};
 use crate::metrics::{CauseCell, CloseCause, Stats};
@@ -114,7 +114,9 @@ pub(crate) struct PgConn {
 pub(crate) struct ConnMeta {
     pub(crate) created_ns: u64,
     expires: Option<Instant>,
-    pub(crate) returned_ns: AtomicU64,
+    /// Last checkout, ns since the pool's epoch (idle time is measured from it, so
+    /// returning a connection costs no clock read).
+    pub(crate) checked_out_ns: AtomicU64,
     pub(crate) cause: CauseCell,
     pub(crate) broken: AtomicBool,
     pub(crate) lease: Option<Arc<LeaseSlot>>,
@@ -150,7 +152,7 @@ impl ConnMeta {
     }
 
     pub(crate) fn idle_for(&self, now_ns: u64) -> Duration {
-        Duration::from_nanos(now_ns.saturating_sub(self.returned_ns.load(Ordering::Relaxed)))
+        Duration::from_nanos(now_ns.saturating_sub(self.checked_out_ns.load(Ordering::Relaxed)))
     }
 }
 
@@ -226,7 +228,7 @@ impl managed::Manager for Manager {
                 expires: config
                     .max_lifetime
                     .map(|life| now + jittered(life, config.max_lifetime_jitter)),
-                returned_ns: AtomicU64::new(created_ns),
+                checked_out_ns: AtomicU64::new(created_ns),
                 cause: CauseCell::default(),
                 broken: AtomicBool::new(false),
                 lease: config.leak_threshold.map(|_| shared.leases.register()),
@@ -235,11 +237,11 @@ impl managed::Manager for Manager {
         })
     }
 
+    /// The cheap checks, run under deadpool's checkout: no clock read, no I/O. The
+    /// time-based ones (lifetime, verify-if-idle) run in `Pool::get` with the clock
+    /// reading it needs anyway.
     async fn recycle(&self, conn: &mut PgConn, _: &Metrics) -> RecycleResult<Error> {
         let meta = &conn.meta;
-        // If the recycle timeout cancels this future, the connection is dropped with
-        // this cause.
-        meta.cause.set(CloseCause::Error);
         let reject = |cause: CloseCause, why: &'static str| {
             meta.cause.set(cause);
             tracing::debug!(pool = %self.shared.config.name, why, "not reusing a database connection");
@@ -258,25 +260,6 @@ impl managed::Manager for Manager {
                 "connection predates a server restart",
             );
         }
-        let now = Instant::now();
-        if meta.expired(now) {
-            return reject(CloseCause::Lifetime, "connection reached its max lifetime");
-        }
-        let verify = match self.shared.config.recycling {
-            Recycling::Fast => false,
-            Recycling::Verified => true,
-            Recycling::VerifyIfIdle(after) => meta.idle_for(self.shared.ns(now)) >= after,
-        };
-        if verify {
-            self.shared.stats.verified.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = conn.client.simple_query("").await {
-                if classify(&e) == Class::Lost {
-                    self.shared.connection_lost(meta.created_ns);
-                }
-                return reject(CloseCause::Broken, "verification query failed");
-            }
-        }
-        meta.cause.set(CloseCause::Shutdown);
         self.shared.stats.recycled.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -73,7 +73,6 @@ pub(crate) struct Stats {
     pub(crate) recycled: AtomicU64,
     pub(crate) verified: AtomicU64,
     closed: [AtomicU64; 6],
-    pub(crate) checkouts: AtomicU64,
     pub(crate) timeouts: AtomicU64,
     pub(crate) leaks: AtomicU64,
     pub(crate) invalidations: AtomicU64,
@@ -114,7 +113,6 @@ impl Stats {
             .unwrap_or(BUCKETS_US.len());
         self.wait_buckets[idx].fetch_add(1, Relaxed);
         self.wait_sum_us.fetch_add(us, Relaxed);
-        self.checkouts.fetch_add(1, Relaxed);
         #[cfg(feature = "metrics")]
         if let Some(e) = &self.export {
             e.wait.record(waited.as_secs_f64());
@@ -123,6 +121,7 @@ impl Stats {
 
     pub(crate) fn snapshot(&self, status: PoolStatus) -> PoolMetrics {
         let c = |i: CloseCause| self.closed[i as usize].load(Relaxed);
+        let wait_counts: Vec<u64> = self.wait_buckets.iter().map(|b| b.load(Relaxed)).collect();
         PoolMetrics {
             status,
             created: self.created.load(Relaxed),
@@ -137,12 +136,12 @@ impl Stats {
                 error: c(CloseCause::Error),
                 shutdown: c(CloseCause::Shutdown),
             },
-            checkouts: self.checkouts.load(Relaxed),
+            checkouts: wait_counts.iter().sum(),
             timeouts: self.timeouts.load(Relaxed),
             leaks: self.leaks.load(Relaxed),
             invalidations: self.invalidations.load(Relaxed),
             wait: WaitHistogram {
-                counts: self.wait_buckets.iter().map(|b| b.load(Relaxed)).collect(),
+                counts: wait_counts,
                 sum: Duration::from_micros(self.wait_sum_us.load(Relaxed)),
             },
         }

@@ -12,9 +12,11 @@ use futures_util::future::BoxFuture;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::config::{Config, QueueMode};
+use crate::config::{Config, QueueMode, Recycling};
 use crate::connection::Connection;
-use crate::manager::{DeadPool, Manager, Shared, pg_manager};
+use crate::error::{Class, classify};
+use crate::manager::{DeadPool, Manager, Object, Shared, pg_manager};
+use crate::metrics::CloseCause;
 use crate::metrics::{PoolMetrics, PoolStatus};
 use crate::transaction::{Transaction, TransactionOptions};
 use crate::{Error, maintenance};
@@ -82,7 +84,9 @@ impl Pool {
             // The wait is bounded as a whole in `get`, connecting included.
             wait: None,
             create: Some(config.connect_timeout),
-            recycle: Some(config.recycle_timeout),
+            // Our recycle hook does no I/O; verification runs in `get` with its own
+            // timeout, so deadpool does not need to arm a timer per checkout.
+            recycle: None,
         };
         let queue_mode = match config.queue_mode {
             QueueMode::Fifo => deadpool::managed::QueueMode::Fifo,
@@ -170,22 +174,61 @@ impl Pool {
     ) -> Result<Connection, Error> {
         let inner = &*self.inner;
         let shared = &inner.shared;
-        let start = Instant::now();
-        let res = tokio::time::timeout(
-            shared.config.wait_timeout,
-            inner.pool.timeout_get(&inner.timeouts),
-        )
-        .await;
-        match res {
-            Ok(Ok(obj)) => {
-                let now = Instant::now();
-                shared
-                    .stats
-                    .record_wait(now.saturating_duration_since(start));
-                Ok(Connection::new(obj, now, location))
+        let config = &shared.config;
+        let start = tokio::time::Instant::now();
+        let deadline = start + config.wait_timeout;
+        loop {
+            let obj =
+                match tokio::time::timeout_at(deadline, inner.pool.timeout_get(&inner.timeouts))
+                    .await
+                {
+                    Ok(Ok(obj)) => obj,
+                    Ok(Err(e)) => return Err(self.pool_error(e, start.into_std())),
+                    Err(_) => return Err(self.timed_out(start.into_std())),
+                };
+            // The one clock read of a checkout: wait time, lease start, lifetime and
+            // idle checks.
+            let now = Instant::now();
+            let now_ns = shared.ns(now);
+            let meta = &obj.meta;
+            if meta.expired(now) {
+                meta.cause.set(CloseCause::Lifetime);
+                drop(Object::take(obj));
+                continue;
             }
-            Ok(Err(e)) => Err(self.pool_error(e, start)),
-            Err(_) => Err(self.timed_out(start)),
+            let verify = match config.recycling {
+                Recycling::Fast => false,
+                Recycling::Verified => true,
+                Recycling::VerifyIfIdle(after) => meta.idle_for(now_ns) >= after,
+            };
+            if verify {
+                shared.stats.verified.fetch_add(1, Ordering::Relaxed);
+                let until =
+                    deadline.min(tokio::time::Instant::from_std(now) + config.recycle_timeout);
+                match tokio::time::timeout_at(until, obj.client.simple_query("")).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        meta.cause.set(CloseCause::Broken);
+                        if classify(&e) == Class::Lost {
+                            shared.connection_lost(meta.created_ns);
+                        }
+                        tracing::debug!(pool = %config.name, error = %e, "checkout verification failed; trying another connection");
+                        drop(Object::take(obj));
+                        continue;
+                    }
+                    Err(_) => {
+                        meta.cause.set(CloseCause::Error);
+                        tracing::debug!(pool = %config.name, "checkout verification timed out; trying another connection");
+                        drop(Object::take(obj));
+                        continue;
+                    }
+                }
+            }
+            meta.checked_out_ns.store(now_ns, Ordering::Relaxed);
+            shared
+                .stats
+                .record_wait(now.saturating_duration_since(start.into_std()));
+            return Ok(Connection::new(obj, now, location));
         }
     }
 
