@@ -725,35 +725,31 @@ fn collect_fields(input: &DeriveInput) -> syn::Result<Vec<FieldInfo<'_>>> {
     };
     let sattrs = parse_struct_attrs(input)?;
     match &data.fields {
-        Fields::Named(named) => named
-            .named
-            .iter()
-            .map(|f| {
-                let ident = f
-                    .ident
-                    .as_ref()
-                    .ok_or_else(|| syn::Error::new(f.span(), "expected a named field"))?;
-                let attrs = parse_field_attrs(f)?;
-                let raw = ident.to_string();
-                let raw = raw.strip_prefix("r#").unwrap_or(&raw).to_owned();
-                let json_name = if attrs.flatten {
-                    None
-                } else if let Some(r) = &attrs.rename {
-                    Some(r.clone())
-                } else if let Some(rule) = &sattrs.rename_all {
-                    Some(apply_rename(rule, &raw))
-                } else {
-                    Some(raw)
-                };
-                Ok(FieldInfo {
-                    access: quote!(self.#ident),
-                    json_name,
-                    ty: &f.ty,
-                    attrs,
-                    ident: Some(ident),
-                })
+        Fields::Named(named) => collect_all(named.named.iter().map(|f| {
+            let ident = f
+                .ident
+                .as_ref()
+                .ok_or_else(|| syn::Error::new(f.span(), "expected a named field"))?;
+            let attrs = parse_field_attrs(f)?;
+            let raw = ident.to_string();
+            let raw = raw.strip_prefix("r#").unwrap_or(&raw).to_owned();
+            let json_name = if attrs.flatten {
+                None
+            } else if let Some(r) = &attrs.rename {
+                Some(r.clone())
+            } else if let Some(rule) = &sattrs.rename_all {
+                Some(apply_rename(rule, &raw))
+            } else {
+                Some(raw)
+            };
+            Ok(FieldInfo {
+                access: quote!(self.#ident),
+                json_name,
+                ty: &f.ty,
+                attrs,
+                ident: Some(ident),
             })
-            .collect(),
+        })),
         Fields::Unnamed(unnamed) if unnamed.unnamed.len() == 1 => {
             let f = &unnamed.unnamed[0];
             let attrs = parse_field_attrs(f)?;
@@ -769,6 +765,25 @@ fn collect_fields(input: &DeriveInput) -> syn::Result<Vec<FieldInfo<'_>>> {
             input.ident.span(),
             "`Validate` can only be derived for structs with named fields or newtype structs",
         ),
+    }
+}
+
+/// Collects every item, or every error combined (so one compile reports all mistakes).
+fn collect_all<T>(items: impl Iterator<Item = syn::Result<T>>) -> syn::Result<Vec<T>> {
+    let mut out = Vec::new();
+    let mut error: Option<syn::Error> = None;
+    for item in items {
+        match item {
+            Ok(v) => out.push(v),
+            Err(e) => match &mut error {
+                Some(acc) => acc.combine(e),
+                None => error = Some(e),
+            },
+        }
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
 }
 
@@ -1119,8 +1134,10 @@ fn expand_validate(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let (impl_g, ty_g, where_g) = input.generics.split_for_impl();
     let mut validate = TokenStream2::new();
     let mut normalize = TokenStream2::new();
+    for code in collect_all(fields.iter().map(|f| field_validate(f, &fields)))? {
+        validate.extend(code);
+    }
     for f in &fields {
-        validate.extend(field_validate(f, &fields)?);
         normalize.extend(field_normalize(f));
     }
     for c in &sattrs.custom {

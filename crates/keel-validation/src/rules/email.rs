@@ -268,6 +268,17 @@ pub fn parse<'a>(input: &'a str, opts: &EmailOptions) -> Result<ParsedEmail<'a>,
             EmailReason::MissingAt
         });
     }
+    // Check the ASCII characters of the local part *before* NFC: `<` + U+0338
+    // composes to `≮`, which would otherwise smuggle a `<` past the check.
+    if !input.is_ascii()
+        && !input.starts_with('"')
+        && let Some(at) = input.rfind('@')
+        && input[..at]
+            .bytes()
+            .any(|b| b.is_ascii() && b != b'.' && !is_atext(b))
+    {
+        return Err(EmailReason::LocalInvalidChars);
+    }
     let nfc: Cow<'a, str> = if input.is_ascii() || is_nfc_quick(input.chars()) == IsNormalized::Yes
     {
         Cow::Borrowed(input)

@@ -65,11 +65,12 @@ pub enum LengthUnit {
 }
 
 impl LengthUnit {
-    const fn noun(self) -> &'static str {
-        match self {
-            Self::Chars => "characters",
-            Self::Bytes => "bytes",
-            Self::Graphemes => "characters",
+    const fn noun(self, n: usize) -> &'static str {
+        match (self, n == 1) {
+            (Self::Chars | Self::Graphemes, false) => "characters",
+            (Self::Chars | Self::Graphemes, true) => "character",
+            (Self::Bytes, false) => "bytes",
+            (Self::Bytes, true) => "byte",
         }
     }
     const fn code(self) -> &'static str {
@@ -163,33 +164,35 @@ pub fn length(value: &(impl AsText + ?Sized), opts: &Length) -> Result<(), Viola
         .unwrap_or(usize::MAX)
         .max(opts.min.unwrap_or(0));
     let n = count(s, opts.unit, cap);
-    let noun = opts.unit.noun();
     if let Some(eq) = opts.equal
         && n != eq
     {
-        return Err(
-            Violation::new("wrong_length", format!("must be exactly {eq} {noun}"))
-                .with_param("equal", eq)
-                .with_param("unit", opts.unit.code()),
-        );
+        return Err(Violation::new(
+            "wrong_length",
+            format!("must be exactly {eq} {}", opts.unit.noun(eq)),
+        )
+        .with_param("equal", eq)
+        .with_param("unit", opts.unit.code()));
     }
     if let Some(min) = opts.min
         && n < min
     {
-        return Err(
-            Violation::new("too_short", format!("must be at least {min} {noun}"))
-                .with_param("min", min)
-                .with_param("unit", opts.unit.code()),
-        );
+        return Err(Violation::new(
+            "too_short",
+            format!("must be at least {min} {}", opts.unit.noun(min)),
+        )
+        .with_param("min", min)
+        .with_param("unit", opts.unit.code()));
     }
     if let Some(max) = opts.max
         && n > max
     {
-        return Err(
-            Violation::new("too_long", format!("must be at most {max} {noun}"))
-                .with_param("max", max)
-                .with_param("unit", opts.unit.code()),
-        );
+        return Err(Violation::new(
+            "too_long",
+            format!("must be at most {max} {}", opts.unit.noun(max)),
+        )
+        .with_param("max", max)
+        .with_param("unit", opts.unit.code()));
     }
     Ok(())
 }

@@ -1,0 +1,175 @@
+//! keel-validation vs `validator` 0.21 and `garde` 0.23 on the source design's
+//! 5-field signup payload (email, first/last name, password without the
+//! common-list lookup, phone).
+//!
+//! Targets (issue #3): valid payload normalize + validate ≤ garde validate only;
+//! all-invalid payload including building the error list ≤ 1.2 µs; error JSON ≤
+//! validator's.
+
+use std::hint::black_box;
+use std::sync::LazyLock;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use keel_validation::{PasswordPolicy, Validate as _};
+
+static NO_COMMON: PasswordPolicy = PasswordPolicy::nist().reject_common(false);
+
+#[derive(Clone, keel_validation::Validate)]
+struct KeelSignup {
+    #[normalize(email)]
+    #[validate(email)]
+    email: String,
+    #[normalize(collapse_whitespace, title_case)]
+    #[validate(length(min = 1, max = 50))]
+    first_name: String,
+    #[normalize(collapse_whitespace, title_case)]
+    #[validate(length(min = 1, max = 50))]
+    last_name: String,
+    #[validate(password(policy = NO_COMMON))]
+    password: String,
+    #[normalize(phone)]
+    #[validate(phone)]
+    phone: String,
+}
+
+static PHONE_RE: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"^\+[1-9]\d{7,14}$").unwrap_or_else(|_| unreachable!()));
+
+#[derive(Clone, validator::Validate)]
+struct ValidatorSignup {
+    #[validate(email)]
+    email: String,
+    #[validate(length(min = 1, max = 50))]
+    first_name: String,
+    #[validate(length(min = 1, max = 50))]
+    last_name: String,
+    #[validate(length(min = 8, max = 128))]
+    password: String,
+    #[validate(regex(path = *PHONE_RE))]
+    phone: String,
+}
+
+#[derive(Clone, garde::Validate)]
+struct GardeSignup {
+    #[garde(email)]
+    email: String,
+    #[garde(length(chars, min = 1, max = 50))]
+    first_name: String,
+    #[garde(length(chars, min = 1, max = 50))]
+    last_name: String,
+    #[garde(length(chars, min = 8, max = 128))]
+    password: String,
+    #[garde(pattern(r"^\+[1-9]\d{7,14}$"))]
+    phone: String,
+}
+
+macro_rules! payload {
+    ($t:ident, $e:expr, $f:expr, $l:expr, $p:expr, $ph:expr) => {
+        $t {
+            email: $e.into(),
+            first_name: $f.into(),
+            last_name: $l.into(),
+            password: $p.into(),
+            phone: $ph.into(),
+        }
+    };
+}
+
+const VALID: [&str; 5] = [
+    "ada.lovelace@example.com",
+    "Ada",
+    "Lovelace",
+    "analytical engine 1843",
+    "+442079460018",
+];
+const LONG_NAME: &str = "Lovelace-Byron-King-Noel-of-Ockham-and-Horsley-Towers";
+const INVALID: [&str; 5] = ["ada@@example", "", LONG_NAME, "short", "555-0100"];
+
+fn bench(c: &mut Criterion) {
+    let [e, f, l, p, ph] = VALID;
+    let keel = payload!(KeelSignup, e, f, l, p, ph);
+    let vali = payload!(ValidatorSignup, e, f, l, p, ph);
+    let gard = payload!(GardeSignup, e, f, l, p, ph);
+    assert!(keel.clone().clean().is_ok());
+    assert!(validator::Validate::validate(&vali).is_ok());
+    assert!(garde::Validate::validate(&gard).is_ok());
+
+    let mut g = c.benchmark_group("validation/valid");
+    g.bench_function("keel_normalize_validate", |b| {
+        b.iter_batched_ref(
+            || keel.clone(),
+            |v| {
+                v.normalize();
+                v.validate().is_ok()
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.bench_function("keel_validate", |b| {
+        b.iter(|| black_box(&keel).validate().is_ok());
+    });
+    g.bench_function("validator_validate", |b| {
+        b.iter(|| validator::Validate::validate(black_box(&vali)).is_ok());
+    });
+    g.bench_function("garde_validate", |b| {
+        b.iter(|| garde::Validate::validate(black_box(&gard)).is_ok());
+    });
+    g.finish();
+
+    let [e, f, l, p, ph] = INVALID;
+    let keel = payload!(KeelSignup, e, f, l, p, ph);
+    let vali = payload!(ValidatorSignup, e, f, l, p, ph);
+    let gard = payload!(GardeSignup, e, f, l, p, ph);
+    let keel_errors = keel.clone().clean().err().unwrap_or_default();
+    assert_eq!(keel_errors.len(), 5);
+    let vali_errors = validator::Validate::validate(&vali).err();
+    assert_eq!(
+        vali_errors.as_ref().map(|e| e.field_errors().len()),
+        Some(5)
+    );
+    assert!(garde::Validate::validate(&gard).is_err());
+
+    let mut g = c.benchmark_group("validation/invalid");
+    g.bench_function("keel_normalize_validate", |b| {
+        b.iter_batched_ref(
+            || keel.clone(),
+            |v| {
+                v.normalize();
+                v.validate().err().map(|e| e.len())
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.bench_function("validator_validate", |b| {
+        b.iter(|| {
+            validator::Validate::validate(black_box(&vali))
+                .err()
+                .map(|e| e.errors().len())
+        });
+    });
+    g.bench_function("garde_validate", |b| {
+        b.iter(|| {
+            garde::Validate::validate(black_box(&gard))
+                .err()
+                .map(|e| e.iter().count())
+        });
+    });
+    g.finish();
+
+    let envelope = keel_errors.into_error_envelope(None);
+    let mut g = c.benchmark_group("validation/error_json");
+    g.bench_function("keel_envelope", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&envelope)).map(|v| v.len()));
+    });
+    g.bench_function("validator_errors", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&vali_errors)).map(|v| v.len()));
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = keel_benches::criterion_config();
+    targets = bench
+}
+criterion_main!(benches);
