@@ -562,11 +562,15 @@ where
     /// ```
     pub async fn invalidate(&self, key: &K) {
         let inner = &self.inner;
-        inner.invalidate_local(key).await;
+        // Order matters: flag loads in flight, delete in Redis, then flag again and drop
+        // the memory copy — so neither a load that read the old value from Redis or the
+        // database nor one that started meanwhile can re-cache it here.
         #[cfg(feature = "redis")]
         if let Some(l2) = &inner.l2 {
+            inner.mark_flight(key);
             l2.delete(&key.to_key_string(), true).await;
         }
+        inner.invalidate_local(key).await;
     }
 
     /// Drops every key whose [`CacheKey`] string starts with `prefix`, here, in Redis and
@@ -591,11 +595,13 @@ where
     /// ```
     pub async fn invalidate_prefix(&self, prefix: &str) {
         let inner = &self.inner;
-        inner.invalidate_prefix_local(prefix);
         #[cfg(feature = "redis")]
         if let Some(l2) = &inner.l2 {
+            // Loads that start before Redis is cleaned must not cache what they read.
+            inner.generation.fetch_add(1, Ordering::SeqCst);
             l2.delete_prefix(prefix).await;
         }
+        inner.invalidate_prefix_local(prefix);
     }
 
     /// Invalidates the whole cache in O(1): memory here, and with Redis the namespace
@@ -612,11 +618,12 @@ where
     /// ```
     pub async fn invalidate_all(&self) {
         let inner = &self.inner;
-        inner.invalidate_all_local();
         #[cfg(feature = "redis")]
         if let Some(l2) = &inner.l2 {
+            inner.generation.fetch_add(1, Ordering::SeqCst);
             l2.bump_version().await;
         }
+        inner.invalidate_all_local();
     }
 
     /// Whether this instance's memory holds an entry for `key` (fresh, stale, or "not
@@ -799,9 +806,7 @@ where
             return Ok(());
         }
         // An explicit write supersedes a load in flight.
-        if let Some(f) = lock(&self.flights).get(&key) {
-            f.invalidated.store(true, Ordering::SeqCst);
-        }
+        self.mark_flight(&key);
         #[cfg(feature = "redis")]
         let l2_entry = self.l2.as_ref().map(|_| entry.clone());
         self.l1.insert(key.clone(), entry).await;
@@ -815,10 +820,15 @@ where
         Ok(())
     }
 
-    pub(crate) async fn invalidate_local(&self, key: &K) {
+    /// Flags the load of `key` in flight, if any: its result will not be cached.
+    fn mark_flight(&self, key: &K) {
         if let Some(f) = lock(&self.flights).get(key) {
             f.invalidated.store(true, Ordering::SeqCst);
         }
+    }
+
+    pub(crate) async fn invalidate_local(&self, key: &K) {
+        self.mark_flight(key);
         self.l1.invalidate(key).await;
     }
 
@@ -1052,7 +1062,8 @@ async fn run_flight<K, V>(
                 Some(e) => inner.store_l1(&key, e, Some(&flight), gen0).await,
                 None => false,
             };
-            flight.complete(Ok((value, CacheStatus::Miss)));
+            // Write through before answering, so a caller that got its value can rely on
+            // other replicas finding it in Redis (one round trip, bounded by op_timeout).
             #[cfg(feature = "redis")]
             if stored && let (Some(l2), Some(ks), Some(e)) = (&inner.l2, &key_str, l2_entry) {
                 l2.set(ks, &e, false).await;
@@ -1065,6 +1076,7 @@ async fn run_flight<K, V>(
             }
             #[cfg(not(feature = "redis"))]
             let _ = stored;
+            flight.complete(Ok((value, CacheStatus::Miss)));
         }
         Err(e) => {
             if refresh {

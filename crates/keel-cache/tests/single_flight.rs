@@ -94,7 +94,9 @@ async fn dropping_the_first_caller_mid_load_does_not_strand_the_others() {
         }
     };
     // "Within one loader time": the loader is released immediately, so this is prompt.
-    tokio::time::timeout(Duration::from_secs(5), all).await.expect("waiters stranded");
+    tokio::time::timeout(Duration::from_secs(5), all)
+        .await
+        .expect("waiters stranded");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(cache.get(&1).await, Some(7));
 }
@@ -160,7 +162,9 @@ async fn a_loader_error_reaches_every_waiter_and_is_not_cached() {
     gate.notify_waiters();
     for t in tasks {
         let err = t.await.unwrap().unwrap_err();
-        let Error::Load(e) = &err else { panic!("{err:?}") };
+        let Error::Load(e) = &err else {
+            panic!("{err:?}")
+        };
         assert!(e.downcast_ref::<DbDown>().is_some());
         assert!(err.is_retryable());
     }
@@ -247,7 +251,9 @@ async fn invalidating_during_a_load_answers_waiters_but_caches_nothing() {
 fn outside_a_runtime_a_miss_is_a_typed_error() {
     let cache: Cache<u64, u64> = Cache::builder("sf").build();
     let rt = futures_executor();
-    let err = rt(Box::pin(cache.get_or_load(1, || async { Ok::<_, std::io::Error>(1) })));
+    let err = rt(Box::pin(
+        cache.get_or_load(1, || async { Ok::<_, std::io::Error>(1) }),
+    ));
     assert!(matches!(err, Err(Error::NoRuntime)));
 }
 
