@@ -133,6 +133,18 @@ pub struct KeyedLimiterBuilder<K = Key> {
 }
 
 impl<K: Hash + Eq + Clone> KeyedLimiterBuilder<K> {
+    /// A builder for keys of type `K` (any `Hash + Eq + Clone`: IPs, user ids, tuples…).
+    ///
+    /// ```
+    /// use keel_ratelimit::{KeyedLimiterBuilder, Quota};
+    /// let per_user = KeyedLimiterBuilder::<(u64, &'static str)>::new().quota(Quota::per_second(2)).build()?;
+    /// assert!(per_user.check_key(&(7, "upload"), 1)?.is_allowed());
+    /// # Ok::<(), keel_ratelimit::Error>(())
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Adds a quota (several are ANDed).
     pub fn quota(mut self, quota: Quota) -> Self {
         self.quotas.push(quota);
@@ -222,6 +234,19 @@ impl<K: Hash + Eq + Clone> Default for KeyedLimiterBuilder<K> {
 }
 
 impl KeyedLimiter<Key> {
+    /// A builder of a limiter on [`Key`]s. For other key types (any `Hash + Eq + Clone`),
+    /// use [`KeyedLimiterBuilder::new`].
+    ///
+    /// ```
+    /// use keel_ratelimit::{Key, KeyedLimiter, Quota};
+    /// let limiter = KeyedLimiter::builder().quota(Quota::per_minute(5)).build()?;
+    /// assert!(limiter.check_key(&Key::from("alice"), 1)?.is_allowed());
+    /// # Ok::<(), keel_ratelimit::Error>(())
+    /// ```
+    pub fn builder() -> KeyedLimiterBuilder<Key> {
+        KeyedLimiterBuilder::new()
+    }
+
     /// A limiter on [`Key`]s from a quota spec like `"5/minute"` or `"10/second;1000/day"`,
     /// with default settings.
     ///
@@ -239,11 +264,6 @@ impl KeyedLimiter<Key> {
 }
 
 impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
-    /// A builder.
-    pub fn builder() -> KeyedLimiterBuilder<K> {
-        KeyedLimiterBuilder::default()
-    }
-
     /// Checks and, if admitted, consumes `cost` units for `key`. A cost of 0 consumes
     /// nothing and is always allowed (a peek).
     ///
@@ -252,8 +272,8 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     /// can never pass.
     ///
     /// ```
-    /// use keel_ratelimit::{KeyedLimiter, Quota};
-    /// let limiter = KeyedLimiter::<u64>::builder().quota(Quota::per_second(3)).build()?;
+    /// use keel_ratelimit::{KeyedLimiterBuilder, Quota};
+    /// let limiter = KeyedLimiterBuilder::<u64>::new().quota(Quota::per_second(3)).build()?;
     /// assert!(limiter.check_key(&42, 3)?.is_allowed());
     /// assert!(limiter.check_key(&42, 1)?.is_denied());
     /// assert!(limiter.check_key(&7, 4).is_err());
@@ -271,8 +291,8 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     /// [`Error::CostExceedsBurst`], as for `check_key`.
     ///
     /// ```
-    /// use keel_ratelimit::{KeyedLimiter, Quota};
-    /// let limiter = KeyedLimiter::<u64>::builder().quota(Quota::per_second(3)).build()?;
+    /// use keel_ratelimit::{KeyedLimiterBuilder, Quota};
+    /// let limiter = KeyedLimiterBuilder::<u64>::new().quota(Quota::per_second(3)).build()?;
     /// for _ in 0..10 {
     ///     assert!(limiter.peek_key(&1, 3)?.is_allowed());
     /// }
@@ -286,8 +306,8 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     /// Forgets `key` (e.g. after a successful login); returns whether it was tracked.
     ///
     /// ```
-    /// use keel_ratelimit::{KeyedLimiter, Quota};
-    /// let limiter = KeyedLimiter::<u64>::builder().quota(Quota::per_minute(1)).build()?;
+    /// use keel_ratelimit::{KeyedLimiterBuilder, Quota};
+    /// let limiter = KeyedLimiterBuilder::<u64>::new().quota(Quota::per_minute(1)).build()?;
     /// limiter.check_key(&1, 1)?;
     /// assert!(limiter.reset_key(&1));
     /// assert!(limiter.check_key(&1, 1)?.is_allowed());
@@ -323,9 +343,9 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use keel_ratelimit::{Clock, KeyedLimiter, ManualClock, Quota};
+    /// use keel_ratelimit::{Clock, KeyedLimiterBuilder, ManualClock, Quota};
     /// let clock = ManualClock::new();
-    /// let limiter = KeyedLimiter::<u32>::builder()
+    /// let limiter = KeyedLimiterBuilder::<u32>::new()
     ///     .quota(Quota::per_second(1))
     ///     .clock(Clock::manual(&clock))
     ///     .build()?;
@@ -525,7 +545,7 @@ mod tests {
     use crate::ManualClock;
 
     fn limiter(quotas: &str, clock: &ManualClock) -> KeyedLimiter<u32> {
-        KeyedLimiter::builder()
+        KeyedLimiterBuilder::new()
             .quotas(Quota::parse_many(quotas).unwrap())
             .clock(Clock::manual(clock))
             .build()
@@ -611,7 +631,7 @@ mod tests {
     #[test]
     fn idle_keys_are_evicted_as_it_goes() {
         let clock = ManualClock::new();
-        let l: KeyedLimiter<u32> = KeyedLimiter::builder()
+        let l: KeyedLimiter<u32> = KeyedLimiterBuilder::new()
             .quota(Quota::per_second(10))
             .sweep_interval(Duration::from_secs(5))
             .clock(Clock::manual(&clock))
@@ -633,7 +653,7 @@ mod tests {
     #[test]
     fn deny_new_keys_when_full() {
         let clock = ManualClock::new();
-        let l: KeyedLimiter<u32> = KeyedLimiter::builder()
+        let l: KeyedLimiter<u32> = KeyedLimiterBuilder::new()
             .quota(Quota::per_minute(10))
             .max_keys(8)
             .when_full(WhenFull::DenyNewKeys)
@@ -650,20 +670,20 @@ mod tests {
     #[test]
     fn builder_errors() {
         assert!(matches!(
-            KeyedLimiter::<u32>::builder().build(),
+            KeyedLimiterBuilder::<u32>::new().build(),
             Err(Error::NoQuota)
         ));
-        let many = KeyedLimiter::<u32>::builder()
+        let many = KeyedLimiterBuilder::<u32>::new()
             .quotas(std::iter::repeat_n(Quota::per_second(1), 17))
             .build();
         assert!(matches!(many, Err(Error::InvalidConfig(_))));
-        let zero = KeyedLimiter::<u32>::builder()
+        let zero = KeyedLimiterBuilder::<u32>::new()
             .quota(Quota::per_second(1))
             .max_keys(0)
             .build();
         assert!(matches!(zero, Err(Error::InvalidConfig(_))));
         assert!(matches!(
-            KeyedLimiter::<u32>::builder()
+            KeyedLimiterBuilder::<u32>::new()
                 .quota(Quota::per_second(0))
                 .build(),
             Err(Error::InvalidQuota(_))

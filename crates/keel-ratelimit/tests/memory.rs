@@ -5,11 +5,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use keel_ratelimit::{Clock, Key, KeyedLimiter, ManualClock, Quota, WhenFull};
+use keel_ratelimit::{Clock, Key, KeyedLimiter, KeyedLimiterBuilder, ManualClock, Quota, WhenFull};
 use proptest::prelude::*;
 
 fn limiter(quotas: &[Quota], clock: &ManualClock) -> KeyedLimiter<u32> {
-    KeyedLimiter::builder()
+    KeyedLimiterBuilder::new()
         .quotas(quotas.iter().copied())
         .clock(Clock::manual(clock))
         .build()
@@ -215,7 +215,7 @@ fn spraying_a_million_keys_stays_under_the_cap_and_memory_bound() {
 #[test]
 fn deny_new_keys_policy_protects_tracked_keys() {
     let clock = ManualClock::new();
-    let l: KeyedLimiter<u32> = KeyedLimiter::builder()
+    let l: KeyedLimiter<u32> = KeyedLimiterBuilder::new()
         .quota(Quota::per_hour(10))
         .max_keys(64)
         .when_full(WhenFull::DenyNewKeys)
