@@ -79,6 +79,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // `services` drops and removes the servers.
     let status = wait_child(&mut child)?;
     drop(services);
+    // Its secrets are meaningless once the servers are gone.
+    let _ = std::fs::remove_file(&env_file);
     if interrupted() || status.success() {
         println!("xtask: stopped; throwaway servers removed");
         Ok(())

@@ -7,7 +7,7 @@
 //! | `REDIS_URL` | unset | Redis URL; without it rate limits and the cache are in-memory (one replica) |
 //! | `KEEL_JWT_SECRET` | required | HS256 signing secret, at least 32 bytes |
 //! | `KEEL_JWT_TTL_SECS` | `900` | access-token lifetime |
-//! | `KEEL_ENCRYPTION_KEYS` | required | key ring for data at rest, `id:base64(32 bytes)[,id:...]`, first = primary |
+//! | `KEEL_ENCRYPTION_KEYS` | required | keel-crypto key ring, `1:<base64 of 32 bytes>`; with several keys `*` marks the primary |
 //! | `KEEL_BIND` | `127.0.0.1:8080` | listen address |
 //! | `KEEL_CORS_ORIGINS` | unset | comma-separated allowed origins (no `*`: credentials are allowed) |
 //! | `KEEL_RATE_LIMIT_GLOBAL` | `100/second` | per-IP limit on every route; `off` disables (load tests) |

@@ -101,7 +101,6 @@ async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
     let user = reference_service::services::create_admin(&state, account)
         .await
         .map_err(|e| e.to_string())?;
-    tracing::info!(user_id = %user.id, email = %user.email, "admin ready");
     eprintln!("admin ready: {} ({})", user.email, user.id);
     Ok(())
 }

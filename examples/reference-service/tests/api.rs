@@ -629,3 +629,41 @@ async fn postgres_stopped_gives_503_not_hangs_and_recovers_without_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[test]
+fn openapi_snapshot_covers_every_route() {
+    let spec = reference_service::openapi::openapi_json();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &spec).unwrap();
+    }
+    let stored = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        stored == spec,
+        "the OpenAPI document changed; review and refresh with UPDATE_SNAPSHOTS=1 cargo nextest run -p reference-service openapi"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    assert_eq!(doc["openapi"], json!("3.1.0"));
+    for (path, method) in [
+        ("/api/v1/auth/signup", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/users/me", "get"),
+        ("/api/v1/users", "get"),
+        ("/api/v1/users/{id}", "get"),
+        ("/api/v1/users/{id}", "patch"),
+        ("/api/v1/users/{id}", "delete"),
+        ("/metrics", "get"),
+        ("/health/live", "get"),
+        ("/health/ready", "get"),
+        ("/health", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} documented"
+        );
+    }
+    // Every route with a body documents its error envelope.
+    assert!(doc["components"]["schemas"]["ErrorResponse"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
