@@ -666,13 +666,22 @@ impl Entry {
     fn reserve(&self, limit: u64) -> Result<()> {
         let previous = self.used.fetch_add(1, Ordering::Relaxed);
         if previous >= limit {
-            // Keep the counter from wrapping after 2^64 refused calls.
-            self.used.store(limit, Ordering::Relaxed);
-            tracing::error!(
-                key_id = self.id,
-                limit,
-                "key usage limit reached; refusing to encrypt"
-            );
+            // Park the counter just above the limit: it cannot wrap after 2^64 refusals, and
+            // only the first refusal (previous == limit) is logged at error level.
+            self.used.store(limit + 1, Ordering::Relaxed);
+            if previous == limit {
+                tracing::error!(
+                    key_id = self.id,
+                    limit,
+                    "key usage limit reached; refusing to encrypt"
+                );
+            } else {
+                tracing::debug!(
+                    key_id = self.id,
+                    limit,
+                    "key usage limit reached; refusing to encrypt"
+                );
+            }
             return Err(Error::KeyExhausted {
                 key_id: self.id,
                 limit,
