@@ -37,8 +37,8 @@ pub enum Recycling {
     Fast,
     /// Run an empty query (one round trip) on every checkout.
     Verified,
-    /// Run an empty query only when the connection sat idle at least this long
-    /// (HikariCP's "alive bypass window"). **The default**, with 1 s: busy connections
+    /// Run an empty query only when the connection was not handed out for at least
+    /// this long (HikariCP's "alive bypass window"). **The default**, with 1 s: busy connections
     /// cost nothing, connections that sat through a network event are verified.
     VerifyIfIdle(Duration),
 }
@@ -524,8 +524,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Close connections idle this long while more than `min_idle` are open
-    /// (default 10 min; `None` = never).
+    /// Close idle connections not handed out for this long, while more than `min_idle`
+    /// are open (default 10 min; `None` = never).
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = timeout;
         self
