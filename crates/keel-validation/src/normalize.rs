@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick, is_nfkc_quick};
 
 use crate::rules::PhoneOptions;
-use crate::rules::email::{EmailOptions, parse as parse_email};
+use crate::rules::email::{EmailOptions, check as check_email};
 use crate::rules::phone::to_e164;
 
 /// Removes leading and trailing Unicode whitespace.
@@ -185,7 +185,7 @@ pub fn email_with(s: &mut String, case: EmailCase) {
             EmailCase::Keep => Cow::Borrowed(domain),
             _ => Cow::Owned(domain.to_ascii_lowercase()),
         }
-    } else if parse_email(
+    } else if check_email(
         &format!("a@{domain}"),
         &EmailOptions::new()
             .allow_special_use_domains(true)
@@ -292,6 +292,9 @@ pub const NAME_PARTICLES: &[&str] = &[
 /// check("ÉLODIE ÖZTÜRK", "Élodie Öztürk");
 /// ```
 pub fn title_case(s: &mut String) {
+    if title_case_is_noop(s) {
+        return;
+    }
     let mut out = String::with_capacity(s.len());
     let mut word_index = 0usize;
     let mut rest = s.as_str();
@@ -319,6 +322,41 @@ pub fn title_case(s: &mut String) {
     if out != *s {
         *s = out;
     }
+}
+
+/// Fast path of [`title_case`]: true when an ASCII value would come out unchanged
+/// (`Ada`, `Lovelace`, `McDonald`, `van`), so no allocation is needed.
+fn title_case_is_noop(s: &str) -> bool {
+    if !s.is_ascii() {
+        return false;
+    }
+    let words = s
+        .split(|c: char| c.is_whitespace() || c == '-')
+        .filter(|w| !w.is_empty());
+    for (index, word) in words.enumerate() {
+        let b = word.as_bytes();
+        if b.contains(&b'\'') {
+            return false;
+        }
+        let has_lower = b.iter().any(u8::is_ascii_lowercase);
+        let upper_after_first = b[1..].iter().any(u8::is_ascii_uppercase);
+        if has_lower && upper_after_first {
+            continue;
+        }
+        if index > 0 && NAME_PARTICLES.iter().any(|p| p.eq_ignore_ascii_case(word)) {
+            if b.iter().any(u8::is_ascii_uppercase) {
+                return false;
+            }
+            continue;
+        }
+        if b.len() > 2 && b[..2].eq_ignore_ascii_case(b"mc") {
+            return false;
+        }
+        if !b[0].is_ascii_uppercase() || upper_after_first {
+            return false;
+        }
+    }
+    true
 }
 
 fn is_apostrophe(c: char) -> bool {

@@ -76,7 +76,13 @@ impl<'a> Path<'a> {
 
     /// The owned wire form of this path.
     pub fn to_field_path(&self) -> FieldPath {
-        let mut segs = Vec::new();
+        let mut depth = 0;
+        let mut cur = Some(self);
+        while let Some(p) = cur {
+            depth += usize::from(!matches!(p.seg, Seg::Root));
+            cur = p.parent;
+        }
+        let mut segs = Vec::with_capacity(depth);
         let mut cur = Some(self);
         while let Some(p) = cur {
             match p.seg {
@@ -86,7 +92,8 @@ impl<'a> Path<'a> {
             }
             cur = p.parent;
         }
-        segs.into_iter().rev().collect()
+        segs.reverse();
+        segs.into_iter().collect()
     }
 }
 

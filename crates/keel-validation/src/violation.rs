@@ -1,6 +1,7 @@
 //! [`Violation`]: one broken rule, before it is placed at a path.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use keel_envelope::{FieldError, FieldPath, Value};
@@ -21,7 +22,7 @@ use keel_envelope::{FieldError, FieldPath, Value};
 pub struct Violation {
     code: Cow<'static, str>,
     message: Cow<'static, str>,
-    params: Vec<(Cow<'static, str>, Value)>,
+    params: BTreeMap<Cow<'static, str>, Value>,
 }
 
 impl fmt::Debug for Violation {
@@ -46,7 +47,7 @@ impl Violation {
         Self {
             code: code.into(),
             message: message.into(),
-            params: Vec::new(),
+            params: BTreeMap::new(),
         }
     }
 
@@ -57,7 +58,7 @@ impl Violation {
         name: impl Into<Cow<'static, str>>,
         value: impl Into<Value>,
     ) -> Self {
-        self.params.push((name.into(), value.into()));
+        self.params.insert(name.into(), value.into());
         self
     }
 
@@ -94,7 +95,7 @@ impl Violation {
     #[must_use]
     pub fn redacted(mut self) -> Self {
         self.params
-            .retain(|(_, v)| !matches!(v, Value::String(_) | Value::Array(_) | Value::Object(_)));
+            .retain(|_, v| !matches!(v, Value::String(_) | Value::Array(_) | Value::Object(_)));
         self
     }
 
@@ -110,10 +111,10 @@ impl Violation {
 
     /// A parameter by name.
     pub fn param(&self, name: &str) -> Option<&Value> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.params.get(name)
     }
 
-    /// All parameters, in the order they were added.
+    /// All parameters, sorted by name.
     pub fn params(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.params.iter().map(|(k, v)| (k.as_ref(), v))
     }
@@ -121,14 +122,12 @@ impl Violation {
     /// The wire field error at `path`.
     pub fn into_field_error(self, path: &FieldPath) -> FieldError {
         let mut fe = FieldError::new(path, self.code, self.message);
-        for (k, v) in self.params {
-            fe.params.insert(k, v);
-        }
+        fe.params = self.params;
         fe
     }
 }
 
-fn render(template: &str, params: &[(Cow<'static, str>, Value)]) -> String {
+fn render(template: &str, params: &BTreeMap<Cow<'static, str>, Value>) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(template.len() + 8);
     let mut rest = template;
@@ -138,8 +137,8 @@ fn render(template: &str, params: &[(Cow<'static, str>, Value)]) -> String {
         match after.find('}') {
             Some(end) => {
                 let name = &after[..end];
-                match params.iter().find(|(k, _)| k == name) {
-                    Some((_, v)) => match v {
+                match params.get(name) {
+                    Some(v) => match v {
                         Value::String(s) => out.push_str(s),
                         Value::UInt(n) => {
                             let _ = write!(out, "{n}");

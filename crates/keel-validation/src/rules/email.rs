@@ -236,27 +236,53 @@ impl EmailReason {
 /// assert_eq!(v.param("reason").and_then(|r| r.as_str()), Some("domain_no_dot"));
 /// ```
 pub fn email(value: &(impl AsText + ?Sized), opts: &EmailOptions) -> Result<(), Violation> {
-    parse(value.as_text(), opts)
-        .map(|_| ())
-        .map_err(EmailReason::violation)
+    check(value.as_text(), opts).map_err(EmailReason::violation)
 }
 
-/// A syntactically valid address, split and with its domain in both forms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedEmail<'a> {
-    /// The part before the `@`, NFC-normalized.
-    pub local: Cow<'a, str>,
-    /// The domain as given (NFC).
-    pub domain: Cow<'a, str>,
-    /// The domain in IDNA ASCII form, lowercase (`xn--…`), or the literal.
-    pub ascii_domain: Cow<'a, str>,
-}
-
-/// Parses and checks an address; the building block of [`email`] and of the normalizer.
+/// Checks an address without building anything: the allocation-free core of
+/// [`email`] (an ASCII address in lowercase allocates nothing).
 ///
 /// # Errors
 /// The [`EmailReason`] of the first problem found.
-pub fn parse<'a>(input: &'a str, opts: &EmailOptions) -> Result<ParsedEmail<'a>, EmailReason> {
+pub fn check(input: &str, opts: &EmailOptions) -> Result<(), EmailReason> {
+    let nfc = pre_check(input)?;
+    check_nfc(&nfc, opts).map(|_| ())
+}
+
+/// A syntactically valid address, split, with its domain in both forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParsedEmail {
+    /// The part before the `@`, NFC-normalized.
+    pub local: String,
+    /// The domain as given (NFC).
+    pub domain: String,
+    /// The domain in IDNA ASCII form, lowercase (`xn--…`), or the literal.
+    pub ascii_domain: String,
+}
+
+/// Parses and checks an address.
+///
+/// # Errors
+/// The [`EmailReason`] of the first problem found.
+///
+/// ```
+/// use keel_validation::rules::{EmailOptions, email::parse};
+/// let p = parse("me@Bücher.de", &EmailOptions::new()).unwrap();
+/// assert_eq!(p.ascii_domain, "xn--bcher-kva.de");
+/// ```
+pub fn parse(input: &str, opts: &EmailOptions) -> Result<ParsedEmail, EmailReason> {
+    let nfc = pre_check(input)?;
+    let (local, domain, ascii) = check_nfc(&nfc, opts)?;
+    Ok(ParsedEmail {
+        local: local.to_owned(),
+        domain: domain.to_owned(),
+        ascii_domain: ascii.into_owned(),
+    })
+}
+
+/// Length and raw-character checks, then NFC (borrowed when already NFC).
+fn pre_check(input: &str) -> Result<Cow<'_, str>, EmailReason> {
     if input.is_empty() {
         return Err(EmailReason::Empty);
     }
@@ -268,10 +294,12 @@ pub fn parse<'a>(input: &'a str, opts: &EmailOptions) -> Result<ParsedEmail<'a>,
             EmailReason::MissingAt
         });
     }
+    if input.is_ascii() {
+        return Ok(Cow::Borrowed(input));
+    }
     // Check the ASCII characters of the local part *before* NFC: `<` + U+0338
     // composes to `≮`, which would otherwise smuggle a `<` past the check.
-    if !input.is_ascii()
-        && !input.starts_with('"')
+    if !input.starts_with('"')
         && let Some(at) = input.rfind('@')
         && input[..at]
             .bytes()
@@ -279,31 +307,30 @@ pub fn parse<'a>(input: &'a str, opts: &EmailOptions) -> Result<ParsedEmail<'a>,
     {
         return Err(EmailReason::LocalInvalidChars);
     }
-    let nfc: Cow<'a, str> = if input.is_ascii() || is_nfc_quick(input.chars()) == IsNormalized::Yes
-    {
+    Ok(if is_nfc_quick(input.chars()) == IsNormalized::Yes {
         Cow::Borrowed(input)
     } else {
         Cow::Owned(input.nfc().collect())
-    };
-    let (local, domain) = split(&nfc, opts)?;
-    let local_len = local.len();
+    })
+}
+
+/// Checks an NFC address; returns local part, domain and ASCII domain.
+fn check_nfc<'s>(
+    nfc: &'s str,
+    opts: &EmailOptions,
+) -> Result<(&'s str, &'s str, Cow<'s, str>), EmailReason> {
+    let (local, domain) = split(nfc, opts)?;
     check_local(local, opts)?;
-    let (domain_out, ascii_domain) = if domain.starts_with('[') {
+    let ascii: Cow<'s, str> = if domain.starts_with('[') {
         check_literal(domain, opts)?;
-        (domain.to_owned(), domain.to_owned())
+        Cow::Borrowed(domain)
     } else {
-        let ascii = check_domain(domain, opts)?;
-        (domain.to_owned(), ascii.into_owned())
+        check_domain(domain, opts)?
     };
-    if nfc.len() > EMAIL_MAX_BYTES || local_len + 1 + ascii_domain.len() > EMAIL_MAX_BYTES {
+    if nfc.len() > EMAIL_MAX_BYTES || local.len() + 1 + ascii.len() > EMAIL_MAX_BYTES {
         return Err(EmailReason::TooLong);
     }
-    let local = local.to_owned();
-    Ok(ParsedEmail {
-        local: Cow::Owned(local),
-        domain: Cow::Owned(domain_out),
-        ascii_domain: Cow::Owned(ascii_domain),
-    })
+    Ok((local, domain, ascii))
 }
 
 fn split<'s>(s: &'s str, opts: &EmailOptions) -> Result<(&'s str, &'s str), EmailReason> {
@@ -539,15 +566,12 @@ fn check_domain<'d>(domain: &'d str, opts: &EmailOptions) -> Result<Cow<'d, str>
         }
     }
     if !opts.allow_special_use {
-        let lower = ascii.to_ascii_lowercase();
-        for d in SPECIAL_USE_DOMAINS {
-            if lower == *d
-                || (lower.len() > d.len()
-                    && lower.ends_with(d)
-                    && lower.as_bytes()[lower.len() - d.len() - 1] == b'.')
-            {
-                return Err(EmailReason::DomainSpecialUse);
-            }
+        let last = ascii.rsplit('.').next().unwrap_or_default();
+        if SPECIAL_USE_DOMAINS
+            .iter()
+            .any(|d| last.eq_ignore_ascii_case(d))
+        {
+            return Err(EmailReason::DomainSpecialUse);
         }
     }
     Ok(ascii)
@@ -589,44 +613,40 @@ fn check_ascii_labels(domain: &str) -> Result<(), EmailReason> {
 mod tests {
     use super::*;
 
-    fn check(input: &str, expected: Result<(), EmailReason>) {
-        assert_eq!(
-            parse(input, &EmailOptions::new()).map(|_| ()),
-            expected,
-            "{input:?}"
-        );
+    fn case(input: &str, expected: Result<(), EmailReason>) {
+        assert_eq!(check(input, &EmailOptions::new()), expected, "{input:?}");
     }
 
     #[test]
     fn table() {
-        check("a@example.com", Ok(()));
-        check("A.B+c@Sub.Example.COM", Ok(()));
-        check("", Err(EmailReason::Empty));
-        check("no-at", Err(EmailReason::MissingAt));
-        check("@example.com", Err(EmailReason::EmptyLocal));
-        check("a@", Err(EmailReason::EmptyDomain));
-        check(".a@example.com", Err(EmailReason::LocalDots));
-        check("a..b@example.com", Err(EmailReason::LocalDots));
-        check("a b@example.com", Err(EmailReason::LocalInvalidChars));
-        check("a@-x.com", Err(EmailReason::DomainDotsOrHyphens));
-        check("a@ab--c.com", Err(EmailReason::DomainDotsOrHyphens));
-        check("a@example", Err(EmailReason::DomainNoDot));
-        check("a@example.c0m1", Err(EmailReason::DomainInvalidTld));
-        check("a@x.localhost", Err(EmailReason::DomainSpecialUse));
-        check("a@mytest.com", Ok(()));
-        check("\"a\"@example.com", Err(EmailReason::QuotedLocalNotAllowed));
-        check("a@[127.0.0.1]", Err(EmailReason::DomainLiteralNotAllowed));
-        check(
+        case("a@example.com", Ok(()));
+        case("A.B+c@Sub.Example.COM", Ok(()));
+        case("", Err(EmailReason::Empty));
+        case("no-at", Err(EmailReason::MissingAt));
+        case("@example.com", Err(EmailReason::EmptyLocal));
+        case("a@", Err(EmailReason::EmptyDomain));
+        case(".a@example.com", Err(EmailReason::LocalDots));
+        case("a..b@example.com", Err(EmailReason::LocalDots));
+        case("a b@example.com", Err(EmailReason::LocalInvalidChars));
+        case("a@-x.com", Err(EmailReason::DomainDotsOrHyphens));
+        case("a@ab--c.com", Err(EmailReason::DomainDotsOrHyphens));
+        case("a@example", Err(EmailReason::DomainNoDot));
+        case("a@example.c0m1", Err(EmailReason::DomainInvalidTld));
+        case("a@x.localhost", Err(EmailReason::DomainSpecialUse));
+        case("a@mytest.com", Ok(()));
+        case("\"a\"@example.com", Err(EmailReason::QuotedLocalNotAllowed));
+        case("a@[127.0.0.1]", Err(EmailReason::DomainLiteralNotAllowed));
+        case(
             &format!("{}@example.com", "a".repeat(65)),
             Err(EmailReason::LocalTooLong),
         );
-        check(
+        case(
             &format!("a@{}.com", "b".repeat(64)),
             Err(EmailReason::LabelTooLong),
         );
-        check(&"a".repeat(1_000_000), Err(EmailReason::MissingAt));
-        check("a\u{202e}b@example.com", Err(EmailReason::UnsafeChars));
-        check("a@b\u{0}.com", Err(EmailReason::DomainInvalidChars));
+        case(&"a".repeat(1_000_000), Err(EmailReason::MissingAt));
+        case("a\u{202e}b@example.com", Err(EmailReason::UnsafeChars));
+        case("a@b\u{0}.com", Err(EmailReason::DomainInvalidChars));
     }
 
     #[test]

@@ -172,7 +172,7 @@ pub fn length(value: &(impl AsText + ?Sized), opts: &Length) -> Result<(), Viola
             format!("must be exactly {eq} {}", opts.unit.noun(eq)),
         )
         .with_param("equal", eq)
-        .with_param("unit", opts.unit.code()));
+        .with_unit(opts.unit));
     }
     if let Some(min) = opts.min
         && n < min
@@ -182,7 +182,7 @@ pub fn length(value: &(impl AsText + ?Sized), opts: &Length) -> Result<(), Viola
             format!("must be at least {min} {}", opts.unit.noun(min)),
         )
         .with_param("min", min)
-        .with_param("unit", opts.unit.code()));
+        .with_unit(opts.unit));
     }
     if let Some(max) = opts.max
         && n > max
@@ -192,9 +192,24 @@ pub fn length(value: &(impl AsText + ?Sized), opts: &Length) -> Result<(), Viola
             format!("must be at most {max} {}", opts.unit.noun(max)),
         )
         .with_param("max", max)
-        .with_param("unit", opts.unit.code()));
+        .with_unit(opts.unit));
     }
     Ok(())
+}
+
+trait WithUnit {
+    fn with_unit(self, unit: LengthUnit) -> Self;
+}
+
+impl WithUnit for Violation {
+    /// The `unit` param, only when not the default (`chars`).
+    fn with_unit(self, unit: LengthUnit) -> Self {
+        if unit == LengthUnit::Chars {
+            self
+        } else {
+            self.with_param("unit", unit.code())
+        }
+    }
 }
 
 /// A number usable in [`range`] (every primitive integer and float).
