@@ -385,14 +385,14 @@ impl KeyRing {
         token.push(TOKEN_VERSION);
         token.extend_from_slice(&entry.id.to_be_bytes());
         token.extend_from_slice(&nonce);
-        let ad = associated_data(&token[..5], purpose, aad)
+        let ad = AssociatedData::new(&token[..5], purpose, aad)
             .ok_or(Error::InputTooLarge("purpose longer than 4 GiB"))?;
         token.extend_from_slice(plaintext);
         let tag = entry
             .cipher
             .encrypt_inout_detached(
                 &Nonce::from(nonce),
-                &ad,
+                ad.as_bytes(),
                 (&mut token[TOKEN_HEADER_LEN..]).into(),
             )
             .map_err(|_| Error::InputTooLarge("input exceeds the AES-GCM limits"))?;
@@ -489,14 +489,14 @@ impl KeyRing {
             .map_err(|_| fail("too short"))?;
         let (body, tag) = token[TOKEN_HEADER_LEN..].split_at(token.len() - TOKEN_OVERHEAD);
         let tag = Tag::try_from(tag).map_err(|_| fail("too short"))?;
-        let ad =
-            associated_data(&token[..5], purpose, aad).ok_or_else(|| fail("purpose too long"))?;
+        let ad = AssociatedData::new(&token[..5], purpose, aad)
+            .ok_or_else(|| fail("purpose too long"))?;
         let mut plaintext = body.to_vec();
         if entry
             .cipher
             .decrypt_inout_detached(
                 &Nonce::from(nonce),
-                &ad,
+                ad.as_bytes(),
                 plaintext.as_mut_slice().into(),
                 &tag,
             )
@@ -641,15 +641,39 @@ impl KeyRing {
     }
 }
 
-/// `version ‖ key id ‖ len(purpose) u32 BE ‖ purpose ‖ aad`.
-fn associated_data(header: &[u8], purpose: &str, aad: &[u8]) -> Option<Vec<u8>> {
-    let len = u32::try_from(purpose.len()).ok()?;
-    let mut ad = Vec::with_capacity(header.len() + 4 + purpose.len() + aad.len());
-    ad.extend_from_slice(header);
-    ad.extend_from_slice(&len.to_be_bytes());
-    ad.extend_from_slice(purpose.as_bytes());
-    ad.extend_from_slice(aad);
-    Some(ad)
+/// The GCM associated data `version ‖ key id ‖ len(purpose) u32 BE ‖ purpose ‖ aad`, on the
+/// stack when it is small (the common case: saves an allocation per call).
+enum AssociatedData {
+    Inline([u8; INLINE_AD], usize),
+    Heap(Vec<u8>),
+}
+
+const INLINE_AD: usize = 96;
+
+impl AssociatedData {
+    fn new(header: &[u8], purpose: &str, aad: &[u8]) -> Option<Self> {
+        let len = u32::try_from(purpose.len()).ok()?.to_be_bytes();
+        let parts: [&[u8]; 4] = [header, &len, purpose.as_bytes(), aad];
+        let total = parts.iter().map(|p| p.len()).sum::<usize>();
+        if total <= INLINE_AD {
+            let mut buf = [0u8; INLINE_AD];
+            let mut at = 0;
+            for part in parts {
+                buf[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
+            }
+            Some(Self::Inline(buf, total))
+        } else {
+            Some(Self::Heap(parts.concat()))
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline(buf, len) => &buf[..*len],
+            Self::Heap(vec) => vec,
+        }
+    }
 }
 
 impl Entry {
@@ -777,6 +801,18 @@ mod tests {
         let t = ring.encrypt_with_aad("ab", b"x", b"c").unwrap();
         assert!(ring.decrypt_with_aad("a", &t, b"bc").is_err());
         assert_eq!(ring.decrypt_with_aad("a", &token, b"ctx").unwrap(), b"x");
+        // Associated data too large for the inline buffer takes the heap path.
+        let long = [7u8; 200];
+        let t = ring.encrypt_with_aad("p", b"y", &long).unwrap();
+        assert_eq!(ring.decrypt_with_aad("p", &t, &long).unwrap(), b"y");
+        assert!(ring.decrypt_with_aad("p", &t, &long[..199]).is_err());
+        let edge = [1u8; INLINE_AD - 5 - 4 - 1]; // exactly fills the inline buffer
+        let t = ring.encrypt_with_aad("p", b"z", &edge).unwrap();
+        assert_eq!(ring.decrypt_with_aad("p", &t, &edge).unwrap(), b"z");
+        assert!(
+            ring.decrypt_with_aad("p", &t, &[1u8; INLINE_AD - 9])
+                .is_err()
+        );
     }
 
     #[test]
