@@ -42,6 +42,7 @@ pub struct CacheBuilder<K, V> {
     pub(crate) max_entry_weight: Option<u32>,
     pub(crate) ttl: Option<Duration>,
     pub(crate) tti: Option<Duration>,
+    pub(crate) max_ttl: Option<Duration>,
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) stale_window: Duration,
     pub(crate) refresh_after: Option<Duration>,
@@ -61,6 +62,7 @@ impl<K, V> fmt::Debug for CacheBuilder<K, V> {
             .field("max_entry_weight", &self.max_entry_weight)
             .field("ttl", &self.ttl)
             .field("tti", &self.tti)
+            .field("max_ttl", &self.max_ttl)
             .field("negative_ttl", &self.negative_ttl)
             .field("stale_window", &self.stale_window)
             .field("refresh_after", &self.refresh_after)
@@ -85,6 +87,7 @@ where
             max_entry_weight: None,
             ttl: None,
             tti: None,
+            max_ttl: None,
             negative_ttl: None,
             stale_window: Duration::ZERO,
             refresh_after: None,
@@ -132,6 +135,17 @@ where
     #[must_use]
     pub fn tti(mut self, tti: Duration) -> Self {
         self.tti = Some(tti);
+        self
+    }
+
+    /// The longest any entry stays in memory (moka's `time_to_live`), whatever its own TTL.
+    /// Default: TTL + stale window, or unbounded without a TTL. Set it to allow
+    /// [`insert_with_ttl`](Cache::insert_with_ttl) longer than the default TTL (otherwise
+    /// such entries are dropped at the default lifetime). Entries past their own deadline
+    /// are never served; this only bounds how long their memory is held.
+    #[must_use]
+    pub fn max_ttl(mut self, max: Duration) -> Self {
+        self.max_ttl = Some(max);
         self
     }
 

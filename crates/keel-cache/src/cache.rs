@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::builder::{CacheBuilder, Weigher};
 use crate::clock::duration_nanos;
-use crate::entry::{Entry, Freshness, Lifetimes, NEVER};
+use crate::entry::{Entry, Freshness, NEVER, Policy};
 use crate::error::LoadError;
 use crate::stats::{Counters, bump};
 use crate::tier::BoxFut;
@@ -52,8 +52,10 @@ pub(crate) struct Config<K, V> {
     ttl: Option<Duration>,
     negative_ttl: Option<Duration>,
     stale_window: Duration,
-    refresh_after: Option<Duration>,
-    early_refresh_beta: Option<f64>,
+    policy: Policy,
+    /// moka's `time_to_live` equals the TTL and nothing else needs deadlines, so
+    /// default-TTL entries carry none and the hit path reads no clock.
+    moka_enforces_ttl: bool,
     load_timeout: Option<Duration>,
     max_key_len: usize,
 }
@@ -129,26 +131,6 @@ enum Local<V> {
     Absent,
 }
 
-struct ExpiryPolicy {
-    clock: Clock,
-}
-
-impl<K, V> moka::Expiry<K, Entry<V>> for ExpiryPolicy {
-    fn expire_after_create(&self, _: &K, e: &Entry<V>, _: Instant) -> Option<Duration> {
-        e.remaining(self.clock.now_nanos())
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &K,
-        e: &Entry<V>,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        e.remaining(self.clock.now_nanos())
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding this lock can only come from a `Hash`/`Eq` impl of the key;
     // the map itself is still consistent, so keep going.
@@ -214,7 +196,7 @@ where
         l2: Arc<dyn SecondTier<V>>,
         counters: Arc<Counters>,
     ) -> Self {
-        let mut inner = Self::inner_from_builder_with(b, counters);
+        let mut inner = Self::inner_from_builder_with(b, counters, true);
         inner.l2 = Some(l2);
         Self {
             inner: Arc::new(inner),
@@ -222,18 +204,38 @@ where
     }
 
     fn inner_from_builder(b: CacheBuilder<K, V>) -> Inner<K, V> {
-        Self::inner_from_builder_with(b, Arc::new(Counters::default()))
+        Self::inner_from_builder_with(b, Arc::new(Counters::default()), false)
     }
 
-    fn inner_from_builder_with(b: CacheBuilder<K, V>, counters: Arc<Counters>) -> Inner<K, V> {
+    fn inner_from_builder_with(
+        b: CacheBuilder<K, V>,
+        counters: Arc<Counters>,
+        has_l2: bool,
+    ) -> Inner<K, V> {
         let listener_counters = Arc::clone(&counters);
+        let refresh_lead = match (b.ttl, b.refresh_after) {
+            (Some(ttl), Some(after)) if after < ttl => Some(duration_nanos(ttl - after)),
+            _ => None,
+        };
+        let policy = Policy {
+            refresh_lead,
+            beta: b.early_refresh_beta,
+        };
+        // How long moka keeps any entry: our deadlines decide freshness, moka reclaims.
+        let max_lifetime = b
+            .max_ttl
+            .or_else(|| b.ttl.map(|t| t.saturating_add(b.stale_window)));
+        let moka_enforces_ttl = b.ttl.is_some()
+            && b.max_ttl.is_none()
+            && b.stale_window.is_zero()
+            && policy.refresh_lead.is_none()
+            && policy.beta.is_none()
+            && !b.clock.is_manual()
+            && !has_l2;
         let mut mb = moka::future::Cache::builder()
             .name(&b.name)
             .max_capacity(b.max_capacity)
             .support_invalidation_closures()
-            .expire_after(ExpiryPolicy {
-                clock: b.clock.clone(),
-            })
             .eviction_listener(move |_k, _v, cause| {
                 let c = &listener_counters;
                 bump(match cause {
@@ -243,6 +245,9 @@ where
                     RemovalCause::Replaced => &c.evicted_replaced,
                 });
             });
+        if let Some(max) = max_lifetime {
+            mb = mb.time_to_live(max);
+        }
         if let Some(tti) = b.tti {
             mb = mb.time_to_idle(tti);
         }
@@ -260,8 +265,8 @@ where
                 ttl: b.ttl,
                 negative_ttl: b.negative_ttl,
                 stale_window: b.stale_window,
-                refresh_after: b.refresh_after,
-                early_refresh_beta: b.early_refresh_beta,
+                policy,
+                moka_enforces_ttl,
                 load_timeout: b.load_timeout,
                 max_key_len: b.max_key_len,
             },
@@ -314,7 +319,7 @@ where
             let gen0 = inner.generation.load(Ordering::SeqCst);
             if let L2Get::Hit(entry) = l2.get(&key.to_key_string()).await
                 && matches!(
-                    entry.freshness(inner.clock.now_nanos(), None),
+                    entry.freshness(inner.clock.now_nanos(), Policy::default()),
                     Freshness::Fresh | Freshness::FreshRefresh
                 )
             {
@@ -688,7 +693,7 @@ where
             // No TTL: fresh forever, no clock read on the hot path.
             return Local::Fresh(e.value);
         }
-        match e.freshness(self.clock.now_nanos(), self.cfg.early_refresh_beta) {
+        match e.freshness(self.clock.now_nanos(), self.cfg.policy) {
             Freshness::Fresh => Local::Fresh(e.value),
             Freshness::FreshRefresh => Local::FreshRefresh(e.value),
             Freshness::Stale => Local::Stale(e.value),
@@ -707,37 +712,26 @@ where
         Ok(())
     }
 
-    fn lifetimes(&self, ttl: Option<Duration>) -> Lifetimes {
-        Lifetimes {
-            ttl,
-            stale_window: self.cfg.stale_window,
-            refresh_after: self.cfg.refresh_after,
-        }
+    /// A value entry fresh for `ttl`.
+    fn value_entry(&self, value: V, ttl: Option<Duration>, took: Duration) -> Entry<V> {
+        let (now, ttl) = if self.cfg.moka_enforces_ttl && ttl == self.cfg.ttl {
+            // moka's time_to_live is exactly this TTL: no deadline of our own.
+            (0, None)
+        } else {
+            (self.clock.now_nanos(), ttl)
+        };
+        Entry::new(Some(value), now, ttl, self.cfg.stale_window, micros(took))
     }
 
     /// The entry to cache for a loaded value, or `None` when it must not be cached
     /// (a "not found" without a negative TTL).
     fn make_entry(&self, value: Option<V>, took: Duration) -> Option<Entry<V>> {
-        let now = self.clock.now_nanos();
         match value {
-            Some(v) => Some(Entry::new(
-                Some(v),
-                now,
-                self.lifetimes(self.cfg.ttl),
-                micros(took),
-            )),
-            None => self.cfg.negative_ttl.map(|ttl| {
-                Entry::new(
-                    None,
-                    now,
-                    Lifetimes {
-                        ttl: Some(ttl),
-                        stale_window: Duration::ZERO,
-                        refresh_after: None,
-                    },
-                    0,
-                )
-            }),
+            Some(v) => Some(self.value_entry(v, self.cfg.ttl, took)),
+            None => self
+                .cfg
+                .negative_ttl
+                .map(|ttl| Entry::new(None, self.clock.now_nanos(), Some(ttl), Duration::ZERO, 0)),
         }
     }
 
@@ -786,19 +780,9 @@ where
         ttl: Option<Duration>,
     ) -> Result<(), Error> {
         self.check_key(&key)?;
-        let entry = if value.is_some() {
-            Entry::new(value, self.clock.now_nanos(), self.lifetimes(ttl), 0)
-        } else {
-            Entry::new(
-                None,
-                self.clock.now_nanos(),
-                Lifetimes {
-                    ttl,
-                    stale_window: Duration::ZERO,
-                    refresh_after: None,
-                },
-                0,
-            )
+        let entry = match value {
+            Some(v) => self.value_entry(v, ttl, Duration::ZERO),
+            None => Entry::new(None, self.clock.now_nanos(), ttl, Duration::ZERO, 0),
         };
         if self.too_heavy(&key, &entry) {
             // A smaller older value must not survive the rejected newer one.
@@ -1025,7 +1009,7 @@ async fn run_flight<K, V>(
         && let L2Get::Hit(entry) = l2.get(ks).await
     {
         {
-            match entry.freshness(inner.clock.now_nanos(), None) {
+            match entry.freshness(inner.clock.now_nanos(), Policy::default()) {
                 Freshness::Fresh | Freshness::FreshRefresh => {
                     let value = entry.value.clone();
                     inner.store_l1(&key, entry, Some(&flight), gen0).await;

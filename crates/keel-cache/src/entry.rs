@@ -10,16 +10,18 @@ use crate::clock::duration_nanos;
 /// Deadline meaning "never".
 pub(crate) const NEVER: u64 = u64::MAX;
 
+/// 32 bytes of bookkeeping per entry at most (with a `u64` value): the deadlines are
+/// one absolute instant plus a relative stale window, and refresh-ahead is derived from
+/// the cache's configuration instead of being stored.
 #[derive(Clone)]
 pub(crate) struct Entry<V> {
     /// `None` is a cached "not found" (negative caching).
     pub(crate) value: Option<V>,
-    /// Fresh (a `Hit`) strictly before this instant.
+    /// Fresh (a `Hit`) strictly before this instant. [`NEVER`] means no deadline of our
+    /// own: either no TTL, or moka's `time_to_live` enforces it (the fast path).
     pub(crate) fresh_until: u64,
-    /// Servable as `Stale` strictly before this instant; absent from then on.
-    pub(crate) stale_until: u64,
-    /// A hit at or after this instant starts a background refresh (refresh-ahead).
-    pub(crate) refresh_at: u64,
+    /// After `fresh_until`, servable as `Stale` for this many milliseconds.
+    pub(crate) stale_ms: u32,
     /// How long the load took, in microseconds (the Δ of probabilistic early refresh).
     pub(crate) load_micros: u32,
 }
@@ -37,66 +39,70 @@ pub(crate) enum Freshness {
     Expired,
 }
 
-/// The deadlines of a new entry.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Lifetimes {
-    pub(crate) ttl: Option<Duration>,
-    pub(crate) stale_window: Duration,
-    pub(crate) refresh_after: Option<Duration>,
+/// The freshness policy applied at lookup time.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Policy {
+    /// Refresh-ahead: refresh when at most this much fresh time is left (`ttl - refresh_after`).
+    pub(crate) refresh_lead: Option<u64>,
+    /// XFetch β.
+    pub(crate) beta: Option<f64>,
+}
+
+pub(crate) fn millis_u32(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
 impl<V> Entry<V> {
-    pub(crate) fn new(value: Option<V>, now: u64, life: Lifetimes, load_micros: u32) -> Self {
-        let (fresh_until, stale_until, refresh_at) = match life.ttl {
-            None => (NEVER, NEVER, NEVER),
-            Some(ttl) => {
-                let fresh = now.saturating_add(duration_nanos(ttl));
-                let stale = fresh.saturating_add(duration_nanos(life.stale_window));
-                let refresh = life.refresh_after.map_or(NEVER, |r| {
-                    if r < ttl {
-                        now.saturating_add(duration_nanos(r))
-                    } else {
-                        NEVER
-                    }
-                });
-                (fresh, stale, refresh)
-            }
-        };
+    /// An entry fresh for `ttl` (forever with `None`) and then stale for `stale`.
+    pub(crate) fn new(
+        value: Option<V>,
+        now: u64,
+        ttl: Option<Duration>,
+        stale: Duration,
+        load_micros: u32,
+    ) -> Self {
         Self {
             value,
-            fresh_until,
-            stale_until,
-            refresh_at,
+            fresh_until: ttl.map_or(NEVER, |t| now.saturating_add(duration_nanos(t))),
+            stale_ms: millis_u32(stale),
             load_micros,
         }
     }
 
-    /// `beta`: the XFetch factor (`None` disables early refresh).
+    /// Servable (as `Stale`) strictly before this instant.
     #[inline]
-    pub(crate) fn freshness(&self, now: u64, beta: Option<f64>) -> Freshness {
+    pub(crate) fn stale_until(&self) -> u64 {
+        if self.fresh_until == NEVER {
+            NEVER
+        } else {
+            self.fresh_until
+                .saturating_add(u64::from(self.stale_ms) * 1_000_000)
+        }
+    }
+
+    #[inline]
+    pub(crate) fn freshness(&self, now: u64, policy: Policy) -> Freshness {
         if now < self.fresh_until {
-            if now >= self.refresh_at {
+            if self.fresh_until == NEVER {
+                return Freshness::Fresh;
+            }
+            if let Some(lead) = policy.refresh_lead
+                && now.saturating_add(lead) >= self.fresh_until
+            {
                 return Freshness::FreshRefresh;
             }
-            if let Some(beta) = beta
-                && self.fresh_until != NEVER
+            if let Some(beta) = policy.beta
                 && self.load_micros > 0
                 && xfetch(now, self.fresh_until, self.load_micros, beta, rand_unit())
             {
                 return Freshness::FreshRefresh;
             }
             Freshness::Fresh
-        } else if now < self.stale_until {
+        } else if now < self.stale_until() {
             Freshness::Stale
         } else {
             Freshness::Expired
         }
-    }
-
-    /// Time left before the entry is gone for good (`None`: never).
-    pub(crate) fn remaining(&self, now: u64) -> Option<Duration> {
-        (self.stale_until != NEVER)
-            .then(|| Duration::from_nanos(self.stale_until.saturating_sub(now)))
     }
 }
 
@@ -143,52 +149,52 @@ mod tests {
 
     const SEC: u64 = 1_000_000_000;
 
-    fn life(ttl: u64, stale: u64, refresh: Option<u64>) -> Lifetimes {
-        Lifetimes {
-            ttl: Some(Duration::from_secs(ttl)),
-            stale_window: Duration::from_secs(stale),
-            refresh_after: refresh.map(Duration::from_secs),
-        }
+    fn entry(now: u64, ttl: u64, stale: u64) -> Entry<u8> {
+        Entry::new(
+            Some(1),
+            now,
+            Some(Duration::from_secs(ttl)),
+            Duration::from_secs(stale),
+            0,
+        )
     }
 
-    fn check(e: &Entry<u8>, at: u64, expected: Freshness) {
-        assert_eq!(e.freshness(at, None), expected, "at {at}");
+    fn check(e: &Entry<u8>, at: u64, policy: Policy, expected: Freshness) {
+        assert_eq!(e.freshness(at, policy), expected, "at {at}");
     }
 
     #[test]
     fn deadlines_follow_ttl_stale_window_and_refresh_ahead() {
-        let e = Entry::new(Some(1u8), 100 * SEC, life(10, 5, Some(8)), 0);
-        check(&e, 100 * SEC, Freshness::Fresh);
-        check(&e, 108 * SEC - 1, Freshness::Fresh);
-        check(&e, 108 * SEC, Freshness::FreshRefresh);
-        check(&e, 110 * SEC - 1, Freshness::FreshRefresh);
-        check(&e, 110 * SEC, Freshness::Stale);
-        check(&e, 115 * SEC - 1, Freshness::Stale);
-        check(&e, 115 * SEC, Freshness::Expired);
-        assert_eq!(e.remaining(110 * SEC), Some(Duration::from_secs(5)));
+        let e = entry(100 * SEC, 10, 5);
+        // refresh_after 8 s of a 10 s TTL: refresh when ≤ 2 s are left.
+        let p = Policy {
+            refresh_lead: Some(2 * SEC),
+            beta: None,
+        };
+        check(&e, 100 * SEC, p, Freshness::Fresh);
+        check(&e, 108 * SEC - 1, p, Freshness::Fresh);
+        check(&e, 108 * SEC, p, Freshness::FreshRefresh);
+        check(&e, 110 * SEC - 1, p, Freshness::FreshRefresh);
+        check(&e, 110 * SEC, p, Freshness::Stale);
+        check(&e, 115 * SEC - 1, p, Freshness::Stale);
+        check(&e, 115 * SEC, p, Freshness::Expired);
+        assert_eq!(e.stale_until(), 115 * SEC);
+        check(&e, 109 * SEC, Policy::default(), Freshness::Fresh);
     }
 
     #[test]
-    fn no_ttl_means_forever() {
-        let e = Entry::new(
-            Some(1u8),
-            5,
-            Lifetimes {
-                ttl: None,
-                stale_window: Duration::ZERO,
-                refresh_after: None,
+    fn no_deadline_means_fresh_forever() {
+        let e = Entry::new(Some(1u8), 5, None, Duration::from_secs(9), 0);
+        check(
+            &e,
+            u64::MAX - 1,
+            Policy {
+                refresh_lead: Some(SEC),
+                beta: Some(1e9),
             },
-            0,
+            Freshness::Fresh,
         );
-        check(&e, u64::MAX - 1, Freshness::Fresh);
-        assert_eq!(e.remaining(0), None);
-    }
-
-    #[test]
-    fn refresh_after_at_or_beyond_ttl_is_ignored() {
-        let e = Entry::new(Some(1u8), 0, life(10, 0, Some(10)), 0);
-        assert_eq!(e.refresh_at, NEVER);
-        check(&e, 10 * SEC, Freshness::Expired);
+        assert_eq!(e.stale_until(), NEVER);
     }
 
     #[test]

@@ -167,3 +167,30 @@ mod tests {
         assert!(e.load_error().is_none());
     }
 }
+
+#[cfg(all(test, feature = "errors"))]
+mod errors_tests {
+    use keel_errors::{ApiError, ErrorKind};
+
+    use super::*;
+
+    #[test]
+    fn api_errors_from_the_loader_keep_their_kind_and_message() {
+        let e = Error::Load(LoadError::new(ApiError::not_found("No such user")));
+        let api = ApiError::from(e);
+        assert_eq!(api.kind(), ErrorKind::NotFound);
+        assert_eq!(api.public_message(), "No such user");
+    }
+
+    #[test]
+    fn other_errors_do_not_leak_internals() {
+        let e = Error::Load(LoadError::new(std::io::Error::other("password=hunter2")));
+        let api = ApiError::from(e);
+        assert_eq!(api.kind(), ErrorKind::Internal);
+        assert!(!api.public_message().contains("hunter2"));
+        let api = ApiError::from(Error::LoadTimeout(Duration::from_secs(1)));
+        assert_eq!(api.kind(), ErrorKind::Timeout);
+        let api = ApiError::from(Error::KeyTooLong { len: 2, max: 1 });
+        assert_eq!(api.kind(), ErrorKind::Internal);
+    }
+}

@@ -80,3 +80,96 @@ where
         self.stats().record_metrics(self.name());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use metrics::{
+        Counter, CounterFn, Gauge, GaugeFn, Histogram, Key, KeyName, Metadata, Recorder,
+        SharedString, Unit,
+    };
+
+    use super::*;
+
+    /// Records the last value per `name{labels}`.
+    #[derive(Default)]
+    struct Capture(Arc<Mutex<BTreeMap<String, f64>>>);
+
+    struct Cell(String, Arc<Mutex<BTreeMap<String, f64>>>);
+
+    #[allow(clippy::cast_precision_loss)]
+    impl CounterFn for Cell {
+        fn increment(&self, v: u64) {
+            *self.1.lock().unwrap().entry(self.0.clone()).or_default() += v as f64;
+        }
+        fn absolute(&self, v: u64) {
+            self.1.lock().unwrap().insert(self.0.clone(), v as f64);
+        }
+    }
+
+    impl GaugeFn for Cell {
+        fn increment(&self, v: f64) {
+            *self.1.lock().unwrap().entry(self.0.clone()).or_default() += v;
+        }
+        fn decrement(&self, v: f64) {
+            *self.1.lock().unwrap().entry(self.0.clone()).or_default() -= v;
+        }
+        fn set(&self, v: f64) {
+            self.1.lock().unwrap().insert(self.0.clone(), v);
+        }
+    }
+
+    impl Capture {
+        fn cell(&self, key: &Key) -> Arc<Cell> {
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            Arc::new(Cell(
+                format!("{}{{{}}}", key.name(), labels.join(",")),
+                Arc::clone(&self.0),
+            ))
+        }
+    }
+
+    impl Recorder for Capture {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::from_arc(self.cell(key))
+        }
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::from_arc(self.cell(key))
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn stats_are_exported_with_the_cache_label() {
+        let rec = Capture::default();
+        let mut s = CacheStats {
+            hits: 3,
+            misses: 1,
+            ..CacheStats::default()
+        };
+        s.evictions.size = 2;
+        metrics::with_local_recorder(&rec, || s.record_metrics("users"));
+        let got = rec.0.lock().unwrap();
+        assert_eq!(got["keel_cache_hits_total{cache=users}"], 3.0);
+        assert_eq!(got["keel_cache_misses_total{cache=users}"], 1.0);
+        assert_eq!(
+            got["keel_cache_evictions_total{cache=users,cause=size}"],
+            2.0
+        );
+        assert_eq!(got["keel_cache_hit_ratio{cache=users}"], 0.75);
+        assert!(
+            !got.contains_key("keel_cache_l2_up{cache=users}"),
+            "no Redis tier"
+        );
+    }
+}

@@ -427,14 +427,16 @@ where
             return L2Get::Miss;
         }
         let now = self.clock.now_nanos();
-        let (fresh_until, stale_until) = match u64::try_from(pttl) {
-            Err(_) => (NEVER, NEVER),
-            Ok(ms) => {
-                let stale_until = now.saturating_add(ms.saturating_mul(1_000_000));
-                let fresh_ms = ms.saturating_sub(decoded.stale_ms);
+        let (fresh_until, stale_ms) = match u64::try_from(pttl) {
+            Err(_) => (NEVER, 0),
+            Ok(left_ms) => {
+                // The key expires at the end of the stale window: what is left of the
+                // window is `min(left, stale)`, the rest is fresh.
+                let stale_ms = left_ms.min(decoded.stale_ms);
+                let fresh_ms = left_ms - stale_ms;
                 (
                     now.saturating_add(fresh_ms.saturating_mul(1_000_000)),
-                    stale_until,
+                    u32::try_from(stale_ms).unwrap_or(u32::MAX),
                 )
             }
         };
@@ -442,8 +444,7 @@ where
         L2Get::Hit(Entry {
             value: decoded.value,
             fresh_until,
-            stale_until,
-            refresh_at: NEVER,
+            stale_ms,
             load_micros: decoded.load_micros,
         })
     }
@@ -453,11 +454,13 @@ where
             return;
         }
         let now = self.clock.now_nanos();
-        let (stale_ms, px) = if entry.stale_until == NEVER {
+        let (stale_ms, px) = if entry.fresh_until == NEVER {
             (0, None)
         } else {
             let fresh_ns = entry.fresh_until.saturating_sub(now);
-            let stale_ns = entry.stale_until.saturating_sub(entry.fresh_until.max(now));
+            let stale_ns = entry
+                .stale_until()
+                .saturating_sub(entry.fresh_until.max(now));
             let px = (fresh_ns + stale_ns).div_ceil(1_000_000);
             if px == 0 {
                 return;
