@@ -12,6 +12,7 @@ mod keyring;
 #[cfg(feature = "legacy")]
 #[cfg_attr(docsrs, doc(cfg(feature = "legacy")))]
 pub mod legacy;
+mod mac;
 mod password;
 mod pbe;
 mod random;

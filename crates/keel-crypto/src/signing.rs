@@ -4,13 +4,14 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::encoding::{b64url_decode, b64url_encode, be_u32, be_u64};
 use crate::error::{Error, Result};
 use crate::key::{SecretKey, parse_key_list};
+use crate::mac::keyed_hmac;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -54,9 +55,7 @@ pub fn verify_hmac_sha256(key: &[u8], data: &[u8], tag: &[u8]) -> bool {
 }
 
 fn new_mac(key: &[u8]) -> HmacSha256 {
-    // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
-    <HmacSha256 as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| HmacSha256::new(&Default::default()))
+    keyed_hmac::<Sha256>(key)
 }
 
 /// A detached signature: the id of the signing key and the HMAC-SHA256 tag.

@@ -3,11 +3,12 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::Mac;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::mac::keyed_hmac;
 use crate::random::random_bytes;
 
 /// The HMAC hash of a TOTP.
@@ -362,16 +363,11 @@ impl Totp {
 
 fn mac<D>(key: &[u8], msg: &[u8]) -> Vec<u8>
 where
-    D: hmac::EagerHash,
-    Hmac<D>: KeyInit + Mac,
+    D: hmac::EagerHash + hmac::digest::Digest,
 {
-    match <Hmac<D> as KeyInit>::new_from_slice(key) {
-        Ok(mut m) => {
-            m.update(msg);
-            m.finalize().into_bytes().to_vec()
-        }
-        Err(_) => Vec::new(),
-    }
+    let mut m = keyed_hmac::<D>(key);
+    m.update(msg);
+    m.finalize().into_bytes().to_vec()
 }
 
 impl fmt::Debug for Totp {
