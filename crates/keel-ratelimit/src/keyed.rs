@@ -426,7 +426,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
                                 rest: None,
                             };
                             if !inner.table.insert(shard, hash, key.clone(), tats, now) {
-                                return Ok(full_denial(engine, now));
+                                return Ok(full_denial(engine, cost));
                             }
                         }
                     }
@@ -512,7 +512,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
                         rest: Some(next[1..n].into()),
                     };
                     if !inner.table.insert(shard, hash, key.clone(), tats, now) {
-                        return Ok(full_denial(&inner.engines[0], now));
+                        return Ok(full_denial(&inner.engines[0], cost));
                     }
                 }
             }
@@ -525,10 +525,10 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
 }
 
 /// The decision for a new key refused under [`WhenFull::DenyNewKeys`].
-fn full_denial(engine: &Engine, _now: u64) -> Decision {
+fn full_denial(engine: &Engine, cost: u32) -> Decision {
     Decision::single(
         false,
-        0,
+        cost,
         Source::Memory,
         QuotaState {
             quota: engine.quota,

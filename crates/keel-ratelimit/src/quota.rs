@@ -450,6 +450,21 @@ mod tests {
         check("2/1 nanosecond", &Err(TooFine));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_specs_never_panic(spec in "\\PC{0,40}") {
+            let _ = Quota::parse_many(&spec);
+        }
+
+        #[test]
+        fn valid_specs_round_trip(count in 1u32..100_000, n in 1u32..100, unit in 0usize..6) {
+            let units = ["second", "minute", "hour", "day", "month", "year"];
+            let spec = format!("{count}/{n} {}", units[unit]);
+            let q: Quota = spec.parse().unwrap();
+            proptest::prop_assert_eq!(q.to_string().parse::<Quota>().unwrap(), q);
+        }
+    }
+
     #[test]
     fn display_round_trips() {
         for q in [

@@ -653,6 +653,35 @@ mod tests {
         check(&ex, None, &[], None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_forwarding_headers_never_panic(
+            values in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..200), 0..4),
+            peer_v6 in proptest::bool::ANY,
+        ) {
+            let peer = if peer_v6 { "[::1]:1" } else { "10.0.0.1:1" };
+            let mut r = http::Request::new(());
+            for v in &values {
+                if let Ok(v) = http::HeaderValue::from_bytes(v) {
+                    r.headers_mut().append("x-forwarded-for", v.clone());
+                    r.headers_mut().append("forwarded", v.clone());
+                    r.headers_mut().append("x-api-key", v);
+                }
+            }
+            r.extensions_mut().insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+            let (parts, _) = r.into_parts();
+            let trusted = TrustedProxies::cidrs(["0.0.0.0/0", "::/0"]).unwrap();
+            for ex in [
+                KeyExtractor::client_ip(trusted.clone()),
+                KeyExtractor::client_ip(trusted.header(ForwardedHeader::Forwarded)),
+                KeyExtractor::client_ip(TrustedProxies::hops(3)),
+                KeyExtractor::header("x-api-key"),
+            ] {
+                let _ = ex.extract(&parts);
+            }
+        }
+    }
+
     #[test]
     fn header_keys_are_bounded() {
         let ex = KeyExtractor::header("x-api-key");
