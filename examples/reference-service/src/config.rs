@@ -16,6 +16,7 @@
 //! | `KEEL_TRUSTED_PROXIES` | unset | CIDRs whose `X-Forwarded-For` is believed |
 //! | `KEEL_REQUEST_TIMEOUT_SECS` | `10` | handler timeout (504 after it) |
 //! | `KEEL_SHUTDOWN_TIMEOUT_SECS` | `20` | how long in-flight requests may drain on shutdown |
+//! | `KEEL_SHUTDOWN_DELAY_SECS` | `0` | how long readiness fails before the listener closes (load balancers notice) |
 //! | `KEEL_HSTS` | `false` | send `Strict-Transport-Security` (only behind TLS) |
 //! | `KEEL_REDIS_PREFIX` | `keel:ref` | prefix of every Redis key (rate limits, cache, invalidations) |
 //! | `KEEL_DB_MAX_CONNECTIONS` | cores × 2 + 1 | pool size |
@@ -58,6 +59,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// `KEEL_SHUTDOWN_TIMEOUT_SECS`.
     pub shutdown_timeout: Duration,
+    /// `KEEL_SHUTDOWN_DELAY_SECS`.
+    pub shutdown_delay: Duration,
     /// `KEEL_HSTS`.
     pub hsts: bool,
     /// `KEEL_REDIS_PREFIX`.
@@ -87,6 +90,7 @@ impl fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("request_timeout", &self.request_timeout)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("shutdown_delay", &self.shutdown_delay)
             .field("hsts", &self.hsts)
             .field("redis_prefix", &self.redis_prefix)
             .field("db_max_connections", &self.db_max_connections)
@@ -328,6 +332,16 @@ impl Config {
         let request_timeout = secs("KEEL_REQUEST_TIMEOUT_SECS", 10, 300);
         let shutdown_timeout = secs("KEEL_SHUTDOWN_TIMEOUT_SECS", 20, 600);
 
+        let shutdown_delay = match get("KEEL_SHUTDOWN_DELAY_SECS").map(|v| v.parse::<u64>()) {
+            None => Duration::ZERO,
+            Some(Ok(n)) if n <= 120 => Duration::from_secs(n),
+            Some(_) => {
+                problems.push(
+                    "KEEL_SHUTDOWN_DELAY_SECS must be a whole number of seconds in 0..=120".into(),
+                );
+                Duration::ZERO
+            }
+        };
         let hsts = match get("KEEL_HSTS").as_deref() {
             None | Some("0" | "false" | "no" | "off") => false,
             Some("1" | "true" | "yes" | "on") => true,
@@ -379,6 +393,7 @@ impl Config {
                     trusted_proxies,
                     request_timeout,
                     shutdown_timeout,
+                    shutdown_delay,
                     hsts,
                     redis_prefix,
                     db_max_connections,

@@ -104,7 +104,7 @@ impl Modify for HealthPaths {
             ),
             (
                 "/health/startup",
-                "Startup: migrations done and first checks passed",
+                "Startup: the first PostgreSQL check has passed",
                 "Started",
             ),
             (

@@ -1,7 +1,7 @@
 //! Startup and graceful shutdown.
 //!
 //! Shutdown order on SIGTERM/SIGINT: readiness flips to `fail` (load balancers stop
-//! sending), the listener stops accepting, in-flight requests drain (bounded by
+//! sending; `KEEL_SHUTDOWN_DELAY_SECS` keeps serving meanwhile), the listener stops accepting, in-flight requests drain (bounded by
 //! `KEEL_SHUTDOWN_TIMEOUT_SECS`), tracked background jobs finish (same bound), the pool closes.
 
 use std::future::Future;
@@ -33,12 +33,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let drain_timeout = state.config().shutdown_timeout;
+    let drain_delay = state.config().shutdown_delay;
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(false);
     let health = state.health().clone();
     let graceful = async move {
         shutdown.await;
-        tracing::info!("shutdown requested: readiness now fails, draining");
-        health.drain();
+        tracing::info!(
+            delay_secs = drain_delay.as_secs(),
+            "shutdown requested: readiness now fails"
+        );
+        // Load balancers need a probe period to notice; keep serving meanwhile.
+        health.drain_and_wait(drain_delay).await;
+        tracing::info!("closing the listener, draining in-flight requests");
         let _ = signal_tx.send(true);
     };
     let mut timeout_rx = signal_rx.clone();

@@ -151,9 +151,7 @@ pub async fn login(
 
     let Some(record) = record else {
         // Same work as for a real user, so response time does not reveal which e-mails exist.
-        let _ = state
-            .verify_password(password, state.dummy_hash().to_owned())
-            .await?;
+        state.verify_dummy(password).await?;
         return Err(invalid_credentials().into());
     };
     if !state

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use keel_crypto::{Argon2Params, KeyRing, PasswordHasher};
+use keel_crypto::{Argon2Params, AsyncPasswordHasher, KeyRing, PasswordHasher};
 use keel_errors::ApiError;
 use keel_health::axum::{DetailsPolicy, HealthRouter};
 use keel_health::{CheckOptions, Health, Kinds, Observation};
@@ -14,7 +14,6 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::auth::TokenService;
@@ -87,10 +86,9 @@ struct Inner {
     config: Config,
     tokens: TokenService,
     keyring: KeyRing,
-    hasher: PasswordHasher,
-    /// Bounds concurrent Argon2 runs (19 MiB each) so a login flood cannot exhaust memory.
-    hash_permits: Semaphore,
-    dummy_hash: String,
+    /// Argon2id on the blocking pool, at most one run per core at once (19 MiB each), so
+    /// a login flood can neither exhaust memory nor stall the async runtime.
+    hasher: AsyncPasswordHasher,
     db: Db,
     jobs: Jobs,
     metrics: PrometheusHandle,
@@ -126,26 +124,19 @@ impl AppState {
         let p = config.password_hash;
         let params = Argon2Params::new(p.m_cost, p.t_cost, p.p_cost)
             .map_err(|e| StartupError::Config(format!("KEEL_PASSWORD_HASH: {e}")))?;
-        let hasher = PasswordHasher::new().with_params(params);
-        // Verified against when the e-mail is unknown, so both paths cost one Argon2 run.
-        let dummy_hash = hasher
-            .hash(crate::config::MIN_JWT_SECRET_LEN.to_string().as_bytes())
-            .map_err(|e| StartupError::Dependency(format!("password hashing: {e}")))?;
+        let hasher = AsyncPasswordHasher::new(PasswordHasher::new().with_params(params));
         let tokens =
             TokenService::new(config.jwt_secret.expose_secret().as_bytes(), config.jwt_ttl);
         let db = Db::new(&config).map_err(StartupError::Config)?;
         let user_cache = build_user_cache(&config).await?;
         let health = build_health(&config, &db)?;
         let limits = Limits::new(&config).await.map_err(StartupError::Config)?;
-        let permits = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
 
         Ok(Self {
             inner: Arc::new(Inner {
                 tokens,
                 keyring,
                 hasher,
-                hash_permits: Semaphore::new(permits),
-                dummy_hash,
                 db,
                 jobs: Jobs::new(),
                 metrics: crate::telemetry::metrics_handle(),
@@ -195,21 +186,15 @@ impl AppState {
         self.inner.db.get().await
     }
 
-    /// Hashes a password with Argon2id on the blocking pool, at most one run per core at once.
+    /// Hashes a password with Argon2id on the blocking pool (keel-crypto, bounded).
     ///
     /// # Errors
     /// 500 when hashing fails.
     pub async fn hash_password(&self, password: SecretString) -> Result<String, ApiError> {
-        let _permit = self
-            .inner
-            .hash_permits
-            .acquire()
+        self.inner
+            .hasher
+            .hash(password.expose_secret().to_owned())
             .await
-            .map_err(ApiError::internal)?;
-        let hasher = self.inner.hasher.clone();
-        tokio::task::spawn_blocking(move || hasher.hash(password.expose_secret().as_bytes()))
-            .await
-            .map_err(ApiError::internal)?
             .map_err(ApiError::internal)
     }
 
@@ -222,29 +207,30 @@ impl AppState {
         password: SecretString,
         hash: String,
     ) -> Result<bool, ApiError> {
-        let _permit = self
-            .inner
-            .hash_permits
-            .acquire()
+        self.inner
+            .hasher
+            .verify(password.expose_secret().to_owned(), hash)
             .await
-            .map_err(ApiError::internal)?;
-        let hasher = self.inner.hasher.clone();
-        tokio::task::spawn_blocking(move || {
-            hasher.verify(password.expose_secret().as_bytes(), &hash)
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
+            .map_err(ApiError::internal)
+    }
+
+    /// Spends the time of one verification and fails: the unknown-e-mail path of login,
+    /// so response times do not reveal which accounts exist.
+    ///
+    /// # Errors
+    /// 500 when the blocking task fails.
+    pub async fn verify_dummy(&self, password: SecretString) -> Result<(), ApiError> {
+        self.inner
+            .hasher
+            .verify_dummy(password.expose_secret().to_owned())
+            .await
+            .map(drop)
+            .map_err(ApiError::internal)
     }
 
     /// Whether a stored hash should be upgraded at the next successful login.
     pub fn needs_rehash(&self, hash: &str) -> bool {
-        self.inner.hasher.needs_rehash(hash)
-    }
-
-    /// A valid hash of nothing in particular, for the unknown-e-mail path of login.
-    pub fn dummy_hash(&self) -> &str {
-        &self.inner.dummy_hash
+        self.inner.hasher.hasher().needs_rehash(hash)
     }
 
     /// Encrypts a phone number for `user` (purpose-bound, the user id as associated data,
@@ -425,8 +411,12 @@ fn build_health(config: &Config, db: &Db) -> Result<Health, StartupError> {
         let client = redis::Client::open(url.expose_secret())
             .map_err(|e| StartupError::Config(format!("REDIS_URL: {e}")))?;
         builder = builder.check(
+            // Non-critical: without Redis, rate limits and the cache fall back to memory, so
+            // an outage degrades readiness to `warn` (still 200) instead of taking every
+            // replica out of the load balancer at once.
             CheckOptions::new("redis:responseTime")
                 .component_type("datastore")
+                .non_critical()
                 .timeout(Duration::from_secs(1)),
             move || {
                 let client = client.clone();

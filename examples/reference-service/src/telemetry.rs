@@ -91,7 +91,17 @@ pub fn spawn_metrics_upkeep(
 /// (`/api/v1/users/{id}`, never the raw path, so label cardinality stays bounded).
 pub async fn record_http_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
+    // Extension methods are client-chosen strings: bucket them so labels stay bounded.
+    let method = match *req.method() {
+        http::Method::GET
+        | http::Method::POST
+        | http::Method::PUT
+        | http::Method::PATCH
+        | http::Method::DELETE
+        | http::Method::HEAD
+        | http::Method::OPTIONS => req.method().as_str().to_owned(),
+        _ => "OTHER".to_owned(),
+    };
     let route = req
         .extensions()
         .get::<MatchedPath>()

@@ -667,3 +667,36 @@ fn openapi_snapshot_covers_every_route() {
     assert!(doc["components"]["schemas"]["ErrorResponse"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+#[tokio::test]
+async fn replicas_migrating_together_apply_each_migration_once() {
+    let Some(base) = keel_testkit::database_url() else {
+        return;
+    };
+    let schema = keel_testkit::unique_name("refsvc_mig");
+    common::admin_client(&base)
+        .await
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let url = common::with_search_path(&base, &schema);
+    let (a, b) = tokio::join!(
+        reference_service::migrate::run(&url),
+        reference_service::migrate::run(&url)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut applied = [a.len(), b.len()];
+    applied.sort_unstable();
+    assert_eq!(
+        applied,
+        [0, 1],
+        "one replica applied V1, the other found it done"
+    );
+    // And again: nothing to do.
+    assert!(
+        reference_service::migrate::run(&url)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -101,7 +101,7 @@ impl std::fmt::Debug for LoginRequest {
     }
 }
 
-/// `POST /api/v1/auth/signup`: creates an account.
+/// Creates an account.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/signup",
@@ -133,7 +133,7 @@ pub async fn signup(
     Ok(res)
 }
 
-/// `POST /api/v1/auth/login`: exchanges e-mail and password for an access token.
+/// Exchanges e-mail and password for an access token.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/login",

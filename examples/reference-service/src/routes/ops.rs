@@ -6,7 +6,7 @@ use http::{HeaderValue, header};
 
 use crate::state::AppState;
 
-/// `GET /metrics`: Prometheus text exposition.
+/// Prometheus metrics (text exposition format).
 #[utoipa::path(
     get,
     path = "/metrics",

@@ -26,7 +26,7 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found("User not found"))
 }
 
-/// `GET /api/v1/users/me`: the caller's account.
+/// The caller's account.
 #[utoipa::path(
     get,
     path = "/api/v1/users/me",
@@ -45,7 +45,7 @@ pub async fn me(
     Ok(Envelope::new(services::me(&state, caller).await?))
 }
 
-/// `GET /api/v1/users/{id}`: a user (self or admin), cached; `X-Cache: HIT|MISS`.
+/// A user (self or admin), cached; `X-Cache: HIT|MISS`.
 #[utoipa::path(
     get,
     path = "/api/v1/users/{id}",
@@ -74,7 +74,7 @@ pub async fn get(
     Ok(res)
 }
 
-/// `GET /api/v1/users?page=&limit=`: every user, oldest first (admin).
+/// Every user, oldest first, a page at a time (admin).
 #[utoipa::path(
     get,
     path = "/api/v1/users",
@@ -144,7 +144,7 @@ impl UpdateUserRequest {
     }
 }
 
-/// `PATCH /api/v1/users/{id}`: changes a profile (self or admin); invalidates the cache on every replica.
+/// Changes a profile (self or admin); invalidates the cache on every replica.
 #[utoipa::path(
     patch,
     path = "/api/v1/users/{id}",
@@ -177,7 +177,7 @@ pub async fn update(
     ))
 }
 
-/// `DELETE /api/v1/users/{id}`: deletes a user (admin).
+/// Deletes a user (admin).
 #[utoipa::path(
     delete,
     path = "/api/v1/users/{id}",

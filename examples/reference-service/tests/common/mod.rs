@@ -38,7 +38,7 @@ pub struct TestApp {
     pub database_url: String,
 }
 
-fn with_search_path(url: &str, schema: &str) -> String {
+pub fn with_search_path(url: &str, schema: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}options=-c%20search_path%3D{schema}")
 }
