@@ -79,6 +79,12 @@ struct Entry {
 /// text form: base64url without padding. The GCM associated data is
 /// `version ‖ key id ‖ len(purpose) (u32 BE) ‖ purpose ‖ associated data`.
 ///
+/// # Sharing
+/// `KeyRing` is `Send + Sync`: build it once at start-up and share it (`Arc<KeyRing>`, or
+/// an application state field). The rotation methods take `&mut self`; a service that
+/// rotates without restarting builds a new ring from the new configuration and swaps the
+/// `Arc` (e.g. with `arc-swap`); the usage counters start again at zero in the new ring.
+///
 /// # Nonce limit
 /// Nonces are random, so NIST SP 800-38D caps one key at 2^32 messages. Each key counts its
 /// encryptions *in this process* and refuses past a soft limit ([`DEFAULT_USAGE_LIMIT`],

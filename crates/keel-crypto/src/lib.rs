@@ -44,3 +44,22 @@ pub use signing::{
     verify_hmac_sha256,
 };
 pub use totp::{Totp, TotpAlgorithm};
+
+#[cfg(test)]
+mod tests {
+    /// Everything a service shares between request handlers must be `Send + Sync`.
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<crate::KeyRing>();
+        check::<crate::Signer>();
+        check::<crate::PasswordHasher>();
+        check::<crate::PasswordEncryptor>();
+        check::<crate::Totp>();
+        check::<crate::ApiKeyHash>();
+        check::<crate::Error>();
+        check::<crate::DecryptError>();
+        #[cfg(feature = "tokio")]
+        check::<crate::AsyncPasswordHasher>();
+    }
+}
