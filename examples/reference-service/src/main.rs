@@ -88,7 +88,7 @@ async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let state = AppState::new(config).await.map_err(|e| e.to_string())?;
     let account = routes::auth::SignupRequest::admin(email, password)
-        .validate()
+        .into_account()
         .map_err(|e| {
             format!(
                 "{e}: {:?}",

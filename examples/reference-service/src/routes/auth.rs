@@ -6,42 +6,49 @@ use http::{HeaderValue, StatusCode, header};
 use keel_envelope::Envelope;
 use keel_envelope::axum::Json;
 use keel_errors::ApiError;
+use keel_validation::{RedactedDebug, Validate};
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::ClientIp;
-use super::validate::{Fields, email, name, password, phone};
 use crate::auth::AccessToken;
 use crate::domain::User;
 use crate::services::{self, LoginError, NewAccount};
 use crate::state::AppState;
 
-/// Signup request body.
-#[derive(Deserialize, utoipa::ToSchema)]
+// The source design's signup rules, declared once with keel-validation: `clean()`
+// normalizes (e-mail trimmed and lowercased; names HTML-stripped, whitespace-collapsed and
+// title-cased; phone to E.164), then validates every field and reports all problems at
+// once, in declaration order. `Debug` (RedactedDebug) never shows the password.
+/// Signup request body; every invalid field is reported at once in `error.fields`.
+#[derive(Deserialize, utoipa::ToSchema, Validate, RedactedDebug)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
     /// E-mail address; normalized to lowercase, unique case-insensitively.
     #[schema(example = "ada@example.org", max_length = 254)]
+    #[normalize(email)]
+    #[validate(email)]
     pub email: String,
     /// Password: 8–128 characters, not a common password, not your e-mail or name.
     #[schema(example = "correct horse battery staple", min_length = 8, max_length = 128, format = Password)]
+    #[validate(password(context(email, first_name, last_name)))]
     pub password: String,
-    /// First name: trimmed, HTML removed, title-cased, 2–50 characters.
+    /// First name: HTML removed, whitespace collapsed, title-cased, 2–50 characters.
     #[schema(example = "ada", min_length = 2, max_length = 50)]
+    #[normalize(strip_html, collapse_whitespace, title_case)]
+    #[validate(length(min = 2, max = 50))]
     pub first_name: String,
     /// Last name: same rules as the first name.
     #[schema(example = "lovelace", min_length = 2, max_length = 50)]
+    #[normalize(strip_html, collapse_whitespace, title_case)]
+    #[validate(length(min = 2, max = 50))]
     pub last_name: String,
     /// Phone in international format; stored in E.164, encrypted at rest.
     #[schema(example = "+44 20 7183 8750")]
     #[serde(default)]
+    #[normalize(phone)]
+    #[validate(phone)]
     pub phone: Option<String>,
-}
-
-impl std::fmt::Debug for SignupRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignupRequest").finish_non_exhaustive()
-    }
 }
 
 impl SignupRequest {
@@ -60,31 +67,20 @@ impl SignupRequest {
     ///
     /// # Errors
     /// 422 `VALIDATION_ERROR` with one entry per problem in `fields`.
-    pub fn validate(self) -> Result<NewAccount, ApiError> {
-        let mut f = Fields::default();
-        let email = email(&mut f, "email", self.email);
-        let first_name = name(&mut f, "first_name", self.first_name);
-        let last_name = name(&mut f, "last_name", self.last_name);
-        password(
-            &mut f,
-            "password",
-            &self.password,
-            &[&email, &first_name, &last_name],
-        );
-        let phone = self.phone.map(|p| phone(&mut f, "phone", p));
-        f.finish()?;
+    pub fn into_account(self) -> Result<NewAccount, ApiError> {
+        let clean = self.clean()?;
         Ok(NewAccount {
-            email,
-            password: SecretString::from(self.password),
-            first_name,
-            last_name,
-            phone,
+            email: clean.email,
+            password: SecretString::from(clean.password),
+            first_name: clean.first_name,
+            last_name: clean.last_name,
+            phone: clean.phone,
         })
     }
 }
 
 /// Login request body.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema, RedactedDebug)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// E-mail address (case-insensitive).
@@ -92,13 +88,8 @@ pub struct LoginRequest {
     pub email: String,
     /// Password.
     #[schema(example = "correct horse battery staple", format = Password)]
+    #[validate(sensitive)]
     pub password: String,
-}
-
-impl std::fmt::Debug for LoginRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginRequest").finish_non_exhaustive()
-    }
 }
 
 /// Creates an account.
@@ -123,7 +114,7 @@ pub async fn signup(
     State(state): State<AppState>,
     Json(req): Json<SignupRequest>,
 ) -> Result<Response, ApiError> {
-    let account = req.validate()?;
+    let account = req.into_account()?;
     let user: User = services::signup(&state, account).await?;
     let location = format!("/api/v1/users/{}", user.id);
     let mut res = (StatusCode::CREATED, Envelope::new(user)).into_response();

@@ -4,7 +4,6 @@ pub mod auth;
 mod client_ip;
 pub mod ops;
 pub mod users;
-mod validate;
 
 use axum::Router;
 use axum::routing::{get, post};

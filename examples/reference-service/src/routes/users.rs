@@ -9,11 +9,12 @@ use keel_errors::ApiError;
 use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
-use super::validate::{Fields, optional_name, phone};
 use crate::auth::AuthUser;
 use crate::domain::User;
 use crate::services::{self, ProfileChanges};
 use crate::state::AppState;
+use keel_validation::rules::{self, PhoneOptions};
+use keel_validation::{Validate, Violation};
 
 /// `page` and `limit` bounds of the admin list.
 pub const PAGE_BOUNDS: PageBounds = PageBounds {
@@ -103,21 +104,37 @@ pub async fn list(
     Ok(Envelope::new(users).with_pagination(pagination))
 }
 
+// Names follow the signup rules (keel-validation derive); the phone is normalized to E.164.
 /// Profile change body; absent fields stay unchanged, `"phone": null` removes the phone.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     /// New first name (same rules as signup).
     #[schema(example = "Ada")]
     #[serde(default)]
+    #[normalize(strip_html, collapse_whitespace, title_case)]
+    #[validate(length(min = 2, max = 50))]
     pub first_name: Option<String>,
     /// New last name.
     #[serde(default)]
+    #[normalize(strip_html, collapse_whitespace, title_case)]
+    #[validate(length(min = 2, max = 50))]
     pub last_name: Option<String>,
     /// New phone (international format); `null` removes it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, example = "+44 20 7183 8750")]
+    #[validate(custom = phone_rule)]
     pub phone: Option<Option<String>>,
+}
+
+/// The phone rule on the PATCH's three-state field: the derive skips an absent field and
+/// hands over the inner value (`None` for `null`, which removes the phone). The value is
+/// normalized to E.164 in [`UpdateUserRequest::into_changes`] before this runs.
+fn phone_rule(value: &Option<String>) -> Result<(), Violation> {
+    match value {
+        Some(p) => rules::phone(p, &PhoneOptions::new()),
+        None => Ok(()),
+    }
 }
 
 /// `Some(None)` for an explicit `null`, `None` (via `default`) for an absent field.
@@ -130,16 +147,16 @@ impl UpdateUserRequest {
     ///
     /// # Errors
     /// 422 `VALIDATION_ERROR`.
-    pub fn validate(self) -> Result<ProfileChanges, ApiError> {
-        let mut f = Fields::default();
-        let first_name = optional_name(&mut f, "first_name", self.first_name);
-        let last_name = optional_name(&mut f, "last_name", self.last_name);
-        let phone = self.phone.map(|p| p.map(|p| phone(&mut f, "phone", p)));
-        f.finish()?;
+    pub fn into_changes(mut self) -> Result<ProfileChanges, ApiError> {
+        // The derive normalizes `String`/`Option<String>` fields; the three-state phone is ours.
+        if let Some(Some(p)) = &mut self.phone {
+            keel_validation::normalize::phone(p, &PhoneOptions::new());
+        }
+        let clean = self.clean()?;
         Ok(ProfileChanges {
-            first_name,
-            last_name,
-            phone,
+            first_name: clean.first_name,
+            last_name: clean.last_name,
+            phone: clean.phone,
         })
     }
 }
@@ -171,7 +188,7 @@ pub async fn update(
 ) -> Result<Envelope<User>, ApiError> {
     let id = parse_id(&id)?;
     caller.require_self_or_admin(id)?;
-    let changes = req.validate()?;
+    let changes = req.into_changes()?;
     Ok(Envelope::new(
         services::update_user(&state, caller, id, changes).await?,
     ))
