@@ -74,6 +74,33 @@ impl<'a> Path<'a> {
         matches!(self.seg, Seg::Root) && self.parent.is_none()
     }
 
+    /// Writes this path into `out`, reusing the `String`s of the segments it held
+    /// (and of `pool`), so recording many errors does not allocate a path each time.
+    pub(crate) fn fill(&self, out: &mut FieldPath, pool: &mut Vec<String>) {
+        while let Some(seg) = out.pop() {
+            if let PathSegment::Key(s) = seg {
+                pool.push(s);
+            }
+        }
+        self.push_into(out, pool);
+    }
+
+    fn push_into(&self, out: &mut FieldPath, pool: &mut Vec<String>) {
+        if let Some(parent) = self.parent {
+            parent.push_into(out, pool);
+        }
+        match self.seg {
+            Seg::Root => {}
+            Seg::Key(k) => {
+                let mut s = pool.pop().unwrap_or_default();
+                s.clear();
+                s.push_str(k);
+                out.push(PathSegment::Key(s));
+            }
+            Seg::Index(i) => out.push(PathSegment::Index(i)),
+        }
+    }
+
     /// The owned wire form of this path.
     pub fn to_field_path(&self) -> FieldPath {
         let mut depth = 0;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use keel_envelope::{ErrorBody, ErrorEnvelope, FieldError, code};
+use keel_envelope::{ErrorBody, ErrorEnvelope, FieldError, FieldPath, code};
 use serde::{Serialize, Serializer};
 
 use crate::{Path, Violation};
@@ -24,21 +24,45 @@ use crate::{Path, Violation};
 /// assert_eq!(errors.as_slice()[0].pointer, "/email");
 /// assert!(errors.into_result().is_err());
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct ValidationErrors {
     errors: Vec<FieldError>,
+    // Reused between `add` calls so a path is not reallocated for every error.
+    scratch: FieldPath,
+    pool: Vec<String>,
+}
+
+impl fmt::Debug for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ValidationErrors")
+            .field(&self.errors)
+            .finish()
+    }
+}
+
+impl PartialEq for ValidationErrors {
+    fn eq(&self, other: &Self) -> bool {
+        self.errors == other.errors
+    }
 }
 
 impl ValidationErrors {
     /// No errors.
     pub const fn new() -> Self {
-        Self { errors: Vec::new() }
+        Self {
+            errors: Vec::new(),
+            scratch: FieldPath::root(),
+            pool: Vec::new(),
+        }
     }
 
     /// Records `violation` at `path`.
     pub fn add(&mut self, path: &Path<'_>, violation: Violation) {
-        self.errors
-            .push(violation.into_field_error(&path.to_field_path()));
+        if self.errors.capacity() == 0 {
+            self.errors.reserve(8);
+        }
+        path.fill(&mut self.scratch, &mut self.pool);
+        self.errors.push(violation.into_field_error(&self.scratch));
     }
 
     /// Records an already built field error.
@@ -153,7 +177,10 @@ impl From<ValidationErrors> for Vec<FieldError> {
 
 impl From<Vec<FieldError>> for ValidationErrors {
     fn from(errors: Vec<FieldError>) -> Self {
-        Self { errors }
+        Self {
+            errors,
+            ..Self::new()
+        }
     }
 }
 

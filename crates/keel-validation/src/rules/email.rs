@@ -245,6 +245,9 @@ pub fn email(value: &(impl AsText + ?Sized), opts: &EmailOptions) -> Result<(), 
 /// # Errors
 /// The [`EmailReason`] of the first problem found.
 pub fn check(input: &str, opts: &EmailOptions) -> Result<(), EmailReason> {
+    if fast_ascii_ok(input.as_bytes(), opts) {
+        return Ok(());
+    }
     let nfc = pre_check(input)?;
     check_nfc(&nfc, opts).map(|_| ())
 }
@@ -279,6 +282,67 @@ pub fn parse(input: &str, opts: &EmailOptions) -> Result<ParsedEmail, EmailReaso
         domain: domain.to_owned(),
         ascii_domain: ascii.into_owned(),
     })
+}
+
+/// One pass over the common case: an ASCII dot-atom address whose domain has no
+/// Punycode label. `true` means valid under `opts`; `false` means "not decided
+/// here" and the general path runs (and finds the precise reason).
+fn fast_ascii_ok(s: &[u8], opts: &EmailOptions) -> bool {
+    if s.len() > EMAIL_MAX_BYTES {
+        return false;
+    }
+    let Some(at) = s.iter().rposition(|&b| b == b'@') else {
+        return false;
+    };
+    let (local, domain) = (&s[..at], &s[at + 1..]);
+    if local.is_empty() || local.len() > opts.max_local_chars || domain.is_empty() {
+        return false;
+    }
+    let mut prev_dot = true;
+    for &b in local {
+        if b == b'.' {
+            if prev_dot {
+                return false;
+            }
+            prev_dot = true;
+        } else if is_atext(b) {
+            prev_dot = false;
+        } else {
+            return false;
+        }
+    }
+    if prev_dot || domain.len() > DOMAIN_MAX_BYTES {
+        return false;
+    }
+    let mut labels = 0usize;
+    let mut last: &[u8] = &[];
+    for label in domain.split(|&b| b == b'.') {
+        let n = label.len();
+        if n == 0
+            || n > LABEL_MAX_BYTES
+            || label[0] == b'-'
+            || label[n - 1] == b'-'
+            || (n >= 4 && &label[2..4] == b"--")
+            || !label
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        {
+            return false;
+        }
+        labels += 1;
+        last = label;
+    }
+    if opts.require_dot && (labels < 2 || !last[last.len() - 1].is_ascii_alphabetic()) {
+        return false;
+    }
+    if !opts.allow_special_use
+        && SPECIAL_USE_DOMAINS
+            .iter()
+            .any(|d| last.eq_ignore_ascii_case(d.as_bytes()))
+    {
+        return false;
+    }
+    true
 }
 
 /// Length and raw-character checks, then NFC (borrowed when already NFC).

@@ -233,7 +233,7 @@ impl PasswordPolicy {
                 "is too common; choose a less common password",
             ));
         }
-        if self.reject_user_info && !pw.is_empty() {
+        if self.reject_user_info && !pw.is_empty() && !user_inputs.is_empty() {
             let folded = fold(&pw);
             let matches = user_inputs.iter().any(|input| {
                 let input = input.trim();

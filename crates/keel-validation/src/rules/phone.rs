@@ -123,10 +123,12 @@ impl PhoneReason {
         }
     }
     fn violation(self, opts: &PhoneOptions) -> Violation {
-        Violation::new("invalid_phone", self.message())
-            .with_param("reason", self.code())
-            .with_param("min_digits", opts.min_digits)
-            .with_param("max_digits", opts.max_digits)
+        let v = Violation::new("invalid_phone", self.message()).with_param("reason", self.code());
+        match self {
+            Self::TooShort => v.with_param("min_digits", opts.min_digits),
+            Self::TooLong => v.with_param("max_digits", opts.max_digits),
+            _ => v,
+        }
     }
 }
 
@@ -199,7 +201,7 @@ pub fn to_e164(input: &str, opts: &PhoneOptions) -> Result<String, PhoneReason> 
 /// A phone number that converts to E.164 under `opts` (see [`to_e164`]).
 ///
 /// # Errors
-/// `invalid_phone` with `reason`, `min_digits`, `max_digits`.
+/// `invalid_phone` with `reason` (and `min_digits` / `max_digits` when the length is wrong).
 ///
 /// ```
 /// use keel_validation::rules::{PhoneOptions, phone};
