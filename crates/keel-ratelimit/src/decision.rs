@@ -266,7 +266,10 @@ impl Decision {
                 out.push_str(", ");
             }
             push_sf_string(&mut out, &s.quota);
-            let _ = write!(out, ";r={};t={}", s.remaining, ceil_secs(s.reset_after));
+            out.push_str(";r=");
+            push_u64(&mut out, u64::from(s.remaining));
+            out.push_str(";t=");
+            push_u64(&mut out, ceil_secs(s.reset_after));
         }
         out
     }
@@ -363,13 +366,28 @@ fn insert(headers: &mut HeaderMap, name: HeaderName, value: String) {
     }
 }
 
+/// Appends `v` in decimal without the formatting machinery (hot path of the layer).
+pub(crate) fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + u8::try_from(v % 10).unwrap_or(0);
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+}
+
 pub(crate) fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// Appends the quota's policy name as a structured-field String (RFC 8941 §3.3.3):
 /// printable ASCII, `"` and `\` escaped, anything else replaced by `?`.
-fn push_sf_string(out: &mut String, quota: &Quota) {
+pub(crate) fn push_sf_string(out: &mut String, quota: &Quota) {
     out.push('"');
     let mut push = |s: &str| {
         for c in s.chars() {

@@ -67,7 +67,7 @@ impl<K: Hash + Eq, V: Expires> Table<K, V> {
     /// A table holding at most `max_keys` entries (at least one per shard).
     pub(crate) fn new(max_keys: usize, sweep_interval_ns: u64, when_full: WhenFull) -> Self {
         let cores = std::thread::available_parallelism().map_or(4, usize::from);
-        let wanted = (cores * 4).next_power_of_two().clamp(8, 128);
+        let wanted = (cores * 16).next_power_of_two().clamp(16, 256);
         // Never more shards than keys, so the per-shard caps sum to at most `max_keys`.
         let max_pow2 = if max_keys == 0 {
             1

@@ -8,11 +8,12 @@ use std::task::{Context, Poll};
 
 use axum::response::Response;
 use http::request::Parts;
-use http::{HeaderValue, Request};
+use http::{HeaderName, HeaderValue, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{KeyExtractor, PlainText, Renderer};
+use crate::decision::{ceil_secs, push_u64};
 use crate::{Decision, Error, HeaderStyle, Key, Limiter};
 
 type PartsFn<T> = Arc<dyn Fn(&Parts) -> T + Send + Sync>;
@@ -45,7 +46,11 @@ struct Config {
     on_success: bool,
     renderer: Arc<dyn Renderer>,
     missing: MissingKey,
+    /// Pre-formatted per limiter: the `RateLimit-Policy` value, the quoted policy names,
+    /// and `X-RateLimit-Limit` when there is a single quota.
     policy: Option<HeaderValue>,
+    names: Arc<[String]>,
+    single_limit: Option<HeaderValue>,
 }
 
 impl fmt::Debug for Config {
@@ -100,6 +105,19 @@ impl RateLimitLayer {
     pub fn new(limiter: impl Into<Limiter>, key: KeyExtractor) -> Self {
         let limiter = limiter.into();
         let policy = policy_header(&limiter);
+        let names: Arc<[String]> = limiter
+            .quotas()
+            .iter()
+            .map(|q| {
+                let mut n = String::new();
+                crate::decision::push_sf_string(&mut n, q);
+                n
+            })
+            .collect();
+        let single_limit = match limiter.quotas() {
+            [q] => Some(HeaderValue::from(q.burst_size())),
+            _ => None,
+        };
         Self {
             config: Config {
                 limiter,
@@ -112,6 +130,8 @@ impl RateLimitLayer {
                 renderer: Arc::new(PlainText),
                 missing: MissingKey::default(),
                 policy,
+                names,
+                single_limit,
             },
         }
     }
@@ -246,9 +266,39 @@ impl<S> RateLimit<S> {
     }
 }
 
+// Short-lived on the stack; boxing the headers would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 enum Verdict {
-    Proceed(Option<Decision>),
+    Proceed(Option<RateHeaders>),
     Reject(Response),
+}
+
+/// The rate limit headers of one decision, computed before the inner service runs so the
+/// response future needs neither the decision nor the configuration. Positional: see
+/// [`RateHeaders::NAMES`].
+#[derive(Default)]
+struct RateHeaders {
+    values: [Option<HeaderValue>; 6],
+}
+
+impl RateHeaders {
+    const NAMES: [HeaderName; 6] = [
+        crate::RATELIMIT_POLICY,
+        crate::RATELIMIT,
+        crate::X_RATELIMIT_LIMIT,
+        crate::X_RATELIMIT_REMAINING,
+        crate::X_RATELIMIT_RESET,
+        http::header::RETRY_AFTER,
+    ];
+
+    fn apply(self, headers: &mut http::HeaderMap) {
+        headers.reserve(self.values.len());
+        for (name, value) in Self::NAMES.into_iter().zip(self.values) {
+            if let Some(v) = value {
+                headers.insert(name, v);
+            }
+        }
+    }
 }
 
 /// The key used for requests without one under [`MissingKey::SharedBucket`]; the NUL
@@ -261,7 +311,7 @@ impl Config {
     fn verdict(&self, parts: &Parts, result: Result<Decision, Error>) -> Verdict {
         match result {
             Ok(d) if d.is_allowed() => {
-                Verdict::Proceed((self.on_success && !self.shadow).then_some(d))
+                Verdict::Proceed((self.on_success && !self.shadow).then(|| self.rate_headers(&d)))
             }
             Ok(d) if self.shadow => {
                 tracing::info!(
@@ -275,7 +325,7 @@ impl Config {
             }
             Ok(d) => {
                 let mut res = self.renderer.rate_limited(&d, parts);
-                self.write_headers(&d, &mut res);
+                self.rate_headers(&d).apply(res.headers_mut());
                 Verdict::Reject(res)
             }
             Err(e) if self.shadow => {
@@ -291,26 +341,51 @@ impl Config {
         }
     }
 
-    fn write_headers(&self, d: &Decision, res: &mut Response) {
-        let headers = res.headers_mut();
-        match (&self.policy, self.style) {
-            // Same output as Decision::write_headers, with the constant policy pre-formatted.
-            (Some(policy), HeaderStyle::Ietf | HeaderStyle::Both)
-                if d.quotas().len() == self.limiter.quotas().len() =>
-            {
-                headers.insert(crate::RATELIMIT_POLICY, policy.clone());
-                if let Ok(v) = HeaderValue::try_from(d.ratelimit()) {
-                    headers.insert(crate::RATELIMIT, v);
+    /// The headers of `d` in the configured style (same output as
+    /// [`Decision::write_headers`], with the per-limiter parts pre-formatted).
+    fn rate_headers(&self, d: &Decision) -> RateHeaders {
+        let mut h = RateHeaders::default();
+        let ietf = matches!(self.style, HeaderStyle::Ietf | HeaderStyle::Both);
+        let legacy = matches!(self.style, HeaderStyle::Legacy | HeaderStyle::Both);
+        let states = d.quotas();
+        // Decisions from the deny cache describe one quota only: format them in full.
+        let complete = states.len() == self.names.len();
+        if ietf {
+            match (&self.policy, complete) {
+                (Some(policy), true) => {
+                    h.values[0] = Some(policy.clone());
+                    let mut v = String::with_capacity(32 * states.len());
+                    for (i, (s, name)) in states.iter().zip(self.names.iter()).enumerate() {
+                        if i > 0 {
+                            v.push_str(", ");
+                        }
+                        v.push_str(name);
+                        v.push_str(";r=");
+                        push_u64(&mut v, u64::from(s.remaining()));
+                        v.push_str(";t=");
+                        push_u64(&mut v, ceil_secs(s.reset_after()));
+                    }
+                    h.values[1] = HeaderValue::try_from(v).ok();
                 }
-                let rest = if self.style == HeaderStyle::Both {
-                    HeaderStyle::Legacy
-                } else {
-                    HeaderStyle::None
-                };
-                d.write_headers(headers, rest);
+                _ => {
+                    h.values[0] = HeaderValue::try_from(d.ratelimit_policy()).ok();
+                    h.values[1] = HeaderValue::try_from(d.ratelimit()).ok();
+                }
             }
-            _ => d.write_headers(headers, self.style),
         }
+        if legacy {
+            let limit = match (&self.single_limit, complete) {
+                (Some(l), true) => l.clone(),
+                _ => HeaderValue::from(d.limit()),
+            };
+            h.values[2] = Some(limit);
+            h.values[3] = Some(HeaderValue::from(d.remaining()));
+            h.values[4] = Some(HeaderValue::from(ceil_secs(d.reset_after())));
+        }
+        if let Some(after) = d.retry_after() {
+            h.values[5] = Some(HeaderValue::from(ceil_secs(after).max(1)));
+        }
+        h
     }
 
     /// The key and cost of a request, or `None` to let it through unlimited.
@@ -348,21 +423,15 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (parts, body) = req.into_parts();
         let Some((key, cost)) = self.config.key_and_cost(&parts) else {
-            return ResponseFuture::inner(
-                self.inner.call(Request::from_parts(parts, body)),
-                None,
-                &self.config,
-            );
+            return ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)), None);
         };
         if let Some(memory) = self.config.limiter.as_memory() {
             // In memory: decide synchronously, no allocation, no extra poll.
             let result = memory.check_key(&key, cost);
             return match self.config.verdict(&parts, result) {
-                Verdict::Proceed(d) => ResponseFuture::inner(
-                    self.inner.call(Request::from_parts(parts, body)),
-                    d,
-                    &self.config,
-                ),
+                Verdict::Proceed(h) => {
+                    ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)), h)
+                }
                 Verdict::Reject(res) => ResponseFuture::ready(res),
             };
         }
@@ -373,10 +442,10 @@ where
         ResponseFuture::boxed(Box::pin(async move {
             let result = config.limiter.check_key(&key, cost).await;
             match config.verdict(&parts, result) {
-                Verdict::Proceed(d) => {
+                Verdict::Proceed(h) => {
                     let mut res = inner.call(Request::from_parts(parts, body)).await?;
-                    if let Some(d) = d {
-                        config.write_headers(&d, &mut res);
+                    if let Some(h) = h {
+                        h.apply(res.headers_mut());
                     }
                     Ok(res)
                 }
@@ -399,7 +468,7 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F, E> {
-        Inner { #[pin] future: F, decision: Option<Decision>, config: Option<Arc<Config>> },
+        Inner { #[pin] future: F, headers: Option<RateHeaders> },
         Ready { response: Option<Response> },
         Boxed { future: BoxFuture<E> },
     }
@@ -412,14 +481,9 @@ impl<F, E> fmt::Debug for ResponseFuture<F, E> {
 }
 
 impl<F, E> ResponseFuture<F, E> {
-    fn inner(future: F, decision: Option<Decision>, config: &Arc<Config>) -> Self {
-        let config = decision.as_ref().map(|_| Arc::clone(config));
+    fn inner(future: F, headers: Option<RateHeaders>) -> Self {
         Self {
-            state: State::Inner {
-                future,
-                decision,
-                config,
-            },
+            state: State::Inner { future, headers },
         }
     }
 
@@ -446,14 +510,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Inner {
-                future,
-                decision,
-                config,
-            } => {
+            StateProj::Inner { future, headers } => {
                 let mut res = std::task::ready!(future.poll(cx))?;
-                if let (Some(d), Some(c)) = (decision.take(), config.take()) {
-                    c.write_headers(&d, &mut res);
+                if let Some(h) = headers.take() {
+                    h.apply(res.headers_mut());
                 }
                 Poll::Ready(Ok(res))
             }
