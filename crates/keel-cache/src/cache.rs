@@ -235,7 +235,6 @@ where
         let mut mb = moka::future::Cache::builder()
             .name(&b.name)
             .max_capacity(b.max_capacity)
-            .support_invalidation_closures()
             .eviction_listener(move |_k, _v, cause| {
                 let c = &listener_counters;
                 bump(match cause {
@@ -582,8 +581,8 @@ where
     /// on every replica — the `clear_pattern("prefix*")` of cache-aside designs. Build
     /// prefixes with [`Key::prefix`](crate::Key::prefix). Loads in flight are not cached.
     ///
-    /// In memory this is lazy and O(1) for the caller (moka filters on read and sweeps in
-    /// the background); in Redis it is a `SCAN`/`UNLINK` over the cache's keys.
+    /// Costs a scan of the memory tier (O(entries)) and, with Redis, a `SCAN`/`UNLINK` over
+    /// the cache's keys there: meant for occasional invalidations, not per request.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), keel_cache::Error> {
@@ -606,7 +605,7 @@ where
             inner.generation.fetch_add(1, Ordering::SeqCst);
             l2.delete_prefix(prefix).await;
         }
-        inner.invalidate_prefix_local(prefix);
+        inner.invalidate_prefix_local(prefix).await;
     }
 
     /// Invalidates the whole cache in O(1): memory here, and with Redis the namespace
@@ -816,43 +815,40 @@ where
         self.l1.invalidate(key).await;
     }
 
-    pub(crate) fn invalidate_prefix_local(&self, prefix: &str) {
+    /// Drops every memory entry whose key string matches. A scan of the memory tier:
+    /// moka's lazy `invalidate_entries_if` would cost 32 bytes on *every* entry for
+    /// an operation that is rare, so we pay O(entries) when it runs instead.
+    async fn invalidate_matching_local(&self, matches: impl Fn(&K) -> bool) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        for (k, f) in lock(&self.flights).iter() {
-            if key_starts_with(k, prefix) {
-                f.invalidated.store(true, Ordering::SeqCst);
-            }
-        }
-        let p = prefix.to_owned();
-        if let Err(e) = self
-            .l1
-            .invalidate_entries_if(move |k, _| key_starts_with(k, &p))
-        {
-            // Only possible without `support_invalidation_closures`, which we always set.
-            tracing::error!(cache = %self.name, error = %e, "prefix invalidation refused; clearing the whole memory tier");
-            self.l1.invalidate_all();
-        }
-    }
-
-    /// Invalidates the key whose string form is `s`, for keys that cannot be parsed back.
-    #[cfg(feature = "redis")]
-    pub(crate) fn invalidate_exact_string_local(&self, s: &str) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        let target = s.to_owned();
-        let matches = move |k: &K| {
-            let mut buf = String::with_capacity(target.len());
-            k.write_key(&mut buf);
-            buf == target
-        };
         for (k, f) in lock(&self.flights).iter() {
             if matches(k) {
                 f.invalidated.store(true, Ordering::SeqCst);
             }
         }
-        if let Err(e) = self.l1.invalidate_entries_if(move |k, _| matches(k)) {
-            tracing::error!(cache = %self.name, error = %e, "invalidation refused; clearing the whole memory tier");
-            self.l1.invalidate_all();
+        let doomed: Vec<Arc<K>> = self
+            .l1
+            .iter()
+            .filter_map(|(k, _)| matches(&k).then_some(k))
+            .collect();
+        for k in doomed {
+            self.l1.invalidate(&*k).await;
         }
+    }
+
+    pub(crate) async fn invalidate_prefix_local(&self, prefix: &str) {
+        self.invalidate_matching_local(|k| key_starts_with(k, prefix))
+            .await;
+    }
+
+    /// Invalidates the key whose string form is `s`, for keys that cannot be parsed back.
+    #[cfg(feature = "redis")]
+    pub(crate) async fn invalidate_exact_string_local(&self, s: &str) {
+        self.invalidate_matching_local(|k| {
+            let mut buf = String::with_capacity(s.len());
+            k.write_key(&mut buf);
+            buf == s
+        })
+        .await;
     }
 
     pub(crate) fn invalidate_all_local(&self) {

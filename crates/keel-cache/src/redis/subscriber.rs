@@ -122,9 +122,9 @@ where
     match message {
         Message::Key(k) => match K::from_key_str(k) {
             Some(key) => inner.invalidate_local(&key).await,
-            None => inner.invalidate_exact_string_local(k),
+            None => inner.invalidate_exact_string_local(k).await,
         },
-        Message::Prefix(p) => inner.invalidate_prefix_local(p),
+        Message::Prefix(p) => inner.invalidate_prefix_local(p).await,
         Message::All(v) => {
             l2.version.fetch_max(v, std::sync::atomic::Ordering::SeqCst);
             inner.invalidate_all_local();
