@@ -700,3 +700,45 @@ async fn replicas_migrating_together_apply_each_migration_once() {
             .is_empty()
     );
 }
+
+async fn stored_hash(t: &TestApp, mail: &str) -> String {
+    t.db()
+        .await
+        .query_one("SELECT password_hash FROM users WHERE email = $1", &[&mail])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn login_upgrades_a_hash_made_with_old_parameters() {
+    let Some(old) = spawn(Opts::default()).await else {
+        return;
+    };
+    let mail = email("rehash");
+    assert_eq!(old.signup(&mail).await.status, StatusCode::CREATED);
+    let before = stored_hash(&old, &mail).await;
+    assert!(before.contains("m=64,t=1,p=1"), "{before}");
+
+    // A new release raises the cost; the next successful login re-hashes.
+    let new = spawn(Opts {
+        schema: Some(old.schema.clone()),
+        env: vec![("KEEL_PASSWORD_HASH", "m=128,t=2,p=1".to_owned())],
+        ..Opts::default()
+    })
+    .await
+    .unwrap();
+    new.login(&mail, "wrong password")
+        .await
+        .expect_error(401, "UNAUTHENTICATED");
+    assert_eq!(
+        stored_hash(&new, &mail).await,
+        before,
+        "no rehash on a failed login"
+    );
+    assert_eq!(new.login(&mail, PASSWORD).await.status, StatusCode::OK);
+    let after = stored_hash(&new, &mail).await;
+    assert!(after.contains("m=128,t=2,p=1"), "{after}");
+    // And the upgraded hash still verifies.
+    assert_eq!(new.login(&mail, PASSWORD).await.status, StatusCode::OK);
+}
