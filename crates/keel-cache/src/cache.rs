@@ -312,20 +312,8 @@ where
         }
         inner.counters.misses.incr();
         #[cfg(feature = "redis")]
-        if let Some(l2) = &inner.l2
-            && key.key_len() <= inner.cfg.max_key_len
-        {
-            let gen0 = inner.generation.load(Ordering::SeqCst);
-            if let L2Get::Hit(entry) = l2.get(&key.to_key_string()).await
-                && matches!(
-                    entry.freshness(inner.clock.now_nanos(), Policy::default()),
-                    Freshness::Fresh | Freshness::FreshRefresh
-                )
-            {
-                let value = entry.value.clone();
-                inner.store_l1(key, entry, None, gen0).await;
-                return value;
-            }
+        if inner.l2.is_some() {
+            return inner.get_l2(key).await;
         }
         None
     }
@@ -402,24 +390,7 @@ where
         }
         inner.counters.misses.incr();
         inner.check_key(&key)?;
-        let (value, status) = inner.load_shared(key.clone(), || make(&mut slot)).await?;
-        if let Some(v) = value {
-            return Ok(Lookup::new(v, status));
-        }
-        // We joined a load started by `get_or_load_optional` that found nothing; ours
-        // promises a value, so run our own loader, outside single-flight (a rare mix).
-        let Some(loader) = make(&mut slot) else {
-            return Err(Error::LoadAborted);
-        };
-        let gen0 = inner.generation.load(Ordering::SeqCst);
-        let (value, took) = inner.run_loader(loader).await;
-        let value = value?;
-        if let Some(entry) = inner.make_entry(value.clone(), took) {
-            inner.store_l1(&key, entry, None, gen0).await;
-        }
-        value
-            .map(|v| Lookup::new(v, CacheStatus::Miss))
-            .ok_or(Error::LoadAborted)
+        inner.miss_value(key, make(&mut slot)).await
     }
 
     /// Like [`get_or_load`](Self::get_or_load) for lookups that may find nothing: a loader
@@ -487,8 +458,7 @@ where
         }
         inner.counters.misses.incr();
         inner.check_key(&key)?;
-        let (value, status) = inner.load_shared(key, || make(&mut slot)).await?;
-        Ok(Lookup::new(value, status))
+        inner.miss_optional(key, make(&mut slot)).await
     }
 
     /// Stores `value` with the default TTL. With Redis, also writes it there and tells
@@ -921,6 +891,71 @@ where
             Ok(outcome) => outcome.clone().unwrap_or(Err(Error::LoadAborted)),
             Err(_) => Err(Error::LoadAborted),
         }
+    }
+
+    /// The miss path of `get_or_load`, boxed so the hit path's future stays small.
+    fn miss_value(
+        self: &Arc<Self>,
+        key: K,
+        loader: Option<BoxLoader<V>>,
+    ) -> BoxFut<'_, Result<Lookup<V>, Error>> {
+        Box::pin(async move {
+            let mut loader = loader;
+            let (value, status) = self.load_shared(key.clone(), || loader.take()).await?;
+            if let Some(v) = value {
+                return Ok(Lookup::new(v, status));
+            }
+            // We joined a load started by `get_or_load_optional` that found nothing; ours
+            // promises a value, so run our own loader, outside single-flight (a rare mix).
+            let Some(loader) = loader.take() else {
+                return Err(Error::LoadAborted);
+            };
+            let gen0 = self.generation.load(Ordering::SeqCst);
+            let (value, took) = self.run_loader(loader).await;
+            let value = value?;
+            if let Some(entry) = self.make_entry(value.clone(), took) {
+                self.store_l1(&key, entry, None, gen0).await;
+            }
+            value
+                .map(|v| Lookup::new(v, CacheStatus::Miss))
+                .ok_or(Error::LoadAborted)
+        })
+    }
+
+    /// The miss path of `get_or_load_optional`, boxed like [`Self::miss_value`].
+    fn miss_optional(
+        self: &Arc<Self>,
+        key: K,
+        loader: Option<BoxLoader<V>>,
+    ) -> BoxFut<'_, Result<Lookup<Option<V>>, Error>> {
+        Box::pin(async move {
+            let mut loader = loader;
+            let (value, status) = self.load_shared(key, || loader.take()).await?;
+            Ok(Lookup::new(value, status))
+        })
+    }
+
+    /// The Redis part of `get`, boxed like [`Self::miss_value`].
+    #[cfg(feature = "redis")]
+    fn get_l2<'a>(&'a self, key: &'a K) -> BoxFut<'a, Option<V>> {
+        Box::pin(async move {
+            let l2 = self.l2.as_ref()?;
+            if key.key_len() > self.cfg.max_key_len {
+                return None;
+            }
+            let gen0 = self.generation.load(Ordering::SeqCst);
+            if let L2Get::Hit(entry) = l2.get(&key.to_key_string()).await
+                && matches!(
+                    entry.freshness(self.clock.now_nanos(), Policy::default()),
+                    Freshness::Fresh | Freshness::FreshRefresh
+                )
+            {
+                let value = entry.value.clone();
+                self.store_l1(key, entry, None, gen0).await;
+                return value;
+            }
+            None
+        })
     }
 
     /// Starts a background refresh of `key` unless a load of it is already in flight.
