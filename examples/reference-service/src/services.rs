@@ -1,5 +1,5 @@
 //! Services: the use cases. Policy lives here (who may do what, what is cached, what is
-//! rate limited, what is encrypted); SQL lives in [`repository`](crate::repository), HTTP
+//! rate limited, what is encrypted); SQL lives in [`repository`], HTTP
 //! in [`routes`](crate::routes).
 
 use std::net::IpAddr;
