@@ -742,3 +742,33 @@ async fn login_upgrades_a_hash_made_with_old_parameters() {
     // And the upgraded hash still verifies.
     assert_eq!(new.login(&mail, PASSWORD).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn global_per_ip_limit_answers_429_envelopes_and_spares_health_probes() {
+    let Some(t) = spawn(Opts {
+        env: vec![("KEEL_RATE_LIMIT_GLOBAL", "3/minute".to_owned())],
+        ..Opts::default()
+    })
+    .await
+    else {
+        return;
+    };
+    for _ in 0..3 {
+        let r = t.call(Method::GET, "/api/v1/users/me", None, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            r.headers.contains_key("ratelimit"),
+            "headers on admitted responses too"
+        );
+    }
+    let r = t.call(Method::GET, "/api/v1/users/me", None, None).await;
+    r.expect_error(429, "RATE_LIMITED");
+    assert!(r.headers.contains_key("retry-after"));
+    // Probes are exempt: a limited client does not take the instance out of rotation.
+    for _ in 0..5 {
+        assert_eq!(
+            t.call(Method::GET, "/health/live", None, None).await.status,
+            StatusCode::OK
+        );
+    }
+}
