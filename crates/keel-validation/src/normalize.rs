@@ -22,6 +22,13 @@ use crate::rules::phone::to_e164;
 /// assert_eq!(s, "Ada");
 /// ```
 pub fn trim(s: &mut String) {
+    // Fast path: both ends are ASCII and not whitespace.
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (None, _) => return,
+        (Some(&f), Some(&l)) if f < 0x80 && l < 0x80 && !ascii_ws(f) && !ascii_ws(l) => return,
+        _ => {}
+    }
     let end = s.trim_end().len();
     s.truncate(end);
     let start = s.len() - s.trim_start().len();
@@ -39,6 +46,9 @@ pub fn trim(s: &mut String) {
 /// assert_eq!(s, "Ada King");
 /// ```
 pub fn collapse_whitespace(s: &mut String) {
+    if ascii_collapsed(s.as_bytes()) {
+        return;
+    }
     let needs = {
         let t = s.trim();
         t.len() != s.len()
@@ -58,6 +68,30 @@ pub fn collapse_whitespace(s: &mut String) {
         out.push_str(word);
     }
     *s = out;
+}
+
+/// The whitespace of `char::is_whitespace` within ASCII (includes U+000B).
+const fn ascii_ws(b: u8) -> bool {
+    matches!(b, 9..=13 | b' ')
+}
+
+/// ASCII text with no leading/trailing whitespace and only single inner spaces.
+fn ascii_collapsed(b: &[u8]) -> bool {
+    let mut prev_space = true;
+    for &c in b {
+        if c >= 0x80 {
+            return false;
+        }
+        if ascii_ws(c) {
+            if c != b' ' || prev_space {
+                return false;
+            }
+            prev_space = true;
+        } else {
+            prev_space = false;
+        }
+    }
+    !prev_space || b.is_empty()
 }
 
 /// Unicode NFC (canonical composition): `e` + `◌́` becomes `é`.
@@ -164,10 +198,17 @@ pub fn email(s: &mut String) {
 /// ```
 pub fn email_with(s: &mut String, case: EmailCase) {
     trim(s);
-    nfc(s);
-    if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_uppercase()) && !contains_punycode(s) {
+    // Fast path: ASCII, no uppercase, no `--` (so no Punycode label): nothing to do.
+    let mut prev = 0u8;
+    let plain = s.bytes().all(|b| {
+        let ok = b < 0x80 && !b.is_ascii_uppercase() && !(b == b'-' && prev == b'-');
+        prev = b;
+        ok
+    });
+    if plain {
         return;
     }
+    nfc(s);
     let Some(at) = s.rfind('@') else {
         if case == EmailCase::All {
             lowercase(s);
@@ -327,17 +368,29 @@ pub fn title_case(s: &mut String) {
 /// Fast path of [`title_case`]: true when an ASCII value would come out unchanged
 /// (`Ada`, `Lovelace`, `McDonald`, `van`), so no allocation is needed.
 fn title_case_is_noop(s: &str) -> bool {
-    if !s.is_ascii() {
-        return false;
-    }
-    let words = s
-        .split(|c: char| c.is_whitespace() || c == '-')
-        .filter(|w| !w.is_empty());
-    for (index, word) in words.enumerate() {
-        let b = word.as_bytes();
-        if b.contains(&b'\'') {
+    let all = s.as_bytes();
+    let mut i = 0;
+    let mut index = 0usize;
+    while i < all.len() {
+        let c = all[i];
+        if c >= 0x80 {
             return false;
         }
+        if ascii_ws(c) || c == b'-' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < all.len() && !(ascii_ws(all[i]) || all[i] == b'-') {
+            if all[i] >= 0x80 || all[i] == b'\'' {
+                return false;
+            }
+            i += 1;
+        }
+        let b = &all[start..i];
+        let word = &s[start..i];
+        index += 1;
+        let index = index - 1;
         let has_lower = b.iter().any(u8::is_ascii_lowercase);
         let upper_after_first = b[1..].iter().any(u8::is_ascii_uppercase);
         if has_lower && upper_after_first {

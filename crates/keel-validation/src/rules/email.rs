@@ -431,7 +431,26 @@ fn quoted_end(s: &str) -> Option<usize> {
     None
 }
 
-const fn is_atext(b: u8) -> bool {
+/// `atext` of RFC 5322 as a lookup table.
+static ATEXT: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        // `i < 256`, so the cast is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        let b = i as u8;
+        t[i] = is_atext_slow(b);
+        i += 1;
+    }
+    t
+};
+
+#[inline]
+fn is_atext(b: u8) -> bool {
+    ATEXT[usize::from(b)]
+}
+
+const fn is_atext_slow(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
