@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use zeroize::{Zeroize, Zeroizing};
@@ -497,15 +498,12 @@ impl KeyRing {
         let tag = Tag::try_from(tag).map_err(|_| fail("too short"))?;
         let ad = AssociatedData::new(&token[..5], purpose, aad)
             .ok_or_else(|| fail("purpose too long"))?;
-        let mut plaintext = body.to_vec();
+        // Buffer-to-buffer: GHASH reads the token, CTR writes the plaintext; no extra copy.
+        let mut plaintext = vec![0u8; body.len()];
+        let buffer = InOutBuf::new(body, &mut plaintext).map_err(|_| fail("length mismatch"))?;
         if entry
             .cipher
-            .decrypt_inout_detached(
-                &Nonce::from(nonce),
-                ad.as_bytes(),
-                plaintext.as_mut_slice().into(),
-                &tag,
-            )
+            .decrypt_inout_detached(&Nonce::from(nonce), ad.as_bytes(), buffer, &tag)
             .is_err()
         {
             plaintext.zeroize();
