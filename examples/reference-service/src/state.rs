@@ -410,6 +410,7 @@ fn build_health(config: &Config, db: &Db) -> Result<Health, StartupError> {
     if let Some(url) = &config.redis_url {
         let client = redis::Client::open(url.expose_secret())
             .map_err(|e| StartupError::Config(format!("REDIS_URL: {e}")))?;
+        let conn: Arc<tokio::sync::OnceCell<redis::aio::ConnectionManager>> = Arc::default();
         builder = builder.check(
             // Non-critical: without Redis, rate limits and the cache fall back to memory, so
             // an outage degrades readiness to `warn` (still 200) instead of taking every
@@ -420,13 +421,19 @@ fn build_health(config: &Config, db: &Db) -> Result<Health, StartupError> {
                 .timeout(Duration::from_secs(1)),
             move || {
                 let client = client.clone();
+                let conn = Arc::clone(&conn);
                 async move {
                     let start = std::time::Instant::now();
-                    let mut conn = match client.get_multiplexed_async_connection().await {
-                        Ok(c) => c,
+                    // One auto-reconnecting connection, made on the first check that finds
+                    // Redis up (a Redis that is down at startup must not block startup).
+                    let manager = conn
+                        .get_or_try_init(|| redis::aio::ConnectionManager::new(client))
+                        .await;
+                    let mut manager = match manager {
+                        Ok(m) => m.clone(),
                         Err(e) => return Observation::fail(e.to_string()),
                     };
-                    match redis::cmd("PING").query_async::<String>(&mut conn).await {
+                    match redis::cmd("PING").query_async::<String>(&mut manager).await {
                         Ok(_) => Observation::from(keel_health::Status::Pass)
                             .with_value(start.elapsed().as_secs_f64() * 1000.0, "ms"),
                         Err(e) => Observation::fail(e.to_string()),

@@ -525,6 +525,33 @@ async fn two_instances_sharing_redis_enforce_one_login_limit_and_invalidate_each
         .await
         .expect_error(429, "RATE_LIMITED");
 
+    // Readiness covers Redis (details for admins).
+    let admin = a
+        .state
+        .tokens()
+        .issue(uuid::Uuid::new_v4(), reference_service::domain::Role::Admin)
+        .unwrap();
+    let health = a
+        .call(Method::GET, "/health", Some(&admin.access_token), None)
+        .await;
+    assert_eq!(health.status, StatusCode::OK, "{}", health.body);
+    assert_eq!(
+        health.body["checks"]["redis:responseTime"][0]["status"],
+        json!("pass"),
+        "{}",
+        health.body
+    );
+    assert_eq!(
+        health.body["checks"]["postgres:responseTime"][0]["status"],
+        json!("pass")
+    );
+    let public = a.call(Method::GET, "/health", None, None).await;
+    assert_eq!(
+        public.body,
+        json!({"status": "pass"}),
+        "no details for the public"
+    );
+
     // Cache: B caches the user; a PATCH on A invalidates B's copy.
     let me = a
         .call(Method::GET, "/api/v1/users/me", Some(&tokens[0]), None)
