@@ -221,7 +221,7 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("keel_db_pool", tasks), &tasks, |b, &t| {
             b.iter_custom(|iters| {
                 run_split(&rt, &keel, t, iters, |p: Pool| async move {
-                    keel_select1(&p).await
+                    keel_select1(&p).await;
                 })
             });
         });
@@ -269,7 +269,7 @@ fn client_tps(client: Client, pg: tokio_postgres::Config, tasks: usize, secs: f6
             Client::Keel => {
                 let pool = keel_pool(pg);
                 tps_loop(pool, tasks, secs, |p: Pool| async move {
-                    keel_select1(&p).await
+                    keel_select1(&p).await;
                 })
                 .await
             }
