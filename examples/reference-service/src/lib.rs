@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // keel_errors::ApiError is 160 bytes; handlers return it by value on purpose (it is the
 // error type of the whole service). Reported to keel-errors: boxing its internals would
 // make this allow unnecessary.
