@@ -59,35 +59,35 @@ impl<T: AsText> AsText for Sensitive<T> {
 /// ```
 pub trait TextMut {
     /// Calls `f` on every string inside.
-    fn for_each_text(&mut self, f: &mut dyn FnMut(&mut String));
+    fn for_each_text<F: FnMut(&mut String)>(&mut self, f: &mut F);
 }
 
 impl TextMut for String {
-    fn for_each_text(&mut self, f: &mut dyn FnMut(&mut String)) {
+    fn for_each_text<F: FnMut(&mut String)>(&mut self, f: &mut F) {
         f(self);
     }
 }
 impl<T: TextMut> TextMut for Option<T> {
-    fn for_each_text(&mut self, f: &mut dyn FnMut(&mut String)) {
+    fn for_each_text<F: FnMut(&mut String)>(&mut self, f: &mut F) {
         if let Some(v) = self {
             v.for_each_text(f);
         }
     }
 }
 impl<T: TextMut> TextMut for Vec<T> {
-    fn for_each_text(&mut self, f: &mut dyn FnMut(&mut String)) {
+    fn for_each_text<F: FnMut(&mut String)>(&mut self, f: &mut F) {
         for v in self {
             v.for_each_text(f);
         }
     }
 }
 impl<T: TextMut> TextMut for Box<T> {
-    fn for_each_text(&mut self, f: &mut dyn FnMut(&mut String)) {
+    fn for_each_text<F: FnMut(&mut String)>(&mut self, f: &mut F) {
         (**self).for_each_text(f);
     }
 }
 impl<T: TextMut> TextMut for Sensitive<T> {
-    fn for_each_text(&mut self, f: &mut dyn FnMut(&mut String)) {
+    fn for_each_text<F: FnMut(&mut String)>(&mut self, f: &mut F) {
         self.expose_mut().for_each_text(f);
     }
 }

@@ -141,52 +141,70 @@ impl PhoneReason {
 /// # Errors
 /// The [`PhoneReason`].
 pub fn to_e164(input: &str, opts: &PhoneOptions) -> Result<String, PhoneReason> {
+    let p = plan(input, opts)?;
+    let mut out = String::with_capacity(16);
+    out.push('+');
+    if let Some(cc) = p.cc {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{cc}");
+    }
+    out.extend(p.rest.chars().filter(char::is_ascii_digit).skip(p.skip));
+    Ok(out)
+}
+
+/// What [`to_e164`] would do, decided without allocating.
+struct Plan<'a> {
+    /// The input after the `+`, separators included.
+    rest: &'a str,
+    /// Leading digits to drop (`00`, a trunk prefix).
+    skip: usize,
+    /// Calling code to prepend (national numbers).
+    cc: Option<u16>,
+}
+
+fn plan<'a>(input: &'a str, opts: &PhoneOptions) -> Result<Plan<'a>, PhoneReason> {
     let s = input.trim();
     let (international, rest) = match s.strip_prefix('+') {
         Some(r) => (true, r),
         None => (false, s),
     };
-    let mut digits = String::with_capacity(16);
+    let mut count = 0usize;
+    let mut first = [0u8; 3];
     for (i, c) in rest.chars().enumerate() {
         if i >= 64 {
             return Err(PhoneReason::TooLong);
         }
         match c {
-            '0'..='9' => digits.push(c),
+            '0'..='9' => {
+                if let Some(slot) = first.get_mut(count) {
+                    *slot = c as u8;
+                }
+                count += 1;
+            }
             ' ' | '-' | '.' | '(' | ')' => {}
             _ => return Err(PhoneReason::InvalidChars),
         }
     }
-    let national = if international {
-        None
-    } else if let Some(rest) = digits.strip_prefix("00") {
-        digits = rest.to_owned();
-        None
+    let (skip, cc) = if international {
+        (0, None)
+    } else if count >= 2 && first[..2] == *b"00" {
+        (2, None)
     } else {
-        Some(())
-    };
-    let mut out = String::with_capacity(16);
-    out.push('+');
-    if national.is_some() {
         let Some(cc) = opts.default_calling_code else {
             return Err(PhoneReason::MissingCountryCode);
         };
-        let mut national = digits.as_str();
-        if let Some(t) = opts.trunk_prefix {
-            let t = char::from(t);
-            // NANP: drop the `1` only when it precedes a full 10-digit number.
-            if national.starts_with(t) && (cc != 1 || national.len() == 11) {
-                national = &national[1..];
-            }
-        }
-        use std::fmt::Write as _;
-        let _ = write!(out, "{cc}");
-        out.push_str(national);
-    } else {
-        out.push_str(&digits);
-    }
-    let n = out.len() - 1;
-    if out.as_bytes().get(1) == Some(&b'0') {
+        // NANP: drop the `1` only when it precedes a full 10-digit number.
+        let strip = opts
+            .trunk_prefix
+            .is_some_and(|t| count > 0 && first[0] == t && (cc != 1 || count == 11));
+        (usize::from(strip), Some(cc))
+    };
+    let (cc_digits, leading_zero) = match cc {
+        Some(cc) => (cc.checked_ilog10().map_or(1, |l| l as usize + 1), cc == 0),
+        None => (0, count > skip && first.get(skip) == Some(&b'0')),
+    };
+    let n = cc_digits + count.saturating_sub(skip);
+    if leading_zero {
         return Err(PhoneReason::InvalidCountryCode);
     }
     if n < opts.min_digits {
@@ -195,7 +213,7 @@ pub fn to_e164(input: &str, opts: &PhoneOptions) -> Result<String, PhoneReason> 
     if n > opts.max_digits {
         return Err(PhoneReason::TooLong);
     }
-    Ok(out)
+    Ok(Plan { rest, skip, cc })
 }
 
 /// A phone number that converts to E.164 under `opts` (see [`to_e164`]).
@@ -219,7 +237,7 @@ pub fn phone(value: &(impl AsText + ?Sized), opts: &PhoneOptions) -> Result<(), 
     {
         return Ok(());
     }
-    to_e164(s, opts).map(|_| ()).map_err(|r| r.violation(opts))
+    plan(s, opts).map(|_| ()).map_err(|r| r.violation(opts))
 }
 
 #[cfg(test)]
