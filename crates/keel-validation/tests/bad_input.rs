@@ -45,7 +45,7 @@ fn megabyte_strings_are_rejected_quickly() {
         password: big.clone(),
         phone: "1".repeat(1 << 20),
         website: format!("https://example.com/{big}"),
-        bio: big.clone(),
+        bio: big,
     };
     let start = Instant::now();
     let e = p.clean().unwrap_err();
