@@ -18,7 +18,7 @@ use crate::transaction::{self, Transaction, TransactionOptions};
 /// `$retry_stale` whether a stale cached plan is re-prepared and run once more (only
 /// outside transactions: inside one, the failed statement aborted the transaction).
 macro_rules! statement_methods {
-    ($self:ident => exec: $exec:expr, meta: $meta:expr, retry_stale: $retry_stale:expr, seen: $seen:block) => {
+    ($self:ident => exec: $exec:expr, meta: $meta:expr, retry_stale: $retry_stale:expr, failed: $failed:block, seen: $seen:block) => {
         /// Prepares `sql` through the connection's statement cache (one round trip the
         /// first time, free afterwards).
         ///
@@ -153,6 +153,7 @@ macro_rules! statement_methods {
 
         fn observe(&$self, e: tokio_postgres::Error) -> crate::Error {
             let err = $meta.observe(e);
+            $failed
             if err.is_retryable() $seen
             err
         }
@@ -204,7 +205,7 @@ impl Connection {
         Self { obj, checked_out }
     }
 
-    statement_methods!(self => exec: self.obj.client, meta: self.obj.meta, retry_stale: true, seen: {});
+    statement_methods!(self => exec: self.obj.client, meta: self.obj.meta, retry_stale: true, failed: {}, seen: {});
 
     /// How long this connection has been checked out.
     pub fn held_for(&self) -> Duration {

@@ -27,18 +27,23 @@ pub struct Transaction<'a> {
     tx: deadpool_postgres::Transaction<'a>,
     meta: &'a ConnMeta,
     retryable_seen: AtomicBool,
+    /// A statement failed: unless a savepoint rolled back to, the transaction is
+    /// aborted and COMMIT would silently roll back.
+    failed_seen: AtomicBool,
 }
 
 impl std::fmt::Debug for Transaction<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transaction")
             .field("retryable_seen", &self.retryable_seen)
+            .field("failed_seen", &self.failed_seen)
             .finish_non_exhaustive()
     }
 }
 
 impl<'a> Transaction<'a> {
     statement_methods!(self => exec: self.tx, meta: self.meta, retry_stale: false,
+        failed: { self.failed_seen.store(true, Ordering::Relaxed); },
         seen: { self.retryable_seen.store(true, Ordering::Relaxed); });
 
     /// Whether a statement of this transaction failed with a serialization failure,
@@ -213,13 +218,18 @@ where
             tx,
             meta,
             retryable_seen: AtomicBool::new(false),
+            failed_seen: AtomicBool::new(false),
         };
         // If this future is dropped (cancelled) here, dropping the driver transaction
         // sends ROLLBACK before the connection can be reused.
         let outcome = AssertUnwindSafe(f(&mut tx)).catch_unwind().await;
         let Transaction {
-            tx, retryable_seen, ..
+            tx,
+            retryable_seen,
+            failed_seen,
+            ..
         } = tx;
+        let retryable_seen = retryable_seen.into_inner();
         match outcome {
             Err(panic) => {
                 if let Err(e) = tx.rollback().await {
@@ -227,21 +237,45 @@ where
                 }
                 std::panic::resume_unwind(panic);
             }
-            Ok(Ok(value)) => match tx.commit().await {
-                Ok(()) => return Ok(value),
-                Err(e) => {
+            Ok(Ok(value)) => {
+                // The closure swallowed a statement error. If the transaction is
+                // aborted (no savepoint recovered it), COMMIT would answer ROLLBACK
+                // without an error: report it instead of a success that did not happen.
+                let aborted = if failed_seen.into_inner() {
+                    tx.batch_execute("SELECT 1").await.err()
+                } else {
+                    None
+                };
+                if let Some(e) = aborted {
                     let err = meta.observe(e);
-                    if !(err.is_retryable() && attempt < max_attempts) {
+                    if let Err(e) = tx.rollback().await {
+                        let _ = meta.observe(e);
+                    }
+                    if !(retryable_seen && attempt < max_attempts) {
                         return Err(E::from(err));
                     }
-                    tracing::debug!(attempt, error = %err, "transaction commit failed; retrying");
+                    tracing::debug!(
+                        attempt,
+                        "transaction was aborted by a serialization failure or deadlock; retrying"
+                    );
+                } else {
+                    match tx.commit().await {
+                        Ok(()) => return Ok(value),
+                        Err(e) => {
+                            let err = meta.observe(e);
+                            if !(err.is_retryable() && attempt < max_attempts) {
+                                return Err(E::from(err));
+                            }
+                            tracing::debug!(attempt, error = %err, "transaction commit failed; retrying");
+                        }
+                    }
                 }
-            },
+            }
             Ok(Err(err)) => {
                 if let Err(e) = tx.rollback().await {
                     let _ = meta.observe(e);
                 }
-                if !(retryable_seen.into_inner() && attempt < max_attempts) {
+                if !(retryable_seen && attempt < max_attempts) {
                     return Err(err);
                 }
                 tracing::debug!(

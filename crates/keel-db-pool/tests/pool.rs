@@ -320,6 +320,44 @@ async fn transactions_commit_and_roll_back() {
     }
     assert_eq!(pool.status().in_use, 0);
 
+    // A closure that swallows a statement error cannot report a commit that
+    // PostgreSQL turned into a rollback.
+    let err = pool
+        .transaction(|tx| {
+            Box::pin(async move {
+                tx.execute("INSERT INTO items (name) VALUES ('f')", &[])
+                    .await?;
+                let _ignored = tx
+                    .execute("INSERT INTO items (id) VALUES (NULL)", &[])
+                    .await;
+                Ok::<(), Error>(())
+            })
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.sqlstate(),
+        Some(&keel_db_pool::SqlState::IN_FAILED_SQL_TRANSACTION),
+        "{err:?}"
+    );
+    assert_eq!(count(pool).await, 1);
+    // ... but one recovered through a savepoint commits.
+    pool.transaction(|tx| {
+        Box::pin(async move {
+            tx.execute("INSERT INTO items (name) VALUES ('g')", &[])
+                .await?;
+            tx.batch_execute("SAVEPOINT s").await?;
+            let _ignored = tx
+                .execute("INSERT INTO items (id) VALUES (NULL)", &[])
+                .await;
+            tx.batch_execute("ROLLBACK TO SAVEPOINT s").await?;
+            Ok::<(), Error>(())
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(count(pool).await, 2);
+
     // Read-only transactions reject writes.
     let err = pool
         .transaction_with(TransactionOptions::new().read_only(), |tx| {
