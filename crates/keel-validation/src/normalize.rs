@@ -396,7 +396,8 @@ fn title_case_is_noop(s: &str) -> bool {
         if has_lower && upper_after_first {
             continue;
         }
-        if index > 0 && NAME_PARTICLES.iter().any(|p| p.eq_ignore_ascii_case(word)) {
+        if index > 0 && b.len() <= 5 && NAME_PARTICLES.iter().any(|p| p.eq_ignore_ascii_case(word))
+        {
             if b.iter().any(u8::is_ascii_uppercase) {
                 return false;
             }

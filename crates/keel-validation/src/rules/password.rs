@@ -219,10 +219,13 @@ impl PasswordPolicy {
             pw.chars().count()
         };
         if n < self.min_chars {
+            let min = self.min_chars;
             out.push(
-                Violation::new("password_too_short", "")
-                    .with_param("min", self.min_chars)
-                    .with_message("must be at least {min} characters"),
+                Violation::new(
+                    "password_too_short",
+                    format!("must be at least {min} characters"),
+                )
+                .with_param("min", min),
             );
         } else if n > self.max_chars {
             out.push(self.too_long());
@@ -284,9 +287,12 @@ impl PasswordPolicy {
     }
 
     fn too_long(&self) -> Violation {
-        Violation::new("password_too_long", "")
-            .with_param("max", self.max_chars)
-            .with_message("must be at most {max} characters")
+        let max = self.max_chars;
+        Violation::new(
+            "password_too_long",
+            format!("must be at most {max} characters"),
+        )
+        .with_param("max", max)
     }
 }
 
