@@ -18,12 +18,14 @@ use crate::transaction::{self, Transaction, TransactionOptions};
 /// `$retry_stale` whether a stale cached plan is re-prepared and run once more (only
 /// outside transactions: inside one, the failed statement aborted the transaction).
 macro_rules! statement_methods {
-    ($self:ident => exec: $exec:expr, meta: $meta:expr, retry_stale: $retry_stale:expr, failed: $failed:block, seen: $seen:block) => {
+    ($self:ident => exec: $exec:expr, meta: $meta:expr, retry_stale: $retry_stale:expr, failed: $failed:block, seen: $seen:block, doc_head: $head:literal, doc_tail: $tail:literal) => {
         /// Prepares `sql` through the connection's statement cache (one round trip the
         /// first time, free afterwards).
         ///
         /// # Errors
         /// The classified [`Error`](crate::Error) (syntax errors are `Database`).
+        ///
+        #[doc = concat!("```no_run\n", $head, "\nlet stmt = x.prepare_cached(\"SELECT $1::int\").await?;\n", $tail, "\n```")]
         pub async fn prepare_cached(&$self, sql: &str) -> Result<tokio_postgres::Statement, crate::Error> {
             match $exec.prepare_cached(sql).await {
                 Ok(s) => Ok(s),
@@ -36,6 +38,8 @@ macro_rules! statement_methods {
         /// # Errors
         /// The classified [`Error`](crate::Error): constraint violations, timeouts,
         /// lost connections, ….
+        ///
+        #[doc = concat!("```no_run\n", $head, "\nlet rows = x.query(\"SELECT id FROM users WHERE active = $1\", &[&true]).await?;\n", $tail, "\n```")]
         pub async fn query(
             &$self,
             sql: &str,
@@ -64,6 +68,8 @@ macro_rules! statement_methods {
         /// As [`query`](Self::query); zero or several rows are a
         /// [`Error::Database`](crate::Error::Database) — use
         /// [`query_opt`](Self::query_opt) when "not found" is expected.
+        ///
+        #[doc = concat!("```no_run\n", $head, "\nlet n: i64 = x.query_one(\"SELECT count(*) FROM users\", &[]).await?.get(0);\n", $tail, "\n```")]
         pub async fn query_one(
             &$self,
             sql: &str,
@@ -91,6 +97,8 @@ macro_rules! statement_methods {
         /// # Errors
         /// As [`query`](Self::query); several rows are a
         /// [`Error::Database`](crate::Error::Database).
+        ///
+        #[doc = concat!("```no_run\n", $head, "\nlet user = x.query_opt(\"SELECT email FROM users WHERE id = $1\", &[&7_i32]).await?;\n", $tail, "\n```")]
         pub async fn query_opt(
             &$self,
             sql: &str,
@@ -117,6 +125,8 @@ macro_rules! statement_methods {
         ///
         /// # Errors
         /// As [`query`](Self::query).
+        ///
+        #[doc = concat!("```no_run\n", $head, "\nlet changed = x.execute(\"UPDATE users SET active = false WHERE id = $1\", &[&7_i32]).await?;\n", $tail, "\n```")]
         pub async fn execute(
             &$self,
             sql: &str,
@@ -144,6 +154,8 @@ macro_rules! statement_methods {
         ///
         /// # Errors
         /// As [`query`](Self::query).
+        ///
+        #[doc = concat!("```no_run\n", $head, "\nx.batch_execute(\"SET LOCAL lock_timeout = '1s'\").await?;\n", $tail, "\n```")]
         pub async fn batch_execute(&$self, sql: &str) -> Result<(), crate::Error> {
             match $exec.batch_execute(sql).await {
                 Ok(()) => Ok(()),
@@ -205,7 +217,9 @@ impl Connection {
         Self { obj, checked_out }
     }
 
-    statement_methods!(self => exec: self.obj.client, meta: self.obj.meta, retry_stale: true, failed: {}, seen: {});
+    statement_methods!(self => exec: self.obj.client, meta: self.obj.meta, retry_stale: true, failed: {}, seen: {},
+        doc_head: "# async fn f(pool: keel_db_pool::Pool) -> Result<(), keel_db_pool::Error> {\nlet x = pool.get().await?;",
+        doc_tail: "# Ok(()) }");
 
     /// How long this connection has been checked out.
     pub fn held_for(&self) -> Duration {

@@ -44,7 +44,9 @@ impl std::fmt::Debug for Transaction<'_> {
 impl<'a> Transaction<'a> {
     statement_methods!(self => exec: self.tx, meta: self.meta, retry_stale: false,
         failed: { self.failed_seen.store(true, Ordering::Relaxed); },
-        seen: { self.retryable_seen.store(true, Ordering::Relaxed); });
+        seen: { self.retryable_seen.store(true, Ordering::Relaxed); },
+        doc_head: "# async fn f(pool: keel_db_pool::Pool) -> Result<(), keel_db_pool::Error> {\npool.transaction(|x| Box::pin(async move {",
+        doc_tail: "Ok::<(), keel_db_pool::Error>(())\n})).await?;\n# Ok(()) }");
 
     /// Whether a statement of this transaction failed with a serialization failure,
     /// deadlock or stale plan (so the transaction may succeed if run again).
