@@ -296,17 +296,17 @@ impl Decision {
             insert(headers, RATELIMIT, self.ratelimit());
         }
         if matches!(style, HeaderStyle::Legacy | HeaderStyle::Both) {
-            headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(self.limit()));
-            headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(self.remaining()));
+            headers.insert(X_RATELIMIT_LIMIT, int_header(u64::from(self.limit())));
             headers.insert(
-                X_RATELIMIT_RESET,
-                HeaderValue::from(ceil_secs(self.reset_after())),
+                X_RATELIMIT_REMAINING,
+                int_header(u64::from(self.remaining())),
             );
+            headers.insert(X_RATELIMIT_RESET, int_header(ceil_secs(self.reset_after())));
         }
         if let Some(after) = self.retry_after {
             headers.insert(
                 http::header::RETRY_AFTER,
-                HeaderValue::from(ceil_secs(after).max(1)),
+                int_header(ceil_secs(after).max(1)),
             );
         }
     }
@@ -379,6 +379,37 @@ pub(crate) fn push_u64(out: &mut String, mut v: u64) {
         }
     }
     out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+}
+
+/// A header value for an integer; values below 4096 (remaining counts, limits, seconds)
+/// come from a table built once per process, so cloning them allocates nothing.
+pub(crate) fn int_header(v: u64) -> HeaderValue {
+    const SMALL: usize = 4096;
+    static TABLE: std::sync::OnceLock<Box<[HeaderValue]>> = std::sync::OnceLock::new();
+    match usize::try_from(v) {
+        Ok(i) if i < SMALL => {
+            let table = TABLE.get_or_init(|| {
+                // One allocation for all the digits, alive for the rest of the process.
+                let mut all = String::new();
+                let mut ends = Vec::with_capacity(SMALL);
+                for n in 0..4096u64 {
+                    push_u64(&mut all, n);
+                    ends.push(all.len());
+                }
+                let all: &'static str = Box::leak(all.into_boxed_str());
+                let mut start = 0;
+                ends.into_iter()
+                    .map(|end| {
+                        let v = HeaderValue::from_static(&all[start..end]);
+                        start = end;
+                        v
+                    })
+                    .collect()
+            });
+            table[i].clone()
+        }
+        _ => HeaderValue::from(v),
+    }
 }
 
 pub(crate) fn ceil_secs(d: Duration) -> u64 {

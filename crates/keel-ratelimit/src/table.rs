@@ -119,7 +119,7 @@ impl<K: Hash + Eq, V: Expires> Table<K, V> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if now.saturating_sub(g.last_sweep) >= self.sweep_interval_ns && !g.map.is_empty() {
-            g.sweep(now, &self.hasher);
+            g.sweep(now, &self.hasher, true);
         }
         g
     }
@@ -135,7 +135,8 @@ impl<K: Hash + Eq, V: Expires> Table<K, V> {
         now: u64,
     ) -> bool {
         if shard.map.len() >= shard.next_sweep_len.min(self.shard_cap) {
-            shard.sweep(now, &self.hasher);
+            // Growth-triggered: keep the capacity, which the next inserts will reuse.
+            shard.sweep(now, &self.hasher, false);
         }
         if shard.map.len() >= self.shard_cap {
             match self.when_full {
@@ -160,7 +161,7 @@ impl<K: Hash + Eq, V: Expires> Table<K, V> {
             .map(|s| {
                 s.0.lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .sweep(now, &self.hasher)
+                    .sweep(now, &self.hasher, true)
             })
             .sum()
     }
@@ -194,15 +195,22 @@ impl<K: Hash + Eq, V: Expires> Table<K, V> {
 }
 
 impl<K: Hash + Eq, V: Expires> Shard<K, V> {
-    fn sweep(&mut self, now: u64, hasher: &RandomState) -> usize {
+    /// Removes expired entries; with `shrink`, also returns memory when less than a quarter
+    /// of the capacity is used (interval sweeps and `evict_idle`, not the sweeps triggered
+    /// by growth, so steady churn does not shrink and regrow the table).
+    fn sweep(&mut self, now: u64, hasher: &RandomState, shrink: bool) -> usize {
         let before = self.map.len();
         self.map.retain(|(_, v)| v.expires_at() > now);
         let removed = before - self.map.len();
         self.evictions += removed as u64;
         self.last_sweep = now;
-        self.next_sweep_len = (self.map.len() * 2).max(MIN_SWEEP_LEN);
+        // Next growth sweep when the shard doubles its size *before* this sweep: keys that
+        // come and go below their rate (idle between visits) are then updated in place
+        // instead of being evicted and re-inserted over and over; the interval sweep and
+        // the cap still bound memory.
+        self.next_sweep_len = (before * 2).max(MIN_SWEEP_LEN);
         // Give memory back after a flood: shrink when less than a quarter is used.
-        if self.map.capacity() > 64 && self.map.len() * 4 < self.map.capacity() {
+        if shrink && self.map.capacity() > 64 && self.map.len() * 4 < self.map.capacity() {
             self.map
                 .shrink_to(self.map.len() * 2, |(k, _)| hasher.hash_one(k));
         }

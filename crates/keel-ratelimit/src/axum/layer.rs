@@ -13,7 +13,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{KeyExtractor, PlainText, Renderer};
-use crate::decision::{ceil_secs, push_u64};
+use crate::decision::{ceil_secs, int_header, push_u64};
 use crate::{Decision, Error, HeaderStyle, Key, Limiter};
 
 type PartsFn<T> = Arc<dyn Fn(&Parts) -> T + Send + Sync>;
@@ -115,7 +115,7 @@ impl RateLimitLayer {
             })
             .collect();
         let single_limit = match limiter.quotas() {
-            [q] => Some(HeaderValue::from(q.burst_size())),
+            [q] => Some(int_header(u64::from(q.burst_size()))),
             _ => None,
         };
         Self {
@@ -292,7 +292,6 @@ impl RateHeaders {
     ];
 
     fn apply(self, headers: &mut http::HeaderMap) {
-        headers.reserve(self.values.len());
         for (name, value) in Self::NAMES.into_iter().zip(self.values) {
             if let Some(v) = value {
                 headers.insert(name, v);
@@ -354,7 +353,7 @@ impl Config {
             match (&self.policy, complete) {
                 (Some(policy), true) => {
                     h.values[0] = Some(policy.clone());
-                    let mut v = String::with_capacity(32 * states.len());
+                    let mut v = String::with_capacity(48 * states.len());
                     for (i, (s, name)) in states.iter().zip(self.names.iter()).enumerate() {
                         if i > 0 {
                             v.push_str(", ");
@@ -365,7 +364,9 @@ impl Config {
                         v.push_str(";t=");
                         push_u64(&mut v, ceil_secs(s.reset_after()));
                     }
-                    h.values[1] = HeaderValue::try_from(v).ok();
+                    // Copy into an exactly sized buffer: one allocation, where converting
+                    // the String would add a shared header.
+                    h.values[1] = HeaderValue::from_bytes(v.as_bytes()).ok();
                 }
                 _ => {
                     h.values[0] = HeaderValue::try_from(d.ratelimit_policy()).ok();
@@ -376,14 +377,14 @@ impl Config {
         if legacy {
             let limit = match (&self.single_limit, complete) {
                 (Some(l), true) => l.clone(),
-                _ => HeaderValue::from(d.limit()),
+                _ => int_header(u64::from(d.limit())),
             };
             h.values[2] = Some(limit);
-            h.values[3] = Some(HeaderValue::from(d.remaining()));
-            h.values[4] = Some(HeaderValue::from(ceil_secs(d.reset_after())));
+            h.values[3] = Some(int_header(u64::from(d.remaining())));
+            h.values[4] = Some(int_header(ceil_secs(d.reset_after())));
         }
         if let Some(after) = d.retry_after() {
-            h.values[5] = Some(HeaderValue::from(ceil_secs(after).max(1)));
+            h.values[5] = Some(int_header(ceil_secs(after).max(1)));
         }
         h
     }
