@@ -278,6 +278,8 @@ pub(crate) struct Export {
     closed: Vec<metrics::Counter>,
     wait: metrics::Histogram,
     created: metrics::Counter,
+    recycled: metrics::Counter,
+    verified: metrics::Counter,
     connect_errors: metrics::Counter,
     timeouts: metrics::Counter,
     leaks: metrics::Counter,
@@ -302,6 +304,8 @@ impl Export {
                 .collect(),
             wait: metrics::histogram!("keel_db_pool_checkout_wait_seconds", "pool" => pool.clone()),
             created: metrics::counter!("keel_db_pool_connections_created_total", "pool" => pool.clone()),
+            recycled: metrics::counter!("keel_db_pool_connections_recycled_total", "pool" => pool.clone()),
+            verified: metrics::counter!("keel_db_pool_checkout_verifications_total", "pool" => pool.clone()),
             connect_errors: metrics::counter!("keel_db_pool_connect_errors_total", "pool" => pool.clone()),
             timeouts: metrics::counter!("keel_db_pool_checkout_timeouts_total", "pool" => pool.clone()),
             leaks: metrics::counter!("keel_db_pool_leak_warnings_total", "pool" => pool.clone()),
@@ -324,6 +328,8 @@ impl Export {
         self.waiting.set(g(status.waiting));
         self.max_size.set(g(status.max_size));
         self.created.absolute(stats.created.load(Relaxed));
+        self.recycled.absolute(stats.recycled.load(Relaxed));
+        self.verified.absolute(stats.verified.load(Relaxed));
         self.connect_errors
             .absolute(stats.connect_errors.load(Relaxed));
         self.timeouts.absolute(stats.timeouts.load(Relaxed));
