@@ -80,6 +80,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     drop(services);
     println!("\n==> servers stopped and removed");
     result?;
+    // The load harness must not rot: a few seconds per scenario, debug builds, no report.
+    println!("\n==> load harness smoke test");
+    crate::load::run(&["--smoke".to_owned()])?;
     println!(
         "\nxtask test: all checks passed in {:.0?}",
         started.elapsed()

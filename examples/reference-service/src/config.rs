@@ -18,6 +18,7 @@
 //! | `KEEL_SHUTDOWN_TIMEOUT_SECS` | `20` | how long in-flight requests may drain on shutdown |
 //! | `KEEL_SHUTDOWN_DELAY_SECS` | `0` | how long readiness fails before the listener closes (load balancers notice) |
 //! | `KEEL_HSTS` | `false` | send `Strict-Transport-Security` (only behind TLS) |
+//! | `KEEL_USER_CACHE` | `true` | cache user reads (keel-cache); `false` sends every read to PostgreSQL (load tests measure the difference) |
 //! | `KEEL_REDIS_PREFIX` | `keel:ref` | prefix of every Redis key (rate limits, cache, invalidations) |
 //! | `KEEL_DB_MAX_CONNECTIONS` | cores × 2 + 1 | pool size |
 //! | `KEEL_PASSWORD_HASH` | `m=19456,t=2,p=1` | Argon2id memory (KiB), iterations, parallelism |
@@ -71,6 +72,8 @@ pub struct Config {
     pub password_hash: PasswordHashParams,
     /// `KEEL_LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `KEEL_USER_CACHE`: whether user reads go through the cache.
+    pub user_cache: bool,
 }
 
 impl fmt::Debug for Config {
@@ -96,6 +99,7 @@ impl fmt::Debug for Config {
             .field("db_max_connections", &self.db_max_connections)
             .field("password_hash", &self.password_hash)
             .field("log_format", &self.log_format)
+            .field("user_cache", &self.user_cache)
             .finish()
     }
 }
@@ -342,14 +346,18 @@ impl Config {
                 Duration::ZERO
             }
         };
-        let hsts = match get("KEEL_HSTS").as_deref() {
-            None | Some("0" | "false" | "no" | "off") => false,
-            Some("1" | "true" | "yes" | "on") => true,
-            Some(other) => {
-                problems.push(format!("KEEL_HSTS `{other}` must be true or false"));
-                false
-            }
-        };
+        let hsts = flag(
+            get("KEEL_HSTS").as_deref(),
+            "KEEL_HSTS",
+            false,
+            &mut problems,
+        );
+        let user_cache = flag(
+            get("KEEL_USER_CACHE").as_deref(),
+            "KEEL_USER_CACHE",
+            true,
+            &mut problems,
+        );
         let redis_prefix = get("KEEL_REDIS_PREFIX").unwrap_or_else(|| "keel:ref".into());
         let db_max_connections = match get("KEEL_DB_MAX_CONNECTIONS").map(|v| v.parse::<usize>()) {
             None => None,
@@ -395,6 +403,7 @@ impl Config {
                     shutdown_timeout,
                     shutdown_delay,
                     hsts,
+                    user_cache,
                     redis_prefix,
                     db_max_connections,
                     password_hash,
@@ -408,6 +417,19 @@ impl Config {
     /// The database URL, for the pool and the migration runner.
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
+    }
+}
+
+/// A boolean variable: `true/false`, `1/0`, `yes/no`, `on/off`; unset means `default`.
+fn flag(value: Option<&str>, var: &str, default: bool, problems: &mut Vec<String>) -> bool {
+    match value {
+        None => default,
+        Some("1" | "true" | "yes" | "on") => true,
+        Some("0" | "false" | "no" | "off") => false,
+        Some(other) => {
+            problems.push(format!("{var} `{other}` must be true or false"));
+            default
+        }
     }
 }
 

@@ -270,6 +270,9 @@ impl AppState {
     where
         F: Future<Output = Result<Option<CachedUser>, ApiError>> + Send + 'static,
     {
+        if !self.inner.config.user_cache {
+            return Ok((load.await?, CacheStatus::Miss));
+        }
         let lookup = self
             .inner
             .user_cache
