@@ -107,9 +107,11 @@ async fn restart_under_load_costs_only_in_flight_queries() {
     );
     let outage_start = errors[0].at;
     assert!(outage_start >= restart_began);
+    let last_error = errors[errors.len() - 1].at;
+    // Queries succeed again within 1 s of the server accepting connections...
     let first_success = events
         .iter()
-        .find(|e| e.error.is_none() && e.at > outage_start)
+        .find(|e| e.error.is_none() && e.at > accepting)
         .expect("a success after the restart")
         .at;
     assert!(
@@ -117,12 +119,25 @@ async fn restart_under_load_costs_only_in_flight_queries() {
         "first success {:?} after the server accepted again",
         first_success.saturating_duration_since(accepting)
     );
+    // ... and no stale connection fails later on.
+    assert!(
+        last_error <= accepting + Duration::from_secs(1),
+        "an error {:?} after the server accepted again",
+        last_error.saturating_duration_since(accepting)
+    );
+    let recovered = events
+        .iter()
+        .find(|e| e.error.is_none() && e.at > last_error)
+        .expect("a success after the last error")
+        .at;
     eprintln!(
-        "restart: {} queries, {} failed, outage {:?}, pg_ctl restart took {:?}, slowest get {:?}",
+        "restart: {} queries, {} failed, failures from first error to recovery {:?}, \
+         pg_ctl restart took {:?}, first success {:?} after it, slowest get {:?}",
         events.len(),
         errors.len(),
-        first_success - outage_start,
+        recovered - outage_start,
         accepting - restart_began,
+        first_success - accepting,
         slowest_get
     );
 
