@@ -9,6 +9,7 @@ use crate::Error;
 /// How long clients should wait before retrying when the database is unavailable.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
+#[cfg_attr(docsrs, doc(cfg(feature = "errors")))]
 impl From<Error> for ApiError {
     /// Maps database errors to API errors without leaking SQL, constraint names or
     /// server messages (the original error is kept as the private, logged source):
