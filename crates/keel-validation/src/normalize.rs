@@ -396,7 +396,9 @@ fn title_case_is_noop(s: &str) -> bool {
         if has_lower && upper_after_first {
             continue;
         }
-        if index > 0 && b.len() <= 5 && NAME_PARTICLES.iter().any(|p| p.eq_ignore_ascii_case(word))
+        if index > 0
+            && may_be_particle(b)
+            && NAME_PARTICLES.iter().any(|p| p.eq_ignore_ascii_case(word))
         {
             if b.iter().any(u8::is_ascii_uppercase) {
                 return false;
@@ -411,6 +413,16 @@ fn title_case_is_noop(s: &str) -> bool {
         }
     }
     true
+}
+
+/// Cheap pre-filter for [`NAME_PARTICLES`]: at most 5 letters, starting with a
+/// letter some particle starts with.
+fn may_be_particle(b: &[u8]) -> bool {
+    b.len() <= 5
+        && matches!(
+            b[0].to_ascii_lowercase(),
+            b'a' | b'b' | b'd' | b'l' | b't' | b'v' | b'y'
+        )
 }
 
 fn is_apostrophe(c: char) -> bool {
