@@ -8,12 +8,12 @@ use std::task::{Context, Poll};
 
 use axum::response::Response;
 use http::request::Parts;
-use http::{HeaderName, HeaderValue, Request};
+use http::{HeaderValue, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{KeyExtractor, PlainText, Renderer};
-use crate::decision::{ceil_secs, int_header, push_u64};
+use crate::decision::{ceil_secs, int_header};
 use crate::{Decision, Error, HeaderStyle, Key, Limiter};
 
 type PartsFn<T> = Arc<dyn Fn(&Parts) -> T + Send + Sync>;
@@ -46,11 +46,9 @@ struct Config {
     on_success: bool,
     renderer: Arc<dyn Renderer>,
     missing: MissingKey,
-    /// Pre-formatted per limiter: the `RateLimit-Policy` value, the quoted policy names,
-    /// and `X-RateLimit-Limit` when there is a single quota.
+    /// Pre-formatted per limiter: the `RateLimit-Policy` value and the quoted policy names.
     policy: Option<HeaderValue>,
     names: Arc<[String]>,
-    single_limit: Option<HeaderValue>,
 }
 
 impl fmt::Debug for Config {
@@ -91,7 +89,7 @@ impl fmt::Debug for Config {
 #[derive(Clone)]
 #[must_use]
 pub struct RateLimitLayer {
-    config: Config,
+    config: Arc<Config>,
 }
 
 impl fmt::Debug for RateLimitLayer {
@@ -114,12 +112,8 @@ impl RateLimitLayer {
                 n
             })
             .collect();
-        let single_limit = match limiter.quotas() {
-            [q] => Some(int_header(u64::from(q.burst_size()))),
-            _ => None,
-        };
         Self {
-            config: Config {
+            config: Arc::new(Config {
                 limiter,
                 key,
                 cost: None,
@@ -131,8 +125,7 @@ impl RateLimitLayer {
                 missing: MissingKey::default(),
                 policy,
                 names,
-                single_limit,
-            },
+            }),
         }
     }
 
@@ -149,7 +142,7 @@ impl RateLimitLayer {
     where
         F: Fn(&Parts) -> u32 + Send + Sync + 'static,
     {
-        self.config.cost = Some(Arc::new(cost));
+        Arc::make_mut(&mut self.config).cost = Some(Arc::new(cost));
         self
     }
 
@@ -165,40 +158,40 @@ impl RateLimitLayer {
     where
         F: Fn(&Parts) -> bool + Send + Sync + 'static,
     {
-        self.config.exempt = Some(Arc::new(exempt));
+        Arc::make_mut(&mut self.config).exempt = Some(Arc::new(exempt));
         self
     }
 
     /// Shadow mode: count and log (`info`, target `keel_ratelimit`) what would be denied,
     /// never reject, send no rate limit headers. For rolling out a new limit.
     pub fn shadow(mut self, shadow: bool) -> Self {
-        self.config.shadow = shadow;
+        Arc::make_mut(&mut self.config).shadow = shadow;
         self
     }
 
     /// Which headers to send (default [`HeaderStyle::Both`]).
     pub fn header_style(mut self, style: HeaderStyle) -> Self {
-        self.config.style = style;
+        Arc::make_mut(&mut self.config).style = style;
         self
     }
 
     /// Whether admitted responses carry the headers too (default `true`).
     pub fn headers_on_success(mut self, on: bool) -> Self {
-        self.config.on_success = on;
+        Arc::make_mut(&mut self.config).on_success = on;
         self
     }
 
     /// The renderer of rejections (default [`PlainText`]; with the `errors` feature,
     /// [`Envelope`](super::Envelope) renders the keel envelope).
     pub fn renderer(mut self, renderer: impl Renderer) -> Self {
-        self.config.renderer = Arc::new(renderer);
+        Arc::make_mut(&mut self.config).renderer = Arc::new(renderer);
         self
     }
 
     /// What to do when the key extractor yields nothing (default
     /// [`MissingKey::SharedBucket`]).
     pub fn on_missing_key(mut self, missing: MissingKey) -> Self {
-        self.config.missing = missing;
+        Arc::make_mut(&mut self.config).missing = missing;
         self
     }
 }
@@ -228,7 +221,7 @@ impl<S> Layer<S> for RateLimitLayer {
     fn layer(&self, inner: S) -> RateLimit<S> {
         RateLimit {
             inner,
-            config: Arc::new(self.config.clone()),
+            config: Arc::clone(&self.config),
         }
     }
 }
@@ -266,37 +259,90 @@ impl<S> RateLimit<S> {
     }
 }
 
-// Short-lived on the stack; boxing the headers would cost an allocation per request.
-#[allow(clippy::large_enum_variant)]
 enum Verdict {
     Proceed(Option<RateHeaders>),
     Reject(Response),
 }
 
 /// The rate limit headers of one decision, computed before the inner service runs so the
-/// response future needs neither the decision nor the configuration. Positional: see
-/// [`RateHeaders::NAMES`].
+/// response future needs neither the decision nor the configuration. Kept small: it
+/// travels inside the response future.
 #[derive(Default)]
 struct RateHeaders {
-    values: [Option<HeaderValue>; 6],
+    policy: Option<HeaderValue>,
+    ratelimit: Option<HeaderValue>,
+    /// `X-RateLimit-Limit`, `-Remaining`, `-Reset`.
+    legacy: Option<[u64; 3]>,
+    retry_after: Option<u64>,
 }
 
 impl RateHeaders {
-    const NAMES: [HeaderName; 6] = [
-        crate::RATELIMIT_POLICY,
-        crate::RATELIMIT,
-        crate::X_RATELIMIT_LIMIT,
-        crate::X_RATELIMIT_REMAINING,
-        crate::X_RATELIMIT_RESET,
-        http::header::RETRY_AFTER,
-    ];
-
     fn apply(self, headers: &mut http::HeaderMap) {
-        for (name, value) in Self::NAMES.into_iter().zip(self.values) {
-            if let Some(v) = value {
-                headers.insert(name, v);
+        // At most one growth of the map for all of them.
+        headers.reserve(6);
+        if let Some(v) = self.policy {
+            headers.insert(crate::RATELIMIT_POLICY, v);
+        }
+        if let Some(v) = self.ratelimit {
+            headers.insert(crate::RATELIMIT, v);
+        }
+        if let Some([limit, remaining, reset]) = self.legacy {
+            headers.insert(crate::X_RATELIMIT_LIMIT, int_header(limit));
+            headers.insert(crate::X_RATELIMIT_REMAINING, int_header(remaining));
+            headers.insert(crate::X_RATELIMIT_RESET, int_header(reset));
+        }
+        if let Some(v) = self.retry_after {
+            headers.insert(http::header::RETRY_AFTER, int_header(v));
+        }
+    }
+}
+
+/// A fixed buffer for header values, so formatting does not allocate; `None` from
+/// [`finish`](Self::finish) when the value did not fit.
+struct StackBuf {
+    buf: [u8; 256],
+    len: usize,
+    overflow: bool,
+}
+
+impl StackBuf {
+    fn new() -> Self {
+        Self {
+            buf: [0; 256],
+            len: 0,
+            overflow: false,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        match self.buf.get_mut(self.len..self.len + bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    fn push_u64(&mut self, mut v: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + u8::try_from(v % 10).unwrap_or(0);
+            v /= 10;
+            if v == 0 {
+                break;
             }
         }
+        self.push(&digits[i..]);
+    }
+
+    fn finish(&self) -> Option<HeaderValue> {
+        if self.overflow {
+            return None;
+        }
+        HeaderValue::from_bytes(&self.buf[..self.len]).ok()
     }
 }
 
@@ -346,46 +392,45 @@ impl Config {
         let mut h = RateHeaders::default();
         let ietf = matches!(self.style, HeaderStyle::Ietf | HeaderStyle::Both);
         let legacy = matches!(self.style, HeaderStyle::Legacy | HeaderStyle::Both);
-        let states = d.quotas();
-        // Decisions from the deny cache describe one quota only: format them in full.
-        let complete = states.len() == self.names.len();
         if ietf {
-            match (&self.policy, complete) {
-                (Some(policy), true) => {
-                    h.values[0] = Some(policy.clone());
-                    let mut v = String::with_capacity(48 * states.len());
+            let states = d.quotas();
+            // Decisions from the deny cache describe one quota only: format those in full.
+            let fast = match &self.policy {
+                Some(policy) if states.len() == self.names.len() => {
+                    let mut v = StackBuf::new();
                     for (i, (s, name)) in states.iter().zip(self.names.iter()).enumerate() {
                         if i > 0 {
-                            v.push_str(", ");
+                            v.push(b", ");
                         }
-                        v.push_str(name);
-                        v.push_str(";r=");
-                        push_u64(&mut v, u64::from(s.remaining()));
-                        v.push_str(";t=");
-                        push_u64(&mut v, ceil_secs(s.reset_after()));
+                        v.push(name.as_bytes());
+                        v.push(b";r=");
+                        v.push_u64(u64::from(s.remaining()));
+                        v.push(b";t=");
+                        v.push_u64(ceil_secs(s.reset_after()));
                     }
-                    // Copy into an exactly sized buffer: one allocation, where converting
-                    // the String would add a shared header.
-                    h.values[1] = HeaderValue::from_bytes(v.as_bytes()).ok();
+                    v.finish().map(|v| (policy.clone(), v))
                 }
-                _ => {
-                    h.values[0] = HeaderValue::try_from(d.ratelimit_policy()).ok();
-                    h.values[1] = HeaderValue::try_from(d.ratelimit()).ok();
+                _ => None,
+            };
+            match fast {
+                Some((policy, ratelimit)) => {
+                    h.policy = Some(policy);
+                    h.ratelimit = Some(ratelimit);
+                }
+                None => {
+                    h.policy = HeaderValue::try_from(d.ratelimit_policy()).ok();
+                    h.ratelimit = HeaderValue::try_from(d.ratelimit()).ok();
                 }
             }
         }
         if legacy {
-            let limit = match (&self.single_limit, complete) {
-                (Some(l), true) => l.clone(),
-                _ => int_header(u64::from(d.limit())),
-            };
-            h.values[2] = Some(limit);
-            h.values[3] = Some(int_header(u64::from(d.remaining())));
-            h.values[4] = Some(int_header(ceil_secs(d.reset_after())));
+            h.legacy = Some([
+                u64::from(d.limit()),
+                u64::from(d.remaining()),
+                ceil_secs(d.reset_after()),
+            ]);
         }
-        if let Some(after) = d.retry_after() {
-            h.values[5] = Some(int_header(ceil_secs(after).max(1)));
-        }
+        h.retry_after = d.retry_after().map(|after| ceil_secs(after).max(1));
         h
     }
 
