@@ -494,7 +494,9 @@ pub fn no_control_chars(
     let s = value.as_text();
     let bad = |c: char| c.is_control() && !(opts.allow_newlines && matches!(c, '\n' | '\r' | '\t'));
     // Fast path: C1 controls are 2-byte sequences starting with 0xC2.
-    let suspicious = s.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2);
+    let suspicious = s
+        .bytes()
+        .fold(false, |acc, b| acc | (b < 0x20) | (b == 0x7f) | (b == 0xc2));
     if suspicious && s.chars().any(bad) {
         Err(Violation::new(
             "control_chars",
