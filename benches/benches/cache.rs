@@ -162,104 +162,85 @@ fn hit_paths(c: &mut Criterion) {
     }
 }
 
-/// 1,000 callers miss one cold key at once; the loader takes 50 ms.
-fn single_flight(c: &mut Criterion) {
+/// 1,000 callers miss one cold key at once; the loader takes 50 ms. Rounds of keel-cache
+/// and of moka's `get_with` alternate (the machine's load drifts); reported: loader calls,
+/// median and worst total time per side.
+fn single_flight(_c: &mut Criterion) {
+    const CALLERS: usize = 1000;
+    const LOADER: Duration = Duration::from_millis(50);
+    const ROUNDS: usize = 15;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("runtime: {e}"));
-    const CALLERS: usize = 1000;
-    const LOADER: Duration = Duration::from_millis(50);
-
     let keel: Cache<u64, u64> = Cache::builder("sf").build();
     let moka: moka::future::Cache<u64, u64> = moka::future::Cache::new(10_000);
     let calls = Arc::new(AtomicUsize::new(0));
-    let next_key = Arc::new(AtomicUsize::new(0));
-    let mut worst_keel = Duration::ZERO;
-    let mut sum_keel = Duration::ZERO;
-    let mut rounds = 0usize;
-
-    let mut g = c.benchmark_group("cache/single_flight_1000x50ms");
-    g.sample_size(10);
-    g.measurement_time(Duration::from_secs(2));
-    g.warm_up_time(Duration::from_millis(100));
-    g.bench_function("keel_get_or_load", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let key = next_key.fetch_add(1, Ordering::SeqCst) as u64;
-                let before = calls.load(Ordering::SeqCst);
-                let elapsed = rt.block_on(async {
-                    let start = Instant::now();
-                    let tasks: Vec<_> = (0..CALLERS)
-                        .map(|_| {
-                            let keel = keel.clone();
-                            let calls = Arc::clone(&calls);
-                            tokio::spawn(async move {
-                                keel.get_or_load(key, move || async move {
-                                    calls.fetch_add(1, Ordering::SeqCst);
-                                    tokio::time::sleep(LOADER).await;
-                                    Ok::<_, std::io::Error>(key)
-                                })
-                                .await
-                                .map(keel_cache::Lookup::into_value)
-                            })
+    let (mut keel_t, mut moka_t) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS as u64 {
+        let before = calls.load(Ordering::SeqCst);
+        keel_t.push(rt.block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..CALLERS)
+                .map(|_| {
+                    let keel = keel.clone();
+                    let calls = Arc::clone(&calls);
+                    tokio::spawn(async move {
+                        keel.get_or_load(round, move || async move {
+                            calls.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(LOADER).await;
+                            Ok::<_, std::io::Error>(round)
                         })
-                        .collect();
-                    for t in tasks {
-                        assert!(matches!(t.await, Ok(Ok(v)) if v == key));
-                    }
-                    start.elapsed()
-                });
-                assert_eq!(
-                    calls.load(Ordering::SeqCst) - before,
-                    1,
-                    "loader called more than once"
-                );
-                worst_keel = worst_keel.max(elapsed);
-                sum_keel += elapsed;
-                rounds += 1;
-                total += elapsed;
+                        .await
+                        .map(keel_cache::Lookup::into_value)
+                    })
+                })
+                .collect();
+            for t in tasks {
+                assert!(matches!(t.await, Ok(Ok(v)) if v == round));
             }
-            total
-        });
-    });
-    g.bench_function("moka_get_with", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let key = next_key.fetch_add(1, Ordering::SeqCst) as u64;
-                total += rt.block_on(async {
-                    let start = Instant::now();
-                    let tasks: Vec<_> = (0..CALLERS)
-                        .map(|_| {
-                            let moka = moka.clone();
-                            tokio::spawn(async move {
-                                moka.get_with(key, async move {
-                                    tokio::time::sleep(LOADER).await;
-                                    key
-                                })
-                                .await
-                            })
-                        })
-                        .collect();
-                    for t in tasks {
-                        assert!(matches!(t.await, Ok(v) if v == key));
-                    }
-                    start.elapsed()
-                });
-            }
-            total
-        });
-    });
-    g.finish();
-    if rounds > 0 {
-        eprintln!(
-            "single-flight: {rounds} rounds of {CALLERS} callers, 1 loader call each, mean total {:?}, worst {worst_keel:?} (loader {LOADER:?})",
-            sum_keel / u32::try_from(rounds).unwrap_or(u32::MAX)
+            start.elapsed()
+        }));
+        assert_eq!(
+            calls.load(Ordering::SeqCst) - before,
+            1,
+            "loader called more than once"
         );
+        let moka_calls = Arc::new(AtomicUsize::new(0));
+        moka_t.push(rt.block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..CALLERS)
+                .map(|_| {
+                    let moka = moka.clone();
+                    let calls = Arc::clone(&moka_calls);
+                    tokio::spawn(async move {
+                        moka.get_with(round, async move {
+                            calls.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(LOADER).await;
+                            round
+                        })
+                        .await
+                    })
+                })
+                .collect();
+            for t in tasks {
+                assert!(matches!(t.await, Ok(v) if v == round));
+            }
+            start.elapsed()
+        }));
+        assert_eq!(moka_calls.load(Ordering::SeqCst), 1);
     }
+    keel_t.sort();
+    moka_t.sort();
+    eprintln!(
+        "single-flight, {CALLERS} callers, {LOADER:?} loader, {ROUNDS} alternating rounds, 1 loader call per round on both sides: \
+         keel-cache median {:?} worst {:?}; moka get_with median {:?} worst {:?}",
+        keel_t[ROUNDS / 2],
+        keel_t[ROUNDS - 1],
+        moka_t[ROUNDS / 2],
+        moka_t[ROUNDS - 1]
+    );
 }
 
 /// A Zipf(s) sampler over `1..=n` by inverse CDF (binary search on the cumulative weights).
