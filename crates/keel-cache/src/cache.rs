@@ -482,6 +482,10 @@ where
 
     /// Stores `value` fresh for `ttl` instead of the default TTL (per-entry expiry).
     ///
+    /// An entry never stays in memory longer than
+    /// [`max_ttl`](CacheBuilder::max_ttl) (by default the cache's TTL plus stale window):
+    /// set it when per-entry TTLs can exceed the default.
+    ///
     /// # Errors
     /// As [`insert`](Self::insert).
     ///

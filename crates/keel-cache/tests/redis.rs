@@ -359,3 +359,14 @@ async fn a_cache_built_while_redis_is_down_starts_memory_only() {
     assert_eq!(a.get(&1).await, None);
     assert!(!a.stats().l2.up);
 }
+
+#[tokio::test]
+async fn cache_names_that_could_collide_in_redis_are_rejected() {
+    let client = redis::Client::open("redis://127.0.0.1:1").unwrap();
+    for name in ["", "a:b", "users 2", "ü"] {
+        let r: Result<Cache<u64, u64>, _> = Cache::builder(name)
+            .build_with_redis(RedisTier::new(client.clone()))
+            .await;
+        assert!(matches!(r, Err(keel_cache::Error::Redis(_))), "{name:?}");
+    }
+}

@@ -159,8 +159,9 @@ where
     /// memory-only and picks Redis up when it answers.
     ///
     /// # Errors
-    /// [`Error::NoRuntime`] outside a Tokio runtime; [`Error::Redis`] when the client
-    /// cannot be set up at all (not for an unreachable server).
+    /// [`Error::NoRuntime`] outside a Tokio runtime; [`Error::Redis`] when the cache name
+    /// is not `[A-Za-z0-9._-]+` (it is part of every Redis key) or the client cannot be set
+    /// up at all (not for an unreachable server).
     ///
     /// ```no_run
     /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -172,6 +173,19 @@ where
     /// ```
     pub async fn build_with_redis(self, tier: RedisTier) -> Result<Cache<K, V>, Error> {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        // `:` separates the name from the namespace version in Redis keys; allowing it
+        // would let two caches' keys collide.
+        if self.name.is_empty()
+            || !self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            return Err(Error::Redis(format!(
+                "cache name {:?} must be non-empty ASCII letters, digits, '-', '_' or '.'",
+                self.name
+            )));
+        }
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(tier.op_timeout))
             .set_response_timeout(Some(tier.op_timeout))
