@@ -3,7 +3,7 @@
 //!
 //! | failure | status | `error.code` |
 //! |---|---|---|
-//! | wrong/missing `Content-Type`, body too large, not JSON, wrong type | as keel-envelope's [`Json`](keel_envelope::axum::Json): 415 / 413 / 400 / 422 | |
+//! | wrong/missing `Content-Type`, body too large, not JSON, wrong type | as keel-envelope's [`Json`]: 415 / 413 / 400 / 422 | |
 //! | a rule is broken | 422 | `VALIDATION_ERROR` with all `fields` |
 //!
 //! ```
@@ -99,7 +99,7 @@ impl IntoResponse for ValidationErrors {
 }
 
 /// A JSON body that is deserialized (rejections as keel-envelope's
-/// [`Json`](keel_envelope::axum::Json)), normalized and validated.
+/// [`Json`]), normalized and validated.
 ///
 /// ```
 /// use keel_validation::{Validate, axum::ValidJson};

@@ -6,11 +6,11 @@
 //! | [`required`] | `required` | |
 //! | [`length`] | `too_short`, `too_long`, `wrong_length` | `min`, `max`, `equal`, `unit` |
 //! | [`range`] | `too_small`, `too_large` | `min`, `max`, `exclusive_min`, `exclusive_max` |
-//! | [`regex`] | `pattern_mismatch` | |
+//! | [`regex()`] | `pattern_mismatch` | |
 //! | [`username`] | `invalid_username` | `min`, `max` |
-//! | [`email`] | `invalid_email` | `reason` |
-//! | [`phone`] | `invalid_phone` | `reason` |
-//! | [`url`] | `invalid_url` | `reason`, `schemes` |
+//! | [`email()`] | `invalid_email` | `reason` |
+//! | [`phone()`] | `invalid_phone` | `reason` |
+//! | [`url()`] | `invalid_url` | `reason`, `schemes` |
 //! | [`one_of`] | `not_one_of` | `allowed` |
 //! | [`no_control_chars`] | `control_chars` | |
 //! | [`must_match`] | `mismatch` | `other` |
@@ -362,7 +362,7 @@ pub fn regex(value: &(impl AsText + ?Sized), re: &::regex::Regex) -> Result<(), 
     }
 }
 
-/// Compiles a pattern for [`regex`]; the derive macro uses this for literal patterns
+/// Compiles a pattern for [`regex()`]; the derive macro uses this for literal patterns
 /// (which it has already checked at compile time).
 ///
 /// # Errors

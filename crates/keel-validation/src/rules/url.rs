@@ -2,7 +2,7 @@
 
 use crate::{AsText, Violation};
 
-/// Options of [`url`]: allowed schemes (default `http`, `https`), maximum length
+/// Options of [`url()`]: allowed schemes (default `http`, `https`), maximum length
 /// (default 2048 bytes), whether a host is required (default yes).
 ///
 /// ```
