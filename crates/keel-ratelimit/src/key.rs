@@ -1,6 +1,7 @@
 //! [`Key`]: what a limit is counted against.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -21,10 +22,10 @@ use std::sync::Arc;
 /// assert_eq!(Key::global().to_string(), "global");
 /// assert_ne!(Key::from("ip:192.0.2.1"), ip);
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Key(Repr);
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 enum Repr {
     Global,
     Ip(IpAddr),
@@ -68,6 +69,26 @@ impl Key {
         match &self.0 {
             Repr::Text(s) => Some(s),
             _ => None,
+        }
+    }
+}
+
+impl Hash for Key {
+    /// One hasher write per key where the derived impl makes several (tag, length, bytes):
+    /// hashing is a good part of a limiter check. Consistent with `Eq`.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match &self.0 {
+            Repr::Global => state.write_u8(0),
+            Repr::Ip(IpAddr::V4(v4)) => state.write_u64((1 << 32) | u64::from(u32::from(*v4))),
+            Repr::Ip(IpAddr::V6(v6)) => {
+                state.write_u8(2);
+                state.write_u128(u128::from(*v6));
+            }
+            Repr::Text(s) => {
+                state.write_u8(3);
+                state.write(s.as_bytes());
+                state.write_u8(0xff);
+            }
         }
     }
 }

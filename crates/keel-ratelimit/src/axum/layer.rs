@@ -278,8 +278,13 @@ struct RateHeaders {
 
 impl RateHeaders {
     fn apply(self, headers: &mut http::HeaderMap) {
-        // At most one growth of the map for all of them.
-        headers.reserve(6);
+        // At most one growth of the map for all of them (reserving more than needed
+        // would grow a map that has room already).
+        let n = usize::from(self.policy.is_some())
+            + usize::from(self.ratelimit.is_some())
+            + if self.legacy.is_some() { 3 } else { 0 }
+            + usize::from(self.retry_after.is_some());
+        headers.reserve(n);
         if let Some(v) = self.policy {
             headers.insert(crate::RATELIMIT_POLICY, v);
         }
