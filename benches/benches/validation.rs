@@ -5,6 +5,11 @@
 //! Targets (issue #3): valid payload normalize + validate ≤ garde validate only;
 //! all-invalid payload including building the error list ≤ 1.2 µs; error JSON ≤
 //! validator's.
+//!
+//! On a shared 2-core machine criterion's groups drift between functions measured
+//! seconds apart, so the first target, `paired`, interleaves ~1 ms batches of Keel
+//! and each peer for 200 rounds and prints time ratios (fastest batches and median
+//! per round): `cargo bench -p keel-benches --bench validation -- paired` runs only it.
 
 use std::hint::black_box;
 use std::sync::LazyLock;
@@ -84,6 +89,158 @@ const VALID: [&str; 5] = [
 ];
 const LONG_NAME: &str = "Lovelace-Byron-King-Noel-Ockham-Horsley-Towers-Leicestershire";
 const INVALID: [&str; 5] = ["ada@@example", "", LONG_NAME, "short", "555-0100"];
+
+/// Interleaved Keel/peer time ratios (see the module docs). Runs with no filter or
+/// a filter containing "paired".
+#[allow(clippy::print_stderr)]
+fn paired(_: &mut Criterion) {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if !(filters.is_empty() || filters.iter().any(|f| f.contains("paired"))) {
+        return;
+    }
+    let time = |f: &mut dyn FnMut(), n: u32| {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        start.elapsed().as_secs_f64()
+    };
+    let report = |name: &str, n: u32, keel: &[f64], peer: &[f64]| {
+        let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+        let mut ratios: Vec<f64> = keel.iter().zip(peer).map(|(k, p)| k / p).collect();
+        ratios.sort_by(f64::total_cmp);
+        eprintln!(
+            "paired {name}: Keel/peer time {:.2} (fastest batches), median per round {:.2}, {} rounds; fastest keel {:.0} ns, peer {:.0} ns",
+            min(keel) / min(peer),
+            ratios[ratios.len() / 2],
+            ratios.len(),
+            min(keel) * 1e9 / f64::from(n),
+            min(peer) * 1e9 / f64::from(n),
+        );
+    };
+    let rounds = |n: u32, keel: &mut dyn FnMut(), peer: &mut dyn FnMut()| {
+        let (mut k, mut p) = (Vec::new(), Vec::new());
+        for _ in 0..200 {
+            k.push(time(keel, n));
+            p.push(time(peer, n));
+        }
+        (k, p)
+    };
+
+    let [e, f, l, p, ph] = VALID;
+    let mut keel = payload!(KeelSignup, e, f, l, p, ph);
+    let vali = payload!(ValidatorSignup, e, f, l, p, ph);
+    let gard = payload!(GardeSignup, e, f, l, p, ph);
+    let (k, g) = rounds(
+        5_000,
+        &mut || {
+            let v = black_box(&mut keel);
+            v.normalize();
+            _ = black_box(v.validate().is_ok());
+        },
+        &mut || _ = black_box(garde::Validate::validate(black_box(&gard)).is_ok()),
+    );
+    report(
+        "valid: keel normalize+validate vs garde validate",
+        5_000,
+        &k,
+        &g,
+    );
+    let (k, g) = rounds(
+        5_000,
+        &mut || _ = black_box(black_box(&keel).validate().is_ok()),
+        &mut || _ = black_box(garde::Validate::validate(black_box(&gard)).is_ok()),
+    );
+    report("valid: keel validate only vs garde validate", 5_000, &k, &g);
+    let (k, v) = rounds(
+        5_000,
+        &mut || {
+            let v = black_box(&mut keel);
+            v.normalize();
+            _ = black_box(v.validate().is_ok());
+        },
+        &mut || _ = black_box(validator::Validate::validate(black_box(&vali)).is_ok()),
+    );
+    report(
+        "valid: keel normalize+validate vs validator validate",
+        5_000,
+        &k,
+        &v,
+    );
+
+    let [e, f, l, p, ph] = INVALID;
+    let mut keel = payload!(KeelSignup, e, f, l, p, ph);
+    let vali = payload!(ValidatorSignup, e, f, l, p, ph);
+    let gard = payload!(GardeSignup, e, f, l, p, ph);
+    let (k, g) = rounds(
+        500,
+        &mut || {
+            let v = black_box(&mut keel);
+            v.normalize();
+            _ = black_box(v.validate().err().map(|e| e.len()));
+        },
+        &mut || {
+            _ = black_box(
+                garde::Validate::validate(black_box(&gard))
+                    .err()
+                    .map(|e| e.iter().count()),
+            );
+        },
+    );
+    report(
+        "invalid: keel normalize+validate vs garde validate",
+        500,
+        &k,
+        &g,
+    );
+    let (k, v) = rounds(
+        500,
+        &mut || {
+            let v = black_box(&mut keel);
+            v.normalize();
+            _ = black_box(v.validate().err().map(|e| e.len()));
+        },
+        &mut || {
+            _ = black_box(
+                validator::Validate::validate(black_box(&vali))
+                    .err()
+                    .map(|e| e.errors().len()),
+            );
+        },
+    );
+    report(
+        "invalid: keel normalize+validate vs validator validate",
+        500,
+        &k,
+        &v,
+    );
+
+    let envelope = keel
+        .validate()
+        .err()
+        .unwrap_or_default()
+        .into_error_envelope(None);
+    let vali_errors = validator::Validate::validate(&vali).err();
+    let (k, v) = rounds(
+        500,
+        &mut || _ = black_box(serde_json::to_vec(black_box(&envelope)).map(|v| v.len())),
+        &mut || _ = black_box(serde_json::to_vec(black_box(&vali_errors)).map(|v| v.len())),
+    );
+    report(
+        "error JSON: keel 422 envelope vs validator errors",
+        500,
+        &k,
+        &v,
+    );
+    eprintln!(
+        "error JSON sizes: keel {} bytes, validator {} bytes",
+        serde_json::to_vec(&envelope).map_or(0, |v| v.len()),
+        serde_json::to_vec(&vali_errors).map_or(0, |v| v.len())
+    );
+}
 
 fn bench(c: &mut Criterion) {
     let [e, f, l, p, ph] = VALID;
@@ -194,6 +351,6 @@ fn bench(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = keel_benches::criterion_config();
-    targets = bench
+    targets = paired, bench
 }
 criterion_main!(benches);
