@@ -76,22 +76,19 @@ const fn ascii_ws(b: u8) -> bool {
 }
 
 /// ASCII text with no leading/trailing whitespace and only single inner spaces.
+/// Branch-free folds, so the compiler vectorizes them.
 fn ascii_collapsed(b: &[u8]) -> bool {
-    let mut prev_space = true;
-    for &c in b {
-        if c >= 0x80 {
-            return false;
-        }
-        if ascii_ws(c) {
-            if c != b' ' || prev_space {
-                return false;
-            }
-            prev_space = true;
-        } else {
-            prev_space = false;
-        }
-    }
-    !prev_space || b.is_empty()
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return true;
+    };
+    let odd = b.iter().fold(false, |acc, &c| {
+        acc | (c >= 0x80) | (ascii_ws(c) & (c != b' '))
+    });
+    let double = b
+        .iter()
+        .zip(&b[1..])
+        .fold(false, |acc, (&x, &y)| acc | ((x == b' ') & (y == b' ')));
+    !odd && !double && first != b' ' && last != b' '
 }
 
 /// Unicode NFC (canonical composition): `e` + `◌́` becomes `é`.
@@ -199,10 +196,15 @@ pub fn email(s: &mut String) {
 pub fn email_with(s: &mut String, case: EmailCase) {
     trim(s);
     // Fast path: ASCII, no uppercase, no `--` (so no Punycode label): nothing to do.
-    let odd = s
-        .bytes()
-        .fold(false, |acc, b| acc | (b >= 0x80) | b.is_ascii_uppercase());
-    if !odd && !s.contains("--") {
+    let b = s.as_bytes();
+    let odd = b
+        .iter()
+        .fold(false, |acc, &c| acc | (c >= 0x80) | c.is_ascii_uppercase());
+    let dashes = b
+        .iter()
+        .zip(b.get(1..).unwrap_or_default())
+        .fold(false, |acc, (&x, &y)| acc | ((x == b'-') & (y == b'-')));
+    if !odd && !dashes {
         return;
     }
     nfc(s);
@@ -371,28 +373,14 @@ fn title_case_slow(s: &str) -> String {
 /// (`Ada`, `Lovelace`, `McDonald`, `van`), so no allocation is needed.
 fn title_case_is_noop(s: &str) -> bool {
     let all = s.as_bytes();
-    let mut i = 0;
-    let mut index = 0usize;
-    while i < all.len() {
-        let c = all[i];
-        if c >= 0x80 {
-            return false;
-        }
-        if ascii_ws(c) || c == b'-' {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < all.len() && !(ascii_ws(all[i]) || all[i] == b'-') {
-            if all[i] >= 0x80 || all[i] == b'\'' {
-                return false;
-            }
-            i += 1;
-        }
-        let b = &all[start..i];
-        let word = &s[start..i];
-        index += 1;
-        let index = index - 1;
+    // Both scans vectorize; the word loop below then only sees ASCII without `'`.
+    if !s.is_ascii() || all.contains(&b'\'') {
+        return false;
+    }
+    let words = all
+        .split(|&c| c == b' ' || c == b'-' || ascii_ws(c))
+        .filter(|w| !w.is_empty());
+    for (index, b) in words.enumerate() {
         let upper_after_first = b[1..]
             .iter()
             .fold(false, |acc, c| acc | c.is_ascii_uppercase());
@@ -403,7 +391,9 @@ fn title_case_is_noop(s: &str) -> bool {
             }
             if index > 0
                 && may_be_particle(b)
-                && NAME_PARTICLES.iter().any(|p| p.eq_ignore_ascii_case(word))
+                && NAME_PARTICLES
+                    .iter()
+                    .any(|p| p.as_bytes().eq_ignore_ascii_case(b))
             {
                 return false;
             }
@@ -415,7 +405,9 @@ fn title_case_is_noop(s: &str) -> bool {
         }
         if index > 0
             && may_be_particle(b)
-            && NAME_PARTICLES.iter().any(|p| p.eq_ignore_ascii_case(word))
+            && NAME_PARTICLES
+                .iter()
+                .any(|p| p.as_bytes().eq_ignore_ascii_case(b))
         {
             if b.iter().any(u8::is_ascii_uppercase) {
                 return false;
