@@ -447,6 +447,10 @@ fn title_word(word: &str, first: bool, out: &mut String) {
         out.push_str(word);
         return;
     }
+    if word.contains('&') {
+        title_word_with_entities(word, out);
+        return;
+    }
     let lower = word.to_lowercase();
     if !first && NAME_PARTICLES.contains(&lower.as_str()) {
         out.push_str(&lower);
@@ -474,6 +478,41 @@ fn title_word(word: &str, first: bool, out: &mut String) {
         } else if c.is_alphabetic() {
             prev_letters += 1;
         }
+    }
+}
+
+/// Length of an HTML character reference (`&lt;`, `&#39;`, `&#x27;`) at the start of `s`.
+fn entity_len(s: &str) -> Option<usize> {
+    let rest = s.strip_prefix('&')?;
+    let end = rest.find(';')?;
+    let name = &rest[..end];
+    let ok = (1..=32).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'#');
+    ok.then_some(end + 2)
+}
+
+/// Title-cases a word that contains `&`, copying character references verbatim:
+/// entity names are case-sensitive (`&lt;` is `<`, `&Lt;` is `≪`), and
+/// [`strip_html`] leaves its output escaped, so `strip_html, title_case` must not
+/// turn `&lt;` into `&Lt;`.
+fn title_word_with_entities(word: &str, out: &mut String) {
+    let mut capital_next = true;
+    let mut i = 0;
+    while let Some(c) = word[i..].chars().next() {
+        if c == '&'
+            && let Some(len) = entity_len(&word[i..])
+        {
+            out.push_str(&word[i..i + len]);
+            i += len;
+            continue;
+        }
+        if capital_next && c.is_alphabetic() {
+            push_capital(c, out);
+            capital_next = false;
+        } else {
+            out.extend(c.to_lowercase());
+        }
+        i += c.len_utf8();
     }
 }
 
@@ -515,6 +554,9 @@ mod tests {
         check(t, "anne-marie  o'brien", "Anne-Marie  O'Brien");
         check(t, "ΣΩΚΡΆΤΗΣ", "Σωκράτης");
         check(t, "it's", "It's");
+        check(t, "&lt;b&gt;ada", "&lt;B&gt;ada");
+        check(t, "at&amp;t", "At&amp;t");
+        check(t, "&Lt;", "&Lt;");
     }
 
     proptest::proptest! {

@@ -121,3 +121,39 @@ proptest! {
         }
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Validate)]
+struct Signup {
+    #[normalize(email)]
+    #[validate(email)]
+    email: String,
+    #[normalize(strip_html, collapse_whitespace, title_case)]
+    #[validate(length(min = 1, max = 50))]
+    first_name: String,
+    #[normalize(collapse_whitespace, title_case)]
+    #[validate(length(min = 1, max = 50))]
+    last_name: String,
+    #[normalize(phone(default_calling_code = 44))]
+    #[validate(phone(default_calling_code = 44))]
+    phone: Option<String>,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A cleaned value validates, and cleaning it again changes nothing.
+    #[test]
+    fn cleaned_values_stay_valid_and_stable(
+        email in "[ ]{0,2}[a-zA-Z0-9._+-]{1,12}@[a-zA-Z0-9-]{1,10}\\.(com|ORG|xn--bcher-kva\\.de|bücher\\.de)[ ]{0,2}",
+        first in texty(),
+        last in texty(),
+        phone in proptest::option::of("(\\+44|0)[ ]?[1-9][0-9 ]{8,11}"),
+    ) {
+        let s = Signup { email, first_name: first, last_name: last, phone };
+        if let Ok(clean) = s.clean() {
+            prop_assert!(clean.validate().is_ok(), "{clean:?}");
+            let again = clean.clone().clean();
+            prop_assert_eq!(again.as_ref().ok(), Some(&clean));
+        }
+    }
+}
