@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use keel_ratelimit::axum::{KeyExtractor, MissingKey, RateLimitLayer, TrustedProxies};
-use keel_ratelimit::{Clock, HeaderStyle, KeyedLimiter, Limiter, ManualClock, Quota};
+use keel_ratelimit::{Clock, HeaderStyle, KeyedLimiter, ManualClock, Quota};
 use tower::ServiceExt;
 
 fn memory(quota: Quota, clock: &ManualClock) -> KeyedLimiter {
@@ -269,7 +269,7 @@ async fn redis_backed_layer_and_fail_closed() {
         .await
         .unwrap();
     let app = app_with(RateLimitLayer::new(
-        Limiter::from(closed),
+        keel_ratelimit::Limiter::from(closed),
         KeyExtractor::peer_ip(),
     ));
     let (s, _, body) = send(&app, req("/", peer, &[])).await;
