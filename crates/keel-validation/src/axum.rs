@@ -34,6 +34,17 @@ use serde::de::DeserializeOwned;
 use crate::{Validate, ValidationErrors};
 
 /// Why [`ValidJson`] or [`Valid`] rejected a request.
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// use keel_validation::{Path, ValidationErrors, Violation, axum::ValidRejection};
+/// let mut errors = ValidationErrors::new();
+/// errors.add(&Path::root().key("email"), Violation::new("invalid_email", "is not a valid email address"));
+/// let r: ValidRejection<keel_envelope::axum::Rejection> =
+///     ValidRejection::Invalid { errors, request_id: Some("r-1".into()) };
+/// assert_eq!(r.errors().map(|e| e.len()), Some(1));
+/// assert_eq!(r.into_response().status(), http::StatusCode::UNPROCESSABLE_ENTITY);
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ValidRejection<R> {
@@ -133,6 +144,15 @@ where
 
 /// An extractor whose value can be validated: implemented for keel-envelope's
 /// `Json` and `Query`. Implement it for your own extractors to use [`Valid`].
+///
+/// ```
+/// use keel_envelope::axum::Json;
+/// use keel_validation::{Validate, axum::HasValidatable};
+/// #[derive(Validate)]
+/// struct Body { #[validate(length(max = 3))] name: String }
+/// let mut j = Json(Body { name: "toolong".into() });
+/// assert!(j.value_mut().validate().is_err());
+/// ```
 pub trait HasValidatable {
     /// The extracted value.
     type Value: Validate;

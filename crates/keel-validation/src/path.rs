@@ -58,6 +58,13 @@ impl<'a> Path<'a> {
     }
 
     /// This path extended by an array index.
+    ///
+    /// ```
+    /// use keel_validation::Path;
+    /// let root = Path::root();
+    /// let first = root.index(0);
+    /// assert_eq!(first.to_field_path().dotted(), "[0]");
+    /// ```
     #[must_use]
     pub const fn index<'b>(&'b self, index: usize) -> Path<'b>
     where

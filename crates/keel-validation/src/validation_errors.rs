@@ -66,11 +66,27 @@ impl ValidationErrors {
     }
 
     /// Records an already built field error.
+    ///
+    /// ```
+    /// use keel_validation::{FieldError, FieldPath, ValidationErrors};
+    /// let mut errors = ValidationErrors::new();
+    /// errors.push(FieldError::new(&FieldPath::root().key("sku"), "unknown_sku", "is not in the catalogue"));
+    /// assert_eq!(errors.len(), 1);
+    /// ```
     pub fn push(&mut self, error: FieldError) {
         self.errors.push(error);
     }
 
     /// Appends all errors of `other`, keeping their order.
+    ///
+    /// ```
+    /// use keel_validation::{Path, ValidationErrors, Violation};
+    /// let (mut a, mut b) = (ValidationErrors::new(), ValidationErrors::new());
+    /// a.add(&Path::root().key("x"), Violation::new("c", "m"));
+    /// b.add(&Path::root().key("y"), Violation::new("c", "m"));
+    /// a.extend(b);
+    /// assert_eq!(a.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["x", "y"]);
+    /// ```
     pub fn extend(&mut self, other: Self) {
         self.errors.extend(other.errors);
     }

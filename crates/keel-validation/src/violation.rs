@@ -63,6 +63,11 @@ impl Violation {
     }
 
     /// Replaces the code.
+    ///
+    /// ```
+    /// use keel_validation::Violation;
+    /// assert_eq!(Violation::new("too_short", "m").with_code("name_too_short").code(), "name_too_short");
+    /// ```
     #[must_use]
     pub fn with_code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
         self.code = code.into();

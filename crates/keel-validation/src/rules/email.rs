@@ -100,6 +100,12 @@ impl EmailOptions {
 }
 
 /// Why an address is invalid: the `reason` param of an `invalid_email` violation.
+///
+/// ```
+/// use keel_validation::rules::{EmailOptions, email::{EmailReason, check}};
+/// assert_eq!(check("a..b@example.com", &EmailOptions::new()), Err(EmailReason::LocalDots));
+/// assert_eq!(EmailReason::LocalDots.code(), "local_dots");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EmailReason {
@@ -241,6 +247,11 @@ pub fn email(value: &(impl AsText + ?Sized), opts: &EmailOptions) -> Result<(), 
 
 /// Checks an address without building anything: the allocation-free core of
 /// [`email`] (an ASCII address in lowercase allocates nothing).
+///
+/// ```
+/// use keel_validation::rules::{EmailOptions, email::check};
+/// assert!(check("ada@example.com", &EmailOptions::new()).is_ok());
+/// ```
 ///
 /// # Errors
 /// The [`EmailReason`] of the first problem found.

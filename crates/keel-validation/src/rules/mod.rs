@@ -52,6 +52,13 @@ pub fn required<T>(value: &Option<T>) -> Result<(), Violation> {
 }
 
 /// What [`length`] counts.
+///
+/// ```
+/// use keel_validation::rules::{Length, LengthUnit, length};
+/// let one = Length::new().equal(1);
+/// assert!(length("é", &one.unit(LengthUnit::Chars)).is_ok());
+/// assert!(length("é", &one.unit(LengthUnit::Bytes)).is_err()); // 2 bytes
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LengthUnit {
     /// Unicode scalar values (Rust `char`s). The default: what pydantic's
@@ -373,6 +380,11 @@ pub fn compile_regex(pattern: &str) -> Result<::regex::Regex, crate::Error> {
 
 /// Options of [`username`]: ASCII letters, digits and `_`, `min..=max` long
 /// (default 3..=20, i.e. `^[a-zA-Z0-9_]{3,20}$`).
+///
+/// ```
+/// use keel_validation::rules::{Username, username};
+/// assert!(username("ab", &Username::new().min(2)).is_ok());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Username {
     min: usize,
@@ -456,6 +468,12 @@ where
 }
 
 /// Options of [`no_control_chars`].
+///
+/// ```
+/// use keel_validation::rules::{ControlChars, no_control_chars};
+/// const BIO: ControlChars = ControlChars::new().allow_newlines(true);
+/// assert!(no_control_chars("line one\nline two", &BIO).is_ok());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ControlChars {
     allow_newlines: bool,
@@ -533,6 +551,11 @@ pub fn must_match<T: PartialEq<U> + ?Sized, U: ?Sized>(
 }
 
 /// A collection whose items [`items`] counts.
+///
+/// ```
+/// use keel_validation::rules::Collection;
+/// assert_eq!([1, 2, 3].item_count(), 3);
+/// ```
 pub trait Collection {
     /// Number of items.
     fn item_count(&self) -> usize;

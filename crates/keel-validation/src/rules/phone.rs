@@ -82,6 +82,11 @@ impl PhoneOptions {
 }
 
 /// Why a phone number is invalid: the `reason` param of `invalid_phone`.
+///
+/// ```
+/// use keel_validation::rules::{PhoneOptions, phone::{PhoneReason, to_e164}};
+/// assert_eq!(to_e164("020 7946 0018", &PhoneOptions::new()), Err(PhoneReason::MissingCountryCode));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PhoneReason {
