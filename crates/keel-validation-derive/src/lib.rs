@@ -1,8 +1,5 @@
-//! Derive macros for [keel-validation](https://docs.rs/keel-validation):
-//! `#[derive(Validate)]` and `#[derive(RedactedDebug)]`.
-//!
-//! Use them through `keel_validation` (feature `derive`, on by default); the
-//! attribute reference is in keel-validation's crate documentation.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
