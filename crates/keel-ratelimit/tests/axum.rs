@@ -214,6 +214,54 @@ async fn per_route_layers_cost_and_styles() {
     assert_eq!(body, "This request exceeds the rate limit\n");
 }
 
+#[tokio::test]
+async fn per_key_quotas_through_limiter_for() {
+    #[derive(Clone)]
+    struct Plan(&'static str);
+    let clock = ManualClock::new();
+    let free = memory(Quota::per_minute(1), &clock);
+    let pro = keel_ratelimit::Limiter::from(memory(Quota::per_minute(3), &clock));
+    let layer =
+        RateLimitLayer::new(free, KeyExtractor::header("x-api-key")).limiter_for(move |p| match p
+            .extensions
+            .get::<Plan>()
+        {
+            Some(Plan("pro")) => Some(pro.clone()),
+            _ => None,
+        });
+    let app = app_with(layer);
+    let with_plan = |key: &str, plan: Option<&'static str>| {
+        let mut r = req("/", None, &[("x-api-key", key)]);
+        if let Some(p) = plan {
+            r.extensions_mut().insert(Plan(p));
+        }
+        r
+    };
+    let (s, h, _) = send(&app, with_plan("a", Some("pro"))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["ratelimit-policy"], r#""3/minute";q=3;w=60"#);
+    assert_eq!(h["x-ratelimit-remaining"], "2");
+    assert_eq!(
+        send(&app, with_plan("a", Some("pro"))).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app, with_plan("a", Some("pro"))).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app, with_plan("a", Some("pro"))).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let (s, h, _) = send(&app, with_plan("b", None)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["ratelimit-policy"], r#""1/minute";q=1;w=60"#);
+    assert_eq!(
+        send(&app, with_plan("b", None)).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
 fn app_with(layer: RateLimitLayer) -> Router {
     app(layer)
 }

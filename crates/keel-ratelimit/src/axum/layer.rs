@@ -40,6 +40,7 @@ struct Config {
     limiter: Limiter,
     key: KeyExtractor,
     cost: Option<PartsFn<u32>>,
+    select: Option<PartsFn<Option<Limiter>>>,
     exempt: Option<PartsFn<bool>>,
     shadow: bool,
     style: HeaderStyle,
@@ -57,6 +58,7 @@ impl fmt::Debug for Config {
             .field("limiter", &self.limiter)
             .field("key", &self.key)
             .field("cost", &self.cost.is_some())
+            .field("limiter_for", &self.select.is_some())
             .field("exempt", &self.exempt.is_some())
             .field("shadow", &self.shadow)
             .field("style", &self.style)
@@ -117,6 +119,7 @@ impl RateLimitLayer {
                 limiter,
                 key,
                 cost: None,
+                select: None,
                 exempt: None,
                 shadow: false,
                 style: HeaderStyle::default(),
@@ -143,6 +146,31 @@ impl RateLimitLayer {
         F: Fn(&Parts) -> u32 + Send + Sync + 'static,
     {
         Arc::make_mut(&mut self.config).cost = Some(Arc::new(cost));
+        self
+    }
+
+    /// Per-key quotas: picks another limiter for some requests (say, a plan read from
+    /// the authenticated user), the layer's own limiter for the others (`None`). Each
+    /// limiter keeps its own keys, so moving a client to another tier starts it afresh.
+    ///
+    /// ```
+    /// # use keel_ratelimit::{Limiter, axum::{KeyExtractor, RateLimitLayer}};
+    /// #[derive(Clone)]
+    /// struct Plan(&'static str);
+    /// let free = Limiter::memory_from_spec("100/hour")?;
+    /// let pro = Limiter::memory_from_spec("10000/hour")?;
+    /// let layer = RateLimitLayer::new(free, KeyExtractor::header("x-api-key"))
+    ///     .limiter_for(move |parts| match parts.extensions.get::<Plan>() {
+    ///         Some(Plan("pro")) => Some(pro.clone()),
+    ///         _ => None,
+    ///     });
+    /// # Ok::<(), keel_ratelimit::Error>(())
+    /// ```
+    pub fn limiter_for<F>(mut self, select: F) -> Self
+    where
+        F: Fn(&Parts) -> Option<Limiter> + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.config).select = Some(Arc::new(select));
         self
     }
 
@@ -358,11 +386,13 @@ fn unkeyed() -> Key {
 }
 
 impl Config {
-    fn verdict(&self, parts: &Parts, result: Result<Decision, Error>) -> Verdict {
+    /// `own`: the decision comes from the layer's own limiter, whose header parts are
+    /// pre-formatted.
+    fn verdict(&self, parts: &Parts, result: Result<Decision, Error>, own: bool) -> Verdict {
         match result {
-            Ok(d) if d.is_allowed() => {
-                Verdict::Proceed((self.on_success && !self.shadow).then(|| self.rate_headers(&d)))
-            }
+            Ok(d) if d.is_allowed() => Verdict::Proceed(
+                (self.on_success && !self.shadow).then(|| self.rate_headers(&d, own)),
+            ),
             Ok(d) if self.shadow => {
                 tracing::info!(
                     target: "keel_ratelimit",
@@ -375,7 +405,7 @@ impl Config {
             }
             Ok(d) => {
                 let mut res = self.renderer.rate_limited(&d, parts);
-                self.rate_headers(&d).apply(res.headers_mut());
+                self.rate_headers(&d, own).apply(res.headers_mut());
                 Verdict::Reject(res)
             }
             Err(e) if self.shadow => {
@@ -393,7 +423,7 @@ impl Config {
 
     /// The headers of `d` in the configured style (same output as
     /// [`Decision::write_headers`], with the per-limiter parts pre-formatted).
-    fn rate_headers(&self, d: &Decision) -> RateHeaders {
+    fn rate_headers(&self, d: &Decision, own: bool) -> RateHeaders {
         let mut h = RateHeaders::default();
         let ietf = matches!(self.style, HeaderStyle::Ietf | HeaderStyle::Both);
         let legacy = matches!(self.style, HeaderStyle::Legacy | HeaderStyle::Both);
@@ -401,7 +431,7 @@ impl Config {
             let states = d.quotas();
             // Decisions from the deny cache describe one quota only: format those in full.
             let fast = match &self.policy {
-                Some(policy) if states.len() == self.names.len() => {
+                Some(policy) if own && states.len() == self.names.len() => {
                     let mut v = StackBuf::new();
                     for (i, (s, name)) in states.iter().zip(self.names.iter()).enumerate() {
                         if i > 0 {
@@ -476,10 +506,13 @@ where
         let Some((key, cost)) = self.config.key_and_cost(&parts) else {
             return ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)), None);
         };
-        if let Some(memory) = self.config.limiter.as_memory() {
+        let chosen = self.config.select.as_ref().and_then(|f| f(&parts));
+        let own = chosen.is_none();
+        let limiter = chosen.as_ref().unwrap_or(&self.config.limiter);
+        if let Some(memory) = limiter.as_memory() {
             // In memory: decide synchronously, no allocation, no extra poll.
             let result = memory.check_key(&key, cost);
-            return match self.config.verdict(&parts, result) {
+            return match self.config.verdict(&parts, result, own) {
                 Verdict::Proceed(h) => {
                     ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)), h)
                 }
@@ -487,12 +520,13 @@ where
             };
         }
         // A remote backend: await the decision, then call the service that was made ready.
+        let limiter = limiter.clone();
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
         ResponseFuture::boxed(Box::pin(async move {
-            let result = config.limiter.check_key(&key, cost).await;
-            match config.verdict(&parts, result) {
+            let result = limiter.check_key(&key, cost).await;
+            match config.verdict(&parts, result, own) {
                 Verdict::Proceed(h) => {
                     let mut res = inner.call(Request::from_parts(parts, body)).await?;
                     if let Some(h) = h {
