@@ -85,14 +85,29 @@ impl Limiter {
         }
     }
 
-    /// The in-memory limiter, when this is one: lets the tower layer decide without
-    /// an `await`.
-    #[cfg(feature = "axum")]
-    pub(crate) fn as_memory(&self) -> Option<&KeyedLimiter<Key>> {
+    /// The in-memory limiter, when this is one (for [`KeyedLimiter::stats`] and friends).
+    /// The tower layer uses it to decide without an `await`.
+    ///
+    /// ```
+    /// let l = keel_ratelimit::Limiter::memory_from_spec("5/minute")?;
+    /// assert_eq!(l.as_keyed().map(|k| k.len()), Some(0));
+    /// # Ok::<(), keel_ratelimit::Error>(())
+    /// ```
+    pub fn as_keyed(&self) -> Option<&KeyedLimiter<Key>> {
         match &*self.backend {
             Backend::Memory(m) => Some(m),
             #[cfg(feature = "redis")]
             Backend::Redis(_) => None,
+        }
+    }
+
+    /// The Redis limiter, when this is one (for its statistics and health).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn as_redis(&self) -> Option<&crate::redis::RedisLimiter> {
+        match &*self.backend {
+            Backend::Redis(r) => Some(r),
+            Backend::Memory(_) => None,
         }
     }
 

@@ -509,7 +509,7 @@ where
         let chosen = self.config.select.as_ref().and_then(|f| f(&parts));
         let own = chosen.is_none();
         let limiter = chosen.as_ref().unwrap_or(&self.config.limiter);
-        if let Some(memory) = limiter.as_memory() {
+        if let Some(memory) = limiter.as_keyed() {
             // In memory: decide synchronously, no allocation, no extra poll.
             let result = memory.check_key(&key, cost);
             return match self.config.verdict(&parts, result, own) {
