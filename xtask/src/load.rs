@@ -208,8 +208,8 @@ fn start_service(
         ),
         ("KEEL_RATE_LIMIT_GLOBAL", "off".to_owned()),
         // Login limits stay on (they are part of the login path) but cannot bind.
-        ("KEEL_RATE_LIMIT_LOGIN_IP", "1000000/second".to_owned()),
-        ("KEEL_RATE_LIMIT_LOGIN_EMAIL", "1000000/second".to_owned()),
+        ("KEEL_RATE_LIMIT_LOGIN_IP", "100000/second".to_owned()),
+        ("KEEL_RATE_LIMIT_LOGIN_EMAIL", "100000/second".to_owned()),
         ("KEEL_USER_CACHE", cache.to_string()),
         ("RUST_LOG", "info".to_owned()),
     ];
