@@ -116,23 +116,28 @@ async fn two_instances_share_values_and_invalidations() {
     assert_eq!(b.get(&k).await, None, "deleted from Redis too");
     assert!(b.stats().l2.invalidations_received >= 1);
 
-    // An insert on A replaces B's copy.
+    // An insert on one instance replaces the other's memory copy. (Wait on the message
+    // counter, not on `contains_local`: a message still in flight from an earlier step
+    // must not be mistaken for this one.)
+    let received = |c: &Cache<Key, User>| c.stats().l2.invalidations_received;
+    let a_seen = received(&a);
     b.insert(k.clone(), user(1, "Old")).await.unwrap();
-    eventually("A drops the copy B replaced", async || {
-        !a.contains_local(&k)
-    })
-    .await;
+    eventually("A hears B's insert", async || received(&a) > a_seen).await;
+    assert_eq!(a.get(&k).await, Some(user(1, "Old")));
+    assert!(a.contains_local(&k));
+    let b_seen = received(&b);
     a.insert(k.clone(), user(1, "New")).await.unwrap();
-    eventually("B drops the copy A replaced", async || {
-        !b.contains_local(&k)
-    })
-    .await;
+    eventually("B hears A's insert", async || received(&b) > b_seen).await;
+    assert!(!b.contains_local(&k));
     assert_eq!(b.get(&k).await, Some(user(1, "New")));
 
     // Prefix invalidation reaches Redis and B.
     let orders = Key::new("user").arg(1u64).arg("orders");
+    let b_seen = received(&b);
     a.insert(orders.clone(), user(1, "orders")).await.unwrap();
+    eventually("B hears A's insert", async || received(&b) > b_seen).await;
     assert_eq!(b.get(&orders).await, Some(user(1, "orders")));
+    assert!(b.contains_local(&orders));
     a.invalidate_prefix(Key::new("user").arg(1u64).prefix().as_str())
         .await;
     eventually("B drops prefixed keys", async || !b.contains_local(&orders)).await;
@@ -143,9 +148,12 @@ async fn two_instances_share_values_and_invalidations() {
         "not under the prefix"
     );
 
-    // Namespace bump: O(1) for Redis, and B's memory is cleared.
+    // Namespace bump: O(1) for Redis, and the other instance's memory is cleared.
+    assert_eq!(a.get(&k).await, Some(user(1, "New")));
+    let a_seen = received(&a);
     b.invalidate_all().await;
-    eventually("A's memory cleared", async || !a.contains_local(&k)).await;
+    eventually("A hears the bump", async || received(&a) > a_seen).await;
+    assert!(!a.contains_local(&k));
     assert_eq!(a.get(&k).await, None);
     assert_eq!(b.get(&k).await, None);
     let r = a

@@ -118,7 +118,6 @@ where
     if sender == l2.instance {
         return;
     }
-    bump(&l2.counters.invalidations_received);
     match message {
         Message::Key(k) => match K::from_key_str(k) {
             Some(key) => inner.invalidate_local(&key).await,
@@ -130,4 +129,6 @@ where
             inner.invalidate_all_local();
         }
     }
+    // Counted once applied, so "received" means "this instance no longer serves it".
+    bump(&l2.counters.invalidations_received);
 }
