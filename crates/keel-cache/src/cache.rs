@@ -1055,7 +1055,7 @@ async fn run_flight<K, V>(
                     // Serve the stale copy now; the loader below is its refresh.
                     let value = entry.value.clone();
                     inner.store_l1(&key, entry, Some(&flight), gen0).await;
-                    inner.counters.stale_hits.incr();
+                    // Counted as a memory miss (and an L2 hit), not as a stale hit.
                     bump(&inner.counters.refreshes);
                     flight.complete(Ok((value, CacheStatus::Stale)));
                     served_stale = true;
