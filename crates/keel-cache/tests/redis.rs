@@ -378,3 +378,48 @@ async fn cache_names_that_could_collide_in_redis_are_rejected() {
         assert!(matches!(r, Err(keel_cache::Error::Redis(_))), "{name:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_value_in_redis_is_served_stale_while_it_is_refreshed() {
+    let Some(url) = keel_testkit::redis_url() else {
+        return;
+    };
+    let prefix = format!("{}:", keel_testkit::unique_name("kcswr"));
+    // A writes a value that is fresh for 1 ms, then servable stale for 30 s.
+    let a: Cache<u64, User> = Cache::builder("users")
+        .ttl(Duration::from_millis(1))
+        .stale_while_revalidate(Duration::from_secs(30))
+        .build_with_redis(tier(&url, &prefix))
+        .await
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    a.get_or_load(1, loader(&calls, user(1, "old")))
+        .await
+        .unwrap();
+    // Well past the 1 ms of freshness (no upper bound matters: the window is 30 s).
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let b: Cache<u64, User> = Cache::builder("users")
+        .ttl(Duration::from_secs(60))
+        .stale_while_revalidate(Duration::from_secs(30))
+        .build_with_redis(tier(&url, &prefix))
+        .await
+        .unwrap();
+    let r = b
+        .get_or_load(1, loader(&calls, user(1, "new")))
+        .await
+        .unwrap();
+    assert_eq!(r.into_parts(), (user(1, "old"), CacheStatus::Stale));
+    eventually("B refreshed", async || {
+        b.get(&1).await == Some(user(1, "new"))
+    })
+    .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(b.stats().refreshes, 1);
+    // The refreshed value went back to Redis for everyone.
+    let c: Cache<u64, User> = Cache::builder("users")
+        .ttl(Duration::from_secs(60))
+        .build_with_redis(tier(&url, &prefix))
+        .await
+        .unwrap();
+    assert_eq!(c.get(&1).await, Some(user(1, "new")));
+}
