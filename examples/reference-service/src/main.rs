@@ -37,7 +37,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init_tracing(config.log_format);
+    // Flushes buffered log lines when main returns.
+    let _log_guard = telemetry::init_tracing(config.log_format);
     let result = match command {
         "serve" => serve(config).await,
         "migrate" => migrate::run(config.database_url())
