@@ -355,6 +355,21 @@ end
     Ok(path)
 }
 
+/// `wrk` with the common options: `threads`, `conns`, the scenario length, latency
+/// percentiles, a 5 s timeout.
+fn wrk_command(threads: u32, conns: u32, mode: Mode) -> Command {
+    let mut c = Command::new("wrk");
+    c.args(["-t", &threads.to_string(), "-c", &conns.to_string()])
+        .args([
+            "-d",
+            &format!("{}s", mode.secs),
+            "--latency",
+            "--timeout",
+            "5s",
+        ]);
+    c
+}
+
 fn wrk(
     base: &str,
     path: &str,
@@ -363,23 +378,11 @@ fn wrk(
     mode: Mode,
     header: Option<&str>,
 ) -> Result<Value, String> {
-    let mut c = Command::new("wrk");
-    c.args([
-        "-t",
-        &threads.to_string(),
-        "-c",
-        &conns.to_string(),
-        "-d",
-        &format!("{}s", mode.secs),
-        "--latency",
-        "--timeout",
-        "5s",
-    ]);
+    let mut c = wrk_command(threads, conns, mode);
     if let Some(h) = header {
         c.args(["-H", h]);
     }
-    c.arg(format!("{base}{path}"));
-    run_wrk(&mut c)
+    run_wrk(c.arg(format!("{base}{path}")))
 }
 
 fn wrk_script(
@@ -389,22 +392,12 @@ fn wrk_script(
     conns: u32,
     mode: Mode,
 ) -> Result<Value, String> {
-    let mut c = Command::new("wrk");
-    c.args([
-        "-t",
-        &threads.to_string(),
-        "-c",
-        &conns.to_string(),
-        "-d",
-        &format!("{}s", mode.secs),
-        "--latency",
-        "--timeout",
-        "5s",
-        "-s",
-    ])
-    .arg(script)
-    .arg(base);
-    run_wrk(&mut c)
+    run_wrk(
+        wrk_command(threads, conns, mode)
+            .arg("-s")
+            .arg(script)
+            .arg(base),
+    )
 }
 
 fn run_wrk(c: &mut Command) -> Result<Value, String> {
