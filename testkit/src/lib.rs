@@ -1,4 +1,4 @@
-//! Test support for the Keel workspace (not published).
+//! Integration-test support used by every Keel crate, usable by yours.
 //!
 //! Service-backed tests read `KEEL_TEST_DATABASE_URL` / `KEEL_TEST_REDIS_URL` through
 //! [`database_url`] and [`redis_url`]: when a URL is missing they print a loud notice
