@@ -45,21 +45,9 @@ macro_rules! statement_methods {
             sql: &str,
             params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         ) -> Result<Vec<tokio_postgres::Row>, crate::Error> {
-            let mut retried = false;
-            loop {
-                let stmt = $self.prepare_cached(sql).await?;
-                match $exec.query(&stmt, params).await {
-                    Ok(v) => return Ok(v),
-                    Err(e) => {
-                        let err = $self.observe(e);
-                        if $retry_stale && !retried && matches!(err, crate::Error::StalePlan { .. }) {
-                            retried = true;
-                            continue;
-                        }
-                        return Err(err);
-                    }
-                }
-            }
+            $self
+                .run_prepared(sql, move |stmt| async move { $exec.query(&stmt, params).await })
+                .await
         }
 
         /// Runs `sql` (prepared and cached) and returns exactly one row.
@@ -75,21 +63,9 @@ macro_rules! statement_methods {
             sql: &str,
             params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         ) -> Result<tokio_postgres::Row, crate::Error> {
-            let mut retried = false;
-            loop {
-                let stmt = $self.prepare_cached(sql).await?;
-                match $exec.query_one(&stmt, params).await {
-                    Ok(v) => return Ok(v),
-                    Err(e) => {
-                        let err = $self.observe(e);
-                        if $retry_stale && !retried && matches!(err, crate::Error::StalePlan { .. }) {
-                            retried = true;
-                            continue;
-                        }
-                        return Err(err);
-                    }
-                }
-            }
+            $self
+                .run_prepared(sql, move |stmt| async move { $exec.query_one(&stmt, params).await })
+                .await
         }
 
         /// Runs `sql` (prepared and cached) and returns at most one row.
@@ -104,21 +80,9 @@ macro_rules! statement_methods {
             sql: &str,
             params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         ) -> Result<Option<tokio_postgres::Row>, crate::Error> {
-            let mut retried = false;
-            loop {
-                let stmt = $self.prepare_cached(sql).await?;
-                match $exec.query_opt(&stmt, params).await {
-                    Ok(v) => return Ok(v),
-                    Err(e) => {
-                        let err = $self.observe(e);
-                        if $retry_stale && !retried && matches!(err, crate::Error::StalePlan { .. }) {
-                            retried = true;
-                            continue;
-                        }
-                        return Err(err);
-                    }
-                }
-            }
+            $self
+                .run_prepared(sql, move |stmt| async move { $exec.query_opt(&stmt, params).await })
+                .await
         }
 
         /// Runs `sql` (prepared and cached) and returns the number of rows affected.
@@ -132,21 +96,9 @@ macro_rules! statement_methods {
             sql: &str,
             params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         ) -> Result<u64, crate::Error> {
-            let mut retried = false;
-            loop {
-                let stmt = $self.prepare_cached(sql).await?;
-                match $exec.execute(&stmt, params).await {
-                    Ok(v) => return Ok(v),
-                    Err(e) => {
-                        let err = $self.observe(e);
-                        if $retry_stale && !retried && matches!(err, crate::Error::StalePlan { .. }) {
-                            retried = true;
-                            continue;
-                        }
-                        return Err(err);
-                    }
-                }
-            }
+            $self
+                .run_prepared(sql, move |stmt| async move { $exec.execute(&stmt, params).await })
+                .await
         }
 
         /// Runs one or more `;`-separated statements with the simple protocol (no
@@ -160,6 +112,31 @@ macro_rules! statement_methods {
             match $exec.batch_execute(sql).await {
                 Ok(()) => Ok(()),
                 Err(e) => Err($self.observe(e)),
+            }
+        }
+
+        /// Prepares `sql` through the statement cache and runs `run` with it. A stale
+        /// cached plan ("cached plan must not change result type") is re-prepared and
+        /// run once more when `$retry_stale`.
+        async fn run_prepared<T, F, Fut>(&$self, sql: &str, mut run: F) -> Result<T, crate::Error>
+        where
+            F: FnMut(tokio_postgres::Statement) -> Fut,
+            Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+        {
+            let mut retried = false;
+            loop {
+                let stmt = $self.prepare_cached(sql).await?;
+                match run(stmt).await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        let err = $self.observe(e);
+                        if $retry_stale && !retried && matches!(err, crate::Error::StalePlan { .. }) {
+                            retried = true;
+                            continue;
+                        }
+                        return Err(err);
+                    }
+                }
             }
         }
 
