@@ -4,7 +4,7 @@ use std::task::{Context, Poll};
 
 use axum::response::Response;
 use http::{HeaderValue, Request, StatusCode, header};
-use keel_envelope::axum::{Rejection, json_response, request_id_from_headers};
+use keel_envelope::axum::{Rejection, json_response};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -92,11 +92,24 @@ impl<S> ErrorRender<S> {
     }
 }
 
+/// What `finish` needs from the request. Kept cheap because it is taken on every
+/// request while only error responses use it: the request id stays a `HeaderValue`
+/// (a reference-counted clone) and the path is copied only for problem details.
 #[derive(Debug)]
 struct RequestContext {
-    request_id: Option<String>,
+    request_id: Option<HeaderValue>,
     problem: bool,
-    path: String,
+    path: Option<String>,
+}
+
+impl RequestContext {
+    fn request_id(&self) -> Option<String> {
+        self.request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| keel_envelope::is_valid_request_id(id))
+            .map(str::to_owned)
+    }
 }
 
 impl<S, B> Service<Request<B>> for ErrorRender<S>
@@ -123,9 +136,9 @@ where
                 .any(|v| v.contains(PROBLEM_JSON)),
         };
         let ctx = RequestContext {
-            request_id: request_id_from_headers(req.headers()).map(str::to_owned),
+            request_id: req.headers().get("x-request-id").cloned(),
             problem,
-            path: req.uri().path().to_owned(),
+            path: problem.then(|| req.uri().path().to_owned()),
         };
         ResponseFuture {
             inner: self.inner.call(req),
@@ -162,7 +175,7 @@ where
 
 fn finish(res: Response, ctx: &RequestContext) -> Response {
     let public = if let Some(RenderedError(public)) = res.extensions().get::<RenderedError>() {
-        if ctx.request_id.is_none() && !ctx.problem {
+        if !ctx.problem && (public.request_id.is_some() || ctx.request_id().is_none()) {
             return res;
         }
         public.clone()
@@ -176,8 +189,8 @@ fn finish(res: Response, ctx: &RequestContext) -> Response {
             return res;
         };
         let err = ApiError::from_kind(kind);
-        let err = match &ctx.request_id {
-            Some(id) => err.with_request_id(id.clone()),
+        let err = match ctx.request_id() {
+            Some(id) => err.with_request_id(id),
             None => err,
         };
         err.log();
@@ -187,10 +200,10 @@ fn finish(res: Response, ctx: &RequestContext) -> Response {
     };
     let mut public = public;
     if public.request_id.is_none() {
-        public.request_id.clone_from(&ctx.request_id);
+        public.request_id = ctx.request_id();
     }
     // `instance` is the path only: a query string may carry tokens.
-    let rendered = render(&public, ctx.problem.then_some(ctx.path.as_str()));
+    let rendered = render(&public, ctx.path.as_deref());
     let (mut parts, _) = res.into_parts();
     let (new_parts, body) = rendered.into_parts();
     for (name, value) in &new_parts.headers {
