@@ -5,6 +5,9 @@ use serde::Serialize;
 
 use crate::{Envelope, is_valid_request_id};
 
+/// Initial capacity of a response body buffer.
+const RESPONSE_BUFFER: usize = 512;
+
 /// Serializes `body` as a JSON response with `status`.
 ///
 /// If serialization fails (a `Serialize` impl returned an error, or a map has
@@ -19,17 +22,6 @@ use crate::{Envelope, is_valid_request_id};
 /// assert_eq!(res.headers()["content-type"], "application/json");
 /// ```
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
-    json_response_with_type(status, body, HeaderValue::from_static("application/json"))
-}
-
-/// Initial capacity of a response body buffer.
-const RESPONSE_BUFFER: usize = 512;
-
-pub(crate) fn json_response_with_type<T: Serialize + ?Sized>(
-    status: StatusCode,
-    body: &T,
-    content_type: HeaderValue,
-) -> Response {
     // serde_json::to_vec starts at 128 bytes; typical envelopes are a few hundred, and
     // each doubling copies the body, so start where most responses end.
     let mut bytes = Vec::with_capacity(RESPONSE_BUFFER);
@@ -37,7 +29,10 @@ pub(crate) fn json_response_with_type<T: Serialize + ?Sized>(
         Ok(()) => {
             let mut res = Response::new(axum_core::body::Body::from(Bytes::from(bytes)));
             *res.status_mut() = status;
-            res.headers_mut().insert(header::CONTENT_TYPE, content_type);
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             res
         }
         Err(_) => {
