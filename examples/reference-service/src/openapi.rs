@@ -132,7 +132,7 @@ pub fn docs_router() -> Router {
     let ui = SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi());
     Router::from(ui).layer(SetResponseHeaderLayer::overriding(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(crate::http::DOCS_CSP),
+        HeaderValue::from_static(crate::middleware::DOCS_CSP),
     ))
 }
 

@@ -40,5 +40,5 @@ pub fn app(state: &AppState, extra: Option<Router<AppState>>) -> Router {
         .with_state(state.clone())
         .merge(state.health_router())
         .merge(crate::openapi::docs_router());
-    crate::http::apply_middleware(router, state)
+    crate::middleware::apply_middleware(router, state)
 }
