@@ -131,7 +131,7 @@ impl Res {
 
 #[track_caller]
 pub fn assert_security_headers(h: &HeaderMap) {
-    for (name, value) in reference_service::http::SECURITY_HEADERS {
+    for (name, value) in reference_service::middleware::SECURITY_HEADERS {
         let got = h
             .get(name)
             .unwrap_or_else(|| panic!("missing {name} in {h:?}"));
