@@ -8,6 +8,7 @@
 
 mod bench;
 mod cmd;
+mod drill;
 mod load;
 mod msrv;
 mod report;
@@ -26,6 +27,7 @@ commands:
   msrv     check every crate's rust-version against its dependency tree
   bench    [target…] [--full]  criterion benches vs peers; writes docs/benchmarks.{json,md}, docs/img/
   load     [--smoke]  HTTP load on the reference service vs bare axum (wrk); --smoke: a few seconds, no report
+  drill    [--smoke]  fault drills and a soak on two replicas; writes docs/reliability.md; --smoke: seconds, no report
 ";
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         "msrv" => msrv::run(),
         "bench" => bench::run(rest),
         "load" => load::run(rest),
+        "drill" => drill::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())
