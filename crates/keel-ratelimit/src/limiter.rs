@@ -85,6 +85,30 @@ impl Limiter {
         }
     }
 
+    /// Forgets `key` (e.g. after a successful login): the next check starts from a full
+    /// burst. Returns whether state was held for the key.
+    ///
+    /// # Errors
+    /// With Redis, [`Error::Timeout`] or [`Error::Redis`] when Redis fails (the key's
+    /// Redis state then expires on its own once idle).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), keel_ratelimit::Error> {
+    /// let limiter = keel_ratelimit::Limiter::memory_from_spec("1/hour")?;
+    /// let key = "bob".into();
+    /// assert!(limiter.check_key(&key, 1).await?.is_allowed());
+    /// assert!(limiter.reset_key(&key).await?);
+    /// assert!(limiter.check_key(&key, 1).await?.is_allowed());
+    /// # Ok(()) }
+    /// ```
+    pub async fn reset_key(&self, key: &Key) -> Result<bool, Error> {
+        match &*self.backend {
+            Backend::Memory(m) => Ok(m.reset_key(key)),
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.reset_key(key).await,
+        }
+    }
+
     /// The in-memory limiter, when this is one (for [`KeyedLimiter::stats`] and friends).
     /// The tower layer uses it to decide without an `await`.
     ///

@@ -249,3 +249,22 @@ async fn fail_closed_reports_unavailable() {
     ));
     assert_eq!(l.stats().unavailable, 2);
 }
+
+#[tokio::test]
+async fn reset_key_forgets_the_key_in_redis() {
+    let Some(url) = keel_testkit::redis_url() else {
+        return;
+    };
+    let prefix = keel_testkit::unique_name("rl_reset");
+    let l = limiter(&url, &prefix, "2/hour").await;
+    let key = Key::from("k");
+    assert!(!l.reset_key(&key).await.unwrap(), "nothing stored yet");
+    assert!(l.check_key(&key, 1).await.unwrap().is_allowed());
+    assert!(l.check_key(&key, 1).await.unwrap().is_allowed());
+    assert!(l.check_key(&key, 1).await.unwrap().is_denied());
+    assert!(l.reset_key(&key).await.unwrap());
+    let d = l.check_key(&key, 1).await.unwrap();
+    assert!(d.is_allowed());
+    assert_eq!(d.source(), Source::Redis);
+    assert_eq!(d.remaining(), 1);
+}

@@ -350,6 +350,37 @@ impl RedisLimiter {
         self.decide(key, cost, false).await
     }
 
+    /// Forgets `key` everywhere this limiter keeps it: its state in Redis (one `DEL`), its
+    /// cached denial and its fallback state (e.g. after a successful login). Returns
+    /// whether Redis held state for the key.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] or [`Error::Redis`] when Redis fails; the local state is cleared
+    /// anyway, and the Redis state still expires on its own once idle.
+    pub async fn reset_key(&self, key: &Key) -> Result<bool, Error> {
+        let inner = &*self.inner;
+        inner.fallback.reset_key(key);
+        if let Some(cache) = &inner.deny_cache {
+            cache.remove(key);
+        }
+        let mut conn = inner.conn.clone();
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(format!("{}:{key}", inner.prefix));
+        match tokio::time::timeout(inner.timeout, cmd.query_async::<i64>(&mut conn)).await {
+            Ok(Ok(n)) => Ok(n > 0),
+            Ok(Err(e)) => {
+                inner.counters.errors.fetch_add(1, Ordering::Relaxed);
+                Err(e.into())
+            }
+            Err(_) => {
+                inner.counters.errors.fetch_add(1, Ordering::Relaxed);
+                Err(Error::Timeout {
+                    after: inner.timeout,
+                })
+            }
+        }
+    }
+
     async fn decide(&self, key: &Key, cost: u32, consume: bool) -> Result<Decision, Error> {
         let inner = &*self.inner;
         if cost > inner.min_burst {
