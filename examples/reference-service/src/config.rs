@@ -15,6 +15,8 @@
 //! | `KEEL_RATE_LIMIT_LOGIN_EMAIL` | `10/hour` | login attempts per e-mail address |
 //! | `KEEL_TRUSTED_PROXIES` | unset | CIDRs whose `X-Forwarded-For` is believed |
 //! | `KEEL_REQUEST_TIMEOUT_SECS` | `10` | handler timeout (504 after it) |
+//! | `KEEL_HEADER_READ_TIMEOUT_MS` | `10000` | time for a request head (and for an idle connection's next request); slower connections are closed |
+//! | `KEEL_MAX_CONNECTIONS` | `1024` | open connections served at once; more are answered 503 and closed |
 //! | `KEEL_SHUTDOWN_TIMEOUT_SECS` | `20` | how long in-flight requests may drain on shutdown |
 //! | `KEEL_SHUTDOWN_DELAY_SECS` | `0` | how long readiness fails before the listener closes (load balancers notice) |
 //! | `KEEL_HSTS` | `false` | send `Strict-Transport-Security` (only behind TLS) |
@@ -74,6 +76,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `KEEL_USER_CACHE`: whether user reads go through the cache.
     pub user_cache: bool,
+    /// `KEEL_HEADER_READ_TIMEOUT_MS`, `KEEL_MAX_CONNECTIONS` (see [`crate::server`]).
+    pub transport: crate::server::TransportConfig,
 }
 
 impl fmt::Debug for Config {
@@ -100,6 +104,7 @@ impl fmt::Debug for Config {
             .field("password_hash", &self.password_hash)
             .field("log_format", &self.log_format)
             .field("user_cache", &self.user_cache)
+            .field("transport", &self.transport)
             .finish()
     }
 }
@@ -383,6 +388,8 @@ impl Config {
             }
         };
 
+        let transport = crate::server::TransportConfig::from_lookup(get, &mut problems);
+
         match (database_url, jwt_secret, encryption_keys, bind) {
             (Some(database_url), Some(jwt_secret), Some(encryption_keys), Some(bind))
                 if problems.is_empty() =>
@@ -408,6 +415,7 @@ impl Config {
                     db_max_connections,
                     password_hash,
                     log_format,
+                    transport,
                 })
             }
             _ => Err(ConfigError { problems }),
