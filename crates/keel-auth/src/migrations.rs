@@ -1,0 +1,191 @@
+//! The SQL schema of keel-auth's PostgreSQL stores, and a function applying it.
+//!
+//! Each [`Migration`] is plain SQL with unqualified table names, so it can be applied to any
+//! schema: by [`apply`] (feature `postgres`), or copied into your own migration tool
+//! (refinery, sqlx, Flyway…) after a `SET search_path`. The stores
+//! ([`PgRefreshStore`](crate::PgRefreshStore), …) are then built with the same schema name.
+//!
+//! | version | file | tables |
+//! |---|---|---|
+//! | 1 | `0001_refresh_tokens.sql` | `refresh_families`, `refresh_tokens` |
+//!
+//! ```
+//! for m in keel_auth::migrations::MIGRATIONS {
+//!     assert!(!m.sql().is_empty(), "{} {}", m.version(), m.name());
+//! }
+//! ```
+//!
+//! With feature `postgres`:
+//!
+//! ```no_run
+//! # #[cfg(feature = "postgres")]
+//! # async fn f(pool: keel_db_pool::Pool) -> keel_auth::Result<()> {
+//! let applied = keel_auth::migrations::apply(&pool, keel_auth::migrations::DEFAULT_SCHEMA).await?;
+//! println!("applied keel-auth migrations {applied:?}");
+//! # Ok(()) }
+//! ```
+
+use crate::error::{Error, Result};
+
+/// The schema the stores use unless told otherwise: `keel_auth`.
+pub const DEFAULT_SCHEMA: &str = "keel_auth";
+
+/// The table [`apply`] records applied versions in (inside the target schema).
+pub const HISTORY_TABLE: &str = "keel_auth_migrations";
+
+/// One versioned SQL migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    version: u32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+impl Migration {
+    /// The version (the file's number).
+    #[must_use]
+    pub const fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The file name without extension, e.g. `0001_refresh_tokens`.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The SQL text, unqualified names.
+    #[must_use]
+    pub const fn sql(&self) -> &'static str {
+        self.sql
+    }
+}
+
+/// The refresh-token tables (`0001_refresh_tokens.sql`).
+pub const REFRESH_TOKENS: &str = include_str!("../migrations/0001_refresh_tokens.sql");
+
+/// Every migration, in version order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_refresh_tokens",
+    sql: REFRESH_TOKENS,
+}];
+
+/// Checks a schema name: 1–63 characters of `[a-z0-9_]`, not starting with a digit (so it
+/// never needs quoting rules beyond double quotes, and never comes from user input
+/// unchecked).
+///
+/// # Errors
+/// [`Error::Config`] for anything else.
+///
+/// ```
+/// assert!(keel_auth::migrations::check_schema("keel_auth").is_ok());
+/// assert!(keel_auth::migrations::check_schema("Robert'); DROP TABLE students;--").is_err());
+/// ```
+pub fn check_schema(schema: &str) -> Result<()> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 63
+        && !schema.as_bytes()[0].is_ascii_digit()
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(
+            "schema must be 1-63 characters of [a-z0-9_], not starting with a digit".into(),
+        ))
+    }
+}
+
+/// Applies every migration not yet applied to `schema` (created if missing), in one
+/// transaction, under an advisory lock so concurrent starts of several replicas are safe.
+/// Returns the versions applied now (empty when up to date). Versions are tracked in
+/// `<schema>.keel_auth_migrations`.
+///
+/// # Errors
+/// [`Error::Config`] for an invalid schema name; [`Error::Store`] when PostgreSQL fails
+/// (nothing is applied then).
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub async fn apply(pool: &keel_db_pool::Pool, schema: &str) -> Result<Vec<u32>> {
+    // Any constant works: it only serializes keel-auth migrations against each other.
+    const LOCK_KEY: i64 = 0x6b65_656c_6175_7468; // "keelauth"
+    check_schema(schema)?;
+    let setup = format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
+         SET LOCAL search_path TO \"{schema}\";
+         CREATE TABLE IF NOT EXISTS \"{schema}\".{HISTORY_TABLE} (
+             version    integer     PRIMARY KEY,
+             name       text        NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )"
+    );
+    // Qualified names: cached prepared statements must never resolve through a
+    // search_path set for another schema.
+    let select = format!("SELECT version FROM \"{schema}\".{HISTORY_TABLE}");
+    let insert =
+        format!("INSERT INTO \"{schema}\".{HISTORY_TABLE} (version, name) VALUES ($1, $2)");
+    let result = pool
+        .transaction(|tx| {
+            // The closure may run again on a retry: each run owns its copies.
+            let (setup, select, insert) = (setup.clone(), select.clone(), insert.clone());
+            Box::pin(async move {
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+                    .await?;
+                tx.batch_execute(&setup).await?;
+                let done: Vec<i32> = tx
+                    .query(&select, &[])
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let mut applied = Vec::new();
+                for m in MIGRATIONS {
+                    let version = i32::try_from(m.version).unwrap_or(i32::MAX);
+                    if done.contains(&version) {
+                        continue;
+                    }
+                    tx.batch_execute(m.sql).await?;
+                    tx.execute(&insert, &[&version, &m.name]).await?;
+                    applied.push(m.version);
+                }
+                Ok::<_, keel_db_pool::Error>(applied)
+            })
+        })
+        .await;
+    match result {
+        Ok(applied) => {
+            if !applied.is_empty() {
+                tracing::info!(schema, ?applied, "keel-auth migrations applied");
+            }
+            Ok(applied)
+        }
+        Err(e) => Err(Error::store(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_increasing_and_names_match() {
+        let mut last = 0;
+        for m in MIGRATIONS {
+            assert!(m.version() > last);
+            last = m.version();
+            assert!(m.name().starts_with(&format!("{:04}_", m.version())));
+        }
+    }
+
+    #[test]
+    fn schema_names() {
+        for good in ["keel_auth", "a", "t_1", "_x"] {
+            assert!(check_schema(good).is_ok(), "{good}");
+        }
+        for bad in ["", "1a", "A", "a-b", "a\"b", "a b", &"a".repeat(64)] {
+            assert!(check_schema(bad).is_err(), "{bad}");
+        }
+    }
+}
