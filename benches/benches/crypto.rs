@@ -117,7 +117,7 @@ fn aead(c: &mut Criterion) {
             b.iter(|| aes_gcm_seal(&raw, black_box(d)));
         });
         g.bench_with_input(BenchmarkId::new("keel_keyring", size), &data, |b, d| {
-            b.iter(|| keyring.encrypt("purpose", black_box(d)));
+            b.iter(|| keyring.encrypt("purpose", black_box(d), b""));
         });
     }
     g.finish();
@@ -127,7 +127,7 @@ fn aead(c: &mut Criterion) {
         let data = vec![0xa5u8; size];
         let ring_token = ring_seal(&ring_key, &rng, &data);
         let keel_token = keyring
-            .encrypt("purpose", &data)
+            .encrypt("purpose", &data, b"")
             .unwrap_or_else(|_| unreachable!());
         g.throughput(Throughput::Bytes(size as u64));
         g.bench_with_input(BenchmarkId::new("ring", size), &ring_token, |b, t| {
@@ -141,7 +141,7 @@ fn aead(c: &mut Criterion) {
             BenchmarkId::new("keel_keyring", size),
             &keel_token,
             |b, t| {
-                b.iter(|| keyring.decrypt("purpose", black_box(t)));
+                b.iter(|| keyring.decrypt("purpose", black_box(t), b""));
             },
         );
     }
@@ -153,7 +153,7 @@ fn aead(c: &mut Criterion) {
     g.sample_size(10).sampling_mode(SamplingMode::Flat);
     let data = [0x5au8; 64];
     g.bench_function("keel_keyring_text", |b| {
-        b.iter(|| keyring.encrypt_to_string("purpose", black_box(&data)));
+        b.iter(|| keyring.encrypt_str("purpose", black_box(&data), b""));
     });
     g.bench_function("source_design_pbkdf2_100k_cbc", |b| {
         b.iter(|| source_design_encrypt(b"hunter2", black_box(&data)));
@@ -260,7 +260,7 @@ fn paired(_: &mut Criterion) {
         let data = vec![0xa5u8; size];
         let ring_token = ring_seal(&ring_key, &rng, &data);
         let keel_token = keyring
-            .encrypt("purpose", &data)
+            .encrypt("purpose", &data, b"")
             .unwrap_or_else(|_| unreachable!());
         let n = u32::try_from((400_000 / (size + 256)).max(10)).unwrap_or(10);
         let (mut ring_seal_t, mut keel_seal_t, mut ring_open_t, mut keel_open_t) =
@@ -271,7 +271,7 @@ fn paired(_: &mut Criterion) {
                 n,
             ));
             keel_seal_t.push(time(
-                &mut || _ = black_box(keyring.encrypt("purpose", black_box(&data))),
+                &mut || _ = black_box(keyring.encrypt("purpose", black_box(&data), b"")),
                 n,
             ));
             ring_open_t.push(time(
@@ -279,7 +279,7 @@ fn paired(_: &mut Criterion) {
                 n,
             ));
             keel_open_t.push(time(
-                &mut || _ = black_box(keyring.decrypt("purpose", black_box(&keel_token))),
+                &mut || _ = black_box(keyring.decrypt("purpose", black_box(&keel_token), b"")),
                 n,
             ));
         }

@@ -14,7 +14,7 @@ use std::fmt;
 ///
 /// # fn main() -> Result<(), keel_crypto::Error> {
 /// let ring = KeyRing::generate(1)?;
-/// let err = ring.decrypt_str("session", "not-a-token").unwrap_err();
+/// let err = ring.decrypt_str("session", "not-a-token", b"").unwrap_err();
 /// assert_eq!(err, DecryptError::new());
 /// # Ok(())
 /// # }

@@ -115,7 +115,7 @@ impl SecretKey {
 
     /// Derives a key from a password with PBKDF2-HMAC-SHA256 (`iterations` rounds, OWASP
     /// recommends 600 000). Derive once at start-up and reuse the key: the point is not to
-    /// pay the ~70 ms KDF per message as the source design did.
+    /// pay the ~70 ms KDF per message, as PBKDF2-per-call schemes do.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] if `iterations` is 0 or the salt is shorter than 16 bytes.
@@ -181,6 +181,23 @@ impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretKey([REDACTED])")
     }
+}
+
+/// Parses the environment variable `var` with `T`'s `FromStr` (a key list for
+/// [`KeyRing`](crate::KeyRing) and [`Signer`](crate::Signer)); the value is zeroized after
+/// parsing and error messages name the variable.
+pub(crate) fn parse_env<T>(var: &str) -> Result<T>
+where
+    T: std::str::FromStr<Err = Error>,
+{
+    let value = Zeroizing::new(
+        std::env::var(var)
+            .map_err(|_| Error::InvalidKey(format!("environment variable {var} is not set")))?,
+    );
+    value.parse().map_err(|err| match err {
+        Error::InvalidKey(why) => Error::InvalidKey(format!("{var}: {why}")),
+        other => other,
+    })
 }
 
 /// Parses `"<id>:<base64 key>"` entries separated by commas or whitespace; with several

@@ -1,6 +1,17 @@
-//! Reading the source design's data: PBKDF2 + AES-256-CBC tokens and bcrypt hashes.
+//! **Migration only.** Reading data of a PBKDF2-per-call AES-CBC scheme common in Python
+//! services (`encrypt_data(data, password)`: PBKDF2-HMAC-SHA256 with 100 000 iterations on
+//! every call, then AES-256-CBC with PKCS#7 padding and **no MAC**) and verifying bcrypt
+//! hashes, so old data can be moved to [`KeyRing`] and Argon2id.
 //!
-//! Decrypt-only and verify-only on purpose: nothing here produces the old formats.
+//! # ⚠ The CBC format is unauthenticated
+//!
+//! [`decrypt_unauthenticated_for_migration`] cannot tell a genuine token from a modified
+//! one: flipping bits in the ciphertext flips bits in the plaintext, and whether the
+//! padding check passes is a **padding oracle**. Feeding it tokens that arrive in requests
+//! (cookies, URLs, form fields) lets a client decrypt any token byte by byte and forge new
+//! ones. Call it only from a one-off migration over data you already store, then
+//! re-encrypt ([`migrate_to_keyring`]) and delete the old column. Nothing in this module
+//! produces the old formats.
 
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockModeDecrypt, KeyIvInit};
@@ -11,44 +22,40 @@ use crate::encoding::b64_decode_lenient;
 use crate::error::{DecryptError, Error, Result};
 use crate::keyring::KeyRing;
 
-/// The PBKDF2-HMAC-SHA256 iteration count of the source design.
+/// The PBKDF2-HMAC-SHA256 iteration count the old Python scheme used (pass it to
+/// [`decrypt_unauthenticated_for_migration`] unless your deployment changed it).
 pub const LEGACY_PBKDF2_ITERATIONS: u32 = 100_000;
 
 const SALT_LEN: usize = 32;
 const IV_LEN: usize = 16;
 
-/// Decrypts a token of the source design's Python `encrypt_data(data, password)`:
-/// `base64(salt[32] ‖ iv[16] ‖ AES-256-CBC(PKCS#7))`, key = PBKDF2-HMAC-SHA256(password,
-/// salt, 100 000, 32).
+/// **Unauthenticated, migration only.** Decrypts a token of the old Python
+/// `encrypt_data(data, password)`: `base64(salt[32] ‖ iv[16] ‖ AES-256-CBC(PKCS#7))`, key =
+/// PBKDF2-HMAC-SHA256(password, salt, `iterations`, 32) — usually
+/// [`LEGACY_PBKDF2_ITERATIONS`].
 ///
-/// The old format has **no integrity protection**: a modified token may decrypt to modified
-/// data, and garbage is only detected through the padding. Use this only to read old data
-/// and re-encrypt it ([`migrate_legacy`]); every failure is the same opaque
-/// [`DecryptError`].
+/// # Security
+/// The old format has **no integrity protection**: a modified token may decrypt to
+/// modified data, and the padding check is a padding oracle. **Never call this on input a
+/// client sent** (cookies, URLs, request bodies): only on data already in your storage,
+/// to re-encrypt it once with [`migrate_to_keyring`] or [`KeyRing::encrypt`]. Every
+/// failure is the same opaque [`DecryptError`], which blunts but does not remove the
+/// oracle (timing still differs).
 ///
 /// # Errors
-/// [`DecryptError`] for bad base64, a wrong length, a wrong password (usually caught by the
-/// padding check, not always) or bad padding.
+/// [`DecryptError`] for bad base64, a wrong length, 0 iterations, a wrong password
+/// (usually caught by the padding check, not always) or bad padding.
 ///
 /// ```
-/// // Made by the source design's algorithm (Python `cryptography`), password "hunter2".
+/// use keel_crypto::legacy::{LEGACY_PBKDF2_ITERATIONS, decrypt_unauthenticated_for_migration};
+///
+/// // Made by the old Python scheme (with `cryptography`), password "hunter2".
 /// let token = "kQsqoMUpm8w2QJWe2GoeML4A4iMchTII9cTUdtM6xKbRsoae2DTEkkPmAdYy/oaKnR7sAfOnkM95hA/dueA1wQ==";
-/// assert_eq!(keel_crypto::legacy::decrypt_legacy(b"hunter2", token)?, b"hello");
+/// let plaintext = decrypt_unauthenticated_for_migration(b"hunter2", token, LEGACY_PBKDF2_ITERATIONS)?;
+/// assert_eq!(plaintext, b"hello");
 /// # Ok::<(), keel_crypto::DecryptError>(())
 /// ```
-pub fn decrypt_legacy(password: &[u8], token: &str) -> Result<Vec<u8>, DecryptError> {
-    decrypt_legacy_with_iterations(password, token, LEGACY_PBKDF2_ITERATIONS)
-}
-
-/// [`decrypt_legacy`] with another PBKDF2 iteration count (for deployments that changed it).
-///
-/// # Errors
-/// As [`decrypt_legacy`].
-///
-/// ```
-/// assert!(keel_crypto::legacy::decrypt_legacy_with_iterations(b"pw", "", 1_000).is_err());
-/// ```
-pub fn decrypt_legacy_with_iterations(
+pub fn decrypt_unauthenticated_for_migration(
     password: &[u8],
     token: &str,
     iterations: u32,
@@ -83,35 +90,47 @@ pub fn decrypt_legacy_with_iterations(
     Ok(buf)
 }
 
-/// Decrypts a legacy token and re-encrypts it with `ring` for `purpose` (base64url text).
+/// **Migration only.** Decrypts a stored legacy token (see
+/// [`decrypt_unauthenticated_for_migration`], whose warning applies) and re-encrypts it
+/// with `ring` for `purpose` and `aad`; returns the new token's text form, as
+/// [`KeyRing::encrypt_str`] does.
 ///
 /// # Errors
 /// [`Error::Decrypt`] if the legacy token does not decrypt; errors of
 /// [`KeyRing::encrypt`].
 ///
 /// ```
+/// use keel_crypto::legacy::{LEGACY_PBKDF2_ITERATIONS, migrate_to_keyring};
+///
 /// let ring = keel_crypto::KeyRing::generate(1)?;
-/// assert!(keel_crypto::legacy::migrate_legacy(b"pw", "bm90IGEgdG9rZW4=", &ring, "notes").is_err());
+/// let stored = "kQsqoMUpm8w2QJWe2GoeML4A4iMchTII9cTUdtM6xKbRsoae2DTEkkPmAdYy/oaKnR7sAfOnkM95hA/dueA1wQ==";
+/// let new = migrate_to_keyring(b"hunter2", stored, LEGACY_PBKDF2_ITERATIONS, &ring, "notes", b"row:1")?;
+/// assert_eq!(ring.decrypt_str("notes", &new, b"row:1")?, b"hello");
 /// # Ok::<(), keel_crypto::Error>(())
 /// ```
-pub fn migrate_legacy(
+pub fn migrate_to_keyring(
     password: &[u8],
     token: &str,
+    iterations: u32,
     ring: &KeyRing,
     purpose: &str,
+    aad: &[u8],
 ) -> Result<String> {
-    let plaintext = Zeroizing::new(decrypt_legacy(password, token)?);
-    ring.encrypt_to_string(purpose, &plaintext)
+    let plaintext = Zeroizing::new(decrypt_unauthenticated_for_migration(
+        password, token, iterations,
+    )?);
+    ring.encrypt_str(purpose, &plaintext, aad)
 }
 
 /// Whether `token` has the shape of a legacy token (padded standard base64 of 48 + 16·n
 /// bytes), to find old rows during a migration. Shape only: nothing is verified, and a new
 /// token whose text happens to fit the shape is possible, so when reading mixed data try
-/// [`KeyRing::decrypt_str`] first and fall back to [`decrypt_legacy`].
+/// [`KeyRing::decrypt_str`] first and fall back to
+/// [`decrypt_unauthenticated_for_migration`].
 ///
 /// ```
 /// let ring = keel_crypto::KeyRing::generate(1)?;
-/// assert!(!keel_crypto::legacy::is_legacy_token(&ring.encrypt_to_string("p", b"x")?));
+/// assert!(!keel_crypto::legacy::is_legacy_token(&ring.encrypt_str("p", b"x", b"")?));
 /// # Ok::<(), keel_crypto::Error>(())
 /// ```
 #[must_use]
@@ -124,13 +143,13 @@ pub fn is_legacy_token(token: &str) -> bool {
         })
 }
 
-/// Verifies a password against a bcrypt hash (`$2a$`, `$2b$`, `$2y$`), e.g. from the source
-/// design. [`PasswordHasher::verify`](crate::PasswordHasher::verify) calls this for bcrypt
+/// Verifies a password against a bcrypt hash (`$2a$`, `$2b$`, `$2y$`), e.g. from a Python or
+/// Node service being replaced. [`PasswordHasher::verify`](crate::PasswordHasher::verify) calls this for bcrypt
 /// hashes and [`needs_rehash`](crate::PasswordHasher::needs_rehash) reports them, so users
 /// move to Argon2id at their next login.
 ///
 /// bcrypt only reads the first 72 bytes of a password; longer passwords are compared on
-/// those 72 bytes, as the source design did.
+/// those 72 bytes, as every bcrypt implementation does.
 ///
 /// # Errors
 /// [`Error::InvalidHash`] for a malformed hash.
@@ -172,19 +191,31 @@ mod tests {
     #[test]
     fn reads_and_migrates_a_python_token() {
         assert!(is_legacy_token(HELLO));
-        assert_eq!(decrypt_legacy(b"hunter2", HELLO).unwrap(), b"hello");
-        assert!(decrypt_legacy(b"hunter3", HELLO).is_err());
+        let decrypt = |pw: &[u8]| {
+            decrypt_unauthenticated_for_migration(pw, HELLO, LEGACY_PBKDF2_ITERATIONS)
+        };
+        assert_eq!(decrypt(b"hunter2").unwrap(), b"hello");
+        assert!(decrypt(b"hunter3").is_err());
         let ring = KeyRing::generate(1).unwrap();
-        let new = migrate_legacy(b"hunter2", HELLO, &ring, "notes").unwrap();
+        let new = migrate_to_keyring(
+            b"hunter2",
+            HELLO,
+            LEGACY_PBKDF2_ITERATIONS,
+            &ring,
+            "notes",
+            b"row:1",
+        )
+        .unwrap();
         assert!(!is_legacy_token(&new));
-        assert_eq!(ring.decrypt_str("notes", &new).unwrap(), b"hello");
+        assert_eq!(ring.decrypt_str("notes", &new, b"row:1").unwrap(), b"hello");
+        assert!(ring.decrypt_str("notes", &new, b"row:2").is_err());
     }
 
     #[test]
     fn garbage_is_rejected() {
         for bad in ["", "!!", "AAAA", &"A".repeat(88), &"A".repeat(84)] {
             assert!(
-                decrypt_legacy_with_iterations(b"pw", bad, 1).is_err(),
+                decrypt_unauthenticated_for_migration(b"pw", bad, 1).is_err(),
                 "{bad}"
             );
         }

@@ -9,6 +9,7 @@ mod error;
 mod hw;
 mod key;
 mod keyring;
+mod keyset;
 #[cfg(feature = "legacy")]
 #[cfg_attr(docsrs, doc(cfg(feature = "legacy")))]
 pub mod legacy;
@@ -27,9 +28,9 @@ pub use error::{DecryptError, Error, Result};
 pub use hw::aes_hardware_accelerated;
 pub use key::{KEY_LEN, SecretKey};
 pub use keyring::{
-    DEFAULT_USAGE_LIMIT, KeyRing, KeyState, MAX_USAGE_LIMIT, TOKEN_HEADER_LEN, TOKEN_OVERHEAD,
-    TOKEN_VERSION,
+    DEFAULT_USAGE_LIMIT, KeyRing, MAX_USAGE_LIMIT, TOKEN_HEADER_LEN, TOKEN_OVERHEAD, TOKEN_VERSION,
 };
+pub use keyset::KeyState;
 pub use password::{
     Argon2Params, MAX_VERIFY_ITERATIONS, MAX_VERIFY_MEMORY_KIB, MAX_VERIFY_PBKDF2_ITERATIONS,
     PasswordHasher,

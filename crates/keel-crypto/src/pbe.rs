@@ -13,9 +13,13 @@ use crate::random::fill_random;
 pub const PASSWORD_TOKEN_VERSION: u8 = 0x50; // 'P'
 /// OWASP's PBKDF2-HMAC-SHA256 recommendation (Password Storage Cheat Sheet, 2023+).
 pub const OWASP_PBKDF2_ITERATIONS: u32 = 600_000;
-/// Default upper bound on the iteration count accepted when decrypting, so a forged token
-/// cannot make the server spin for minutes.
-pub const DEFAULT_MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+/// Default upper bound on the iteration count accepted when decrypting: twice
+/// [`OWASP_PBKDF2_ITERATIONS`]. The count comes from the token, so whoever sends a token
+/// chooses how long PBKDF2 runs; at this cap a forged token costs at most about two
+/// legitimate decryptions (~150 ms here) instead of seconds. Raise it with
+/// [`PasswordEncryptor::with_max_iterations`] (or [`PasswordEncryptor::with_iterations`],
+/// which raises it to the count it encrypts with).
+pub const DEFAULT_MAX_PBKDF2_ITERATIONS: u32 = 2 * OWASP_PBKDF2_ITERATIONS;
 /// Lower bound accepted when encrypting or decrypting.
 pub const MIN_PBKDF2_ITERATIONS: u32 = 1_000;
 
@@ -25,8 +29,9 @@ const TAG_LEN: usize = 16;
 /// version (1) ‖ iterations (4) ‖ salt (16) ‖ nonce (12).
 const HEADER_LEN: usize = 1 + 4 + SALT_LEN + NONCE_LEN;
 
-/// Encrypts with a key derived from a password, like the source design's
-/// `encrypt_data(data, password)` but authenticated and upgradeable.
+/// Encrypts with a key derived from a password, like the `encrypt_data(data, password)`
+/// helpers common in Python services (PBKDF2 on every call, then AES-CBC), but
+/// authenticated and upgradeable.
 ///
 /// Each token carries its own 16-byte random salt and the iteration count, so the count can
 /// be raised later without breaking old tokens ([`needs_upgrade`](Self::needs_upgrade)
@@ -42,7 +47,7 @@ const HEADER_LEN: usize = 1 + 4 + SALT_LEN + NONCE_LEN;
 /// use keel_crypto::PasswordEncryptor;
 ///
 /// let pbe = PasswordEncryptor::new().with_iterations(10_000)?; // default: 600 000
-/// let token = pbe.encrypt_to_string(b"hunter2", b"my diary")?;
+/// let token = pbe.encrypt_str(b"hunter2", b"my diary")?;
 /// assert_eq!(pbe.decrypt_str(b"hunter2", &token)?, b"my diary");
 /// assert!(pbe.decrypt_str(b"hunter3", &token).is_err());
 /// # Ok::<(), keel_crypto::Error>(())
@@ -60,7 +65,8 @@ impl Default for PasswordEncryptor {
 }
 
 impl PasswordEncryptor {
-    /// OWASP defaults: 600 000 iterations; decryption accepts up to 10 000 000.
+    /// OWASP defaults: 600 000 iterations; decryption accepts up to
+    /// [`DEFAULT_MAX_PBKDF2_ITERATIONS`] (1 200 000).
     ///
     /// ```
     /// assert_eq!(keel_crypto::PasswordEncryptor::new().iterations(), 600_000);
@@ -73,22 +79,27 @@ impl PasswordEncryptor {
         }
     }
 
-    /// Sets the iteration count for new tokens.
+    /// Sets the iteration count for new tokens; the decryption cap is raised to it if it
+    /// was lower, so tokens this encryptor makes always decrypt.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] below [`MIN_PBKDF2_ITERATIONS`] or above the maximum.
+    /// [`Error::InvalidParameter`] below [`MIN_PBKDF2_ITERATIONS`].
     ///
     /// ```
-    /// assert!(keel_crypto::PasswordEncryptor::new().with_iterations(10).is_err());
+    /// use keel_crypto::PasswordEncryptor;
+    /// assert!(PasswordEncryptor::new().with_iterations(10).is_err());
+    /// let strong = PasswordEncryptor::new().with_iterations(2_000_000)?;
+    /// assert_eq!(strong.max_iterations(), 2_000_000);
+    /// # Ok::<(), keel_crypto::Error>(())
     /// ```
     pub fn with_iterations(mut self, iterations: u32) -> Result<Self> {
-        if !(MIN_PBKDF2_ITERATIONS..=self.max_iterations).contains(&iterations) {
+        if iterations < MIN_PBKDF2_ITERATIONS {
             return Err(Error::InvalidParameter(format!(
-                "PBKDF2 iterations must be between {MIN_PBKDF2_ITERATIONS} and {}, got {iterations}",
-                self.max_iterations
+                "PBKDF2 iterations must be at least {MIN_PBKDF2_ITERATIONS}, got {iterations}"
             )));
         }
         self.iterations = iterations;
+        self.max_iterations = self.max_iterations.max(iterations);
         Ok(self)
     }
 
@@ -109,6 +120,16 @@ impl PasswordEncryptor {
         }
         self.max_iterations = max_iterations;
         Ok(self)
+    }
+
+    /// The largest iteration count accepted when decrypting.
+    ///
+    /// ```
+    /// assert_eq!(keel_crypto::PasswordEncryptor::new().max_iterations(), 1_200_000);
+    /// ```
+    #[must_use]
+    pub const fn max_iterations(&self) -> u32 {
+        self.max_iterations
     }
 
     /// The iteration count used for new tokens.
@@ -160,10 +181,10 @@ impl PasswordEncryptor {
     ///
     /// ```
     /// let pbe = keel_crypto::PasswordEncryptor::new().with_iterations(1_000)?;
-    /// let text = pbe.encrypt_to_string(b"pw", b"abc")?;
+    /// let text = pbe.encrypt_str(b"pw", b"abc")?;
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
-    pub fn encrypt_to_string(&self, password: &[u8], plaintext: &[u8]) -> Result<String> {
+    pub fn encrypt_str(&self, password: &[u8], plaintext: &[u8]) -> Result<String> {
         Ok(b64url_encode(&self.encrypt(password, plaintext)?))
     }
 
@@ -272,7 +293,8 @@ fn cipher_for(
 }
 
 /// Encrypts with [`PasswordEncryptor::new`] (600 000 iterations) and returns base64url text:
-/// the safe replacement for the source design's `encrypt_data(data, password)`.
+/// the authenticated replacement for PBKDF2-per-call AES-CBC helpers such as Python's
+/// `encrypt_data(data, password)`.
 ///
 /// # Errors
 /// As [`PasswordEncryptor::encrypt`].
@@ -283,10 +305,11 @@ fn cipher_for(
 /// # Ok::<(), keel_crypto::Error>(())
 /// ```
 pub fn encrypt_with_password(password: &[u8], plaintext: &[u8]) -> Result<String> {
-    PasswordEncryptor::new().encrypt_to_string(password, plaintext)
+    PasswordEncryptor::new().encrypt_str(password, plaintext)
 }
 
-/// Decrypts text from [`encrypt_with_password`] (any iteration count up to 10 000 000).
+/// Decrypts text from [`encrypt_with_password`] (iteration counts up to
+/// [`DEFAULT_MAX_PBKDF2_ITERATIONS`]).
 ///
 /// # Errors
 /// [`DecryptError`].
@@ -323,12 +346,24 @@ mod tests {
         let mut token = fast().encrypt(b"pw", b"data").unwrap();
         token[4] ^= 1; // 1000 -> 1001
         assert!(fast().decrypt(b"pw", &token).is_err());
+        // u32::MAX iterations would run PBKDF2 for many minutes: refused up front.
         let mut huge = fast().encrypt(b"pw", b"data").unwrap();
         huge[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(
-            fast().decrypt(b"pw", &huge).is_err(),
-            "must refuse before running PBKDF2"
-        );
+        let start = std::time::Instant::now();
+        assert_eq!(PasswordEncryptor::new().decrypt(b"pw", &huge), Err(DecryptError::new()));
+        assert!(start.elapsed() < std::time::Duration::from_secs(1), "refused before PBKDF2");
+    }
+
+    #[test]
+    fn default_cap_is_twice_the_default_count() {
+        assert_eq!(DEFAULT_MAX_PBKDF2_ITERATIONS, 1_200_000);
+        // A genuine token (right password, intact tag) one iteration over the cap is refused.
+        let over = PasswordEncryptor::new()
+            .with_iterations(DEFAULT_MAX_PBKDF2_ITERATIONS + 1)
+            .unwrap();
+        let token = over.encrypt(b"pw", b"data").unwrap();
+        assert_eq!(over.decrypt(b"pw", &token).unwrap(), b"data");
+        assert_eq!(PasswordEncryptor::new().decrypt(b"pw", &token), Err(DecryptError::new()));
     }
 
     #[test]
@@ -342,11 +377,12 @@ mod tests {
     #[test]
     fn parameter_validation() {
         assert!(PasswordEncryptor::new().with_iterations(999).is_err());
-        assert!(
-            PasswordEncryptor::new()
-                .with_iterations(10_000_001)
-                .is_err()
-        );
         assert!(PasswordEncryptor::new().with_max_iterations(1).is_err());
+        let raised = PasswordEncryptor::new()
+            .with_max_iterations(700_000)
+            .unwrap()
+            .with_iterations(900_000)
+            .unwrap();
+        assert_eq!(raised.max_iterations(), 900_000);
     }
 }

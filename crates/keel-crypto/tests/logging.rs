@@ -40,11 +40,11 @@ fn usage_limit_warns_once_at_three_quarters_then_refuses_logging_once() {
     let logs = captured(|| {
         let ring = KeyRing::generate(5).unwrap().with_usage_limit(8).unwrap();
         for _ in 0..8 {
-            ring.encrypt("p", b"x").unwrap();
+            ring.encrypt("p", b"x", b"").unwrap();
         }
         for _ in 0..3 {
             assert!(matches!(
-                ring.encrypt("p", b"x"),
+                ring.encrypt("p", b"x", b""),
                 Err(Error::KeyExhausted {
                     key_id: 5,
                     limit: 8
@@ -76,15 +76,15 @@ fn secrets_never_reach_the_logs() {
     let key_b64 = key.to_base64().to_string();
     let logs = captured(|| {
         let mut ring: KeyRing = format!("1:{key_b64}").parse().unwrap();
-        let token = ring.encrypt("p", b"PLAINTEXT-MARKER").unwrap();
+        let token = ring.encrypt("p", b"PLAINTEXT-MARKER", b"").unwrap();
         let mut bad = token.clone();
         bad[20] ^= 1;
-        assert!(ring.decrypt("p", &bad).is_err());
-        assert!(ring.decrypt("q", &token).is_err());
+        assert!(ring.decrypt("p", &bad, b"").is_err());
+        assert!(ring.decrypt("q", &token, b"").is_err());
         ring.add(2, SecretKey::generate().unwrap()).unwrap();
         ring.promote(2).unwrap();
         ring.retire(1).unwrap();
-        assert_eq!(ring.decrypt("p", &token).unwrap(), b"PLAINTEXT-MARKER");
+        assert_eq!(ring.decrypt("p", &token, b"").unwrap(), b"PLAINTEXT-MARKER");
         assert!(format!("3:{}", &key_b64[..30]).parse::<KeyRing>().is_err());
 
         let pbe = PasswordEncryptor::new().with_iterations(1_000).unwrap();
@@ -103,7 +103,10 @@ fn secrets_never_reach_the_logs() {
     });
     // Rejections and rotation events are logged…
     assert!(logs.contains("authentication failed"), "{logs}");
-    assert!(logs.contains("decrypted with a retired key"), "{logs}");
+    assert!(
+        logs.contains("retired key used") && logs.contains("keys=\"KeyRing\""),
+        "{logs}"
+    );
     assert!(logs.contains("key promoted to primary"), "{logs}");
     // …but never secrets.
     for secret in [

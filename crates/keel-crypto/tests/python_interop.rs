@@ -96,7 +96,7 @@ print(AESGCM(key).decrypt(nonce, body, ad).hex())
         (&[0xffu8; 1000][..], "binary", b"\x00\x01"),
     ] {
         let token = ring
-            .encrypt_to_string_with_aad(purpose, plaintext, aad)
+            .encrypt_str(purpose, plaintext, aad)
             .unwrap();
         let out = run(&py, &script, &[KEY_HEX, &token, purpose, &hex(aad)]);
         assert_eq!(out, hex(plaintext), "{purpose}");
@@ -123,11 +123,11 @@ print(b64u_enc(header + nonce + AESGCM(key).encrypt(nonce, plaintext, ad)))
         &[KEY_HEX, &hex(b"from python"), "notes", &hex(b"ctx")],
     );
     assert_eq!(
-        ring.decrypt_str_with_aad("notes", &token, b"ctx").unwrap(),
+        ring.decrypt_str("notes", &token, b"ctx").unwrap(),
         b"from python"
     );
-    assert!(ring.decrypt_str_with_aad("other", &token, b"ctx").is_err());
-    assert!(ring.decrypt_str_with_aad("notes", &token, b"").is_err());
+    assert!(ring.decrypt_str("other", &token, b"ctx").is_err());
+    assert!(ring.decrypt_str("notes", &token, b"").is_err());
 }
 
 const PY_PBE: &str = r#"
@@ -152,7 +152,7 @@ salt, nonce, header = token[5:21], token[21:33], token[:33]
 print(AESGCM(derive(password, salt, iterations)).decrypt(nonce, token[33:], header).decode())
 "#
     );
-    let token = pbe.encrypt_to_string(b"hunter2", b"diary entry").unwrap();
+    let token = pbe.encrypt_str(b"hunter2", b"diary entry").unwrap();
     assert_eq!(run(&py, &decrypt, &["hunter2", &token]), "diary entry");
 
     let encrypt = format!(
@@ -252,7 +252,7 @@ print(version, key_id, iat, exp, body[21:].decode())
 #[test]
 fn keel_reads_legacy_python_tokens() {
     let Some(py) = python() else { return };
-    // The source design's algorithm, written with `cryptography`.
+    // The old PBKDF2-per-call AES-CBC scheme, written with `cryptography`.
     let script = r#"
 import sys, os, base64
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
@@ -275,7 +275,7 @@ print(base64.b64encode(salt + iv + enc.update(padded) + enc.finalize()).decode()
         let token = run(&py, script, &["s3cret", data, "2000"]);
         assert!(keel_crypto::legacy::is_legacy_token(&token));
         let plain =
-            keel_crypto::legacy::decrypt_legacy_with_iterations(b"s3cret", &token, 2_000).unwrap();
+            keel_crypto::legacy::decrypt_unauthenticated_for_migration(b"s3cret", &token, 2_000).unwrap();
         assert_eq!(plain, data.as_bytes());
     }
 }

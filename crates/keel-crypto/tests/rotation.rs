@@ -19,22 +19,22 @@ fn add_roll_out_promote_retire_reencrypt_remove() {
     // Day 0: one key everywhere.
     let day0: KeyRing = format!("1:{k1}").parse().unwrap();
     let stored: Vec<Vec<u8>> = (0..5u8)
-        .map(|i| day0.encrypt("doc", &[i; 10]).unwrap())
+        .map(|i| day0.encrypt("doc", &[i; 10], b"").unwrap())
         .collect();
 
     // Step 1, roll-out: key 2 is added but not primary. Instances still on the old config and
     // instances on the new one interoperate because nobody encrypts with key 2 yet.
     let rolled_out: KeyRing = format!("*1:{k1},2:{k2}").parse().unwrap();
-    let t = rolled_out.encrypt("doc", b"during roll-out").unwrap();
+    let t = rolled_out.encrypt("doc", b"during roll-out", b"").unwrap();
     assert_eq!(KeyRing::key_id_of(&t), Some(1));
-    assert_eq!(day0.decrypt("doc", &t).unwrap(), b"during roll-out");
+    assert_eq!(day0.decrypt("doc", &t, b"").unwrap(), b"during roll-out");
 
     // Step 2, promote everywhere: new data uses key 2, old data still reads.
     let promoted: KeyRing = format!("1:{k1},*2:{k2}").parse().unwrap();
-    let fresh = promoted.encrypt("doc", b"new").unwrap();
+    let fresh = promoted.encrypt("doc", b"new", b"").unwrap();
     assert_eq!(KeyRing::key_id_of(&fresh), Some(2));
     for (i, token) in stored.iter().enumerate() {
-        assert_eq!(promoted.decrypt("doc", token).unwrap(), vec![i as u8; 10]);
+        assert_eq!(promoted.decrypt("doc", token, b"").unwrap(), vec![i as u8; 10]);
     }
 
     // Step 3, retire key 1 (kept, decrypt only) and move stored data to key 2.
@@ -43,39 +43,39 @@ fn add_roll_out_promote_retire_reencrypt_remove() {
     assert_eq!(ring.state(1), Some(KeyState::Retired));
     let migrated: Vec<Vec<u8>> = stored
         .iter()
-        .map(|t| ring.reencrypt("doc", t).unwrap().expect("was under key 1"))
+        .map(|t| ring.reencrypt("doc", t, b"").unwrap().expect("was under key 1"))
         .collect();
     assert!(migrated.iter().all(|t| KeyRing::key_id_of(t) == Some(2)));
     assert!(
-        ring.reencrypt("doc", &fresh).unwrap().is_none(),
+        ring.reencrypt("doc", &fresh, b"").unwrap().is_none(),
         "already on the primary"
     );
     // Retired keys still decrypt until removed.
-    assert!(ring.decrypt("doc", &stored[0]).is_ok());
+    assert!(ring.decrypt("doc", &stored[0], b"").is_ok());
 
     // Step 4, remove key 1: old tokens fail cleanly with the opaque error, migrated ones read.
     ring.remove(1).unwrap();
     for (i, (old, new)) in stored.iter().zip(&migrated).enumerate() {
-        assert_eq!(ring.decrypt("doc", old), Err(DecryptError::new()));
-        assert_eq!(ring.decrypt("doc", new).unwrap(), vec![i as u8; 10]);
+        assert_eq!(ring.decrypt("doc", old, b""), Err(DecryptError::new()));
+        assert_eq!(ring.decrypt("doc", new, b"").unwrap(), vec![i as u8; 10]);
     }
     assert!(matches!(
-        ring.reencrypt("doc", &stored[0]),
+        ring.reencrypt("doc", &stored[0], b""),
         Err(Error::Decrypt(_))
     ));
     let only_k2: KeyRing = format!("2:{k2}").parse().unwrap();
-    assert_eq!(only_k2.decrypt("doc", &migrated[0]).unwrap(), vec![0u8; 10]);
+    assert_eq!(only_k2.decrypt("doc", &migrated[0], b"").unwrap(), vec![0u8; 10]);
 }
 
 #[test]
 fn a_removed_key_is_indistinguishable_from_garbage() {
     let mut ring = KeyRing::generate(1).unwrap();
-    let old = ring.encrypt_to_string("p", b"x").unwrap();
+    let old = ring.encrypt_str("p", b"x", b"").unwrap();
     ring.add(2, SecretKey::generate().unwrap()).unwrap();
     ring.promote(2).unwrap();
     ring.remove(1).unwrap();
-    let from_removed = ring.decrypt_str("p", &old).unwrap_err();
-    let from_garbage = ring.decrypt_str("p", "garbage").unwrap_err();
+    let from_removed = ring.decrypt_str("p", &old, b"").unwrap_err();
+    let from_garbage = ring.decrypt_str("p", "garbage", b"").unwrap_err();
     assert_eq!(from_removed, from_garbage);
     assert_eq!(from_removed.to_string(), from_garbage.to_string());
 }

@@ -241,7 +241,7 @@ impl AppState {
     pub fn encrypt_phone(&self, phone: &str, user: Uuid) -> Result<Vec<u8>, ApiError> {
         self.inner
             .keyring
-            .encrypt_with_aad(PHONE_PURPOSE, phone.as_bytes(), user.as_bytes())
+            .encrypt(PHONE_PURPOSE, phone.as_bytes(), user.as_bytes())
             .map_err(ApiError::internal)
     }
 
@@ -253,7 +253,7 @@ impl AppState {
         let bytes = self
             .inner
             .keyring
-            .decrypt_with_aad(PHONE_PURPOSE, token, user.as_bytes())
+            .decrypt(PHONE_PURPOSE, token, user.as_bytes())
             .map_err(ApiError::internal)?;
         String::from_utf8(bytes).map_err(ApiError::internal)
     }

@@ -1,73 +1,60 @@
 //! [`KeyRing`]: AES-256-GCM with key ids, a primary key, rotation and purposes.
+//!
+//! The type and its operations live here; the token layout and associated data in
+//! `format`, the nonce-budget counter in `usage`, the rotation logic (shared with
+//! [`Signer`](crate::Signer)) in `crate::keyset`.
+
+mod format;
+mod usage;
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use zeroize::{Zeroize, Zeroizing};
 
+use self::format::{AssociatedData, ID_LEN, NONCE_LEN};
+pub use self::format::{TOKEN_HEADER_LEN, TOKEN_OVERHEAD, TOKEN_VERSION};
+use self::usage::Usage;
+pub use self::usage::{DEFAULT_USAGE_LIMIT, MAX_USAGE_LIMIT};
 use crate::encoding::{b64url_decode, b64url_encode, be_u32};
 use crate::error::{DecryptError, Error, Result};
-use crate::key::{SecretKey, parse_key_list};
+use crate::key::{SecretKey, parse_env, parse_key_list};
+use crate::keyset::{KeySet, KeyState};
 use crate::random::fill_random;
 
-/// Version byte of the [`KeyRing`] token format.
-pub const TOKEN_VERSION: u8 = 0x4b; // 'K'
-/// Bytes before the ciphertext: version (1) ‖ key id (4) ‖ nonce (12).
-pub const TOKEN_HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
-/// Bytes a token adds to the plaintext: header (17) plus the GCM tag (16).
-pub const TOKEN_OVERHEAD: usize = TOKEN_HEADER_LEN + TAG_LEN;
-/// The default per-key, per-process encryption limit: 2^30, a quarter of the NIST SP 800-38D
-/// bound of 2^32 messages under one key with random 96-bit nonces.
-pub const DEFAULT_USAGE_LIMIT: u64 = 1 << 30;
-/// The largest accepted usage limit: the NIST SP 800-38D random-nonce bound itself.
-pub const MAX_USAGE_LIMIT: u64 = 1 << 32;
-
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
-
-/// The lifecycle state of a key in a [`KeyRing`].
-///
-/// ```
-/// use keel_crypto::{KeyRing, KeyState, SecretKey};
-///
-/// let mut ring = KeyRing::generate(1)?;
-/// ring.add(2, SecretKey::generate()?)?;
-/// assert_eq!(ring.state(2), Some(KeyState::Active));
-/// ring.retire(2)?;
-/// assert_eq!(ring.state(2), Some(KeyState::Retired));
-/// # Ok::<(), keel_crypto::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum KeyState {
-    /// Encrypts new data.
-    Primary,
-    /// Decrypts; can be promoted. Freshly added keys are active so every instance can
-    /// decrypt with them before any instance encrypts with them.
-    Active,
-    /// Decrypts only, and every use is logged at `info` so operators can see whether data
-    /// under it remains before removing it. Promoting it makes it primary again.
-    Retired,
+/// What the ring keeps per key: the AES key schedule (zeroized on drop by `aes-gcm`'s
+/// `zeroize` feature) and its encryption count.
+struct RingKey {
+    cipher: Aes256Gcm,
+    used: Usage,
 }
 
-struct Entry {
-    id: u32,
-    cipher: Aes256Gcm,
-    retired: bool,
-    used: AtomicU64,
+impl RingKey {
+    fn new(key: &SecretKey) -> Self {
+        Self {
+            cipher: Aes256Gcm::new(&(*key.expose_secret()).into()),
+            used: Usage::default(),
+        }
+    }
 }
 
 /// A set of AES-256-GCM keys with 32-bit ids and one primary key.
 ///
 /// [`encrypt`](Self::encrypt) always uses the primary key and writes its id into the token;
-/// [`decrypt`](Self::decrypt) uses the key the token names. Each call takes a *purpose*
-/// (e.g. `"session-cookie"`, `"user.ssn"`) that is authenticated as associated data, so a
-/// token made for one purpose never decrypts for another. Optional extra associated data
-/// (e.g. a user id or row id) binds a token to its context.
+/// [`decrypt`](Self::decrypt) uses the key the token names. Every operation takes the same
+/// three inputs besides the data:
+///
+/// * a **purpose** (e.g. `"session-cookie"`, `"user.ssn"`), authenticated, so a token made
+///   for one purpose never decrypts for another;
+/// * **associated data** `aad` (e.g. the user or row id the value belongs to), authenticated
+///   but not stored: the same bytes must be given to decrypt. Pass `b""` when there is none.
+///
+/// Six methods, one shape: `encrypt`/`decrypt`/`reencrypt` work on binary tokens, and the
+/// `_str` forms on the token's text form (base64url without padding) for cookies, URLs
+/// and JSON.
 ///
 /// # Rotation
 /// 1. [`add`](Self::add) the new key everywhere (it decrypts, does not encrypt yet) and roll out;
@@ -75,10 +62,13 @@ struct Entry {
 /// 3. [`retire`](Self::retire) the old key; run [`reencrypt`](Self::reencrypt) over stored data;
 /// 4. once nothing logs uses of the retired key, [`remove`](Self::remove) it.
 ///
+/// Each step is logged at `info` (field `keys = "KeyRing"`), and so is every decryption
+/// with a retired key ("retired key used").
+///
 /// # Token format
 /// `version (0x4b) ‖ key id (u32 BE) ‖ nonce (12 random bytes) ‖ ciphertext ‖ tag (16)`;
 /// text form: base64url without padding. The GCM associated data is
-/// `version ‖ key id ‖ len(purpose) (u32 BE) ‖ purpose ‖ associated data`.
+/// `version ‖ key id ‖ len(purpose) (u32 BE) ‖ purpose ‖ aad`.
 ///
 /// # Sharing
 /// `KeyRing` is `Send + Sync`: build it once at start-up and share it (`Arc<KeyRing>`, or
@@ -96,16 +86,18 @@ struct Entry {
 /// use keel_crypto::KeyRing;
 ///
 /// let ring: KeyRing = "1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=".parse()?;
-/// let token = ring.encrypt_to_string("user.email", b"ada@example.com")?;
-/// assert_eq!(ring.decrypt_str("user.email", &token)?, b"ada@example.com");
-/// assert!(ring.decrypt_str("user.phone", &token).is_err());
+/// let token = ring.encrypt_str("user.email", b"ada@example.com", b"user:42")?;
+/// assert_eq!(ring.decrypt_str("user.email", &token, b"user:42")?, b"ada@example.com");
+/// assert!(ring.decrypt_str("user.phone", &token, b"user:42").is_err()); // other purpose
+/// assert!(ring.decrypt_str("user.email", &token, b"user:43").is_err()); // other row
 /// # Ok::<(), keel_crypto::Error>(())
 /// ```
 pub struct KeyRing {
-    entries: Vec<Entry>,
-    primary: u32,
+    keys: KeySet<RingKey>,
     limit: u64,
 }
+
+const OWNER: &str = "KeyRing";
 
 impl KeyRing {
     /// A ring with one key, which is primary.
@@ -117,11 +109,10 @@ impl KeyRing {
     /// ```
     #[must_use]
     pub fn new(id: u32, key: SecretKey) -> Self {
-        let entry = Entry::new(id, &key);
+        let entry = RingKey::new(&key);
         drop(key); // zeroized now: the ring keeps only the AES key schedule
         Self {
-            entries: vec![entry],
-            primary: id,
+            keys: KeySet::new(OWNER, id, entry),
             limit: DEFAULT_USAGE_LIMIT,
         }
     }
@@ -148,7 +139,7 @@ impl KeyRing {
     ///
     /// ```
     /// let ring = keel_crypto::KeyRing::from_password(1, b"hunter2", &[0x5a; 16], 1_000)?;
-    /// let token = ring.encrypt("notes", b"hi")?;
+    /// let token = ring.encrypt("notes", b"hi", b"")?;
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
     pub fn from_password(id: u32, password: &[u8], salt: &[u8], iterations: u32) -> Result<Self> {
@@ -167,14 +158,7 @@ impl KeyRing {
     /// assert!(keel_crypto::KeyRing::from_env("KEEL_DOC_MISSING_RING").is_err());
     /// ```
     pub fn from_env(var: &str) -> Result<Self> {
-        let value =
-            Zeroizing::new(std::env::var(var).map_err(|_| {
-                Error::InvalidKey(format!("environment variable {var} is not set"))
-            })?);
-        value.parse().map_err(|err| match err {
-            Error::InvalidKey(why) => Error::InvalidKey(format!("{var}: {why}")),
-            other => other,
-        })
+        parse_env(var)
     }
 
     /// Sets the per-key, per-process encryption limit (default [`DEFAULT_USAGE_LIMIT`]);
@@ -185,9 +169,9 @@ impl KeyRing {
     ///
     /// ```
     /// let ring = keel_crypto::KeyRing::generate(1)?.with_usage_limit(2)?;
-    /// ring.encrypt("p", b"1")?;
-    /// ring.encrypt("p", b"2")?;
-    /// assert!(ring.encrypt("p", b"3").is_err());
+    /// ring.encrypt("p", b"1", b"")?;
+    /// ring.encrypt("p", b"2", b"")?;
+    /// assert!(ring.encrypt("p", b"3", b"").is_err());
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
     pub fn with_usage_limit(mut self, limit: u64) -> Result<Self> {
@@ -212,13 +196,9 @@ impl KeyRing {
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
     pub fn add(&mut self, id: u32, key: SecretKey) -> Result<()> {
-        if self.entry(id).is_some() {
-            return Err(Error::DuplicateKey(id));
-        }
-        self.entries.push(Entry::new(id, &key));
+        let entry = RingKey::new(&key);
         drop(key); // zeroized now: the ring keeps only the AES key schedule
-        tracing::info!(key_id = id, "key added to key ring");
-        Ok(())
+        self.keys.add(id, entry)
     }
 
     /// Makes key `id` the primary: new tokens use it (rotation step 2). A retired key becomes
@@ -235,11 +215,7 @@ impl KeyRing {
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
     pub fn promote(&mut self, id: u32) -> Result<()> {
-        let entry = self.entry_mut(id).ok_or(Error::UnknownKey(id))?;
-        entry.retired = false;
-        self.primary = id;
-        tracing::info!(key_id = id, "key promoted to primary");
-        Ok(())
+        self.keys.promote(id)
     }
 
     /// Marks key `id` decrypt-only and logs each later use (rotation step 3).
@@ -253,12 +229,7 @@ impl KeyRing {
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
     pub fn retire(&mut self, id: u32) -> Result<()> {
-        if id == self.primary {
-            return Err(Error::PrimaryKey(id));
-        }
-        self.entry_mut(id).ok_or(Error::UnknownKey(id))?.retired = true;
-        tracing::info!(key_id = id, "key retired (decrypt only)");
-        Ok(())
+        self.keys.retire(id)
     }
 
     /// Removes key `id`: its tokens no longer decrypt (rotation step 4). The key schedule is
@@ -269,25 +240,15 @@ impl KeyRing {
     ///
     /// ```
     /// let mut ring = keel_crypto::KeyRing::generate(1)?;
-    /// let old = ring.encrypt("p", b"x")?;
+    /// let old = ring.encrypt("p", b"x", b"")?;
     /// ring.add(2, keel_crypto::SecretKey::generate()?)?;
     /// ring.promote(2)?;
     /// ring.remove(1)?;
-    /// assert!(ring.decrypt("p", &old).is_err());
+    /// assert!(ring.decrypt("p", &old, b"").is_err());
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
     pub fn remove(&mut self, id: u32) -> Result<()> {
-        if id == self.primary {
-            return Err(Error::PrimaryKey(id));
-        }
-        let pos = self
-            .entries
-            .iter()
-            .position(|e| e.id == id)
-            .ok_or(Error::UnknownKey(id))?;
-        self.entries.remove(pos);
-        tracing::info!(key_id = id, "key removed from key ring");
-        Ok(())
+        self.keys.remove(id)
     }
 
     /// The id of the primary key.
@@ -298,7 +259,7 @@ impl KeyRing {
     /// ```
     #[must_use]
     pub const fn primary_id(&self) -> u32 {
-        self.primary
+        self.keys.primary_id()
     }
 
     /// The ids of all keys, in insertion order.
@@ -309,7 +270,7 @@ impl KeyRing {
     /// ```
     #[must_use]
     pub fn key_ids(&self) -> Vec<u32> {
-        self.entries.iter().map(|e| e.id).collect()
+        self.keys.ids()
     }
 
     /// The state of key `id`, `None` if absent.
@@ -323,31 +284,25 @@ impl KeyRing {
     /// ```
     #[must_use]
     pub fn state(&self, id: u32) -> Option<KeyState> {
-        let entry = self.entry(id)?;
-        Some(if id == self.primary {
-            KeyState::Primary
-        } else if entry.retired {
-            KeyState::Retired
-        } else {
-            KeyState::Active
-        })
+        self.keys.state(id)
     }
 
     /// How many encryptions key `id` performed in this process (`None` if absent).
     ///
     /// ```
     /// let ring = keel_crypto::KeyRing::generate(1)?;
-    /// ring.encrypt("p", b"x")?;
+    /// ring.encrypt("p", b"x", b"")?;
     /// assert_eq!(ring.usage(1), Some(1));
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
     #[must_use]
     pub fn usage(&self, id: u32) -> Option<u64> {
-        self.entry(id)
-            .map(|e| e.used.load(Ordering::Relaxed).min(self.limit))
+        self.keys.get(id).map(|e| e.value().used.get(self.limit))
     }
 
-    /// Encrypts `plaintext` for `purpose` with the primary key; returns the binary token.
+    /// Encrypts `plaintext` for `purpose` with the primary key, authenticating `aad` (not
+    /// stored in the token: the same bytes must be given to decrypt, e.g. the row id the
+    /// value belongs to; `b""` for none). Returns the binary token.
     ///
     /// # Errors
     /// [`Error::KeyExhausted`] past the usage limit, [`Error::Random`] if the OS generator
@@ -355,47 +310,33 @@ impl KeyRing {
     ///
     /// ```
     /// let ring = keel_crypto::KeyRing::generate(1)?;
-    /// let token = ring.encrypt("api.secret", b"s3cr3t")?;
-    /// assert_eq!(token.len(), 6 + keel_crypto::TOKEN_OVERHEAD);
+    /// let token = ring.encrypt("user.ssn", b"078-05-1120", b"user:42")?;
+    /// assert_eq!(token.len(), 11 + keel_crypto::TOKEN_OVERHEAD);
+    /// assert!(ring.decrypt("user.ssn", &token, b"user:43").is_err());
+    /// assert_eq!(ring.decrypt("user.ssn", &token, b"user:42")?, b"078-05-1120");
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
-    pub fn encrypt(&self, purpose: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
-        self.encrypt_with_aad(purpose, plaintext, b"")
-    }
-
-    /// Like [`encrypt`](Self::encrypt), also authenticating `aad` (not stored in the token:
-    /// the same bytes must be given to decrypt, e.g. the row id the value belongs to).
-    ///
-    /// # Errors
-    /// As [`encrypt`](Self::encrypt).
-    ///
-    /// ```
-    /// let ring = keel_crypto::KeyRing::generate(1)?;
-    /// let token = ring.encrypt_with_aad("user.ssn", b"078-05-1120", b"user:42")?;
-    /// assert!(ring.decrypt_with_aad("user.ssn", &token, b"user:43").is_err());
-    /// assert!(ring.decrypt_with_aad("user.ssn", &token, b"user:42").is_ok());
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    pub fn encrypt_with_aad(&self, purpose: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+    pub fn encrypt(&self, purpose: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
         // aes-gcm's P_MAX: 2^36 - 32 bytes.
         if plaintext.len() as u64 > aes_gcm::P_MAX {
             return Err(Error::InputTooLarge(
                 "plaintext exceeds the AES-GCM limit of 64 GiB",
             ));
         }
-        let entry = self.primary_entry()?;
-        entry.reserve(self.limit)?;
+        let entry = self.keys.primary()?;
+        let key = entry.value();
+        key.used.reserve(entry.id(), self.limit)?;
         let mut nonce = [0u8; NONCE_LEN];
         fill_random(&mut nonce)?;
 
         let mut token = Vec::with_capacity(TOKEN_OVERHEAD + plaintext.len());
         token.push(TOKEN_VERSION);
-        token.extend_from_slice(&entry.id.to_be_bytes());
+        token.extend_from_slice(&entry.id().to_be_bytes());
         token.extend_from_slice(&nonce);
-        let ad = AssociatedData::new(&token[..5], purpose, aad)
+        let ad = AssociatedData::new(&token[..ID_LEN], purpose, aad)
             .ok_or(Error::InputTooLarge("purpose longer than 4 GiB"))?;
         token.extend_from_slice(plaintext);
-        let tag = entry
+        let tag = key
             .cipher
             .encrypt_inout_detached(
                 &Nonce::from(nonce),
@@ -407,73 +348,39 @@ impl KeyRing {
         Ok(token)
     }
 
-    /// Encrypts and returns the compact text form (base64url, no padding).
+    /// [`encrypt`](Self::encrypt), returning the token's text form (base64url, no padding)
+    /// for cookies, URLs and JSON.
     ///
     /// # Errors
     /// As [`encrypt`](Self::encrypt).
     ///
     /// ```
     /// let ring = keel_crypto::KeyRing::generate(1)?;
-    /// let text = ring.encrypt_to_string("cookie", b"{\"uid\":1}")?;
+    /// let text = ring.encrypt_str("cookie", b"{\"uid\":1}", b"")?;
     /// assert!(!text.contains(['+', '/', '=']));
+    /// assert_eq!(ring.decrypt_str("cookie", &text, b"")?, b"{\"uid\":1}");
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
-    pub fn encrypt_to_string(&self, purpose: &str, plaintext: &[u8]) -> Result<String> {
-        Ok(b64url_encode(&self.encrypt(purpose, plaintext)?))
+    pub fn encrypt_str(&self, purpose: &str, plaintext: &[u8], aad: &[u8]) -> Result<String> {
+        Ok(b64url_encode(&self.encrypt(purpose, plaintext, aad)?))
     }
 
-    /// Text form of [`encrypt_with_aad`](Self::encrypt_with_aad).
+    /// Decrypts a binary token made for `purpose` and `aad` by any key still in the ring.
     ///
     /// # Errors
-    /// As [`encrypt`](Self::encrypt).
+    /// [`DecryptError`] for anything wrong (format, version, unknown key, purpose, `aad`,
+    /// tampering); no plaintext is released when the tag does not verify.
     ///
     /// ```
     /// let ring = keel_crypto::KeyRing::generate(1)?;
-    /// let text = ring.encrypt_to_string_with_aad("p", b"x", b"row:1")?;
-    /// assert_eq!(ring.decrypt_str_with_aad("p", &text, b"row:1")?, b"x");
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    pub fn encrypt_to_string_with_aad(
-        &self,
-        purpose: &str,
-        plaintext: &[u8],
-        aad: &[u8],
-    ) -> Result<String> {
-        Ok(b64url_encode(
-            &self.encrypt_with_aad(purpose, plaintext, aad)?,
-        ))
-    }
-
-    /// Decrypts a binary token made for `purpose` by any key still in the ring.
-    ///
-    /// # Errors
-    /// [`DecryptError`] for anything wrong (format, version, unknown key, purpose, tampering);
-    /// no plaintext is released when the tag does not verify.
-    ///
-    /// ```
-    /// let ring = keel_crypto::KeyRing::generate(1)?;
-    /// let mut token = ring.encrypt("p", b"hello")?;
-    /// assert_eq!(ring.decrypt("p", &token)?, b"hello");
+    /// let mut token = ring.encrypt("p", b"hello", b"")?;
+    /// assert_eq!(ring.decrypt("p", &token, b"")?, b"hello");
+    /// assert!(ring.decrypt("p", &token, b"row:1").is_err());
     /// token[20] ^= 1;
-    /// assert!(ring.decrypt("p", &token).is_err());
+    /// assert!(ring.decrypt("p", &token, b"").is_err());
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
-    pub fn decrypt(&self, purpose: &str, token: &[u8]) -> Result<Vec<u8>, DecryptError> {
-        self.decrypt_with_aad(purpose, token, b"")
-    }
-
-    /// Decrypts a token made with [`encrypt_with_aad`](Self::encrypt_with_aad).
-    ///
-    /// # Errors
-    /// [`DecryptError`], also when `aad` differs.
-    ///
-    /// ```
-    /// let ring = keel_crypto::KeyRing::generate(1)?;
-    /// let token = ring.encrypt_with_aad("p", b"x", b"a")?;
-    /// assert!(ring.decrypt("p", &token).is_err());
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    pub fn decrypt_with_aad(
+    pub fn decrypt(
         &self,
         purpose: &str,
         token: &[u8],
@@ -490,18 +397,19 @@ impl KeyRing {
             return Err(fail("unknown version"));
         }
         let id = be_u32(token, 1).ok_or_else(|| fail("too short"))?;
-        let entry = self.entry(id).ok_or_else(|| fail("unknown key id"))?;
-        let nonce: [u8; NONCE_LEN] = token[5..TOKEN_HEADER_LEN]
+        let entry = self.keys.get(id).ok_or_else(|| fail("unknown key id"))?;
+        let nonce: [u8; NONCE_LEN] = token[ID_LEN..TOKEN_HEADER_LEN]
             .try_into()
             .map_err(|_| fail("too short"))?;
         let (body, tag) = token[TOKEN_HEADER_LEN..].split_at(token.len() - TOKEN_OVERHEAD);
         let tag = Tag::try_from(tag).map_err(|_| fail("too short"))?;
-        let ad = AssociatedData::new(&token[..5], purpose, aad)
+        let ad = AssociatedData::new(&token[..ID_LEN], purpose, aad)
             .ok_or_else(|| fail("purpose too long"))?;
         // Buffer-to-buffer: GHASH reads the token, CTR writes the plaintext; no extra copy.
         let mut plaintext = vec![0u8; body.len()];
         let buffer = InOutBuf::new(body, &mut plaintext).map_err(|_| fail("length mismatch"))?;
         if entry
+            .value()
             .cipher
             .decrypt_inout_detached(&Nonce::from(nonce), ad.as_bytes(), buffer, &tag)
             .is_err()
@@ -509,48 +417,32 @@ impl KeyRing {
             plaintext.zeroize();
             return Err(fail("authentication failed"));
         }
-        if entry.retired {
-            tracing::info!(key_id = id, purpose, "token decrypted with a retired key");
+        if entry.is_retired() {
+            self.keys.log_retired_use(id, "decrypt", purpose);
         }
         Ok(plaintext)
     }
 
-    /// Decrypts the text form.
+    /// [`decrypt`](Self::decrypt) for the text form.
     ///
     /// # Errors
     /// [`DecryptError`], also for text that is not canonical base64url.
     ///
     /// ```
     /// let ring = keel_crypto::KeyRing::generate(1)?;
-    /// let text = ring.encrypt_to_string("p", b"x")?;
-    /// assert_eq!(ring.decrypt_str("p", &text)?, b"x");
+    /// let text = ring.encrypt_str("p", b"x", b"row:1")?;
+    /// assert_eq!(ring.decrypt_str("p", &text, b"row:1")?, b"x");
+    /// assert!(ring.decrypt_str("p", "AAAA", b"").is_err());
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
-    pub fn decrypt_str(&self, purpose: &str, token: &str) -> Result<Vec<u8>, DecryptError> {
-        self.decrypt_str_with_aad(purpose, token, b"")
-    }
-
-    /// Decrypts the text form of a token with associated data.
-    ///
-    /// # Errors
-    /// [`DecryptError`].
-    ///
-    /// ```
-    /// let ring = keel_crypto::KeyRing::generate(1)?;
-    /// assert!(ring.decrypt_str_with_aad("p", "AAAA", b"").is_err());
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    pub fn decrypt_str_with_aad(
+    pub fn decrypt_str(
         &self,
         purpose: &str,
         token: &str,
         aad: &[u8],
     ) -> Result<Vec<u8>, DecryptError> {
-        let bytes = b64url_decode(token).ok_or_else(|| {
-            tracing::debug!(reason = "not base64url", "token rejected");
-            DecryptError::new()
-        })?;
-        self.decrypt_with_aad(purpose, &bytes, aad)
+        let bytes = decode_text(token)?;
+        self.decrypt(purpose, &bytes, aad)
     }
 
     /// Re-encrypts a token under the primary key; `Ok(None)` if it already uses the primary.
@@ -561,40 +453,20 @@ impl KeyRing {
     ///
     /// ```
     /// let mut ring = keel_crypto::KeyRing::generate(1)?;
-    /// let old = ring.encrypt("p", b"x")?;
+    /// let old = ring.encrypt("p", b"x", b"row:1")?;
     /// ring.add(2, keel_crypto::SecretKey::generate()?)?;
     /// ring.promote(2)?;
-    /// let new = ring.reencrypt("p", &old)?.expect("moved to key 2");
+    /// let new = ring.reencrypt("p", &old, b"row:1")?.expect("moved to key 2");
     /// assert_eq!(keel_crypto::KeyRing::key_id_of(&new), Some(2));
-    /// assert!(ring.reencrypt("p", &new)?.is_none());
+    /// assert!(ring.reencrypt("p", &new, b"row:1")?.is_none());
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
-    pub fn reencrypt(&self, purpose: &str, token: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.reencrypt_with_aad(purpose, token, b"")
-    }
-
-    /// [`reencrypt`](Self::reencrypt) for tokens with associated data.
-    ///
-    /// # Errors
-    /// As [`reencrypt`](Self::reencrypt).
-    ///
-    /// ```
-    /// let ring = keel_crypto::KeyRing::generate(1)?;
-    /// let t = ring.encrypt_with_aad("p", b"x", b"a")?;
-    /// assert!(ring.reencrypt_with_aad("p", &t, b"a")?.is_none());
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    pub fn reencrypt_with_aad(
-        &self,
-        purpose: &str,
-        token: &[u8],
-        aad: &[u8],
-    ) -> Result<Option<Vec<u8>>> {
-        let plaintext = Zeroizing::new(self.decrypt_with_aad(purpose, token, aad)?);
-        if Self::key_id_of(token) == Some(self.primary) {
+    pub fn reencrypt(&self, purpose: &str, token: &[u8], aad: &[u8]) -> Result<Option<Vec<u8>>> {
+        let plaintext = Zeroizing::new(self.decrypt(purpose, token, aad)?);
+        if Self::key_id_of(token) == Some(self.primary_id()) {
             return Ok(None);
         }
-        self.encrypt_with_aad(purpose, &plaintext, aad).map(Some)
+        self.encrypt(purpose, &plaintext, aad).map(Some)
     }
 
     /// [`reencrypt`](Self::reencrypt) for the text form.
@@ -604,13 +476,13 @@ impl KeyRing {
     ///
     /// ```
     /// let ring = keel_crypto::KeyRing::generate(1)?;
-    /// let t = ring.encrypt_to_string("p", b"x")?;
-    /// assert!(ring.reencrypt_str("p", &t)?.is_none());
+    /// let t = ring.encrypt_str("p", b"x", b"")?;
+    /// assert!(ring.reencrypt_str("p", &t, b"")?.is_none());
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
-    pub fn reencrypt_str(&self, purpose: &str, token: &str) -> Result<Option<String>> {
-        let bytes = b64url_decode(token).ok_or(DecryptError::new())?;
-        Ok(self.reencrypt(purpose, &bytes)?.map(|t| b64url_encode(&t)))
+    pub fn reencrypt_str(&self, purpose: &str, token: &str, aad: &[u8]) -> Result<Option<String>> {
+        let bytes = decode_text(token)?;
+        Ok(self.reencrypt(purpose, &bytes, aad)?.map(|t| b64url_encode(&t)))
     }
 
     /// The key id a binary token names, without authenticating it (for migration queries
@@ -618,113 +490,22 @@ impl KeyRing {
     ///
     /// ```
     /// let ring = keel_crypto::KeyRing::generate(9)?;
-    /// assert_eq!(keel_crypto::KeyRing::key_id_of(&ring.encrypt("p", b"")?), Some(9));
+    /// assert_eq!(keel_crypto::KeyRing::key_id_of(&ring.encrypt("p", b"", b"")?), Some(9));
     /// assert_eq!(keel_crypto::KeyRing::key_id_of(b"junk"), None);
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
     #[must_use]
     pub fn key_id_of(token: &[u8]) -> Option<u32> {
-        if token.len() < TOKEN_OVERHEAD || token[0] != TOKEN_VERSION {
-            return None;
-        }
-        be_u32(token, 1)
-    }
-
-    fn entry(&self, id: u32) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.id == id)
-    }
-
-    fn entry_mut(&mut self, id: u32) -> Option<&mut Entry> {
-        self.entries.iter_mut().find(|e| e.id == id)
-    }
-
-    fn primary_entry(&self) -> Result<&Entry> {
-        // Invariant: the primary is always in the ring (remove/retire refuse it).
-        self.entry(self.primary)
-            .ok_or(Error::UnknownKey(self.primary))
+        format::key_id_of(token)
     }
 }
 
-/// The GCM associated data `version ‖ key id ‖ len(purpose) u32 BE ‖ purpose ‖ aad`, on the
-/// stack when it is small (the common case: saves an allocation per call).
-enum AssociatedData {
-    Inline([u8; INLINE_AD], usize),
-    Heap(Vec<u8>),
-}
-
-const INLINE_AD: usize = 96;
-
-impl AssociatedData {
-    fn new(header: &[u8], purpose: &str, aad: &[u8]) -> Option<Self> {
-        let len = u32::try_from(purpose.len()).ok()?.to_be_bytes();
-        let parts: [&[u8]; 4] = [header, &len, purpose.as_bytes(), aad];
-        let total = parts.iter().map(|p| p.len()).sum::<usize>();
-        if total <= INLINE_AD {
-            let mut buf = [0u8; INLINE_AD];
-            let mut at = 0;
-            for part in parts {
-                buf[at..at + part.len()].copy_from_slice(part);
-                at += part.len();
-            }
-            Some(Self::Inline(buf, total))
-        } else {
-            Some(Self::Heap(parts.concat()))
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            Self::Inline(buf, len) => &buf[..*len],
-            Self::Heap(vec) => vec,
-        }
-    }
-}
-
-impl Entry {
-    fn new(id: u32, key: &SecretKey) -> Self {
-        Self {
-            id,
-            cipher: Aes256Gcm::new(&(*key.expose_secret()).into()),
-            retired: false,
-            used: AtomicU64::new(0),
-        }
-    }
-
-    /// Counts one encryption; refuses past `limit`, warns once at 75 %.
-    fn reserve(&self, limit: u64) -> Result<()> {
-        let previous = self.used.fetch_add(1, Ordering::Relaxed);
-        if previous >= limit {
-            // Park the counter just above the limit: it cannot wrap after 2^64 refusals, and
-            // only the first refusal (previous == limit) is logged at error level.
-            self.used.store(limit + 1, Ordering::Relaxed);
-            if previous == limit {
-                tracing::error!(
-                    key_id = self.id,
-                    limit,
-                    "key usage limit reached; refusing to encrypt"
-                );
-            } else {
-                tracing::debug!(
-                    key_id = self.id,
-                    limit,
-                    "key usage limit reached; refusing to encrypt"
-                );
-            }
-            return Err(Error::KeyExhausted {
-                key_id: self.id,
-                limit,
-            });
-        }
-        if previous == limit - limit / 4 {
-            tracing::warn!(
-                key_id = self.id,
-                used = previous + 1,
-                limit,
-                "key has used 75% of its encryption limit in this process; promote a new key"
-            );
-        }
-        Ok(())
-    }
+/// Strict base64url decoding of a token's text form.
+fn decode_text(token: &str) -> Result<Vec<u8>, DecryptError> {
+    b64url_decode(token).ok_or_else(|| {
+        tracing::debug!(reason = "not base64url", "token rejected");
+        DecryptError::new()
+    })
 }
 
 impl FromStr for KeyRing {
@@ -744,9 +525,9 @@ impl FromStr for KeyRing {
     /// ```
     fn from_str(text: &str) -> Result<Self> {
         let (keys, primary) = parse_key_list(text)?;
+        let entries = keys.iter().map(|(id, key)| (*id, RingKey::new(key)));
         Ok(Self {
-            entries: keys.iter().map(|(id, key)| Entry::new(*id, key)).collect(),
-            primary,
+            keys: KeySet::from_parts(OWNER, entries, primary),
             limit: DEFAULT_USAGE_LIMIT,
         })
     }
@@ -754,14 +535,9 @@ impl FromStr for KeyRing {
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys: Vec<_> = self
-            .entries
-            .iter()
-            .map(|e| (e.id, self.state(e.id)))
-            .collect();
         f.debug_struct("KeyRing")
-            .field("primary", &self.primary)
-            .field("keys", &keys)
+            .field("primary", &self.primary_id())
+            .field("keys", &self.keys.describe())
             .field("usage_limit", &self.limit)
             .finish_non_exhaustive()
     }
@@ -769,6 +545,7 @@ impl fmt::Debug for KeyRing {
 
 #[cfg(test)]
 mod tests {
+    use super::format::INLINE_AD;
     use super::*;
 
     fn ring(ids: &[u32]) -> KeyRing {
@@ -782,15 +559,15 @@ mod tests {
     #[test]
     fn round_trip_and_layout() {
         let ring = ring(&[0xdead_beef]);
-        let token = ring.encrypt("p", b"hello").unwrap();
+        let token = ring.encrypt("p", b"hello", b"").unwrap();
         assert_eq!(token.len(), 5 + TOKEN_OVERHEAD);
         assert_eq!(token[0], TOKEN_VERSION);
         assert_eq!(&token[1..5], &[0xde, 0xad, 0xbe, 0xef]);
-        assert_eq!(ring.decrypt("p", &token).unwrap(), b"hello");
-        let other = ring.encrypt("p", b"hello").unwrap();
+        assert_eq!(ring.decrypt("p", &token, b"").unwrap(), b"hello");
+        let other = ring.encrypt("p", b"hello", b"").unwrap();
         assert_ne!(token[5..17], other[5..17], "nonces must differ");
         assert_eq!(
-            ring.decrypt("p", &ring.encrypt("p", b"").unwrap()).unwrap(),
+            ring.decrypt("p", &ring.encrypt("p", b"", b"").unwrap(), b"").unwrap(),
             b""
         );
     }
@@ -798,23 +575,23 @@ mod tests {
     #[test]
     fn purpose_and_aad_are_bound() {
         let ring = ring(&[1]);
-        let token = ring.encrypt_with_aad("a", b"x", b"ctx").unwrap();
-        assert!(ring.decrypt_with_aad("b", &token, b"ctx").is_err());
-        assert!(ring.decrypt_with_aad("a", &token, b"ctx2").is_err());
+        let token = ring.encrypt("a", b"x", b"ctx").unwrap();
+        assert!(ring.decrypt("b", &token, b"ctx").is_err());
+        assert!(ring.decrypt("a", &token, b"ctx2").is_err());
         // Moving bytes between purpose and aad must not collide (length prefix).
-        let t = ring.encrypt_with_aad("ab", b"x", b"c").unwrap();
-        assert!(ring.decrypt_with_aad("a", &t, b"bc").is_err());
-        assert_eq!(ring.decrypt_with_aad("a", &token, b"ctx").unwrap(), b"x");
+        let t = ring.encrypt("ab", b"x", b"c").unwrap();
+        assert!(ring.decrypt("a", &t, b"bc").is_err());
+        assert_eq!(ring.decrypt("a", &token, b"ctx").unwrap(), b"x");
         // Associated data too large for the inline buffer takes the heap path.
         let long = [7u8; 200];
-        let t = ring.encrypt_with_aad("p", b"y", &long).unwrap();
-        assert_eq!(ring.decrypt_with_aad("p", &t, &long).unwrap(), b"y");
-        assert!(ring.decrypt_with_aad("p", &t, &long[..199]).is_err());
+        let t = ring.encrypt("p", b"y", &long).unwrap();
+        assert_eq!(ring.decrypt("p", &t, &long).unwrap(), b"y");
+        assert!(ring.decrypt("p", &t, &long[..199]).is_err());
         let edge = [1u8; INLINE_AD - 5 - 4 - 1]; // exactly fills the inline buffer
-        let t = ring.encrypt_with_aad("p", b"z", &edge).unwrap();
-        assert_eq!(ring.decrypt_with_aad("p", &t, &edge).unwrap(), b"z");
+        let t = ring.encrypt("p", b"z", &edge).unwrap();
+        assert_eq!(ring.decrypt("p", &t, &edge).unwrap(), b"z");
         assert!(
-            ring.decrypt_with_aad("p", &t, &[1u8; INLINE_AD - 9])
+            ring.decrypt("p", &t, &[1u8; INLINE_AD - 9])
                 .is_err()
         );
     }
@@ -822,26 +599,26 @@ mod tests {
     #[test]
     fn rotation_lifecycle() {
         let mut ring = ring(&[1]);
-        let v1 = ring.encrypt("p", b"old").unwrap();
+        let v1 = ring.encrypt("p", b"old", b"").unwrap();
         ring.add(2, SecretKey::generate().unwrap()).unwrap();
         // Added but not promoted: still encrypting with 1.
         assert_eq!(
-            KeyRing::key_id_of(&ring.encrypt("p", b"x").unwrap()),
+            KeyRing::key_id_of(&ring.encrypt("p", b"x", b"").unwrap()),
             Some(1)
         );
         ring.promote(2).unwrap();
         assert_eq!(
-            KeyRing::key_id_of(&ring.encrypt("p", b"x").unwrap()),
+            KeyRing::key_id_of(&ring.encrypt("p", b"x", b"").unwrap()),
             Some(2)
         );
         ring.retire(1).unwrap();
         assert_eq!(ring.state(1), Some(KeyState::Retired));
-        assert_eq!(ring.decrypt("p", &v1).unwrap(), b"old");
-        let moved = ring.reencrypt("p", &v1).unwrap().unwrap();
+        assert_eq!(ring.decrypt("p", &v1, b"").unwrap(), b"old");
+        let moved = ring.reencrypt("p", &v1, b"").unwrap().unwrap();
         assert_eq!(KeyRing::key_id_of(&moved), Some(2));
         ring.remove(1).unwrap();
-        assert!(ring.decrypt("p", &v1).is_err());
-        assert_eq!(ring.decrypt("p", &moved).unwrap(), b"old");
+        assert!(ring.decrypt("p", &v1, b"").is_err());
+        assert_eq!(ring.decrypt("p", &moved, b"").unwrap(), b"old");
         assert!(matches!(ring.remove(2), Err(Error::PrimaryKey(2))));
         assert!(matches!(ring.retire(2), Err(Error::PrimaryKey(2))));
         assert!(matches!(ring.promote(1), Err(Error::UnknownKey(1))));
@@ -855,10 +632,10 @@ mod tests {
     fn usage_limit_refuses_then_promotion_recovers() {
         let mut ring = ring(&[1]).with_usage_limit(4).unwrap();
         for _ in 0..4 {
-            ring.encrypt("p", b"x").unwrap();
+            ring.encrypt("p", b"x", b"").unwrap();
         }
         assert!(matches!(
-            ring.encrypt("p", b"x"),
+            ring.encrypt("p", b"x", b""),
             Err(Error::KeyExhausted {
                 key_id: 1,
                 limit: 4
@@ -867,7 +644,7 @@ mod tests {
         assert_eq!(ring.usage(1), Some(4));
         ring.add(2, SecretKey::generate().unwrap()).unwrap();
         ring.promote(2).unwrap();
-        assert!(ring.encrypt("p", b"x").is_ok());
+        assert!(ring.encrypt("p", b"x", b"").is_ok());
         assert!(KeyRing::generate(1).unwrap().with_usage_limit(0).is_err());
         assert!(
             KeyRing::generate(1)
