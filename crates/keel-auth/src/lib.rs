@@ -5,7 +5,9 @@ mod clock;
 mod error;
 pub mod migrations;
 mod refresh;
+pub mod revocation;
 mod store;
+pub mod token;
 
 pub use clock::Clock;
 pub use error::{Error, Result};
@@ -17,4 +19,11 @@ pub use refresh::{
     RefreshConfigBuilder, RefreshStore, RefreshToken, RefreshTokens, RevokeReason, RotateOutcome,
     Session, SessionId,
 };
+pub use revocation::{MemoryTokenVersions, RevocationState, Revocations, TokenVersions};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use revocation::PgTokenVersions;
 pub use store::{MAX_SUBJECT_LEN, SecretHash, StoreFuture};
+pub use token::{
+    AccessToken, AccessTokenResponse, AccessTokens, Authenticator, Claims, Key, KeySet,
+};

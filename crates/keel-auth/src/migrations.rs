@@ -8,6 +8,7 @@
 //! | version | file | tables |
 //! |---|---|---|
 //! | 1 | `0001_refresh_tokens.sql` | `refresh_families`, `refresh_tokens` |
+//! | 2 | `0002_token_versions.sql` | `token_versions`, `revoked_sessions` |
 //!
 //! ```
 //! for m in keel_auth::migrations::MIGRATIONS {
@@ -64,12 +65,22 @@ impl Migration {
 /// The refresh-token tables (`0001_refresh_tokens.sql`).
 pub const REFRESH_TOKENS: &str = include_str!("../migrations/0001_refresh_tokens.sql");
 
+/// The access-token version and revoked-session tables (`0002_token_versions.sql`).
+pub const TOKEN_VERSIONS: &str = include_str!("../migrations/0002_token_versions.sql");
+
 /// Every migration, in version order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_refresh_tokens",
-    sql: REFRESH_TOKENS,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_refresh_tokens",
+        sql: REFRESH_TOKENS,
+    },
+    Migration {
+        version: 2,
+        name: "0002_token_versions",
+        sql: TOKEN_VERSIONS,
+    },
+];
 
 /// Checks a schema name: 1–63 characters of `[a-z0-9_]`, not starting with a digit (so it
 /// never needs quoting rules beyond double quotes, and never comes from user input
