@@ -64,9 +64,18 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Result<Reply, String> {
-        let result = self.try_send(method, path, headers, body);
+        let reused = self.conn.is_some();
+        let mut result = self.try_send(method, path, headers, body);
         if result.is_err() {
             self.conn = None;
+            // A kept-alive connection the server has since closed fails before any answer:
+            // like every HTTP client, try once more on a fresh connection.
+            if reused {
+                result = self.try_send(method, path, headers, body);
+                if result.is_err() {
+                    self.conn = None;
+                }
+            }
         }
         result
     }
@@ -102,11 +111,22 @@ impl Client {
         }
         head.push_str("\r\n");
         let stream = conn.get_mut();
-        stream
+        let written = stream
             .write_all(head.as_bytes())
-            .and_then(|()| stream.write_all(body))
-            .map_err(|e| format!("write: {e}"))?;
-        read_response(conn).map(|(reply, keep)| {
+            .and_then(|()| stream.write_all(body));
+        // A server may answer before it has read the whole body (413 to an oversized one)
+        // and close: the write fails, but the answer is there to read.
+        let answer = read_response(conn);
+        if let Err(e) = written {
+            return match answer {
+                Ok((reply, _)) => {
+                    self.conn = None;
+                    Ok(reply)
+                }
+                Err(_) => Err(format!("write: {e}")),
+            };
+        }
+        answer.map(|(reply, keep)| {
             if !keep {
                 self.conn = None;
             }

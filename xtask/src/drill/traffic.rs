@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::client::{Client, timed};
+use super::client::{Client, Reply, timed};
 
 /// The password every drill account uses (passes the service's password rules).
 pub(crate) const PASSWORD: &str = "drill-Passw0rd!-x7";
@@ -203,7 +203,7 @@ fn send(
     tag: &str,
     worker: usize,
     n: u64,
-) -> Result<super::client::Reply, String> {
+) -> Result<Reply, String> {
     let bearer = format!("Bearer {}", account.token);
     let xff = crowd_address(worker, n);
     let xff = ("x-forwarded-for", xff.as_str());
@@ -277,17 +277,25 @@ pub(crate) fn seed(base: &str, tag: &str, n: usize) -> Result<Vec<Account>, Stri
 
 /// Logs `email` in and returns the access token.
 pub(crate) fn login(client: &mut Client, email: &str) -> Result<String, String> {
-    let body = json!({ "email": email, "password": PASSWORD });
-    let r = client.send(
-        "POST",
-        "/api/v1/auth/login",
-        &[("content-type", "application/json")],
-        Some(body.to_string().as_bytes()),
-    )?;
+    let r = login_reply(client, email, "10.250.255.1")?;
     r.json()["data"]["access_token"]
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| format!("login answered {}: {}", r.status, lossy(&r.body)))
+}
+
+/// `POST /api/v1/auth/login` as `email` from client address `xff`.
+pub(crate) fn login_reply(client: &mut Client, email: &str, xff: &str) -> Result<Reply, String> {
+    let body = json!({ "email": email, "password": PASSWORD });
+    client.send(
+        "POST",
+        "/api/v1/auth/login",
+        &[
+            ("content-type", "application/json"),
+            ("x-forwarded-for", xff),
+        ],
+        Some(body.to_string().as_bytes()),
+    )
 }
 
 /// A body for error messages, cut short.
