@@ -1,5 +1,5 @@
 //! keel-cache vs raw `moka::future::Cache` (the hit paths), single-flight under 1,000
-//! concurrent callers, hit ratio on a Zipf trace vs the source design's "drop the 100
+//! concurrent callers, hit ratio on a Zipf trace vs a typical FastAPI service's "drop the 100
 //! oldest" dict, and memory per entry.
 //!
 //! Targets (issue #6): `get` hit and `get_or_load` hit ≤ 1.15× raw moka (or ≤ +50 ns);
@@ -278,7 +278,7 @@ impl Zipf {
     }
 }
 
-/// The source design's cache: a dict with a TTL that, when full, drops the 100 entries
+/// A typical FastAPI service's cache: a dict with a TTL that, when full, drops the 100 entries
 /// with the oldest timestamp (a re-set refreshes the timestamp).
 struct Drop100Oldest {
     max: usize,

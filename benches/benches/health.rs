@@ -122,7 +122,7 @@ fn live_checks(c: &mut Criterion) {
     let health = builder.build().unwrap_or_else(|e| panic!("{e}"));
 
     let mut g = c.benchmark_group("health/report_10_live_1ms");
-    // The source design: one check after another.
+    // A typical FastAPI service: one check after another.
     g.bench_function("sequential", |b| {
         b.iter(|| {
             rt.block_on(async {

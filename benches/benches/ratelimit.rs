@@ -1,4 +1,4 @@
-//! keel-ratelimit next to raw governor and the source design's sliding-window log.
+//! keel-ratelimit next to raw governor and a typical FastAPI service's sliding-window log.
 //!
 //! Targets (issue #5): keyed check on 10k and 1M keys, 1 and 2 threads, ≤ 1.3× raw
 //! governor `check_key`; the tower layer adds ≤ 1 µs per request over an unlimited router;
@@ -162,7 +162,7 @@ fn tower_layer(c: &mut Criterion) {
     g.finish();
 }
 
-/// The source design: a sliding-window log per key (every admitted timestamp is kept for
+/// A typical FastAPI service: a sliding-window log per key (every admitted timestamp is kept for
 /// the window), sharded like keel's table so only the algorithm differs.
 struct SlidingLog {
     shards: Vec<Mutex<HashMap<u64, VecDeque<u64>>>>,

@@ -1,4 +1,4 @@
-//! keel-validation vs `validator` 0.21 and `garde` 0.23 on the source design's
+//! keel-validation vs `validator` 0.21 and `garde` 0.23 on a typical FastAPI service's
 //! 5-field signup payload (email, first/last name, password without the
 //! common-list lookup, phone).
 //!

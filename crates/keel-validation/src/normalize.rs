@@ -159,7 +159,7 @@ pub fn uppercase(s: &mut String) {
 /// How [`email_with`] changes letter case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EmailCase {
-    /// Lowercase the whole address (the source design; mailbox names are
+    /// Lowercase the whole address (as a typical FastAPI service does; mailbox names are
     /// case-insensitive at nearly every provider). The default.
     #[default]
     All,

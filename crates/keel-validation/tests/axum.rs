@@ -1,5 +1,5 @@
 //! The axum extractors through a `Router`, and the golden 422 envelope of the
-//! source design's signup payload with every field invalid.
+//! a typical FastAPI service's signup payload with every field invalid.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "axum")]
 

@@ -57,7 +57,7 @@ fn fold(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// The special characters of the `composition` rule (the source design's set).
+/// The special characters of the `composition` rule (a typical FastAPI service's set).
 pub const COMPOSITION_SPECIALS: &str = "!@#$%^&*(),.?\":{}|<>";
 
 /// A password policy, as a value.
@@ -68,7 +68,7 @@ pub const COMPOSITION_SPECIALS: &str = "!@#$%^&*(),.?\":{}|<>";
 /// user's email, email local part or name. No composition rules: they make passwords
 /// harder to remember and not harder to guess (see `docs/validation.md`).
 ///
-/// [`PasswordPolicy::composition`] adds the source design's rule (an uppercase and a
+/// [`PasswordPolicy::composition`] adds a typical FastAPI service's rule (an uppercase and a
 /// lowercase letter, a digit and one of `!@#$%^&*(),.?":{}|<>`) for teams that must.
 ///
 /// Violations never contain the password.

@@ -64,7 +64,7 @@ impl PhoneOptions {
         self
     }
 
-    /// Minimum digits including the calling code (default 8). The source design's
+    /// Minimum digits including the calling code (default 8). A typical FastAPI service's
     /// "at least 10 digits" is `min_digits(10)`; it is not the default because it
     /// rejects valid numbers of small countries.
     #[must_use]
