@@ -1,4 +1,4 @@
-//! The axum extractors through a `Router`, and the golden 422 envelope of the
+//! The axum extractors through a `Router`, and the golden 422 envelope of
 //! a typical FastAPI service's signup payload with every field invalid.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "axum")]
