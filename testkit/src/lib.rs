@@ -6,8 +6,8 @@
 //! `cargo xtask test` and CI), where a missing URL fails the test.
 //!
 //! Tests that must stop, kill or restart a server (failover tests) start their own
-//! private one with [`TempPostgres`] or [`TempRedis`], so they never disturb the
-//! shared servers other tests use in parallel. `cargo xtask test` uses the same types.
+//! private one with [`TempPostgres`], [`TempRedis`] or [`TempRedisCluster`], so they
+//! never disturb the shared servers other tests use in parallel. `cargo xtask test` uses the same types.
 //!
 //! ```no_run
 //! #[tokio::test]
@@ -20,12 +20,14 @@
 
 mod postgres;
 mod redis;
+mod redis_cluster;
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use postgres::TempPostgres;
 pub use redis::TempRedis;
+pub use redis_cluster::{TempRedisCluster, key_slot};
 
 /// Whether missing services must fail tests (`KEEL_REQUIRE_SERVICES=1`).
 pub fn services_required() -> bool {

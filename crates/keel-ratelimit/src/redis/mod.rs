@@ -5,11 +5,25 @@
 //! skew does not matter. Keys expire on their own once idle.
 //!
 //! When Redis errors or does not answer within the timeout (default 50 ms) the limiter
-//! either falls back to a local in-memory limiter with the same quotas (fail-open, the
-//! default) or returns [`Error::Unavailable`] (fail-closed). Either way it logs one
-//! warning, counts the failures, and probes Redis again every `retry_interval`, switching
-//! back on the first success. Optionally it caches keys Redis reported over the limit, so
-//! a flood from one key is answered locally until that key could pass again.
+//! either falls back to a local in-memory limiter (fail-open, the default) or returns
+//! [`Error::Unavailable`] (fail-closed). The fallback enforces this replica's **share**
+//! of each quota ([`replicas`](RedisLimiterBuilder::replicas) or
+//! [`fallback_quotas`](RedisLimiterBuilder::fallback_quotas)), so an outage does not
+//! multiply the limit by the number of replicas. The switch to the fallback is logged
+//! once (warning) and counted ([`RedisStats::fallback_entered`]); one request per
+//! `retry_interval` probes Redis — first the node that failed, then its own key — and
+//! the first success switches back (logged once at info, counted in
+//! [`RedisStats::fallback_exited`]). Optionally the limiter caches keys Redis reported
+//! over the limit, so a flood from one key is answered locally until that key could pass
+//! again.
+//!
+//! **Redis Cluster** (feature `redis-cluster`,
+//! [`connect_cluster`](RedisLimiterBuilder::connect_cluster)): the script reads and
+//! writes one key (a hash holding every quota's state), so it always runs on the one
+//! master serving that key's slot and needs no hash tag; keys spread over the masters.
+//! A failed master is an outage like a failed single node: the whole limiter falls back
+//! (so every key gets the same, shared-quota semantics) until that master, or its
+//! promoted replica, answers again.
 //!
 //! ```no_run
 //! use keel_ratelimit::{Key, Quota, redis::RedisLimiter};
@@ -25,16 +39,20 @@
 //! # Ok(()) }
 //! ```
 
+mod builder;
+mod conn;
+
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+pub use builder::RedisLimiterBuilder;
+pub use conn::RedisConnection;
 
 use crate::clock::Clock;
 use crate::decision::{Decision, QuotaState, Source};
-use crate::table::{Expires, Table, WhenFull};
+use crate::table::{Expires, Table};
 use crate::{Error, Key, KeyedLimiter, Quota};
 
 /// The Lua script: GCRA over all quotas of one key, on the server clock.
@@ -48,9 +66,10 @@ pub const SCRIPT: &str = include_str!("script.lua");
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FailMode {
-    /// Decide with a local in-memory limiter with the same quotas (default): the service
-    /// stays up and every replica still enforces the limit locally, so the effective
-    /// limit is at most `replicas ×` the configured one during the outage.
+    /// Decide with a local in-memory limiter (default): the service stays up and every
+    /// replica enforces its share of the limit locally
+    /// ([`replicas`](RedisLimiterBuilder::replicas)); with the default of one replica
+    /// the effective limit is at most `replicas ×` the configured one during the outage.
     #[default]
     Open,
     /// Return [`Error::Unavailable`] / [`Error::Timeout`]; the tower layer answers 503.
@@ -71,6 +90,10 @@ pub struct RedisStats {
     pub errors: u64,
     /// Requests refused because Redis was down under [`FailMode::Closed`].
     pub unavailable: u64,
+    /// Times the limiter switched from Redis to the fallback (outages begun).
+    pub fallback_entered: u64,
+    /// Times it switched back to Redis (outages ended).
+    pub fallback_exited: u64,
 }
 
 #[derive(Default)]
@@ -80,6 +103,8 @@ struct Counters {
     cache_hits: AtomicU64,
     errors: AtomicU64,
     unavailable: AtomicU64,
+    entered: AtomicU64,
+    exited: AtomicU64,
 }
 
 /// A cached denial: until when (local clock) and which quota denied.
@@ -95,7 +120,7 @@ impl Expires for Denied {
 }
 
 struct Inner {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     script: redis::Script,
     quotas: Box<[Quota]>,
     params_us: Box<[(u64, u64)]>,
@@ -110,6 +135,9 @@ struct Inner {
     down: AtomicBool,
     probing: AtomicBool,
     next_probe: AtomicU64,
+    /// The Redis key whose failure began the outage: probes check its node first, so a
+    /// cluster with one dead master does not flap between Redis and the fallback.
+    failed_key: Mutex<Option<String>>,
     counters: Counters,
 }
 
@@ -129,174 +157,6 @@ impl fmt::Debug for RedisLimiter {
             .field("fail_mode", &self.inner.fail_mode)
             .field("degraded", &self.is_degraded())
             .finish_non_exhaustive()
-    }
-}
-
-/// Builder of a [`RedisLimiter`].
-///
-/// ```
-/// use std::time::Duration;
-/// use keel_ratelimit::{Quota, redis::{FailMode, RedisLimiter}};
-/// let builder = RedisLimiter::builder()
-///     .quotas(Quota::parse_many("10/second; 1000/day")?)
-///     .prefix("api")
-///     .timeout(Duration::from_millis(50))
-///     .fail_mode(FailMode::Open)
-///     .retry_interval(Duration::from_secs(1))
-///     .deny_cache(100_000);
-/// # let _ = builder;
-/// # Ok::<(), keel_ratelimit::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct RedisLimiterBuilder {
-    quotas: Vec<Quota>,
-    prefix: String,
-    timeout: Duration,
-    fail_mode: FailMode,
-    retry_interval: Duration,
-    deny_cache: usize,
-    fallback_max_keys: usize,
-    clock: Clock,
-}
-
-impl Default for RedisLimiterBuilder {
-    fn default() -> Self {
-        Self {
-            quotas: Vec::new(),
-            prefix: "keel:rl".to_owned(),
-            timeout: Duration::from_millis(50),
-            fail_mode: FailMode::Open,
-            retry_interval: Duration::from_secs(1),
-            deny_cache: 0,
-            fallback_max_keys: 100_000,
-            clock: Clock::default(),
-        }
-    }
-}
-
-impl RedisLimiterBuilder {
-    /// Adds a quota (several are ANDed).
-    pub fn quota(mut self, quota: Quota) -> Self {
-        self.quotas.push(quota);
-        self
-    }
-
-    /// Adds quotas, e.g. from [`Quota::parse_many`].
-    pub fn quotas(mut self, quotas: impl IntoIterator<Item = Quota>) -> Self {
-        self.quotas.extend(quotas);
-        self
-    }
-
-    /// The Redis key prefix (default `keel:rl`): keys are `<prefix>:<key>`. Give each
-    /// limit its own prefix; replicas sharing a limit share the prefix.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// How long to wait for Redis before treating it as failed (default 50 ms).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Fail open to a local limiter (default) or fail closed.
-    pub fn fail_mode(mut self, mode: FailMode) -> Self {
-        self.fail_mode = mode;
-        self
-    }
-
-    /// While Redis is down, how often one request probes it (default 1 s); the others
-    /// go straight to the fallback instead of waiting for the timeout.
-    pub fn retry_interval(mut self, every: Duration) -> Self {
-        self.retry_interval = every;
-        self
-    }
-
-    /// Caches up to `max_keys` keys Redis reported over the limit and denies them
-    /// locally until a request of cost 1 could pass (default 0: off). Cuts Redis load
-    /// under a flood from few keys; a cached denial may outlive a `DEL` of the key.
-    pub fn deny_cache(mut self, max_keys: usize) -> Self {
-        self.deny_cache = max_keys;
-        self
-    }
-
-    /// The key cap of the local fallback limiter (default 100 000).
-    pub fn fallback_max_keys(mut self, max_keys: usize) -> Self {
-        self.fallback_max_keys = max_keys;
-        self
-    }
-
-    /// The local clock (retry interval, deny cache, fallback); default monotonic.
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Builds the limiter on an existing connection manager.
-    ///
-    /// # Errors
-    /// [`Error::NoQuota`], [`Error::InvalidQuota`], [`Error::InvalidConfig`] (more than
-    /// 16 quotas, or a quota finer than one request per microsecond, Redis' resolution).
-    pub fn build(self, conn: ConnectionManager) -> Result<RedisLimiter, Error> {
-        let fallback = KeyedLimiter::builder()
-            .quotas(self.quotas.iter().copied())
-            .max_keys(self.fallback_max_keys.max(1))
-            .clock(self.clock.clone())
-            .build()?;
-        let mut params_us = Vec::with_capacity(self.quotas.len());
-        for q in &self.quotas {
-            let (t, tau) = q.gcra_ns();
-            if t < 1_000 {
-                return Err(Error::InvalidConfig(
-                    "the Redis backend counts in microseconds: at most 1 000 000 requests per second",
-                ));
-            }
-            params_us.push((t / 1_000, tau / 1_000));
-        }
-        let min_burst = self.quotas.iter().map(Quota::burst_size).min().unwrap_or(1);
-        let deny_cache = (self.deny_cache > 0)
-            .then(|| Table::new(self.deny_cache, 1_000_000_000, WhenFull::EvictNearestIdle));
-        Ok(RedisLimiter {
-            inner: Arc::new(Inner {
-                conn,
-                script: redis::Script::new(SCRIPT),
-                quotas: self.quotas.into_boxed_slice(),
-                params_us: params_us.into_boxed_slice(),
-                min_burst,
-                prefix: self.prefix,
-                timeout: self.timeout,
-                fail_mode: self.fail_mode,
-                retry_interval_ns: u64::try_from(self.retry_interval.as_nanos())
-                    .unwrap_or(u64::MAX),
-                fallback,
-                deny_cache,
-                clock: self.clock,
-                down: AtomicBool::new(false),
-                probing: AtomicBool::new(false),
-                next_probe: AtomicU64::new(0),
-                counters: Counters::default(),
-            }),
-        })
-    }
-
-    /// Connects to `url` with a reconnecting [`ConnectionManager`] and builds the
-    /// limiter. The connection is made lazily: a Redis that is down at startup is an
-    /// outage like any other (fallback or 503), not a startup failure.
-    ///
-    /// # Errors
-    /// As for [`build`](Self::build), plus [`Error::Redis`] for an invalid URL.
-    pub async fn connect(self, url: &str) -> Result<RedisLimiter, Error> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout.max(Duration::from_millis(250))))
-            .set_response_timeout(Some(self.timeout.max(Duration::from_millis(250))))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(Duration::from_millis(100));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        self.build(conn)
     }
 }
 
@@ -325,10 +185,13 @@ impl RedisLimiter {
             deny_cache_hits: c.cache_hits.load(Ordering::Relaxed),
             errors: c.errors.load(Ordering::Relaxed),
             unavailable: c.unavailable.load(Ordering::Relaxed),
+            fallback_entered: c.entered.load(Ordering::Relaxed),
+            fallback_exited: c.exited.load(Ordering::Relaxed),
         }
     }
 
-    /// The local fallback limiter (same quotas), e.g. for its statistics.
+    /// The local fallback limiter (this replica's share of the quotas), e.g. for its
+    /// quotas and statistics.
     pub fn fallback(&self) -> &KeyedLimiter<Key> {
         &self.inner.fallback
     }
@@ -403,12 +266,16 @@ impl RedisLimiter {
             {
                 return self.degraded(key, cost, consume, None);
             }
-            let result = self.call_redis(key, cost, consume).await;
+            let result = match self.probe_failed_node().await {
+                Ok(()) => self.call_redis(key, cost, consume).await,
+                Err(e) => Err(e),
+            };
             inner.probing.store(false, Ordering::Release);
             return match result {
                 Ok(d) => {
                     inner.down.store(false, Ordering::Release);
-                    tracing::info!(prefix = %inner.prefix, "redis rate limiting recovered");
+                    inner.counters.exited.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(prefix = %inner.prefix, "redis rate limiting recovered; leaving the fallback");
                     Ok(self.after_redis(key, d, now))
                 }
                 Err(e) => {
@@ -430,6 +297,11 @@ impl RedisLimiter {
                     Ordering::Release,
                 );
                 if !inner.down.swap(true, Ordering::AcqRel) {
+                    inner.counters.entered.fetch_add(1, Ordering::Relaxed);
+                    *inner
+                        .failed_key
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(self.redis_key(key));
                     tracing::warn!(
                         prefix = %inner.prefix,
                         error = %e,
@@ -458,13 +330,63 @@ impl RedisLimiter {
                 } else {
                     inner.fallback.peek_key(key, cost)
                 };
-                d.map(|d| d.with_source(Source::Fallback))
+                match d {
+                    Ok(d) => Ok(d.with_source(Source::Fallback)),
+                    // Valid for the shared quota, over this replica's smaller share: deny
+                    // until Redis may be back rather than fail a request that is fine.
+                    Err(Error::CostExceedsBurst { .. }) => self.share_denial(cost),
+                    Err(e) => Err(e),
+                }
             }
             FailMode::Closed => {
                 inner.counters.unavailable.fetch_add(1, Ordering::Relaxed);
                 Err(error.unwrap_or(Error::Unavailable))
             }
         }
+    }
+
+    fn share_denial(&self, cost: u32) -> Result<Decision, Error> {
+        let inner = &*self.inner;
+        let wait = Duration::from_nanos(inner.retry_interval_ns);
+        let quota = *inner.fallback.quotas().first().ok_or(Error::NoQuota)?;
+        Ok(Decision::single(
+            false,
+            cost,
+            Source::Fallback,
+            QuotaState {
+                quota,
+                remaining: 0,
+                reset_after: wait,
+                retry_after: Some(wait),
+            },
+        ))
+    }
+
+    /// While down: checks the node of the key whose failure began the outage (a
+    /// cheap `EXISTS` routed to its slot), so recovery means that node is back.
+    async fn probe_failed_node(&self) -> Result<(), Error> {
+        let inner = &*self.inner;
+        let failed = inner
+            .failed_key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Some(failed) = failed else {
+            return Ok(());
+        };
+        let mut conn = inner.conn.clone();
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(failed);
+        match tokio::time::timeout(inner.timeout, cmd.query_async::<i64>(&mut conn)).await {
+            Ok(r) => r.map(|_| ()).map_err(Error::from),
+            Err(_) => Err(Error::Timeout {
+                after: inner.timeout,
+            }),
+        }
+    }
+
+    fn redis_key(&self, key: &Key) -> String {
+        format!("{}:{key}", self.inner.prefix)
     }
 
     fn cached_denial(&self, key: &Key, cost: u32, now: u64) -> Option<Decision> {
@@ -526,7 +448,7 @@ impl RedisLimiter {
     ) -> Result<(Decision, Duration), Error> {
         let inner = &*self.inner;
         let mut conn = inner.conn.clone();
-        let mut inv = inner.script.key(format!("{}:{key}", inner.prefix));
+        let mut inv = inner.script.key(self.redis_key(key));
         inv.arg(cost)
             .arg(u8::from(consume))
             .arg(inner.params_us.len());
