@@ -109,6 +109,11 @@ pub enum Error {
     /// A TOTP code matched a step that was already used (replay).
     #[error("one-time code already used")]
     ReplayedCode,
+    /// A bounded in-memory structure is full (e.g. the [`TotpReplayGuard`](crate::TotpReplayGuard)
+    /// with live entries for as many accounts as its capacity); the operation was refused
+    /// rather than weakened.
+    #[error("capacity exceeded: {0}")]
+    CapacityExceeded(&'static str),
     /// The async hasher was shut down or its blocking task failed.
     #[error("password hashing task failed")]
     TaskFailed,

@@ -44,7 +44,10 @@ pub use signing::{
     CLOCK_SKEW, SIGNATURE_LEN, SIGNED_TOKEN_VERSION, Signature, Signer, VerifiedToken, hmac_sha256,
     verify_hmac_sha256,
 };
-pub use totp::{Totp, TotpAlgorithm};
+pub use totp::{
+    DEFAULT_REPLAY_GUARD_CAPACITY, MAX_REPLAY_GUARD_ACCOUNT_LEN, Totp, TotpAlgorithm,
+    TotpReplayGuard,
+};
 
 #[cfg(test)]
 mod tests {
@@ -57,6 +60,7 @@ mod tests {
         check::<crate::PasswordHasher>();
         check::<crate::PasswordEncryptor>();
         check::<crate::Totp>();
+        check::<crate::TotpReplayGuard>();
         check::<crate::ApiKeyHash>();
         check::<crate::Error>();
         check::<crate::DecryptError>();

@@ -98,8 +98,13 @@ fn secrets_never_reach_the_logs() {
                 .verify(b"PASSWORD-MARKER", "$2b$04$notavalidbcrypthash")
                 .is_err()
         );
-        let signer = Signer::new(1, SecretKey::from_bytes([0x41; 32]));
+        let mut signer = Signer::new(1, SecretKey::from_bytes([0x41; 32]));
         assert!(signer.verify_token("p", "garbage").is_err());
+        let old = signer.sign(b"PLAINTEXT-MARKER");
+        signer.add(2, SecretKey::generate().unwrap()).unwrap();
+        signer.promote(2).unwrap();
+        signer.retire(1).unwrap();
+        assert!(signer.verify(b"PLAINTEXT-MARKER", &old).is_ok());
     });
     // Rejections and rotation events are logged…
     assert!(logs.contains("authentication failed"), "{logs}");
@@ -108,6 +113,14 @@ fn secrets_never_reach_the_logs() {
         "{logs}"
     );
     assert!(logs.contains("key promoted to primary"), "{logs}");
+    // Signer rotation is logged like KeyRing's.
+    for event in ["key added", "key promoted to primary", "key retired", "retired key used"] {
+        assert!(
+            logs.lines()
+                .any(|l| l.contains(event) && l.contains("keys=\"Signer\"")),
+            "{event}: {logs}"
+        );
+    }
     // …but never secrets.
     for secret in [
         "PLAINTEXT-MARKER",

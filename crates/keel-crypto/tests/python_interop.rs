@@ -238,7 +238,8 @@ fn python_verifies_signed_tokens() {
 import hmac, hashlib
 key, token, purpose = bytes.fromhex(sys.argv[1]), b64u_dec(sys.argv[2]), sys.argv[3].encode()
 body, tag = token[:-32], token[-32:]
-expected = hmac.new(key, struct.pack(">I", len(purpose)) + purpose + body, hashlib.sha256).digest()
+k_tok = hmac.new(key, b"keel-crypto/v1/Signer/signed-token", hashlib.sha256).digest()
+expected = hmac.new(k_tok, struct.pack(">I", len(purpose)) + purpose + body, hashlib.sha256).digest()
 assert hmac.compare_digest(tag, expected), "bad tag"
 version, key_id, iat, exp = struct.unpack(">BIQQ", body[:21])
 print(version, key_id, iat, exp, body[21:].decode())

@@ -1,4 +1,8 @@
-//! TOTP (RFC 6238) one-time codes for MFA, with replay protection.
+//! TOTP (RFC 6238) one-time codes for MFA, with replay protection: stateless
+//! [`Totp::verify`] returning the matched step (claim it with one conditional `UPDATE`), or
+//! the in-memory [`TotpReplayGuard`].
+
+mod replay;
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,6 +14,10 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::mac::keyed_hmac;
 use crate::random::random_bytes;
+
+pub use self::replay::{
+    DEFAULT_REPLAY_GUARD_CAPACITY, MAX_REPLAY_GUARD_ACCOUNT_LEN, TotpReplayGuard,
+};
 
 /// The HMAC hash of a TOTP.
 ///
@@ -63,9 +71,27 @@ impl TotpAlgorithm {
 /// A TOTP generator/verifier (RFC 6238): SHA-1/256/512, 6–8 digits, 30 s steps, ±1 step
 /// window by default, replay protection, `otpauth://` provisioning URIs, base32 secrets.
 ///
-/// Replay protection is stateless on our side: [`verify`](Self::verify) takes the last
-/// time-step counter the user successfully used (store it with the user) and returns the
-/// new one; a code for a step at or before it is rejected with [`Error::ReplayedCode`].
+/// # Replay protection
+/// A code stays valid for its whole window (90 s by default), so a code seen over a
+/// shoulder or in a proxy log could be used twice. [`verify`](Self::verify) returns the
+/// *time step* the code matched; each step may be used once per account. Two ways to
+/// enforce it, both atomic:
+///
+/// * **Database** (several instances, survives restarts): keep the last used step with
+///   the user and claim the new one with a single conditional `UPDATE`; the row count says
+///   whether this request won:
+///
+///   ```sql
+///   UPDATE users SET totp_last_step = $2
+///    WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)
+///   -- 1 row: accept.  0 rows: the step (or a later one) was already used: replay.
+///   ```
+///
+///   Pass the stored step as `last_used` too: it turns most replays into an early
+///   [`Error::ReplayedCode`] without a write, but it is the `UPDATE` that closes the race
+///   between two concurrent requests, so never skip it (a read, a compare in Rust and an
+///   unconditional write lets both requests through).
+/// * **In memory** (one instance): [`TotpReplayGuard`] verifies and claims under one lock.
 ///
 /// ```
 /// use keel_crypto::{Error, Totp};
@@ -219,6 +245,50 @@ impl Totp {
         Ok(self)
     }
 
+    /// The hash algorithm.
+    ///
+    /// ```
+    /// assert_eq!(keel_crypto::Totp::new(&[1; 20])?.algorithm(), keel_crypto::TotpAlgorithm::Sha1);
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn algorithm(&self) -> TotpAlgorithm {
+        self.algorithm
+    }
+
+    /// The number of digits of a code.
+    ///
+    /// ```
+    /// assert_eq!(keel_crypto::Totp::new(&[1; 20])?.digits(), 6);
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn digits(&self) -> u32 {
+        self.digits
+    }
+
+    /// The time step in seconds.
+    ///
+    /// ```
+    /// assert_eq!(keel_crypto::Totp::new(&[1; 20])?.step_seconds(), 30);
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn step_seconds(&self) -> u64 {
+        self.step
+    }
+
+    /// How many steps before and after the current one are accepted.
+    ///
+    /// ```
+    /// assert_eq!(keel_crypto::Totp::new(&[1; 20])?.skew(), 1);
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn skew(&self) -> u64 {
+        self.skew
+    }
+
     /// The secret in base32 without padding, for storage (encrypt it) and manual entry.
     ///
     /// ```
@@ -267,7 +337,28 @@ impl Totp {
         self.code_for_counter(self.counter_at(unix))
     }
 
-    /// Verifies `code` against the current time; see [`verify_at`](Self::verify_at).
+    /// Verifies `code` against the current time and returns the matched time step, which
+    /// the caller must claim atomically (see [Replay protection](#replay-protection)):
+    ///
+    /// ```no_run
+    /// # use keel_crypto::{Error, Totp};
+    /// # struct Db;
+    /// # impl Db { fn execute(&self, _sql: &str, _id: i64, _step: i64) -> Result<u64, Error> { Ok(1) } }
+    /// # fn step_up(db: &Db, user_id: i64, totp: &Totp, code: &str, last: Option<i64>) -> Result<(), Error> {
+    /// // `last`: the user's totp_last_step column (BIGINT), read with the user.
+    /// let step = totp.verify(code, last.and_then(|s| u64::try_from(s).ok()))?;
+    /// let step = i64::try_from(step).map_err(|_| Error::InvalidCode)?;
+    /// let claimed = db.execute(
+    ///     "UPDATE users SET totp_last_step = $2 \
+    ///      WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)",
+    ///     user_id,
+    ///     step,
+    /// )?;
+    /// if claimed != 1 {
+    ///     return Err(Error::ReplayedCode); // a concurrent request used this code first
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`verify_at`](Self::verify_at).
@@ -278,16 +369,13 @@ impl Totp {
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
     pub fn verify(&self, code: &str, last_used: Option<u64>) -> Result<u64> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| Error::InvalidParameter("system clock is before 1970".into()))?
-            .as_secs();
-        self.verify_at(code, now, last_used)
+        self.verify_at(code, unix_now()?, last_used)
     }
 
     /// Verifies `code` (spaces ignored) at Unix time `unix` within ±skew steps, in constant
-    /// time over the window. Returns the matched counter: store it and pass it as
-    /// `last_used` next time.
+    /// time over the window. Returns the matched step (counter): claim it atomically (see
+    /// [Replay protection](#replay-protection)) and pass the stored value as `last_used`
+    /// next time.
     ///
     /// # Errors
     /// [`Error::InvalidCode`] if no step matches; [`Error::ReplayedCode`] if the matching
@@ -359,6 +447,14 @@ impl Totp {
             .unwrap_or([0; 4]);
         u32::from_be_bytes(bytes) & 0x7fff_ffff
     }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> Result<u64> {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|_| Error::InvalidParameter("system clock is before 1970".into()))
 }
 
 fn mac<D>(key: &[u8], msg: &[u8]) -> Vec<u8>
