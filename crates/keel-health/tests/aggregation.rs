@@ -1,4 +1,5 @@
 //! Every mix of critical / non-critical pass / warn / fail → overall status and HTTP code.
+#![cfg(feature = "axum")]
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,4 +1,5 @@
 //! TTL caching, single flight, probe storms and background polling.
+#![cfg(feature = "axum")]
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

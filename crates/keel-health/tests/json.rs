@@ -1,5 +1,6 @@
 //! `application/health+json` output against the shape of draft-inadarei-api-health-check
 //! (golden files in `tests/data/`), and the details policy of the router.
+#![cfg(feature = "axum")]
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,4 +1,5 @@
 //! Startup gating and drain.
+#![cfg(feature = "axum")]
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,4 +1,5 @@
 //! The `metrics` feature: gauges per check, recorded through a global test recorder.
+#![cfg(feature = "metrics")]
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

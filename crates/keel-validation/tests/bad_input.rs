@@ -1,5 +1,6 @@
 //! Hostile input: megabyte strings, control characters, mixed scripts, deep nesting.
 //! Bounded work, a clear error, never a panic.
+#![cfg(all(feature = "derive", feature = "html"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};

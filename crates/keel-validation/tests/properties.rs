@@ -1,5 +1,6 @@
 //! Property tests: normalizers are idempotent, normalized valid values stay valid,
 //! and no error body ever contains the password.
+#![cfg(all(feature = "derive", feature = "html"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use keel_validation::normalize::{self, EmailCase};
