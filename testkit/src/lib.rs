@@ -18,16 +18,20 @@
 //! ```
 #![allow(clippy::print_stderr, clippy::expect_used)]
 
+mod pgbouncer;
 mod postgres;
 mod redis;
 mod redis_cluster;
+mod tls;
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use pgbouncer::{PoolMode, TempPgBouncer};
 pub use postgres::TempPostgres;
 pub use redis::TempRedis;
 pub use redis_cluster::{TempRedisCluster, key_slot};
+pub use tls::{ServerCert, TestCa};
 
 /// Whether missing services must fail tests (`KEEL_REQUIRE_SERVICES=1`).
 pub fn services_required() -> bool {

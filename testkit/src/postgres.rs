@@ -31,13 +31,44 @@ impl TempPostgres {
     /// # Errors
     /// When the binaries are missing or initdb/start fails.
     pub fn start_new(parent: &Path) -> Result<Self, String> {
+        let mut pg = Self::init(parent)?;
+        pg.start()?;
+        Ok(pg)
+    }
+
+    /// As [`start_new`](Self::start_new), with TLS on (`ssl = on`) using `cert` (for
+    /// example from [`TestCa::server_cert`](crate::TestCa::server_cert) for
+    /// `["localhost", "127.0.0.1"]`). The key file is written with mode 0600, owned by
+    /// the server's user, as PostgreSQL demands. Plain-text connections are still
+    /// accepted, so tests can check that a client really negotiated TLS
+    /// (`SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()`).
+    ///
+    /// # Errors
+    /// As [`start_new`](Self::start_new), or when the certificate files cannot be written.
+    pub fn start_with_tls(parent: &Path, cert: &crate::ServerCert) -> Result<Self, String> {
+        let mut pg = Self::init(parent)?;
+        pg.write_owned("server.crt", cert.cert_pem(), 0o644)?;
+        pg.write_owned("server.key", cert.key_pem(), 0o600)?;
+        let conf = pg.data.join("postgresql.conf");
+        let mut text =
+            std::fs::read_to_string(&conf).map_err(|e| format!("read {}: {e}", conf.display()))?;
+        text.push_str(
+            "\n# keel-testkit: TLS with a throwaway CA\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+        );
+        std::fs::write(&conf, text).map_err(|e| format!("write {}: {e}", conf.display()))?;
+        pg.start()?;
+        Ok(pg)
+    }
+
+    /// initdb into a fresh directory under `parent`, not started.
+    fn init(parent: &Path) -> Result<Self, String> {
         let bindir = Self::find_bindir()
             .ok_or("PostgreSQL server binaries (initdb, pg_ctl) not found: install Debian's `postgresql` package")?;
         std::fs::create_dir_all(parent).map_err(|e| format!("create {}: {e}", parent.display()))?;
         let data = parent.join(crate::unique_name("pg"));
         std::fs::create_dir_all(&data).map_err(|e| format!("create {}: {e}", data.display()))?;
         let as_user = is_root().then(|| "postgres".to_owned());
-        let mut pg = Self {
+        let pg = Self {
             bindir,
             data,
             port: free_port(),
@@ -68,8 +99,22 @@ impl TempPostgres {
                 "--no-sync",
             ],
         )?;
-        pg.start()?;
         Ok(pg)
+    }
+
+    /// Writes `name` into the data directory with `mode`, owned by the server's user.
+    fn write_owned(&self, name: &str, contents: &str, mode: u32) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.data.join(name);
+        std::fs::write(&path, contents).map_err(|e| format!("write {}: {e}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+        if let Some(user) = &self.as_user {
+            run(Command::new("chown")
+                .arg(format!("{user}:{user}"))
+                .arg(&path))?;
+        }
+        Ok(())
     }
 
     /// The directory holding `initdb`, `pg_ctl` and `pgbench`.

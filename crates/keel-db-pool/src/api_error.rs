@@ -17,9 +17,9 @@ impl From<Error> for ApiError {
     /// | [`Error`] | `ApiError` |
     /// |---|---|
     /// | unique, foreign-key, check violation | 409 `CONFLICT` |
-    /// | serialization failure, deadlock, stale plan, connection lost, cannot connect, pool timeout, pool closed | 503 `SERVICE_UNAVAILABLE` with `Retry-After: 1` |
+    /// | serialization failure, deadlock, stale plan, connection lost, cannot connect, TLS failure, pool timeout, pool closed | 503 `SERVICE_UNAVAILABLE` with `Retry-After: 1` |
     /// | statement timeout | 504 `TIMEOUT` |
-    /// | not-null violation, config, any other | 500 `INTERNAL_ERROR` |
+    /// | not-null violation, config, parameter count, any other | 500 `INTERNAL_ERROR` |
     ///
     /// ```
     /// let err = keel_db_pool::Error::PoolTimeout { waited: std::time::Duration::from_secs(5) };
@@ -43,6 +43,7 @@ impl From<Error> for ApiError {
             | Error::StalePlan { .. }
             | Error::ConnectionLost { .. }
             | Error::Connect { .. }
+            | Error::Tls { .. }
             | Error::PoolTimeout { .. }
             | Error::PoolClosed => {
                 ApiError::service_unavailable("The database is temporarily unavailable")
@@ -50,9 +51,10 @@ impl From<Error> for ApiError {
                     .with_source(e)
             }
             Error::StatementTimeout { .. } => ApiError::timeout().with_source(e),
-            Error::NotNullViolation { .. } | Error::Config(_) | Error::Database { .. } => {
-                ApiError::internal(e)
-            }
+            Error::NotNullViolation { .. }
+            | Error::Config(_)
+            | Error::Parameters { .. }
+            | Error::Database { .. } => ApiError::internal(e),
         }
     }
 }

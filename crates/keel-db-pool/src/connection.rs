@@ -13,31 +13,42 @@ use crate::manager::Object;
 use crate::transaction::{self, Transaction, TransactionOptions};
 
 /// Generates the statement helpers shared by [`Connection`] and [`Transaction`]:
-/// prepared through the per-connection statement cache, errors classified into
-/// [`Error`]. `$exec` is the executor expression, `$meta` the connection bookkeeping,
-/// `$retry_stale` whether a stale cached plan is re-prepared and run once more (only
-/// outside transactions: inside one, the failed statement aborted the transaction).
+/// prepared through the per-connection statement cache or sent as the unnamed
+/// statement (per the pool's `StatementMode`), timed for the slow-statement log,
+/// errors classified into [`Error`]. `$exec` is the executor expression, `$meta` the
+/// connection bookkeeping, `$retry_stale` whether a stale cached plan (or stale
+/// learned parameter types) is re-prepared and run once more (only outside
+/// transactions: inside one, the failed statement aborted the transaction). The type
+/// implements `learn_types` (parameter types for `StatementMode::Unnamed`).
 macro_rules! statement_methods {
     ($self:ident => exec: $exec:expr, meta: $meta:expr, retry_stale: $retry_stale:expr, failed: $failed:block, seen: $seen:block, doc_head: $head:literal, doc_tail: $tail:literal) => {
         /// Prepares `sql` through the connection's statement cache (one round trip the
         /// first time, free afterwards).
         ///
         /// # Errors
-        /// The classified [`Error`](crate::Error) (syntax errors are `Database`).
+        /// The classified [`Error`](crate::Error) (syntax errors are `Database`);
+        /// [`Error::Config`](crate::Error::Config) with
+        /// [`StatementMode::Unnamed`](crate::StatementMode::Unnamed), where named
+        /// statements do not survive (PgBouncer transaction pooling).
         ///
         #[doc = concat!("```no_run\n", $head, "\nlet stmt = x.prepare_cached(\"SELECT $1::int\").await?;\n", $tail, "\n```")]
         pub async fn prepare_cached(&$self, sql: &str) -> Result<tokio_postgres::Statement, crate::Error> {
+            if $meta.shared.config.statement_mode == crate::StatementMode::Unnamed {
+                return Err(crate::Error::Config(
+                    "prepare_cached is not available with StatementMode::Unnamed: use the statement helpers".to_owned(),
+                ));
+            }
             match $exec.prepare_cached(sql).await {
                 Ok(s) => Ok(s),
                 Err(e) => Err($self.observe(e)),
             }
         }
 
-        /// Runs `sql` (prepared and cached) and returns all rows.
+        /// Runs `sql` (prepared and cached, or unnamed) and returns all rows.
         ///
         /// # Errors
         /// The classified [`Error`](crate::Error): constraint violations, timeouts,
-        /// lost connections, ….
+        /// lost connections, a wrong parameter count, ….
         ///
         #[doc = concat!("```no_run\n", $head, "\nlet rows = x.query(\"SELECT id FROM users WHERE active = $1\", &[&true]).await?;\n", $tail, "\n```")]
         pub async fn query(
@@ -46,11 +57,18 @@ macro_rules! statement_methods {
             params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         ) -> Result<Vec<tokio_postgres::Row>, crate::Error> {
             $self
-                .run_prepared(sql, move |stmt| async move { $exec.query(&stmt, params).await })
+                .run_prepared(sql, params.len(), move |p| async move {
+                    match p {
+                        crate::statement::Prepared::Named(stmt) => $exec.query(&stmt, params).await,
+                        crate::statement::Prepared::Typed(types) => {
+                            $exec.query_typed(sql, &crate::statement::typed_params(params, &types)).await
+                        }
+                    }
+                })
                 .await
         }
 
-        /// Runs `sql` (prepared and cached) and returns exactly one row.
+        /// Runs `sql` (prepared and cached, or unnamed) and returns exactly one row.
         ///
         /// # Errors
         /// As [`query`](Self::query); zero or several rows are a
@@ -64,11 +82,18 @@ macro_rules! statement_methods {
             params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         ) -> Result<tokio_postgres::Row, crate::Error> {
             $self
-                .run_prepared(sql, move |stmt| async move { $exec.query_one(&stmt, params).await })
+                .run_prepared(sql, params.len(), move |p| async move {
+                    match p {
+                        crate::statement::Prepared::Named(stmt) => $exec.query_one(&stmt, params).await,
+                        crate::statement::Prepared::Typed(types) => {
+                            $exec.query_typed_one(sql, &crate::statement::typed_params(params, &types)).await
+                        }
+                    }
+                })
                 .await
         }
 
-        /// Runs `sql` (prepared and cached) and returns at most one row.
+        /// Runs `sql` (prepared and cached, or unnamed) and returns at most one row.
         ///
         /// # Errors
         /// As [`query`](Self::query); several rows are a
@@ -81,11 +106,19 @@ macro_rules! statement_methods {
             params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         ) -> Result<Option<tokio_postgres::Row>, crate::Error> {
             $self
-                .run_prepared(sql, move |stmt| async move { $exec.query_opt(&stmt, params).await })
+                .run_prepared(sql, params.len(), move |p| async move {
+                    match p {
+                        crate::statement::Prepared::Named(stmt) => $exec.query_opt(&stmt, params).await,
+                        crate::statement::Prepared::Typed(types) => {
+                            $exec.query_typed_opt(sql, &crate::statement::typed_params(params, &types)).await
+                        }
+                    }
+                })
                 .await
         }
 
-        /// Runs `sql` (prepared and cached) and returns the number of rows affected.
+        /// Runs `sql` (prepared and cached, or unnamed) and returns the number of rows
+        /// affected.
         ///
         /// # Errors
         /// As [`query`](Self::query).
@@ -97,7 +130,14 @@ macro_rules! statement_methods {
             params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         ) -> Result<u64, crate::Error> {
             $self
-                .run_prepared(sql, move |stmt| async move { $exec.execute(&stmt, params).await })
+                .run_prepared(sql, params.len(), move |p| async move {
+                    match p {
+                        crate::statement::Prepared::Named(stmt) => $exec.execute(&stmt, params).await,
+                        crate::statement::Prepared::Typed(types) => {
+                            $exec.execute_typed(sql, &crate::statement::typed_params(params, &types)).await
+                        }
+                    }
+                })
                 .await
         }
 
@@ -109,28 +149,70 @@ macro_rules! statement_methods {
         ///
         #[doc = concat!("```no_run\n", $head, "\nx.batch_execute(\"SET LOCAL lock_timeout = '1s'\").await?;\n", $tail, "\n```")]
         pub async fn batch_execute(&$self, sql: &str) -> Result<(), crate::Error> {
-            match $exec.batch_execute(sql).await {
+            let started = std::time::Instant::now();
+            let result = match $exec.batch_execute(sql).await {
                 Ok(()) => Ok(()),
                 Err(e) => Err($self.observe(e)),
-            }
+            };
+            crate::statement::finish(&$meta.shared, sql, started, result.is_ok());
+            result
         }
 
-        /// Prepares `sql` through the statement cache and runs `run` with it. A stale
-        /// cached plan ("cached plan must not change result type") is re-prepared and
-        /// run once more when `$retry_stale`.
-        async fn run_prepared<T, F, Fut>(&$self, sql: &str, mut run: F) -> Result<T, crate::Error>
+        /// Prepares `sql` per the statement mode and runs `run` with it, timed for the
+        /// slow-statement log. A stale cached plan ("cached plan must not change result
+        /// type") or stale learned parameter types are re-prepared and run once more
+        /// when `$retry_stale`.
+        async fn run_prepared<T, F, Fut>(&$self, sql: &str, n_params: usize, run: F) -> Result<T, crate::Error>
         where
-            F: FnMut(tokio_postgres::Statement) -> Fut,
+            F: FnMut(crate::statement::Prepared) -> Fut,
             Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
         {
+            let started = std::time::Instant::now();
+            let result = $self.run_prepared_untimed(sql, n_params, run).await;
+            crate::statement::finish(&$meta.shared, sql, started, result.is_ok());
+            result
+        }
+
+        async fn run_prepared_untimed<T, F, Fut>(&$self, sql: &str, n_params: usize, mut run: F) -> Result<T, crate::Error>
+        where
+            F: FnMut(crate::statement::Prepared) -> Fut,
+            Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+        {
+            let shared = &$meta.shared;
+            let unnamed = shared.config.statement_mode == crate::StatementMode::Unnamed;
             let mut retried = false;
             loop {
-                let stmt = $self.prepare_cached(sql).await?;
-                match run(stmt).await {
+                let (prepared, fresh) = if unnamed {
+                    match shared.statement_types.get(sql) {
+                        Some(types) => (crate::statement::Prepared::Typed(types), false),
+                        None => {
+                            let types = $self.learn_types(sql).await?;
+                            shared.statement_types.insert(sql, std::sync::Arc::clone(&types));
+                            (crate::statement::Prepared::Typed(types), true)
+                        }
+                    }
+                } else {
+                    let stmt = match $exec.prepare_cached(sql).await {
+                        Ok(s) => s,
+                        Err(e) => return Err($self.observe(e)),
+                    };
+                    (crate::statement::Prepared::Named(stmt), true)
+                };
+                crate::statement::check_params(&prepared, n_params)?;
+                match run(prepared).await {
                     Ok(v) => return Ok(v),
                     Err(e) => {
                         let err = $self.observe(e);
-                        if $retry_stale && !retried && matches!(err, crate::Error::StalePlan { .. }) {
+                        let stale = if unnamed {
+                            let stale = !fresh && crate::statement::stale_types(&err);
+                            if stale {
+                                shared.statement_types.remove(sql);
+                            }
+                            stale
+                        } else {
+                            matches!(err, crate::Error::StalePlan { .. })
+                        };
+                        if $retry_stale && !retried && stale {
                             retried = true;
                             continue;
                         }
@@ -198,6 +280,47 @@ impl Connection {
         doc_head: "# async fn f(pool: keel_db_pool::Pool) -> Result<(), keel_db_pool::Error> {\nlet x = pool.get().await?;",
         doc_tail: "# Ok(()) }");
 
+    /// The parameter types of `sql`, for [`StatementMode::Unnamed`](crate::StatementMode::Unnamed).
+    ///
+    /// A named statement is prepared and closed inside a transaction, so a transaction
+    /// pooler keeps the same server connection for both (and no statement is left
+    /// behind on it). When the connection already has a transaction open (a raw
+    /// `BEGIN`), that one pins the server and is left alone: a transaction's first
+    /// statement is the only one whose start time equals the transaction's.
+    async fn learn_types(
+        &self,
+        sql: &str,
+    ) -> Result<std::sync::Arc<[tokio_postgres::types::Type]>, Error> {
+        let client: &tokio_postgres::Client = &self.obj.client;
+        let in_transaction = client
+            .simple_query("SELECT now() <> statement_timestamp()")
+            .await
+            .map_err(|e| self.observe(e))?
+            .iter()
+            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("t")));
+        if in_transaction {
+            let stmt = client.prepare(sql).await.map_err(|e| self.observe(e))?;
+            return Ok(stmt.params().into());
+        }
+        // Cancelled between BEGIN and COMMIT, the connection would go back to the pool
+        // inside a transaction: it is discarded instead.
+        let guard = DiscardUnlessFinished(&self.obj.meta);
+        // Polled in order: BEGIN is queued before the Parse, in one round trip.
+        let (begin, prepared) =
+            futures_util::future::join(client.batch_execute("BEGIN"), client.prepare(sql)).await;
+        let types = match (begin, prepared) {
+            (Ok(()), Ok(stmt)) => Ok(std::sync::Arc::from(stmt.params())),
+            (Err(e), _) | (_, Err(e)) => Err(self.observe(e)),
+        };
+        let end = if types.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        client
+            .batch_execute(end)
+            .await
+            .map_err(|e| self.observe(e))?;
+        std::mem::forget(guard);
+        types
+    }
+
     /// How long this connection has been checked out.
     pub fn held_for(&self) -> Duration {
         self.checked_out.elapsed()
@@ -247,6 +370,16 @@ impl Connection {
     {
         let conn = &mut *self.obj;
         transaction::run(&mut conn.client, &conn.meta, options, f).await
+    }
+}
+
+/// Marks the connection broken when dropped (disarmed with `mem::forget`).
+struct DiscardUnlessFinished<'a>(&'a crate::manager::ConnMeta);
+
+impl Drop for DiscardUnlessFinished<'_> {
+    fn drop(&mut self) {
+        self.0.broken.store(true, Ordering::Relaxed);
+        self.0.cause.set(crate::metrics::CloseCause::Broken);
     }
 }
 

@@ -115,6 +115,26 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// TLS to the server failed: its certificate was rejected (issuer not among the
+    /// configured roots, not valid for the host name, expired) or it does not accept
+    /// TLS while the [`SslMode`](crate::SslMode) requires it. Not a transient
+    /// failure: [`Pool::connect`](crate::Pool::connect) does not retry it.
+    #[error("TLS to the database failed ({failure}): {source}")]
+    Tls {
+        /// What went wrong.
+        failure: TlsFailure,
+        /// The driver's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A statement got a different number of parameters than it has placeholders.
+    #[error("the statement takes {expected} parameters but {got} were given")]
+    Parameters {
+        /// Placeholders in the statement.
+        expected: usize,
+        /// Parameters passed.
+        got: usize,
+    },
     /// No connection became available within the pool's wait timeout.
     #[error("timed out after {waited:?} waiting for a database connection")]
     PoolTimeout {
@@ -135,6 +155,53 @@ pub enum Error {
         #[source]
         source: tokio_postgres::Error,
     },
+}
+
+/// Why TLS to the server failed; see [`Error::Tls`].
+///
+/// ```
+/// use keel_db_pool::TlsFailure;
+///
+/// assert_eq!(
+///     TlsFailure::HostnameMismatch.to_string(),
+///     "the server certificate is not valid for the host name"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The certificate does not chain to a configured root certificate (wrong CA,
+    /// self-signed, bad signature).
+    UnknownIssuer,
+    /// The certificate does not name the host (DNS name or IP address) connected to
+    /// (`verify-full`).
+    HostnameMismatch,
+    /// The certificate has expired.
+    Expired,
+    /// The certificate is not valid yet.
+    NotYetValid,
+    /// Another certificate problem (encoding, revocation, unsupported extension, …).
+    BadCertificate,
+    /// The server does not accept TLS (`ssl = off`) and the mode requires it.
+    NotSupportedByServer,
+    /// The handshake failed otherwise (protocol version, cipher suites, …).
+    Handshake,
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::UnknownIssuer => {
+                "the server certificate is not signed by a trusted root certificate"
+            }
+            Self::HostnameMismatch => "the server certificate is not valid for the host name",
+            Self::Expired => "the server certificate has expired",
+            Self::NotYetValid => "the server certificate is not valid yet",
+            Self::BadCertificate => "the server certificate is invalid",
+            Self::NotSupportedByServer => "the server does not accept TLS connections",
+            Self::Handshake => "the TLS handshake failed",
+        })
+    }
 }
 
 impl fmt::Debug for Error {
@@ -249,6 +316,25 @@ impl Error {
         }
     }
 
+    /// Wraps a failure to open a connection, telling TLS failures apart.
+    pub(crate) fn opening(source: tokio_postgres::Error) -> Self {
+        match tls_failure(&source) {
+            Some(failure) => Self::Tls {
+                failure,
+                source: Box::new(source),
+            },
+            None => Self::connect(source),
+        }
+    }
+
+    /// Why TLS failed, for [`Error::Tls`].
+    pub fn tls_failure(&self) -> Option<TlsFailure> {
+        match self {
+            Self::Tls { failure, .. } => Some(*failure),
+            _ => None,
+        }
+    }
+
     /// `23505`: a unique constraint or unique index rejected the row.
     ///
     /// ```
@@ -317,15 +403,19 @@ impl Error {
             self,
             Self::ConnectionLost { .. }
                 | Self::Connect { .. }
+                | Self::Tls { .. }
                 | Self::PoolTimeout { .. }
                 | Self::PoolClosed
         )
     }
 
     /// Whether the connection to the server failed (lost while in use, or could not be
-    /// opened).
+    /// opened, TLS included).
     pub fn is_connection_error(&self) -> bool {
-        matches!(self, Self::ConnectionLost { .. } | Self::Connect { .. })
+        matches!(
+            self,
+            Self::ConnectionLost { .. } | Self::Connect { .. } | Self::Tls { .. }
+        )
     }
 
     /// Whether a timeout fired: `statement_timeout` on the server or the pool's wait
@@ -350,8 +440,13 @@ impl Error {
             | Self::StalePlan { source }
             | Self::ConnectionLost { source }
             | Self::Database { source } => Some(source),
-            Self::Connect { source } => source.downcast_ref::<tokio_postgres::Error>(),
-            Self::PoolTimeout { .. } | Self::PoolClosed | Self::Config(_) => None,
+            Self::Connect { source } | Self::Tls { source, .. } => {
+                source.downcast_ref::<tokio_postgres::Error>()
+            }
+            Self::PoolTimeout { .. }
+            | Self::PoolClosed
+            | Self::Config(_)
+            | Self::Parameters { .. } => None,
         }
     }
 
@@ -372,6 +467,18 @@ impl Error {
     pub fn sqlstate(&self) -> Option<&SqlState> {
         self.db_error().map(DbError::code)
     }
+}
+
+/// Classifies a failure to open a connection as a TLS failure, if it is one.
+fn tls_failure(e: &tokio_postgres::Error) -> Option<TlsFailure> {
+    #[cfg(feature = "rustls")]
+    if let Some(f) = crate::tls::classify(e) {
+        return Some(f);
+    }
+    // tokio-postgres' own message when the server answers the SSLRequest with `N`.
+    e.source()
+        .is_some_and(|s| s.to_string() == "server does not support TLS")
+        .then_some(TlsFailure::NotSupportedByServer)
 }
 
 impl From<tokio_postgres::Error> for Error {

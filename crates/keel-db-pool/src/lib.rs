@@ -12,11 +12,17 @@ mod manager;
 mod metrics;
 mod pool;
 mod session;
+mod statement;
+#[cfg(feature = "rustls")]
+mod tls;
 mod transaction;
 
-pub use config::{Config, ConfigBuilder, QueueMode, Recycling, SessionSetup, default_max_size};
+pub use config::{
+    Config, ConfigBuilder, QueueMode, Recycling, SessionSetup, SslMode, StatementMode,
+    default_max_size,
+};
 pub use connection::Connection;
-pub use error::Error;
+pub use error::{Error, TlsFailure};
 pub use metrics::{ClosedCounts, PoolMetrics, PoolStatus, WaitHistogram};
 pub use pool::Pool;
 pub use transaction::{RetryPolicy, Transaction, TransactionOptions};
@@ -30,3 +36,5 @@ pub use tokio_postgres;
 pub use tokio_postgres::error::{DbError, SqlState};
 pub use tokio_postgres::types::ToSql;
 pub use tokio_postgres::{IsolationLevel, Row};
+/// The level type of [`ConfigBuilder::log_slow_statements`] (`tracing`'s).
+pub use tracing::level_filters::LevelFilter;

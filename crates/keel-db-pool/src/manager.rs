@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::error::{Class, classify};
 use crate::lease::{LeaseSlot, Leases};
 use crate::metrics::{CauseCell, CloseCause, Stats};
+use crate::statement::TypeCache;
 
 pub(crate) type DeadPool = managed::Pool<Manager>;
 pub(crate) type WeakPool = managed::WeakPool<Manager>;
@@ -26,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) stats: Stats,
     pub(crate) leases: Leases,
+    /// Parameter types per SQL text (`StatementMode::Unnamed`).
+    pub(crate) statement_types: TypeCache,
     /// Time base for the `*_ns` fields.
     epoch: Instant,
     /// Connections created before this (ns since `epoch`) must not be reused: they
@@ -40,6 +43,7 @@ impl Shared {
             stats: Stats::new(&config.name),
             config,
             leases: Leases::default(),
+            statement_types: TypeCache::default(),
             epoch: Instant::now(),
             invalidated_before: AtomicU64::new(0),
             pool: OnceLock::new(),
@@ -94,8 +98,10 @@ impl Shared {
         removed.len()
     }
 
-    /// Forgets every cached prepared statement (after a schema change).
+    /// Forgets every cached prepared statement and learned parameter types (after a
+    /// schema change).
     pub(crate) fn clear_statement_caches(&self) {
+        self.statement_types.clear();
         if let Some(pool) = self.upgrade() {
             pool.manager().pg.statement_caches.clear();
         }
@@ -207,7 +213,7 @@ impl managed::Manager for Manager {
             .pg
             .create()
             .await
-            .map_err(|e| fail(Error::connect(e)))?;
+            .map_err(|e| fail(Error::opening(e)))?;
         if let Some(sql) = &config.session_sql {
             client
                 .batch_execute(sql)
@@ -274,7 +280,7 @@ pub(crate) fn pg_manager(config: &Config) -> deadpool_postgres::Manager {
     // Recycling checks are ours; the inner manager only opens connections.
     let mc = deadpool_postgres::ManagerConfig::default();
     #[cfg(feature = "rustls")]
-    if let Some(tls) = &config.tls {
+    if let Some(tls) = &config.tls.client {
         return deadpool_postgres::Manager::from_config(
             config.pg.clone(),
             tokio_postgres_rustls::MakeRustlsConnect::new(tls.clone()),

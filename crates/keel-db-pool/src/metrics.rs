@@ -76,6 +76,7 @@ pub(crate) struct Stats {
     pub(crate) timeouts: AtomicU64,
     pub(crate) leaks: AtomicU64,
     pub(crate) invalidations: AtomicU64,
+    slow_statements: AtomicU64,
     wait_buckets: [AtomicU64; 12],
     wait_sum_us: AtomicU64,
     #[cfg(feature = "metrics")]
@@ -102,6 +103,15 @@ impl Stats {
         #[cfg(feature = "metrics")]
         if let Some(e) = &self.export {
             e.closed[cause as usize].increment(1);
+        }
+    }
+
+    /// A statement took at least the slow threshold.
+    pub(crate) fn slow_statement(&self) {
+        self.slow_statements.fetch_add(1, Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(e) = &self.export {
+            e.slow_statements.increment(1);
         }
     }
 
@@ -140,6 +150,7 @@ impl Stats {
             timeouts: self.timeouts.load(Relaxed),
             leaks: self.leaks.load(Relaxed),
             invalidations: self.invalidations.load(Relaxed),
+            slow_statements: self.slow_statements.load(Relaxed),
             wait: WaitHistogram {
                 counts: wait_counts,
                 sum: Duration::from_micros(self.wait_sum_us.load(Relaxed)),
@@ -267,6 +278,9 @@ pub struct PoolMetrics {
     pub leaks: u64,
     /// Times the idle connections were drained after a lost connection.
     pub invalidations: u64,
+    /// Statements that took at least the slow-statement threshold
+    /// ([`ConfigBuilder::log_slow_statements`](crate::ConfigBuilder::log_slow_statements)).
+    pub slow_statements: u64,
     /// Checkout wait times.
     pub wait: WaitHistogram,
 }
@@ -284,6 +298,7 @@ pub(crate) struct Export {
     timeouts: metrics::Counter,
     leaks: metrics::Counter,
     invalidations: metrics::Counter,
+    slow_statements: metrics::Counter,
     size: metrics::Gauge,
     idle: metrics::Gauge,
     in_use: metrics::Gauge,
@@ -310,6 +325,7 @@ impl Export {
             timeouts: metrics::counter!("keel_db_pool_checkout_timeouts_total", "pool" => pool.clone()),
             leaks: metrics::counter!("keel_db_pool_leak_warnings_total", "pool" => pool.clone()),
             invalidations: metrics::counter!("keel_db_pool_invalidations_total", "pool" => pool.clone()),
+            slow_statements: metrics::counter!("keel_db_pool_slow_statements_total", "pool" => pool.clone()),
             size: metrics::gauge!("keel_db_pool_connections", "pool" => pool.clone(), "state" => "open"),
             idle: metrics::gauge!("keel_db_pool_connections", "pool" => pool.clone(), "state" => "idle"),
             in_use: metrics::gauge!("keel_db_pool_connections", "pool" => pool.clone(), "state" => "in_use"),

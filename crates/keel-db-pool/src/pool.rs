@@ -141,7 +141,12 @@ impl Pool {
         loop {
             match pool.ping().await {
                 Ok(_) => return Ok(pool),
-                Err(e) if e.is_unavailable() && Instant::now() + delay < deadline => {
+                // A rejected certificate does not fix itself: fail at once.
+                Err(e)
+                    if e.is_unavailable()
+                        && e.tls_failure().is_none()
+                        && Instant::now() + delay < deadline =>
+                {
                     tracing::warn!(
                         pool = %pool.inner.shared.config.name,
                         error = %e,

@@ -1,5 +1,6 @@
-//! Session settings sent on every new connection: as startup-packet `options`
-//! (`-c name=value`, no round trip) or as one `SET` batch (PgBouncer).
+//! Session settings: as startup-packet `options` (`-c name=value`, no round trip), as
+//! one `SET` batch per new connection, or as `SET LOCAL` per transaction (PgBouncer
+//! transaction pooling).
 
 use std::time::Duration;
 
@@ -116,15 +117,16 @@ pub(crate) fn startup_options(existing: Option<&str>, params: &[(String, String)
     parts.join(" ")
 }
 
-/// One `SET` batch, values as standard string literals (`'` doubled).
-pub(crate) fn set_commands(params: &[(String, String)]) -> Option<String> {
+/// One `SET` (or, with `scope = "LOCAL "`, `SET LOCAL`) batch, values as standard
+/// string literals (`'` doubled).
+pub(crate) fn set_commands(params: &[(String, String)], scope: &str) -> Option<String> {
     if params.is_empty() {
         return None;
     }
     Some(
         params
             .iter()
-            .map(|(name, value)| format!("SET {name} TO '{}';", value.replace('\'', "''")))
+            .map(|(name, value)| format!("SET {scope}{name} TO '{}';", value.replace('\'', "''")))
             .collect::<Vec<_>>()
             .join(" "),
     )
@@ -156,9 +158,11 @@ mod tests {
 
     #[test]
     fn set_batch_quotes() {
-        let sql = set_commands(&[("search_path".into(), "it's".into())]).unwrap();
+        let sql = set_commands(&[("search_path".into(), "it's".into())], "").unwrap();
         assert_eq!(sql, "SET search_path TO 'it''s';");
-        assert_eq!(set_commands(&[]), None);
+        let sql = set_commands(&[("TimeZone".into(), "UTC".into())], "LOCAL ").unwrap();
+        assert_eq!(sql, "SET LOCAL TimeZone TO 'UTC';");
+        assert_eq!(set_commands(&[], ""), None);
     }
 
     #[test]

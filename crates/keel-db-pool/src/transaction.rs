@@ -48,6 +48,17 @@ impl<'a> Transaction<'a> {
         doc_head: "# async fn f(pool: keel_db_pool::Pool) -> Result<(), keel_db_pool::Error> {\npool.transaction(|x| Box::pin(async move {",
         doc_tail: "Ok::<(), keel_db_pool::Error>(())\n})).await?;\n# Ok(()) }");
 
+    /// The parameter types of `sql` for `StatementMode::Unnamed`: the transaction pins
+    /// the server connection, so a named statement prepared and closed here is safe
+    /// behind a transaction pooler.
+    async fn learn_types(
+        &self,
+        sql: &str,
+    ) -> Result<std::sync::Arc<[tokio_postgres::types::Type]>, Error> {
+        let stmt = self.tx.prepare(sql).await.map_err(|e| self.observe(e))?;
+        Ok(stmt.params().into())
+    }
+
     /// Whether a statement of this transaction failed with a serialization failure,
     /// deadlock or stale plan (so the transaction may succeed if run again).
     pub fn saw_retryable_error(&self) -> bool {
@@ -216,6 +227,12 @@ where
             Ok(tx) => tx,
             Err(e) => return Err(E::from(meta.observe(e))),
         };
+        // SessionSetup::SetLocal: the session settings, for this transaction only.
+        if let Some(sql) = &meta.shared.config.set_local_sql {
+            if let Err(e) = tx.batch_execute(sql).await {
+                return Err(E::from(meta.observe(e)));
+            }
+        }
         let mut tx = Transaction {
             tx,
             meta,
