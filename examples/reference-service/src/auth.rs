@@ -1,10 +1,10 @@
 //! Authentication: HS256 access tokens (jsonwebtoken with the `rust_crypto` backend) and
-//! the [`AuthUser`] extractor that turns `Authorization: Bearer` into a caller.
+//! the extractor that turns `Authorization: Bearer` into a [`Caller`].
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use http::header;
 use http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -12,8 +12,7 @@ use keel_errors::ApiError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::Role;
-use crate::state::AppState;
+use crate::domain::{Caller, Role};
 
 /// Issuer claim of every token.
 pub const ISSUER: &str = "keel-reference-service";
@@ -132,69 +131,36 @@ fn invalid_token() -> ApiError {
         .with_www_authenticate(CHALLENGE_INVALID)
 }
 
-/// The authenticated caller, extracted from `Authorization: Bearer <jwt>`.
-///
-/// Rejects with 401 `UNAUTHENTICATED` and a `WWW-Authenticate` challenge when the header
-/// is missing, not a bearer token, or the token is invalid or expired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthUser {
-    /// The user id (`sub`).
-    pub id: Uuid,
-    /// The role claimed by the token.
-    pub role: Role,
+/// The bearer token of a request, if it carries one.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
 }
 
-impl AuthUser {
-    /// Whether the caller is an admin.
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-
-    /// `Ok` when the caller is `id` or an admin, else 403.
-    ///
-    /// # Errors
-    /// 403 `FORBIDDEN`.
-    pub fn require_self_or_admin(&self, id: Uuid) -> Result<(), ApiError> {
-        if self.id == id || self.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("You may only access your own account"))
-        }
-    }
-
-    /// `Ok` when the caller is an admin, else 403.
-    ///
-    /// # Errors
-    /// 403 `FORBIDDEN`.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("This requires the admin role"))
-        }
-    }
-}
-
-impl FromRequestParts<AppState> for AuthUser {
+/// The authenticated caller, from `Authorization: Bearer <jwt>`: 401 `UNAUTHENTICATED`
+/// with a `WWW-Authenticate` challenge when the header is missing, not a bearer token, or
+/// the token is invalid or expired.
+impl<S> FromRequestParts<S> for Caller
+where
+    TokenService: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
             return Err(ApiError::unauthenticated("Authentication required")
                 .with_www_authenticate(CHALLENGE));
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(invalid_token)?;
-        let claims = state.tokens().verify(token)?;
+        }
+        let token = bearer(parts).ok_or_else(invalid_token)?;
+        let claims = TokenService::from_ref(state).verify(token)?;
         Ok(Self {
             id: claims.sub,
             role: claims.role,

@@ -33,6 +33,23 @@ impl Role {
     }
 }
 
+/// Who is calling: the authenticated subject and its current role. Authorization is
+/// decided on it once, in the services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// The user id.
+    pub id: Uuid,
+    /// The role.
+    pub role: Role,
+}
+
+impl Caller {
+    /// Whether the caller may read or change the account `id`: its own, or any as admin.
+    pub fn may_access(&self, id: Uuid) -> bool {
+        self.id == id || self.role == Role::Admin
+    }
+}
+
 /// A user as stored: what repositories read and write.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserRecord {

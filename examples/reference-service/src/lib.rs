@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod health;
 pub mod jobs;
 pub mod limits;
 pub mod middleware;

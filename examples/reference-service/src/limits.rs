@@ -1,32 +1,21 @@
-//! Rate limits (keel-ratelimit): a global per-IP layer and the login limits per client IP
-//! and per e-mail. With `REDIS_URL` every replica shares them (GCRA on the Redis clock);
-//! without it they are in memory (one replica).
+//! Rate limits (keel-ratelimit): the global per-IP layer, the client-IP rule, and the
+//! login limits per client IP and per e-mail. With `REDIS_URL` every replica shares them
+//! (GCRA on the Redis clock); without it they are in memory (one replica).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use http::HeaderMap;
 use http::request::Parts;
 use keel_errors::ApiError;
 use keel_ratelimit::axum::{Envelope, KeyExtractor, RateLimitLayer, TrustedProxies};
 use keel_ratelimit::redis::RedisLimiter;
-use keel_ratelimit::{HeaderStyle, Key, Limiter, Quota};
+use keel_ratelimit::{Key, Limiter, Quota};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
-use crate::services::LoginError;
 
 /// How long a Redis rate-limit call may take before the local fallback answers.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(50);
-
-/// The service's limiters.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    login_ip: Limiter,
-    login_email: Limiter,
-    global: Option<Limiter>,
-    client_ip: KeyExtractor,
-}
 
 async fn limiter(config: &Config, name: &str, spec: &str, var: &str) -> Result<Limiter, String> {
     let quotas = Quota::parse_many(spec).map_err(|e| format!("{var}: {e}"))?;
@@ -47,28 +36,21 @@ async fn limiter(config: &Config, name: &str, spec: &str, var: &str) -> Result<L
     }
 }
 
+/// The HTTP-level limits: who the client is, and the global per-IP layer.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    global: Option<Limiter>,
+    client_ip: KeyExtractor,
+}
+
 impl Limits {
-    /// Builds the limiters from the configured quotas.
+    /// Builds the global limiter and the client-IP rule.
     ///
     /// # Errors
     /// A message naming the variable whose quota or proxy list is malformed, or a Redis
     /// client that cannot be set up (an unreachable Redis is not an error: the limiters
     /// fall back to memory until it returns).
     pub async fn new(config: &Config) -> Result<Self, String> {
-        let login_ip = limiter(
-            config,
-            "login-ip",
-            &config.rate_limit_login_ip,
-            "KEEL_RATE_LIMIT_LOGIN_IP",
-        )
-        .await?;
-        let login_email = limiter(
-            config,
-            "login-email",
-            &config.rate_limit_login_email,
-            "KEEL_RATE_LIMIT_LOGIN_EMAIL",
-        )
-        .await?;
         let global = match &config.rate_limit_global {
             None => None,
             Some(spec) => Some(limiter(config, "global", spec, "KEEL_RATE_LIMIT_GLOBAL").await?),
@@ -80,12 +62,7 @@ impl Limits {
                 .map_err(|e| format!("KEEL_TRUSTED_PROXIES: {e}"))?;
             KeyExtractor::client_ip(proxies)
         };
-        Ok(Self {
-            login_ip,
-            login_email,
-            global,
-            client_ip,
-        })
+        Ok(Self { global, client_ip })
     }
 
     /// The client IP of a request: the peer, or what a trusted proxy reports. Requests
@@ -105,33 +82,42 @@ impl Limits {
                 .exempt(|parts| parts.uri.path().starts_with("/health"))
         })
     }
+}
+
+/// Login attempts per client IP and per e-mail.
+#[derive(Debug, Clone)]
+pub struct LoginLimits {
+    ip: Limiter,
+    email: Limiter,
+}
+
+impl LoginLimits {
+    /// Builds both limiters from the configured quotas.
+    ///
+    /// # Errors
+    /// As [`Limits::new`].
+    pub async fn new(config: &Config) -> Result<Self, String> {
+        let ip = &config.rate_limit_login_ip;
+        let email = &config.rate_limit_login_email;
+        Ok(Self {
+            ip: limiter(config, "login-ip", ip, "KEEL_RATE_LIMIT_LOGIN_IP").await?,
+            email: limiter(config, "login-email", email, "KEEL_RATE_LIMIT_LOGIN_EMAIL").await?,
+        })
+    }
 
     /// Counts one login attempt against the client IP, then against the e-mail.
     ///
     /// # Errors
-    /// 429 `RATE_LIMITED` with `Retry-After` and the RateLimit headers.
-    pub async fn check_login(&self, ip: IpAddr, email: &str) -> Result<(), LoginError> {
-        for (limiter, key, scope) in [
-            (&self.login_ip, Key::ip(ip), "ip"),
-            (&self.login_email, Key::text(email.to_owned()), "email"),
+    /// 429 `RATE_LIMITED` with `Retry-After`.
+    pub async fn check(&self, ip: IpAddr, email: &str) -> Result<(), ApiError> {
+        for (limiter, key) in [
+            (&self.ip, Key::ip(ip)),
+            (&self.email, Key::text(email.to_owned())),
         ] {
-            let decision = limiter.check_key(&key, 1).await.map_err(ApiError::from)?;
-            let outcome = if decision.is_allowed() {
-                "allowed"
-            } else {
-                "denied"
-            };
-            metrics::counter!("rate_limit_decisions_total", "limit" => format!("login_{scope}"), "outcome" => outcome)
-                .increment(1);
+            let decision = limiter.check_key(&key, 1).await?;
             if decision.is_denied() {
-                let mut headers = HeaderMap::new();
-                decision.write_headers(&mut headers, HeaderStyle::Both);
                 let after = decision.retry_after().unwrap_or(Duration::from_secs(1));
-                tracing::info!(scope, "login rate limited");
-                return Err(LoginError {
-                    error: ApiError::rate_limited(after),
-                    headers,
-                });
+                return Err(ApiError::rate_limited(after));
             }
         }
         Ok(())

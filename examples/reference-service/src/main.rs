@@ -88,20 +88,18 @@ async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let state = AppState::new(config).await.map_err(|e| e.to_string())?;
-    let account = routes::auth::SignupRequest::admin(email, password)
-        .into_account()
-        .map_err(|e| {
-            format!(
-                "{e}: {:?}",
-                e.fields()
-                    .iter()
-                    .map(|f| format!("{}: {}", f.field, f.message))
-                    .collect::<Vec<_>>()
-            )
-        })?;
-    let user = reference_service::services::create_admin(&state, account)
+    let user = state
+        .users
+        .create_admin(email, password)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| {
+            let fields: Vec<String> = e
+                .fields()
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect();
+            format!("{e} {fields:?}")
+        })?;
     eprintln!("admin ready: {} ({})", user.email, user.id);
     Ok(())
 }

@@ -10,8 +10,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::AccessToken;
 use crate::domain::{Role, User};
-use crate::routes::auth::{LoginRequest, SignupRequest};
-use crate::routes::users::UpdateUserRequest;
+use crate::routes::auth::LoginRequest;
+use crate::services::{NewAccount, ProfileChanges};
 
 /// The API description.
 #[derive(Debug, OpenApi)]
@@ -33,7 +33,7 @@ use crate::routes::users::UpdateUserRequest;
         crate::routes::ops::metrics,
     ),
     components(schemas(
-        SignupRequest, LoginRequest, UpdateUserRequest, User, Role, AccessToken,
+        NewAccount, LoginRequest, ProfileChanges, User, Role, AccessToken,
         UserEnvelope, UserListEnvelope, TokenEnvelope, ErrorResponse, ErrorBody, FieldError, Meta, ListMeta, Pagination,
     )),
     modifiers(&BearerAuth, &HealthPaths),

@@ -1,25 +1,26 @@
 //! Operational endpoints: Prometheus metrics.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use http::header;
 
 use crate::state::AppState;
 
-/// Prometheus metrics (text exposition format).
+/// Prometheus metrics (text exposition format). Pool figures come from keel-db-pool's
+/// `metrics` feature; the user cache's from keel-cache's, sampled here at scrape time.
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
 )]
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    state.record_gauges();
-    let body = state.metrics().render();
-    let mut res = body.into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    res
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Some(cache) = state.users.cache() {
+        cache.record_metrics();
+    }
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        state.metrics.render(),
+    )
 }

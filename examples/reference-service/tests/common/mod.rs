@@ -211,10 +211,10 @@ impl TestApp {
 
     /// An admin account (as `create-admin` makes it); returns (id, token).
     pub async fn admin(&self, email: &str) -> (String, String) {
-        let account = routes::auth::SignupRequest::admin(email.to_owned(), PASSWORD.to_owned())
-            .into_account()
-            .unwrap();
-        let user = reference_service::services::create_admin(&self.state, account)
+        let user = self
+            .state
+            .users
+            .create_admin(email.to_owned(), PASSWORD.to_owned())
             .await
             .unwrap();
         let l = self.login(email, PASSWORD).await;

@@ -1,0 +1,182 @@
+//! Accounts: signup, login, and the first admin.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use keel_errors::ApiError;
+use keel_validation::{RedactedDebug, Validate};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{CachedUser, Users};
+use crate::auth::AccessToken;
+use crate::domain::{Role, User};
+use crate::repository::{self, NewUser};
+
+// The source design's signup rules, declared once with keel-validation: `clean()`
+// normalizes (e-mail trimmed and lowercased; names HTML-stripped, whitespace-collapsed and
+// title-cased; phone to E.164), then validates every field and reports all problems at
+// once, in declaration order. `Debug` (RedactedDebug) never shows the password.
+/// A signup; every invalid field is reported at once in `error.fields`.
+#[derive(Deserialize, utoipa::ToSchema, Validate, RedactedDebug)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    /// E-mail address; normalized to lowercase, unique case-insensitively.
+    #[schema(example = "ada@example.org", max_length = 254)]
+    #[normalize(email)]
+    #[validate(email)]
+    pub email: String,
+    /// Password: 8–128 characters, not a common password, not your e-mail or name.
+    #[schema(example = "correct horse battery staple", min_length = 8, max_length = 128, format = Password)]
+    #[validate(password(context(email, first_name, last_name)))]
+    pub password: String,
+    /// First name: HTML removed, whitespace collapsed, title-cased, 2–50 characters.
+    #[schema(example = "ada", min_length = 2, max_length = 50)]
+    #[normalize(strip_html, collapse_whitespace, title_case)]
+    #[validate(length(min = 2, max = 50))]
+    pub first_name: String,
+    /// Last name: same rules as the first name.
+    #[schema(example = "lovelace", min_length = 2, max_length = 50)]
+    #[normalize(strip_html, collapse_whitespace, title_case)]
+    #[validate(length(min = 2, max = 50))]
+    pub last_name: String,
+    /// Phone in international format; stored in E.164, encrypted at rest.
+    #[schema(example = "+44 20 7183 8750")]
+    #[serde(default)]
+    #[normalize(phone)]
+    #[validate(phone)]
+    pub phone: Option<String>,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::unauthenticated("Invalid e-mail or password")
+        .with_www_authenticate("Bearer realm=\"keel\"")
+}
+
+impl Users {
+    /// Signs up: validates, hashes the password (blocking pool), encrypts the phone,
+    /// inserts, and schedules the welcome e-mail.
+    ///
+    /// # Errors
+    /// 422 with every invalid field; 409 for a taken e-mail (case-insensitive); 503 when
+    /// the database is down.
+    pub async fn signup(&self, account: NewAccount) -> Result<User, ApiError> {
+        self.create(account.clean()?, Role::User).await
+    }
+
+    async fn create(&self, account: NewAccount, role: Role) -> Result<User, ApiError> {
+        let id = Uuid::new_v4();
+        let password = SecretString::from(account.password);
+        let new = NewUser {
+            id,
+            password_hash: self.hash(&password).await?,
+            phone_encrypted: account
+                .phone
+                .as_deref()
+                .map(|p| self.encrypt_phone(p, id))
+                .transpose()?,
+            email: account.email,
+            first_name: account.first_name,
+            last_name: account.last_name,
+            role,
+        };
+        let conn = self.c.db.get().await?;
+        let record = repository::insert(&conn, &new).await.map_err(|e| {
+            if e.is_unique_violation() && e.constraint() == Some(repository::EMAIL_UNIQUE_INDEX) {
+                ApiError::conflict("An account with this e-mail address already exists")
+            } else {
+                ApiError::from(e)
+            }
+        })?;
+        drop(conn);
+        self.c.jobs.spawn("welcome_email", async move {
+            // Stands in for an SMTP call: the job outlives the request; shutdown waits for it.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            tracing::info!(user_id = %id, "sent welcome e-mail");
+        });
+        self.public(&CachedUser::from(&record))
+    }
+
+    /// Logs in: limits per client IP and per e-mail, then verifies the password in
+    /// constant-ish time (a dummy hash when the user does not exist), upgrades an outdated
+    /// hash, and issues an access token.
+    ///
+    /// # Errors
+    /// 429 from the limits; 401 for a wrong e-mail or password (the same for both); 503
+    /// when the database is down.
+    pub async fn login(
+        &self,
+        client: IpAddr,
+        email: &str,
+        password: SecretString,
+    ) -> Result<AccessToken, ApiError> {
+        self.c.login.check(client, email).await?;
+        let conn = self.c.db.get().await?;
+        let record = repository::find_by_email(&conn, email).await?;
+        drop(conn);
+        let hasher = &self.c.hasher;
+        let plain = || password.expose_secret().to_owned();
+        let Some(record) = record else {
+            // Same work as for a real user: response time does not reveal who has an account.
+            hasher
+                .verify_dummy(plain())
+                .await
+                .map_err(ApiError::internal)?;
+            return Err(invalid_credentials());
+        };
+        let hash = record.password_hash.clone();
+        if !hasher
+            .verify(plain(), hash)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            return Err(invalid_credentials());
+        }
+        if hasher.hasher().needs_rehash(&record.password_hash) {
+            // Best effort: a failure here must not fail the login.
+            if let Err(e) = self.set_password(record.id, &password).await {
+                tracing::warn!(error = %e, user_id = %record.id, "could not upgrade the password hash");
+            }
+        }
+        self.c.tokens.issue(record.id, record.role)
+    }
+
+    async fn set_password(&self, id: Uuid, password: &SecretString) -> Result<(), ApiError> {
+        let hash = self.hash(password).await?;
+        let conn = self.c.db.get().await?;
+        repository::set_password_hash(&conn, id, &hash).await?;
+        Ok(())
+    }
+
+    /// Creates the admin account `email`, or promotes an existing user and sets its
+    /// password (`reference-service create-admin`). The password policy applies.
+    ///
+    /// # Errors
+    /// 422 for an invalid e-mail or a weak password; database and hashing errors.
+    pub async fn create_admin(&self, email: String, password: String) -> Result<User, ApiError> {
+        let account = NewAccount {
+            email,
+            password,
+            first_name: "Admin".to_owned(),
+            last_name: "Account".to_owned(),
+            phone: None,
+        }
+        .clean()?;
+        let conn = self.c.db.get().await?;
+        let existing = repository::find_by_email(&conn, &account.email).await?;
+        drop(conn);
+        let Some(record) = existing else {
+            return self.create(account, Role::Admin).await;
+        };
+        self.set_password(record.id, &SecretString::from(account.password))
+            .await?;
+        let conn = self.c.db.get().await?;
+        repository::set_role(&conn, record.id, Role::Admin).await?;
+        drop(conn);
+        self.forget(record.id).await;
+        let mut cached = CachedUser::from(&record);
+        cached.role = Role::Admin;
+        self.public(&cached)
+    }
+}

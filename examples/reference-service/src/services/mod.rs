@@ -1,0 +1,167 @@
+//! Services: the use cases and their policy — who may do what (decided here, once), what
+//! is validated, cached, encrypted and rate limited. No HTTP types: routes call these and
+//! shape the answer; SQL lives in [`repository`](crate::repository).
+
+mod accounts;
+mod users;
+
+use std::sync::Arc;
+
+use keel_crypto::{AsyncPasswordHasher, KeyRing};
+use keel_errors::ApiError;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use accounts::NewAccount;
+pub use users::ProfileChanges;
+
+use crate::auth::TokenService;
+use crate::db::Db;
+use crate::domain::{Caller, Role, User, UserRecord};
+use crate::jobs::Jobs;
+use crate::limits::LoginLimits;
+
+/// Purpose string binding phone ciphertexts to this column: a token made for another
+/// purpose (another column, another service) never decrypts here.
+pub const PHONE_PURPOSE: &str = "users.phone";
+
+/// What the user cache stores: the public fields with the phone still **encrypted** (PII
+/// never sits in Redis in the clear), never the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedUser {
+    id: Uuid,
+    email: String,
+    first_name: String,
+    last_name: String,
+    phone_encrypted: Option<Vec<u8>>,
+    role: Role,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl From<&UserRecord> for CachedUser {
+    fn from(r: &UserRecord) -> Self {
+        Self {
+            id: r.id,
+            email: r.email.clone(),
+            first_name: r.first_name.clone(),
+            last_name: r.last_name.clone(),
+            phone_encrypted: r.phone_encrypted.clone(),
+            role: r.role,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// The components the users service is built from (see [`crate::state`]).
+#[derive(Debug)]
+pub struct Components {
+    /// The pool.
+    pub db: Db,
+    /// Argon2id on the blocking pool, bounded (keel-crypto).
+    pub hasher: AsyncPasswordHasher,
+    /// The key ring encrypting phones (keel-crypto).
+    pub keyring: KeyRing,
+    /// The user cache (keel-cache), `None` when `KEEL_USER_CACHE=false`.
+    pub cache: Option<keel_cache::Cache<String, CachedUser>>,
+    /// Background jobs.
+    pub jobs: Jobs,
+    /// Access tokens.
+    pub tokens: TokenService,
+    /// Login limits.
+    pub login: LoginLimits,
+}
+
+/// Every use case on user accounts; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Users {
+    c: Arc<Components>,
+}
+
+impl Users {
+    /// The service over `components`.
+    pub fn new(components: Components) -> Self {
+        Self {
+            c: Arc::new(components),
+        }
+    }
+
+    /// The user cache, when enabled (for `/metrics`).
+    pub fn cache(&self) -> Option<&keel_cache::Cache<String, CachedUser>> {
+        self.c.cache.as_ref()
+    }
+
+    async fn hash(&self, password: &SecretString) -> Result<String, ApiError> {
+        let password = password.expose_secret().to_owned();
+        self.c
+            .hasher
+            .hash(password)
+            .await
+            .map_err(ApiError::internal)
+    }
+
+    fn encrypt_phone(&self, phone: &str, user: Uuid) -> Result<Vec<u8>, ApiError> {
+        // The user id as associated data: a ciphertext copied to another row never decrypts.
+        let token = self
+            .c
+            .keyring
+            .encrypt(PHONE_PURPOSE, phone.as_bytes(), user.as_bytes());
+        token.map_err(ApiError::internal)
+    }
+
+    fn public(&self, u: &CachedUser) -> Result<User, ApiError> {
+        let phone = match &u.phone_encrypted {
+            Some(token) => {
+                let ring = &self.c.keyring;
+                let bytes = ring
+                    .decrypt(PHONE_PURPOSE, token, u.id.as_bytes())
+                    .map_err(ApiError::internal)?;
+                Some(String::from_utf8(bytes).map_err(ApiError::internal)?)
+            }
+            None => None,
+        };
+        Ok(User {
+            id: u.id,
+            email: u.email.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            phone,
+            role: u.role,
+            created_at: u.created_at,
+        })
+    }
+
+    /// Drops a user from the cache here and, through Redis, on every replica.
+    async fn forget(&self, id: Uuid) {
+        if let Some(cache) = &self.c.cache {
+            cache.invalidate(&user_key(id)).await;
+        }
+    }
+}
+
+fn user_key(id: Uuid) -> String {
+    format!("user:{id}")
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("User not found")
+}
+
+/// The authorization rules, in one place.
+fn require_self_or_admin(caller: Caller, id: Uuid) -> Result<(), ApiError> {
+    if caller.may_access(id) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("You may only access your own account"))
+    }
+}
+
+fn require_admin(caller: Caller) -> Result<(), ApiError> {
+    if caller.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("This requires the admin role"))
+    }
+}

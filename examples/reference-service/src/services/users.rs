@@ -1,0 +1,167 @@
+//! The users resource: me, get (cached), list, update, delete.
+
+use keel_cache::{CacheStatus, Lookup};
+use keel_envelope::{PageBounds, PageRequest, Pagination};
+use keel_errors::ApiError;
+use keel_validation::Validate;
+use keel_validation::Violation;
+use keel_validation::rules::{self, PhoneOptions};
+use serde::{Deserialize, Deserializer};
+use uuid::Uuid;
+
+use super::{CachedUser, Users, not_found, require_admin, require_self_or_admin, user_key};
+use crate::domain::{Caller, User};
+use crate::repository::{self, UserChanges};
+
+/// `page` and `limit` bounds of the admin list.
+pub(super) const PAGE_BOUNDS: PageBounds = PageBounds {
+    default_limit: 20,
+    max_limit: 100,
+};
+
+// Names follow the signup rules (keel-validation derive); the phone is normalized to E.164.
+/// A profile change; absent fields stay unchanged, `"phone": null` removes the phone.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileChanges {
+    /// New first name (same rules as signup).
+    #[schema(example = "Ada", min_length = 2, max_length = 50)]
+    #[serde(default)]
+    #[normalize(strip_html, collapse_whitespace, title_case)]
+    #[validate(length(min = 2, max = 50))]
+    pub first_name: Option<String>,
+    /// New last name (same rules as signup).
+    #[schema(example = "Lovelace", min_length = 2, max_length = 50)]
+    #[serde(default)]
+    #[normalize(strip_html, collapse_whitespace, title_case)]
+    #[validate(length(min = 2, max = 50))]
+    pub last_name: Option<String>,
+    /// New phone in international format, or `null` to remove it.
+    #[schema(value_type = Option<String>, example = "+44 20 7183 8750")]
+    #[serde(default, deserialize_with = "double_option")]
+    #[validate(custom = phone_rule)]
+    pub phone: Option<Option<String>>,
+}
+
+/// The phone rule on the three-state field: the derive skips an absent field and hands
+/// over the inner value (`None` for `null`, which removes the phone).
+fn phone_rule(value: &Option<String>) -> Result<(), Violation> {
+    match value {
+        Some(p) => rules::phone(p, &PhoneOptions::new()),
+        None => Ok(()),
+    }
+}
+
+/// `Some(None)` for an explicit `null`, `None` (via `default`) for an absent field.
+fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+impl Users {
+    /// The caller's own account.
+    ///
+    /// # Errors
+    /// 401 when the account no longer exists; 503 when the database is down.
+    pub async fn me(&self, caller: Caller) -> Result<User, ApiError> {
+        let conn = self.c.db.get().await?;
+        let record = repository::find_by_id(&conn, caller.id).await?;
+        drop(conn);
+        let record = record.ok_or_else(|| {
+            ApiError::unauthenticated("The account of this token no longer exists")
+                .with_www_authenticate("Bearer realm=\"keel\", error=\"invalid_token\"")
+        })?;
+        self.public(&CachedUser::from(&record))
+    }
+
+    /// A user by id (self or admin), through the cache when it is enabled.
+    ///
+    /// # Errors
+    /// 403 for another user's account unless admin; 404; 503 when the database is down.
+    pub async fn get(&self, caller: Caller, id: Uuid) -> Result<Lookup<User>, ApiError> {
+        require_self_or_admin(caller, id)?;
+        let db = self.c.db.clone();
+        let load = async move {
+            let conn = db.get().await?;
+            let record = repository::find_by_id(&conn, id).await?;
+            Ok::<_, ApiError>(record.as_ref().map(CachedUser::from))
+        };
+        let found = match &self.c.cache {
+            Some(cache) => cache.get_or_load_optional(user_key(id), || load).await?,
+            None => Lookup::new(load.await?, CacheStatus::Miss),
+        };
+        let (user, status) = found.into_parts();
+        let user = user.ok_or_else(not_found)?;
+        Ok(Lookup::new(self.public(&user)?, status))
+    }
+
+    /// A page of users, oldest first (admin).
+    ///
+    /// # Errors
+    /// 403 unless admin; 422 for `page`/`limit` out of range; 503 when the database is down.
+    pub async fn list(
+        &self,
+        caller: Caller,
+        page: PageRequest,
+    ) -> Result<(Vec<User>, Pagination), ApiError> {
+        require_admin(caller)?;
+        let page = page.resolve(&PAGE_BOUNDS)?;
+        // `Page` guarantees the offset fits an i64; the limit is at most 100.
+        let limit = i64::try_from(page.limit).map_err(ApiError::internal)?;
+        let offset = i64::try_from(page.offset()).map_err(ApiError::internal)?;
+        let conn = self.c.db.get().await?;
+        let (records, total) = repository::list(&conn, limit, offset).await?;
+        drop(conn);
+        let users = records
+            .iter()
+            .map(|r| self.public(&CachedUser::from(r)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((users, page.pagination(total)))
+    }
+
+    /// Changes a profile (self or admin) and invalidates the cached copy on every replica.
+    ///
+    /// # Errors
+    /// 403; 422 with every invalid field; 404; 503 when the database is down.
+    pub async fn update(
+        &self,
+        caller: Caller,
+        id: Uuid,
+        mut changes: ProfileChanges,
+    ) -> Result<User, ApiError> {
+        require_self_or_admin(caller, id)?;
+        // The derive normalizes `String`/`Option<String>` fields; the three-state phone is ours.
+        if let Some(Some(p)) = &mut changes.phone {
+            keel_validation::normalize::phone(p, &PhoneOptions::new());
+        }
+        let changes = changes.clean()?;
+        let phone_encrypted = match changes.phone {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(p)) => Some(Some(self.encrypt_phone(&p, id)?)),
+        };
+        let db_changes = UserChanges {
+            first_name: changes.first_name,
+            last_name: changes.last_name,
+            phone_encrypted,
+        };
+        let conn = self.c.db.get().await?;
+        let record = repository::update(&conn, id, &db_changes).await?;
+        drop(conn);
+        let record = record.ok_or_else(not_found)?;
+        self.forget(id).await;
+        self.public(&CachedUser::from(&record))
+    }
+
+    /// Deletes a user (admin) and invalidates the cached copy everywhere.
+    ///
+    /// # Errors
+    /// 403 unless admin; 404; 503 when the database is down.
+    pub async fn delete(&self, caller: Caller, id: Uuid) -> Result<(), ApiError> {
+        require_admin(caller)?;
+        let conn = self.c.db.get().await?;
+        let deleted = repository::delete(&conn, id).await?;
+        drop(conn);
+        self.forget(id).await;
+        if deleted { Ok(()) } else { Err(not_found()) }
+    }
+}
