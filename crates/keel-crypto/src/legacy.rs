@@ -143,6 +143,11 @@ pub fn is_legacy_token(token: &str) -> bool {
         })
 }
 
+/// The largest bcrypt cost [`verify_bcrypt`] accepts: 2^15 rounds, eight times the usual
+/// default of 12 (about 2 s here). bcrypt allows up to 31, about a day per guess: a planted
+/// or corrupted hash must not turn one login into that.
+pub const MAX_VERIFY_BCRYPT_COST: u32 = 15;
+
 /// Verifies a password against a bcrypt hash (`$2a$`, `$2b$`, `$2y$`), e.g. from a Python or
 /// Node service being replaced. [`PasswordHasher::verify`](crate::PasswordHasher::verify) calls this for bcrypt
 /// hashes and [`needs_rehash`](crate::PasswordHasher::needs_rehash) reports them, so users
@@ -152,7 +157,7 @@ pub fn is_legacy_token(token: &str) -> bool {
 /// those 72 bytes, as every bcrypt implementation does.
 ///
 /// # Errors
-/// [`Error::InvalidHash`] for a malformed hash.
+/// [`Error::InvalidHash`] for a malformed hash or a cost above [`MAX_VERIFY_BCRYPT_COST`].
 ///
 /// ```
 /// // Cost 4 to keep the example fast.
@@ -161,6 +166,19 @@ pub fn is_legacy_token(token: &str) -> bool {
 /// # Ok::<(), keel_crypto::Error>(())
 /// ```
 pub fn verify_bcrypt(password: &[u8], hash: &str) -> Result<bool> {
+    // `$2b$NN$…`: refuse a cost above the cap before bcrypt runs 2^NN rounds.
+    let cost = hash
+        .get(4..6)
+        .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|c| c.parse::<u32>().ok())
+        .ok_or(Error::InvalidHash)?;
+    if cost > MAX_VERIFY_BCRYPT_COST || hash.as_bytes().get(6) != Some(&b'$') {
+        tracing::warn!(
+            cost,
+            "stored bcrypt hash exceeds the verification cost cap; refused"
+        );
+        return Err(Error::InvalidHash);
+    }
     bcrypt::verify(password, hash).map_err(|err| {
         tracing::debug!(error = %err, "malformed bcrypt hash");
         Error::InvalidHash
@@ -180,6 +198,20 @@ mod tests {
             verify_bcrypt(b"x", "$2b$04$short"),
             Err(Error::InvalidHash)
         ));
+        // Cost 31 would run for about a day: refused before bcrypt starts.
+        let planted = format!("$2b$31${}", &hash[7..]);
+        let start = std::time::Instant::now();
+        assert!(matches!(
+            verify_bcrypt(b"s3cret", &planted),
+            Err(Error::InvalidHash)
+        ));
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        for bad in ["$2b$1", "$2b$x4$abc", "$2b$040abc"] {
+            assert!(
+                matches!(verify_bcrypt(b"x", bad), Err(Error::InvalidHash)),
+                "{bad}"
+            );
+        }
         let hasher = crate::PasswordHasher::new();
         assert!(hasher.verify(b"s3cret", &hash).unwrap());
         assert!(hasher.needs_rehash(&hash));
@@ -191,9 +223,8 @@ mod tests {
     #[test]
     fn reads_and_migrates_a_python_token() {
         assert!(is_legacy_token(HELLO));
-        let decrypt = |pw: &[u8]| {
-            decrypt_unauthenticated_for_migration(pw, HELLO, LEGACY_PBKDF2_ITERATIONS)
-        };
+        let decrypt =
+            |pw: &[u8]| decrypt_unauthenticated_for_migration(pw, HELLO, LEGACY_PBKDF2_ITERATIONS);
         assert_eq!(decrypt(b"hunter2").unwrap(), b"hello");
         assert!(decrypt(b"hunter3").is_err());
         let ring = KeyRing::generate(1).unwrap();

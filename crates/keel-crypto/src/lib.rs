@@ -33,7 +33,7 @@ pub use keyring::{
 pub use keyset::KeyState;
 pub use password::{
     Argon2Params, MAX_VERIFY_ITERATIONS, MAX_VERIFY_MEMORY_KIB, MAX_VERIFY_PBKDF2_ITERATIONS,
-    PasswordHasher,
+    MAX_VERIFY_WORK_KIB, PasswordHasher,
 };
 pub use pbe::{
     DEFAULT_MAX_PBKDF2_ITERATIONS, MIN_PBKDF2_ITERATIONS, OWASP_PBKDF2_ITERATIONS,

@@ -13,9 +13,17 @@ use crate::random::fill_random;
 
 /// Largest Argon2 memory cost (KiB) accepted when verifying a stored hash: 256 MiB. Guards
 /// against a corrupted or planted hash string that would make one login allocate gigabytes.
+/// A [`PasswordHasher`] configured with more accepts its own parameters.
 pub const MAX_VERIFY_MEMORY_KIB: u32 = 256 * 1024;
 /// Largest Argon2 time cost accepted when verifying.
 pub const MAX_VERIFY_ITERATIONS: u32 = 64;
+/// Largest Argon2 *work* accepted when verifying: memory × iterations, in KiB × passes,
+/// 256 MiB × 1 pass (6.7 × the OWASP parameters; admits RFC 9106's 64 MiB × 3 and
+/// OWASP's alternatives). Argon2's time grows with the product, so capping memory and
+/// iterations only separately would still let a stored hash demand 256 MiB × 64 passes,
+/// tens of seconds per login. A [`PasswordHasher`] configured with more accepts its own
+/// parameters.
+pub const MAX_VERIFY_WORK_KIB: u64 = 256 * 1024;
 /// Largest PBKDF2 iteration count accepted when verifying a legacy PBKDF2 hash.
 pub const MAX_VERIFY_PBKDF2_ITERATIONS: u32 = 10_000_000;
 
@@ -265,8 +273,11 @@ impl PasswordHasher {
     ///
     /// # Errors
     /// [`Error::InvalidHash`] if the hash is malformed, uses an unsupported algorithm (bcrypt
-    /// without feature `legacy`), names an unknown pepper, or asks for more than
-    /// [`MAX_VERIFY_MEMORY_KIB`] / [`MAX_VERIFY_ITERATIONS`].
+    /// without feature `legacy`), names an unknown pepper, or asks for more work than
+    /// verification allows: Argon2 beyond [`MAX_VERIFY_MEMORY_KIB`], [`MAX_VERIFY_ITERATIONS`]
+    /// or [`MAX_VERIFY_WORK_KIB`] (memory × iterations) unless this hasher's own parameters
+    /// are higher, PBKDF2 beyond [`MAX_VERIFY_PBKDF2_ITERATIONS`], bcrypt above cost 15.
+    /// These refusals happen before any hashing, and are logged at `warn`.
     ///
     /// ```
     /// let hasher = keel_crypto::PasswordHasher::new();
@@ -293,6 +304,7 @@ impl PasswordHasher {
                 if hash.len() < 4 || salt.len() < 8 {
                     return Err(Error::InvalidHash);
                 }
+                self.check_argon2_cost(params)?;
                 let p = Params::new(
                     params.memory_kib,
                     params.iterations,
@@ -369,6 +381,27 @@ impl PasswordHasher {
         }
     }
 
+    /// Refuses stored parameters that ask for more than the caps (or this hasher's own
+    /// parameters, when those are higher): memory, passes and their product.
+    fn check_argon2_cost(&self, stored: Argon2Params) -> Result<()> {
+        let own = self.params;
+        let max_memory = MAX_VERIFY_MEMORY_KIB.max(own.memory_kib);
+        let max_iterations = MAX_VERIFY_ITERATIONS.max(own.iterations);
+        let max_work = MAX_VERIFY_WORK_KIB.max(work(own));
+        if stored.memory_kib > max_memory
+            || stored.iterations > max_iterations
+            || work(stored) > max_work
+        {
+            tracing::warn!(
+                memory_kib = stored.memory_kib,
+                iterations = stored.iterations,
+                "stored Argon2 hash exceeds the verification cost caps; refused"
+            );
+            return Err(Error::InvalidHash);
+        }
+        Ok(())
+    }
+
     fn pepper_by_id(&self, id: u32) -> Option<&Pepper> {
         self.pepper
             .iter()
@@ -403,6 +436,11 @@ impl Pepper {
             secret: Zeroizing::new(secret.to_vec()),
         })
     }
+}
+
+/// Argon2 work: memory (KiB) × passes.
+fn work(params: Argon2Params) -> u64 {
+    u64::from(params.memory_kib) * u64::from(params.iterations)
 }
 
 fn argon2(algorithm: Algorithm, params: Argon2Params, secret: &[u8]) -> Result<Argon2<'_>> {
@@ -469,11 +507,6 @@ fn parse(phc: &str) -> Result<Parsed> {
                 iterations: t.ok_or_else(bad)?,
                 parallelism: p.ok_or_else(bad)?,
             };
-            if params.memory_kib > MAX_VERIFY_MEMORY_KIB
-                || params.iterations > MAX_VERIFY_ITERATIONS
-            {
-                return Err(bad());
-            }
             let salt = b64_phc_decode(parts.next().ok_or_else(bad)?).ok_or_else(bad)?;
             let hash = b64_phc_decode(parts.next().ok_or_else(bad)?).ok_or_else(bad)?;
             if parts.next().is_some() || hash.len() > 64 {
@@ -498,7 +531,14 @@ fn parse(phc: &str) -> Result<Parsed> {
                 }
             }
             let iterations = i.ok_or_else(bad)?;
-            if iterations == 0 || iterations > MAX_VERIFY_PBKDF2_ITERATIONS {
+            if iterations == 0 {
+                return Err(bad());
+            }
+            if iterations > MAX_VERIFY_PBKDF2_ITERATIONS {
+                tracing::warn!(
+                    iterations,
+                    "stored PBKDF2 hash exceeds the verification cost cap; refused"
+                );
                 return Err(bad());
             }
             let salt = b64_phc_decode(parts.next().ok_or_else(bad)?).ok_or_else(bad)?;
@@ -585,6 +625,43 @@ mod tests {
         assert!(fast().with_pepper(1, &[0; 8]).is_err());
     }
 
+    fn check_cost(hasher: &PasswordHasher, memory_kib: u32, iterations: u32, ok: bool) {
+        let stored = Argon2Params {
+            memory_kib,
+            iterations,
+            parallelism: 1,
+        };
+        assert_eq!(
+            hasher.check_argon2_cost(stored).is_ok(),
+            ok,
+            "m={memory_kib} t={iterations}"
+        );
+    }
+
+    #[test]
+    fn verification_cost_caps() {
+        let default = PasswordHasher::new();
+        check_cost(&default, 19_456, 2, true); // OWASP
+        check_cost(&default, 65_536, 3, true); // RFC 9106's second recommendation
+        check_cost(&default, 65_536, 4, true); // 256 MiB x 1 pass of work: the cap
+        check_cost(&default, 65_536, 5, false);
+        check_cost(&default, 262_144, 1, true);
+        check_cost(&default, 262_144, 2, false); // each under its own cap, product over
+        check_cost(&default, 262_144, 64, false); // the worst the separate caps allowed
+        check_cost(&default, 4_096, 64, true);
+        check_cost(&default, 4_096, 65, false); // iterations cap
+        check_cost(&default, 262_145, 1, false); // memory cap
+        // A hasher configured above the caps verifies its own hashes, and nothing costlier.
+        let strong = PasswordHasher::new().with_params(Argon2Params {
+            memory_kib: 512 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        });
+        check_cost(&strong, 512 * 1024, 2, true);
+        check_cost(&strong, 512 * 1024, 3, false);
+        check_cost(&strong, 1024 * 1024, 1, false);
+    }
+
     fn check_parse(phc: &str, ok: bool) {
         assert_eq!(parse(phc).is_ok(), ok, "{phc}");
     }
@@ -605,8 +682,13 @@ mod tests {
             false,
         );
         check_parse(&format!("$argon2id$v=19$m=-1,t=1,p=1${salt}${hash}"), false);
+        // Parsing accepts any cost; `verify` applies the caps (see verification_cost_caps).
         check_parse(
             &format!("$argon2id$v=19$m=99999999,t=1,p=1${salt}${hash}"),
+            true,
+        );
+        check_parse(
+            &format!("$argon2id$v=19$m=99999999999,t=1,p=1${salt}${hash}"),
             false,
         );
         check_parse(

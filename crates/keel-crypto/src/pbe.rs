@@ -350,8 +350,14 @@ mod tests {
         let mut huge = fast().encrypt(b"pw", b"data").unwrap();
         huge[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
         let start = std::time::Instant::now();
-        assert_eq!(PasswordEncryptor::new().decrypt(b"pw", &huge), Err(DecryptError::new()));
-        assert!(start.elapsed() < std::time::Duration::from_secs(1), "refused before PBKDF2");
+        assert_eq!(
+            PasswordEncryptor::new().decrypt(b"pw", &huge),
+            Err(DecryptError::new())
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "refused before PBKDF2"
+        );
     }
 
     #[test]
@@ -363,7 +369,10 @@ mod tests {
             .unwrap();
         let token = over.encrypt(b"pw", b"data").unwrap();
         assert_eq!(over.decrypt(b"pw", &token).unwrap(), b"data");
-        assert_eq!(PasswordEncryptor::new().decrypt(b"pw", &token), Err(DecryptError::new()));
+        assert_eq!(
+            PasswordEncryptor::new().decrypt(b"pw", &token),
+            Err(DecryptError::new())
+        );
     }
 
     #[test]

@@ -605,7 +605,13 @@ impl Signer {
         let (body, tag) = bytes.split_at(bytes.len() - SIGNATURE_LEN);
         let key_id = be_u32(body, 1).ok_or(Error::InvalidSignature)?;
         let len = purpose_len(purpose).ok_or(Error::InvalidSignature)?;
-        self.check(key_id, Use::Token, &[&len, purpose.as_bytes(), body], tag, purpose)?;
+        self.check(
+            key_id,
+            Use::Token,
+            &[&len, purpose.as_bytes(), body],
+            tag,
+            purpose,
+        )?;
         let issued_at = be_u64(body, 5).ok_or(Error::InvalidSignature)?;
         let expires_at = be_u64(body, 13).ok_or(Error::InvalidSignature)?;
         if now > expires_at || issued_at > now.saturating_add(CLOCK_SKEW.as_secs()) {
@@ -627,14 +633,7 @@ impl Signer {
         Some(mac.finalize().into_bytes().into())
     }
 
-    fn check(
-        &self,
-        id: u32,
-        usage: Use,
-        parts: &[&[u8]],
-        tag: &[u8],
-        purpose: &str,
-    ) -> Result<()> {
+    fn check(&self, id: u32, usage: Use, parts: &[&[u8]], tag: &[u8], purpose: &str) -> Result<()> {
         let entry = self.keys.get(id).ok_or(Error::InvalidSignature)?;
         let mut mac = entry.value().mac(usage).clone();
         for part in parts {

@@ -114,7 +114,12 @@ fn secrets_never_reach_the_logs() {
     );
     assert!(logs.contains("key promoted to primary"), "{logs}");
     // Signer rotation is logged like KeyRing's.
-    for event in ["key added", "key promoted to primary", "key retired", "retired key used"] {
+    for event in [
+        "key added",
+        "key promoted to primary",
+        "key retired",
+        "retired key used",
+    ] {
         assert!(
             logs.lines()
                 .any(|l| l.contains(event) && l.contains("keys=\"Signer\"")),

@@ -95,9 +95,7 @@ print(AESGCM(key).decrypt(nonce, body, ad).hex())
         (b"", "empty", b"row:7"),
         (&[0xffu8; 1000][..], "binary", b"\x00\x01"),
     ] {
-        let token = ring
-            .encrypt_str(purpose, plaintext, aad)
-            .unwrap();
+        let token = ring.encrypt_str(purpose, plaintext, aad).unwrap();
         let out = run(&py, &script, &[KEY_HEX, &token, purpose, &hex(aad)]);
         assert_eq!(out, hex(plaintext), "{purpose}");
     }
@@ -276,7 +274,8 @@ print(base64.b64encode(salt + iv + enc.update(padded) + enc.finalize()).decode()
         let token = run(&py, script, &["s3cret", data, "2000"]);
         assert!(keel_crypto::legacy::is_legacy_token(&token));
         let plain =
-            keel_crypto::legacy::decrypt_unauthenticated_for_migration(b"s3cret", &token, 2_000).unwrap();
+            keel_crypto::legacy::decrypt_unauthenticated_for_migration(b"s3cret", &token, 2_000)
+                .unwrap();
         assert_eq!(plain, data.as_bytes());
     }
 }

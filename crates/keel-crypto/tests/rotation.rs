@@ -34,7 +34,10 @@ fn add_roll_out_promote_retire_reencrypt_remove() {
     let fresh = promoted.encrypt("doc", b"new", b"").unwrap();
     assert_eq!(KeyRing::key_id_of(&fresh), Some(2));
     for (i, token) in stored.iter().enumerate() {
-        assert_eq!(promoted.decrypt("doc", token, b"").unwrap(), vec![i as u8; 10]);
+        assert_eq!(
+            promoted.decrypt("doc", token, b"").unwrap(),
+            vec![i as u8; 10]
+        );
     }
 
     // Step 3, retire key 1 (kept, decrypt only) and move stored data to key 2.
@@ -43,7 +46,11 @@ fn add_roll_out_promote_retire_reencrypt_remove() {
     assert_eq!(ring.state(1), Some(KeyState::Retired));
     let migrated: Vec<Vec<u8>> = stored
         .iter()
-        .map(|t| ring.reencrypt("doc", t, b"").unwrap().expect("was under key 1"))
+        .map(|t| {
+            ring.reencrypt("doc", t, b"")
+                .unwrap()
+                .expect("was under key 1")
+        })
         .collect();
     assert!(migrated.iter().all(|t| KeyRing::key_id_of(t) == Some(2)));
     assert!(
@@ -64,7 +71,10 @@ fn add_roll_out_promote_retire_reencrypt_remove() {
         Err(Error::Decrypt(_))
     ));
     let only_k2: KeyRing = format!("2:{k2}").parse().unwrap();
-    assert_eq!(only_k2.decrypt("doc", &migrated[0], b"").unwrap(), vec![0u8; 10]);
+    assert_eq!(
+        only_k2.decrypt("doc", &migrated[0], b"").unwrap(),
+        vec![0u8; 10]
+    );
 }
 
 #[test]

@@ -70,8 +70,16 @@ mod tests {
     #[test]
     fn layout_is_length_prefixed() {
         check("", b"", &[0x4b, 0, 0, 0, 9, 0, 0, 0, 0]);
-        check("ab", b"c", &[0x4b, 0, 0, 0, 9, 0, 0, 0, 2, b'a', b'b', b'c']);
-        check("a", b"bc", &[0x4b, 0, 0, 0, 9, 0, 0, 0, 1, b'a', b'b', b'c']);
+        check(
+            "ab",
+            b"c",
+            &[0x4b, 0, 0, 0, 9, 0, 0, 0, 2, b'a', b'b', b'c'],
+        );
+        check(
+            "a",
+            b"bc",
+            &[0x4b, 0, 0, 0, 9, 0, 0, 0, 1, b'a', b'b', b'c'],
+        );
         let long = [7u8; 200];
         let mut expected = vec![0x4b, 0, 0, 0, 9, 0, 0, 0, 1, b'p'];
         expected.extend_from_slice(&long);

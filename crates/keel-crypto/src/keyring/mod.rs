@@ -482,7 +482,9 @@ impl KeyRing {
     /// ```
     pub fn reencrypt_str(&self, purpose: &str, token: &str, aad: &[u8]) -> Result<Option<String>> {
         let bytes = decode_text(token)?;
-        Ok(self.reencrypt(purpose, &bytes, aad)?.map(|t| b64url_encode(&t)))
+        Ok(self
+            .reencrypt(purpose, &bytes, aad)?
+            .map(|t| b64url_encode(&t)))
     }
 
     /// The key id a binary token names, without authenticating it (for migration queries
@@ -567,7 +569,8 @@ mod tests {
         let other = ring.encrypt("p", b"hello", b"").unwrap();
         assert_ne!(token[5..17], other[5..17], "nonces must differ");
         assert_eq!(
-            ring.decrypt("p", &ring.encrypt("p", b"", b"").unwrap(), b"").unwrap(),
+            ring.decrypt("p", &ring.encrypt("p", b"", b"").unwrap(), b"")
+                .unwrap(),
             b""
         );
     }
@@ -590,10 +593,7 @@ mod tests {
         let edge = [1u8; INLINE_AD - 5 - 4 - 1]; // exactly fills the inline buffer
         let t = ring.encrypt("p", b"z", &edge).unwrap();
         assert_eq!(ring.decrypt("p", &t, &edge).unwrap(), b"z");
-        assert!(
-            ring.decrypt("p", &t, &[1u8; INLINE_AD - 9])
-                .is_err()
-        );
+        assert!(ring.decrypt("p", &t, &[1u8; INLINE_AD - 9]).is_err());
     }
 
     #[test]

@@ -28,9 +28,17 @@ impl Usage {
             // only the first refusal (previous == limit) is logged at error level.
             self.0.store(limit + 1, Ordering::Relaxed);
             if previous == limit {
-                tracing::error!(key_id, limit, "key usage limit reached; refusing to encrypt");
+                tracing::error!(
+                    key_id,
+                    limit,
+                    "key usage limit reached; refusing to encrypt"
+                );
             } else {
-                tracing::debug!(key_id, limit, "key usage limit reached; refusing to encrypt");
+                tracing::debug!(
+                    key_id,
+                    limit,
+                    "key usage limit reached; refusing to encrypt"
+                );
             }
             return Err(Error::KeyExhausted { key_id, limit });
         }
@@ -59,7 +67,10 @@ mod tests {
         for _ in 0..5 {
             assert!(matches!(
                 usage.reserve(1, 3),
-                Err(Error::KeyExhausted { key_id: 1, limit: 3 })
+                Err(Error::KeyExhausted {
+                    key_id: 1,
+                    limit: 3
+                })
             ));
         }
         assert_eq!(usage.get(3), 3);

@@ -136,10 +136,7 @@ impl TotpReplayGuard {
             .saturating_add(totp.skew())
             .saturating_add(1)
             .saturating_mul(totp.step_seconds());
-        let mut claimed = self
-            .claimed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut claimed = self.claimed.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(last) = claimed.get_mut(account) {
             if step <= last.step {
                 tracing::debug!("TOTP code replayed");
@@ -174,10 +171,7 @@ impl TotpReplayGuard {
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
     pub fn prune_at(&self, unix: u64) -> usize {
-        let mut claimed = self
-            .claimed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut claimed = self.claimed.lock().unwrap_or_else(PoisonError::into_inner);
         claimed.retain(|_, c| c.useful_until > unix);
         claimed.len()
     }
@@ -295,11 +289,23 @@ mod tests {
             Err(Error::CapacityExceeded(_))
         ));
         // Known accounts still work while full.
-        assert!(guard.verify_at(&totp, "a", &totp.code_at(t + 30), t + 30).is_ok());
+        assert!(
+            guard
+                .verify_at(&totp, "a", &totp.code_at(t + 30), t + 30)
+                .is_ok()
+        );
         // Once b's step left the window (skew 1, 30 s steps), its entry makes room.
         let later = t + 60;
-        assert!(guard.verify_at(&totp, "c", &totp.code_at(later), later).is_ok());
-        assert_eq!(guard.len(), 2, "b expired; a (claimed at t + 30) is still live");
+        assert!(
+            guard
+                .verify_at(&totp, "c", &totp.code_at(later), later)
+                .is_ok()
+        );
+        assert_eq!(
+            guard.len(),
+            2,
+            "b expired; a (claimed at t + 30) is still live"
+        );
         let long = "x".repeat(MAX_REPLAY_GUARD_ACCOUNT_LEN + 1);
         assert!(matches!(
             guard.verify_at(&totp, &long, &code, t),
