@@ -1,8 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 mod clock;
 mod error;
+#[cfg(feature = "errors")]
+mod errors;
 pub mod migrations;
 mod refresh;
 pub mod revocation;

@@ -172,7 +172,8 @@ impl ApiError {
         self
     }
 
-    /// Sets the `WWW-Authenticate` challenge (401 only).
+    /// Sets the `WWW-Authenticate` challenge (rendered on 401, and on 403 for RFC 6750
+    /// `insufficient_scope`).
     #[must_use]
     pub fn with_www_authenticate(mut self, challenge: impl Into<Cow<'static, str>>) -> Self {
         self.public.www_authenticate = Some(challenge.into());

@@ -27,11 +27,15 @@ pub(crate) fn render(public: &PublicError, problem_instance: Option<&str>) -> Re
         json_response(status, &public.to_envelope())
     };
     let headers = res.headers_mut();
-    if public.kind == ErrorKind::Unauthenticated {
-        let challenge = public.www_authenticate.as_deref().unwrap_or("Bearer");
-        if let Ok(v) = HeaderValue::from_str(challenge) {
-            headers.insert(header::WWW_AUTHENTICATE, v);
-        }
+    // 401 always carries a challenge (RFC 9110 §15.5.2); a 403 may carry one too (RFC 6750
+    // §3.1 `error="insufficient_scope"`).
+    let challenge = match (&public.www_authenticate, public.kind) {
+        (Some(c), ErrorKind::Unauthenticated | ErrorKind::Forbidden) => Some(&**c),
+        (None, ErrorKind::Unauthenticated) => Some("Bearer"),
+        _ => None,
+    };
+    if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(c).ok()) {
+        headers.insert(header::WWW_AUTHENTICATE, v);
     }
     if let Some(secs) = public.retry_after_secs() {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));

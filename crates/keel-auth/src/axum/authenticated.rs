@@ -1,0 +1,151 @@
+//! [`Authenticated`]: the extractor for `Authorization: Bearer <access token>`.
+
+use std::ops::Deref;
+
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::{AuthRejection, AuthRejectionKind};
+use crate::{Authenticator, Claims};
+
+/// The verified claims of the request's access token, from `Authorization: Bearer …`.
+///
+/// Verifies the signature, the claims and — when the [`Authenticator`] has
+/// [`Revocations`](crate::Revocations) — the token version and session. The
+/// [`Authenticator`] comes from the router state through [`FromRef`]. `C` is the type of
+/// your custom claims (`()` for none).
+///
+/// Rejects with [`AuthRejection`]: 401 without an `error` attribute when there is no bearer
+/// token, 401 `invalid_token` for any bad token (one answer for every cause), 503 when the
+/// revocation store is down. `Option<Authenticated<C>>` is `None` without a token and still
+/// rejects a bad one.
+///
+/// ```
+/// use axum::{Router, routing::get, extract::FromRef};
+/// use keel_auth::{AccessTokens, Authenticator, Key, KeySet};
+/// use keel_auth::axum::Authenticated;
+///
+/// #[derive(Clone, FromRef)]
+/// struct AppState {
+///     auth: Authenticator,
+/// }
+///
+/// async fn me(Authenticated(claims): Authenticated) -> String {
+///     format!("hello {}", claims.sub)
+/// }
+///
+/// # fn main() -> keel_auth::Result<()> {
+/// let tokens = AccessTokens::builder("https://auth.example.com", KeySet::new(Key::generate_hs256("k1")?)?)
+///     .build()?;
+/// let app: Router = Router::new()
+///     .route("/me", get(me))
+///     .with_state(AppState { auth: Authenticator::new(tokens) });
+/// # drop(app); Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated<C = ()>(pub Claims<C>);
+
+impl<C> Authenticated<C> {
+    /// The claims.
+    #[must_use]
+    pub fn into_inner(self) -> Claims<C> {
+        self.0
+    }
+}
+
+impl<C> Deref for Authenticated<C> {
+    type Target = Claims<C>;
+
+    fn deref(&self) -> &Claims<C> {
+        &self.0
+    }
+}
+
+/// The bearer token of `parts`: `Ok(None)` when there is no `Authorization` header or it
+/// uses another scheme (RFC 6750 §3.1: no error code then), `Err` for a malformed one.
+pub(crate) fn bearer_token(parts: &Parts) -> Result<Option<&str>, AuthRejectionKind> {
+    let mut values = parts.headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        tracing::debug!(
+            reason = "several Authorization headers",
+            "rejected access token"
+        );
+        return Err(AuthRejectionKind::InvalidToken);
+    }
+    let Ok(value) = value.to_str() else {
+        tracing::debug!(
+            reason = "non-ASCII Authorization header",
+            "rejected access token"
+        );
+        return Err(AuthRejectionKind::InvalidToken);
+    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_matches(' ');
+    if token.is_empty() || token.contains(' ') {
+        tracing::debug!(
+            reason = "malformed bearer credentials",
+            "rejected access token"
+        );
+        return Err(AuthRejectionKind::InvalidToken);
+    }
+    Ok(Some(token))
+}
+
+pub(crate) async fn authenticate<C: DeserializeOwned>(
+    parts: &Parts,
+    auth: &Authenticator,
+) -> Result<Option<Claims<C>>, AuthRejection> {
+    let token = bearer_token(parts).map_err(|kind| AuthRejection::new(kind, auth.realm()))?;
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    auth.authenticate(token)
+        .await
+        .map(Some)
+        .map_err(|e| AuthRejection::from_error(&e, auth.realm()))
+}
+
+impl<S, C> FromRequestParts<S> for Authenticated<C>
+where
+    Authenticator: FromRef<S>,
+    S: Send + Sync,
+    C: DeserializeOwned + Send + Sync + 'static,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
+        let auth = Authenticator::from_ref(state);
+        match authenticate(parts, &auth).await? {
+            Some(claims) => Ok(Self(claims)),
+            None => Err(AuthRejection::new(
+                AuthRejectionKind::MissingToken,
+                auth.realm(),
+            )),
+        }
+    }
+}
+
+impl<S, C> OptionalFromRequestParts<S> for Authenticated<C>
+where
+    Authenticator: FromRef<S>,
+    S: Send + Sync,
+    C: DeserializeOwned + Send + Sync + 'static,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, AuthRejection> {
+        let auth = Authenticator::from_ref(state);
+        Ok(authenticate(parts, &auth).await?.map(Self))
+    }
+}

@@ -1,0 +1,52 @@
+//! axum integration (feature `axum`): the [`Authenticated`] extractor, the [`RequireRole`] /
+//! [`RequirePermission`] guards, RFC 6750 rejections ([`AuthRejection`]) and token responses
+//! ([`NoStore`], `IntoResponse` for [`AccessTokenResponse`](crate::AccessTokenResponse)).
+//!
+//! Every extractor takes the [`Authenticator`](crate::Authenticator) from the router state
+//! through `FromRef`.
+//!
+//! ```
+//! use axum::{Router, routing::get, extract::FromRef};
+//! use keel_auth::{AccessTokens, Authenticator, Key, KeySet, MemoryTokenVersions, Revocations};
+//! use keel_auth::axum::{Authenticated, RequirePermission};
+//!
+//! keel_auth::permission!(ReportsRead = "reports:read");
+//!
+//! #[derive(Clone, FromRef)]
+//! struct AppState {
+//!     auth: Authenticator,
+//! }
+//!
+//! async fn me(user: Authenticated) -> String {
+//!     user.sub.clone()
+//! }
+//!
+//! async fn reports(caller: RequirePermission<ReportsRead>) -> String {
+//!     format!("reports for {}", caller.sub)
+//! }
+//!
+//! # fn main() -> keel_auth::Result<()> {
+//! let tokens = AccessTokens::builder("https://auth.example.com", KeySet::new(Key::generate_hs256("k1")?)?)
+//!     .audience("reports-api")
+//!     .build()?;
+//! let auth = Authenticator::new(tokens).with_revocations(Revocations::new(MemoryTokenVersions::new()));
+//! let app: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .route("/reports", get(reports))
+//!     .with_state(AppState { auth });
+//! # drop(app); Ok(()) }
+//! ```
+
+mod apikey;
+mod authenticated;
+mod guard;
+mod rejection;
+mod response;
+
+pub use apikey::{
+    ApiKeyAuth, ApiKeyRejection, ApiKeyRejectionKind, MAX_API_KEY_HEADER_LEN, X_API_KEY,
+};
+pub use authenticated::Authenticated;
+pub use guard::{Permission, RequirePermission, RequireRole, Role};
+pub use rejection::{AuthRejection, AuthRejectionKind};
+pub use response::NoStore;
