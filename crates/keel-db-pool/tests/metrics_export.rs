@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use keel_db_pool::{Config, Pool};
+use keel_db_pool::{Config, LevelFilter, Pool};
 use metrics::{
     Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
@@ -81,6 +81,8 @@ async fn pool_figures_reach_the_recorder() {
         .url(&url)
         .name("metrics_test")
         .max_size(2)
+        // Every statement counts as slow (and is not logged): the counter is exported.
+        .log_slow_statements(LevelFilter::OFF, Duration::ZERO)
         .maintenance_interval(Duration::from_millis(20))
         .build()
         .unwrap();
@@ -114,6 +116,10 @@ async fn pool_figures_reach_the_recorder() {
         .get("keel_db_pool_checkout_wait_seconds{pool=metrics_test}")
         .map(|s| s.0.lock().unwrap().len());
     assert_eq!(waits, Some(6));
+    assert_eq!(
+        recorder.counter("keel_db_pool_slow_statements_total{pool=metrics_test}"),
+        5
+    );
     drop(held);
 
     // Closing by cause is counted as it happens.
