@@ -24,6 +24,8 @@
 //! | `KEEL_REDIS_PREFIX` | `keel:ref` | prefix of every Redis key (rate limits, cache, invalidations) |
 //! | `KEEL_DB_MAX_CONNECTIONS` | cores × 2 + 1 | pool size |
 //! | `KEEL_PASSWORD_HASH` | `m=19456,t=2,p=1` | Argon2id memory (KiB), iterations, parallelism |
+//! | `KEEL_DEV_MODE` | `false` | accept weak settings with a warning: Argon2id below OWASP's minimum, low-entropy `KEEL_JWT_SECRET`, all-zero or low-entropy encryption keys (refused at startup otherwise) |
+//! | `KEEL_HEALTH_DETAILS_LOOPBACK` | `false` | show `/health` details to loopback callers without an admin token (only when no proxy or sidecar runs on the host) |
 //! | `KEEL_LOG_FORMAT` | `json` | `json` (one line per event) or `pretty` |
 //! | `RUST_LOG` | `info` | log filter |
 
@@ -32,6 +34,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::strength;
 
 /// Everything the service reads from its environment.
 #[derive(Clone)]
@@ -76,6 +80,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `KEEL_USER_CACHE`: whether user reads go through the cache.
     pub user_cache: bool,
+    /// `KEEL_DEV_MODE`: weak secrets and hashing costs are accepted with a warning.
+    pub dev_mode: bool,
+    /// `KEEL_HEALTH_DETAILS_LOOPBACK`: loopback callers see health details without a token.
+    pub health_details_loopback: bool,
+    /// Weak settings accepted because of `KEEL_DEV_MODE` (logged at startup).
+    pub warnings: Vec<String>,
     /// `KEEL_HEADER_READ_TIMEOUT_MS`, `KEEL_MAX_CONNECTIONS` (see [`crate::server`]).
     pub transport: crate::server::TransportConfig,
 }
@@ -104,6 +114,8 @@ impl fmt::Debug for Config {
             .field("password_hash", &self.password_hash)
             .field("log_format", &self.log_format)
             .field("user_cache", &self.user_cache)
+            .field("dev_mode", &self.dev_mode)
+            .field("health_details_loopback", &self.health_details_loopback)
             .field("transport", &self.transport)
             .finish()
     }
@@ -388,6 +400,53 @@ impl Config {
             }
         };
 
+        let dev_mode = flag(
+            get("KEEL_DEV_MODE").as_deref(),
+            "KEEL_DEV_MODE",
+            false,
+            &mut problems,
+        );
+        let health_details_loopback = flag(
+            get("KEEL_HEALTH_DETAILS_LOOPBACK").as_deref(),
+            "KEEL_HEALTH_DETAILS_LOOPBACK",
+            false,
+            &mut problems,
+        );
+        let mut weak = Vec::new();
+        let p = password_hash;
+        if !strength::argon2_meets_owasp(p.m_cost, p.t_cost) {
+            weak.push(format!(
+                "KEEL_PASSWORD_HASH m={},t={} is below OWASP's Argon2id minimum (e.g. m=19456,t=2,p=1)",
+                p.m_cost, p.t_cost
+            ));
+        }
+        if let Some(why) = jwt_secret
+            .as_deref()
+            .and_then(|s| strength::weakness(s.as_bytes()))
+        {
+            weak.push(format!(
+                "KEEL_JWT_SECRET {why}: use `openssl rand -base64 48`"
+            ));
+        }
+        for (id, why) in encryption_keys
+            .as_deref()
+            .map(key_weaknesses)
+            .unwrap_or_default()
+        {
+            weak.push(format!(
+                "KEEL_ENCRYPTION_KEYS key {id} {why}: use `openssl rand -base64 32`"
+            ));
+        }
+        let warnings = if dev_mode {
+            weak
+        } else {
+            problems.extend(
+                weak.into_iter()
+                    .map(|w| format!("{w} (KEEL_DEV_MODE=true accepts it)")),
+            );
+            Vec::new()
+        };
+
         let transport = crate::server::TransportConfig::from_lookup(get, &mut problems);
 
         match (database_url, jwt_secret, encryption_keys, bind) {
@@ -416,6 +475,9 @@ impl Config {
                     password_hash,
                     log_format,
                     transport,
+                    dev_mode,
+                    health_details_loopback,
+                    warnings,
                 })
             }
             _ => Err(ConfigError { problems }),
@@ -426,6 +488,21 @@ impl Config {
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
     }
+}
+
+/// The weaknesses of the raw keys in a keel-crypto key-ring string (`1:<base64>,*2:…`);
+/// malformed entries are left to the key ring's own parser.
+fn key_weaknesses(ring: &str) -> Vec<(String, &'static str)> {
+    use base64::Engine as _;
+    ring.split(',')
+        .filter_map(|entry| {
+            let (id, key) = entry.trim().trim_start_matches('*').split_once(':')?;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(key.trim())
+                .ok()?;
+            Some((id.to_owned(), strength::weakness(&raw)?))
+        })
+        .collect()
 }
 
 /// A boolean variable: `true/false`, `1/0`, `yes/no`, `on/off`; unset means `default`.
@@ -472,10 +549,10 @@ mod tests {
 
     const OK: [(&str, &str); 3] = [
         ("DATABASE_URL", "postgres://postgres@127.0.0.1/postgres"),
-        ("KEEL_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ("KEEL_JWT_SECRET", "9f86d081884c7d659a2feaa0c55ad015"),
         (
             "KEEL_ENCRYPTION_KEYS",
-            "1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            "1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
         ),
     ];
 
@@ -531,7 +608,7 @@ mod tests {
     fn secrets_are_redacted_in_debug() {
         let c = check(&OK, &[]).unwrap();
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("0123456789abcdef"), "{dbg}");
+        assert!(!dbg.contains("9f86d081"), "{dbg}");
         assert!(!dbg.contains("postgres://"), "{dbg}");
     }
 
@@ -546,12 +623,42 @@ mod tests {
             ),
             ("KEEL_PASSWORD_HASH", "m=64,t=1,p=1"),
             ("KEEL_LOG_FORMAT", "pretty"),
+            ("KEEL_DEV_MODE", "true"),
         ]);
         let c = check(&vars, &[]).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].starts_with("KEEL_PASSWORD_HASH m=64,t=1"));
         assert_eq!(c.rate_limit_global, None);
         assert_eq!(c.cors_origins.len(), 2);
         assert_eq!(c.cors_origins[1], "http://localhost:3000");
         assert_eq!(c.password_hash.m_cost, 64);
         assert_eq!(c.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn weak_settings_are_refused_unless_dev_mode() {
+        let weak = [
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/postgres"),
+            ("KEEL_JWT_SECRET", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            (
+                "KEEL_ENCRYPTION_KEYS",
+                "1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+            ("KEEL_PASSWORD_HASH", "m=4096,t=1,p=1"),
+        ];
+        let expected = [
+            "KEEL_PASSWORD_HASH m=4096,t=1 is below OWASP",
+            "KEEL_JWT_SECRET has fewer than 8 distinct bytes",
+            "KEEL_ENCRYPTION_KEYS key 1 is all zeros",
+        ];
+        check(&weak, &expected);
+        let mut dev = weak.to_vec();
+        dev.push(("KEEL_DEV_MODE", "true"));
+        let c = check(&dev, &[]).unwrap();
+        assert_eq!(c.warnings.len(), 3);
+        for (got, want) in c.warnings.iter().zip(expected) {
+            assert!(got.starts_with(want), "{got}");
+        }
+        assert!(!c.health_details_loopback);
     }
 }

@@ -20,6 +20,7 @@ pub mod routes;
 pub mod server;
 pub mod services;
 pub mod state;
+pub mod strength;
 pub mod telemetry;
 
 pub use config::Config;

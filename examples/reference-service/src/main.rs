@@ -39,6 +39,9 @@ async fn main() -> ExitCode {
     };
     // Flushes buffered log lines when main returns.
     let _log_guard = telemetry::init_tracing(config.log_format);
+    for warning in &config.warnings {
+        tracing::warn!(%warning, "weak setting accepted because KEEL_DEV_MODE=true");
+    }
     let result = match command {
         "serve" => serve(config).await,
         "migrate" => migrate::run(config.database_url())

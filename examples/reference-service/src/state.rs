@@ -124,7 +124,9 @@ impl AppState {
         self.limits.global_layer()
     }
 
-    /// `/health/*` (keel-health): details for admins (bearer token) or loopback callers.
+    /// `/health/*` (keel-health): details for admins (bearer token), and for loopback
+    /// callers only with `KEEL_HEALTH_DETAILS_LOOPBACK=true` (a same-host proxy or sidecar
+    /// makes every client loopback).
     pub fn health_router(&self) -> Router {
         let tokens = self.tokens.clone();
         let admin = DetailsPolicy::when(move |parts: &http::request::Parts| {
@@ -132,8 +134,13 @@ impl AppState {
                 .and_then(|t| tokens.verify(t).ok())
                 .is_some_and(|c| c.role == Role::Admin)
         });
+        let policy = if self.config.health_details_loopback {
+            admin.or(DetailsPolicy::loopback())
+        } else {
+            admin
+        };
         HealthRouter::new(self.health.clone())
-            .details(admin.or(DetailsPolicy::loopback()))
+            .details(policy)
             .into_router()
     }
 }

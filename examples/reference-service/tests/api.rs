@@ -96,6 +96,14 @@ async fn whole_flow_signup_login_me_admin_list_patch_cache_delete() {
         .call(Method::GET, "/api/v1/users/me", Some(&token), None)
         .await;
     assert_eq!(me.status, StatusCode::OK);
+    // Tokens and account data are never stored by caches.
+    for res in [&s, &l, &me] {
+        assert_eq!(
+            res.headers["cache-control"], "no-store",
+            "{:?}",
+            res.headers
+        );
+    }
     assert_eq!(me.body["data"]["id"], json!(id));
 
     // Admin lists with pagination.

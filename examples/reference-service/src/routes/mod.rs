@@ -7,7 +7,9 @@ pub mod users;
 
 use axum::Router;
 use axum::routing::{get, post};
+use http::{HeaderValue, header};
 use keel_errors::axum::{method_not_allowed, not_found};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use client_ip::ClientIp;
 
@@ -24,6 +26,12 @@ pub fn api_routes() -> Router<AppState> {
             "/api/v1/users/{id}",
             get(users::get).patch(users::update).delete(users::delete),
         )
+        // Every API answer carries account data or tokens: never stored by a cache
+        // (RFC 9111 §5.2.2.5; RFC 6749 §5.1 for token responses).
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .route("/metrics", get(ops::metrics))
 }
 

@@ -80,6 +80,7 @@ pub async fn spawn(opts: Opts) -> Option<TestApp> {
         ("KEEL_ENCRYPTION_KEYS", KEYS.to_owned()),
         // Cheap Argon2 for tests; production uses OWASP's parameters.
         ("KEEL_PASSWORD_HASH", "m=64,t=1,p=1".to_owned()),
+        ("KEEL_DEV_MODE", "true".to_owned()),
         ("KEEL_RATE_LIMIT_GLOBAL", "off".to_owned()),
         ("KEEL_REQUEST_TIMEOUT_SECS", "1".to_owned()),
         ("KEEL_SHUTDOWN_TIMEOUT_SECS", "5".to_owned()),
