@@ -9,7 +9,7 @@ impl CacheStats {
     /// counters `keel_cache_{hits,stale_hits,negative_hits,misses,coalesced,loads,
     /// load_errors,load_timeouts,refreshes,refresh_errors,oversized}_total`,
     /// `keel_cache_evictions_total{cause}`, `keel_cache_l2_{hits,misses,writes,errors,
-    /// skipped,undecodable}_total`, and gauges `keel_cache_entries`,
+    /// skipped,undecodable,outages}_total`, and gauges `keel_cache_entries`,
     /// `keel_cache_weighted_size`, `keel_cache_load_seconds_total`, `keel_cache_hit_ratio`,
     /// `keel_cache_l2_up`. Counters are set to absolute values, so call it as often as
     /// you like (e.g. before each scrape).
@@ -49,6 +49,7 @@ impl CacheStats {
             c("keel_cache_l2_errors_total", self.l2.errors);
             c("keel_cache_l2_skipped_total", self.l2.skipped);
             c("keel_cache_l2_undecodable_total", self.l2.undecodable);
+            c("keel_cache_l2_outages_total", self.l2.outages);
             gauge!("keel_cache_l2_up", "cache" => name.to_owned()).set(if self.l2.up {
                 1.0
             } else {

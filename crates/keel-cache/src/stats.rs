@@ -76,6 +76,7 @@ pub(crate) struct Counters {
     pub(crate) l2_errors: AtomicU64,
     pub(crate) l2_skipped: AtomicU64,
     pub(crate) l2_undecodable: AtomicU64,
+    pub(crate) l2_outages: AtomicU64,
     pub(crate) invalidations_received: AtomicU64,
     pub(crate) invalidations_sent: AtomicU64,
 }
@@ -125,6 +126,7 @@ impl Counters {
                 errors: load(&self.l2_errors),
                 skipped: load(&self.l2_skipped),
                 undecodable: load(&self.l2_undecodable),
+                outages: load(&self.l2_outages),
                 invalidations_sent: load(&self.invalidations_sent),
                 invalidations_received: load(&self.invalidations_received),
             },
@@ -247,6 +249,9 @@ pub struct L2Stats {
     pub undecodable: u64,
     /// Invalidations published to other replicas.
     pub invalidations_sent: u64,
+    /// Times the tier switched from up to down (memory-only): outages begun. Each switch
+    /// is logged once, as a warning; the recovery once, at info.
+    pub outages: u64,
     /// Invalidations received from other replicas and applied.
     pub invalidations_received: u64,
 }

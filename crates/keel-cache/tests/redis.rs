@@ -215,6 +215,7 @@ async fn redis_killed_mid_test_degrades_to_memory_then_resumes() {
     let s = a.stats();
     assert!(!s.l2.up);
     assert!(s.l2.errors >= 1, "{s:?}");
+    assert_eq!(s.l2.outages, 1, "one switch to memory-only: {s:?}");
     assert!(s.l2.skipped >= 1, "{s:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 19);
 
@@ -238,6 +239,7 @@ async fn redis_killed_mid_test_degrades_to_memory_then_resumes() {
     })
     .await;
     assert!(a.stats().l2.writes > 1);
+    assert_eq!(a.stats().l2.outages, 1, "recovered without another outage");
     let i = next.load(Ordering::SeqCst);
 
     // And the invalidation channel is back: another instance's invalidation arrives

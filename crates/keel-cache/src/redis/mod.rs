@@ -11,19 +11,34 @@
 //! * Redis down: every operation is bounded by [`RedisTier::op_timeout`]; after a failure
 //!   Redis is skipped for [`RedisTier::retry_interval`], then probed again. Callers never
 //!   see a Redis error; it is logged once per outage and counted in
-//!   [`L2Stats`](crate::L2Stats). When the invalidation channel reconnects after a gap the
-//!   memory tier is cleared, because invalidations may have been missed.
+//!   [`L2Stats`](crate::L2Stats) (`errors`, and `outages` for each switch to memory-only).
+//!   When the invalidation channel reconnects after a gap the memory tier is cleared,
+//!   because invalidations may have been missed.
+//!
+//! # Redis Cluster (feature `redis-cluster`)
+//!
+//! [`RedisTier::cluster`] takes seed node URLs. Every command of the tier touches one key
+//! (`GET` + `PTTL` of one key, `SET`, `UNLINK`, `INCR` of the version key), so nothing
+//! needs a hash tag and a cache's keys spread over all masters. A prefix invalidation
+//! `SCAN`s every master. Invalidations use classic `PUBLISH`, which a cluster forwards to
+//! **every** node, and each instance subscribes on one node (the first seed that
+//! answers, the next one when it fails): a subscriber hears every replica's
+//! invalidations whichever node either is connected to. (Sharded `SPUBLISH` reaches
+//! only the channel's shard: cheaper on a large cluster, but one master's death would
+//! silence invalidations for everybody until its failover.) A failed master is an
+//! outage like a failed single node: the tier goes memory-only until a probe reaches
+//! that master again.
 
 mod codec;
+mod conn;
 mod subscriber;
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
@@ -33,6 +48,7 @@ use crate::entry::{Entry, NEVER};
 use crate::stats::{Counters, bump};
 use crate::tier::{BoxFut, L2Get, SecondTier};
 use crate::{Cache, CacheBuilder, CacheKey, Clock, Error};
+use conn::{Conn, ScanNode};
 
 /// Configuration of the Redis second tier.
 ///
@@ -56,7 +72,7 @@ use crate::{Cache, CacheBuilder, CacheKey, Clock, Error};
 /// ```
 #[derive(Clone)]
 pub struct RedisTier {
-    client: redis::Client,
+    target: Target,
     key_prefix: String,
     schema_version: u32,
     op_timeout: Duration,
@@ -65,14 +81,36 @@ pub struct RedisTier {
     broadcast: bool,
 }
 
+/// One node, or the seed nodes of a cluster.
+#[derive(Clone)]
+enum Target {
+    Single(redis::Client),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(Vec<redis::Client>),
+}
+
+impl Target {
+    /// The clients the invalidation subscriber may connect to, in order of preference.
+    fn subscribe_to(&self) -> Vec<redis::Client> {
+        match self {
+            Self::Single(c) => vec![c.clone()],
+            #[cfg(feature = "redis-cluster")]
+            Self::Cluster(seeds) => seeds.clone(),
+        }
+    }
+}
+
 impl fmt::Debug for RedisTier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The client's connection info may hold a password: print only the address.
+        // The clients' connection info may hold a password: print only the addresses.
+        let addrs: Vec<String> = self
+            .target
+            .subscribe_to()
+            .iter()
+            .map(|c| c.get_connection_info().addr().to_string())
+            .collect();
         f.debug_struct("RedisTier")
-            .field(
-                "addr",
-                &self.client.get_connection_info().addr().to_string(),
-            )
+            .field("addr", &addrs)
             .field("key_prefix", &self.key_prefix)
             .field("schema_version", &self.schema_version)
             .field("op_timeout", &self.op_timeout)
@@ -86,8 +124,47 @@ impl fmt::Debug for RedisTier {
 impl RedisTier {
     /// A tier on `client` with the defaults.
     pub fn new(client: redis::Client) -> Self {
+        Self::with_target(Target::Single(client))
+    }
+
+    /// A tier on a Redis Cluster reached through any of `nodes` (seed URLs such as
+    /// `redis://10.0.0.1:6379`; the client discovers the other masters). Give several
+    /// seeds: the invalidation subscriber uses the first that answers, and the next one
+    /// when its node fails.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] for no URL or an invalid one.
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use keel_cache::{Cache, redis::RedisTier};
+    ///
+    /// let tier = RedisTier::cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"])?;
+    /// let cache: Cache<u64, String> = Cache::builder("names").build_with_redis(tier).await?;
+    /// # drop(cache); Ok(()) }
+    /// ```
+    #[cfg(feature = "redis-cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+    pub fn cluster<I, S>(nodes: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let seeds = nodes
+            .into_iter()
+            .map(|url| redis::Client::open(url.as_ref()).map_err(|e| Error::Redis(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if seeds.is_empty() {
+            return Err(Error::Redis(
+                "a Redis Cluster needs at least one seed node URL".to_owned(),
+            ));
+        }
+        Ok(Self::with_target(Target::Cluster(seeds)))
+    }
+
+    fn with_target(target: Target) -> Self {
         Self {
-            client,
+            target,
             key_prefix: "keel:".to_owned(),
             schema_version: 1,
             op_timeout: Duration::from_millis(250),
@@ -186,15 +263,7 @@ where
                 self.name
             )));
         }
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(tier.op_timeout))
-            .set_response_timeout(Some(tier.op_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(tier.retry_interval);
-        let conn = tier
-            .client
-            .get_connection_manager_lazy(config)
-            .map_err(|e| Error::Redis(e.to_string()))?;
+        let conn = connect(&tier)?;
         let counters = Arc::new(Counters::default());
         let (shutdown, shutdown_rx) = watch::channel(());
         let base = format!("{}{}:", tier.key_prefix, self.name);
@@ -211,6 +280,7 @@ where
             version: AtomicU64::new(0),
             up: AtomicBool::new(false),
             retry_at: AtomicU64::new(0),
+            failed_key: Mutex::new(None),
             origin: Instant::now(),
             counters: Arc::clone(&counters),
             clock: self.clock.clone(),
@@ -226,7 +296,7 @@ where
         if tier.broadcast {
             let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
             handle.spawn(subscriber::run(
-                tier.client.clone(),
+                tier.target.subscribe_to(),
                 Arc::downgrade(cache.inner()),
                 Arc::downgrade(&l2),
                 shutdown_rx,
@@ -235,6 +305,44 @@ where
             let _ = tokio::time::timeout(tier.op_timeout * 2, ready_rx).await;
         }
         Ok(cache)
+    }
+}
+
+/// The tier's connection, made lazily: a Redis that is down is an outage, not an error.
+fn connect(tier: &RedisTier) -> Result<Conn, Error> {
+    match &tier.target {
+        Target::Single(client) => {
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(tier.op_timeout))
+                .set_response_timeout(Some(tier.op_timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(tier.retry_interval);
+            client
+                .get_connection_manager_lazy(config)
+                .map(Conn::Single)
+                .map_err(|e| Error::Redis(e.to_string()))
+        }
+        #[cfg(feature = "redis-cluster")]
+        Target::Cluster(seeds) => {
+            // One retry: the tier has its own timeout and retry interval; the client's
+            // default 16 retries would only queue work behind a dead master.
+            let client = redis::cluster::ClusterClientBuilder::new(
+                seeds.iter().map(|c| c.get_connection_info().clone()),
+            )
+            .connection_timeout(tier.op_timeout)
+            .response_timeout(tier.op_timeout)
+            .retries(1)
+            .min_retry_wait(10)
+            .max_retry_wait(100)
+            .build()
+            .map_err(|e| Error::Redis(e.to_string()))?;
+            let config = redis::cluster::ClusterConfig::new()
+                .set_connection_timeout(tier.op_timeout)
+                .set_response_timeout(tier.op_timeout);
+            Ok(Conn::Cluster(
+                client.get_pending_async_connection_with_config(config),
+            ))
+        }
     }
 }
 
@@ -287,7 +395,7 @@ fn glob_escape(s: &str, out: &mut String) {
 }
 
 pub(crate) struct RedisL2<V> {
-    conn: ConnectionManager,
+    conn: Conn,
     base: String,
     version_key: String,
     pub(crate) channel: String,
@@ -300,6 +408,9 @@ pub(crate) struct RedisL2<V> {
     up: AtomicBool,
     /// While down: when (nanos since `origin`) the next probe may run.
     retry_at: AtomicU64,
+    /// The key (or channel) whose failure began the outage: probes check its node too,
+    /// so a cluster with one dead master does not flap between up and down.
+    failed_key: Mutex<Option<String>>,
     origin: Instant,
     pub(crate) counters: Arc<Counters>,
     clock: Clock,
@@ -327,11 +438,34 @@ where
 
     async fn query<T: redis::FromRedisValue>(&self, p: &redis::Pipeline) -> RedisResult<T> {
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.op_timeout, p.query_async::<T>(&mut conn)).await {
+        self.bounded(p.query_async::<T>(&mut conn)).await
+    }
+
+    /// One command (not pipelined: a cluster splits a multi-key `UNLINK` by slot).
+    async fn query_cmd<T: redis::FromRedisValue>(&self, c: &redis::Cmd) -> RedisResult<T> {
+        let mut conn = self.conn.clone();
+        self.bounded(c.query_async::<T>(&mut conn)).await
+    }
+
+    async fn bounded<T>(&self, f: impl Future<Output = redis::RedisResult<T>>) -> RedisResult<T> {
+        match tokio::time::timeout(self.op_timeout, f).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {:?}", self.op_timeout)),
         }
+    }
+
+    /// While down: the node of the key whose failure began the outage answers.
+    async fn probe_failed_node(&self) -> RedisResult<()> {
+        let failed = self
+            .failed_key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Some(key) = failed else { return Ok(()) };
+        let mut c = redis::cmd("EXISTS");
+        c.arg(key);
+        self.query_cmd::<i64>(&c).await.map(|_| ())
     }
 
     /// Whether Redis may be used now. While it is marked down, one caller per
@@ -354,9 +488,17 @@ where
         }
         let mut p = redis::pipe();
         p.cmd("GET").arg(&self.version_key);
-        match self.query::<(Option<u64>,)>(&p).await {
+        let probe = match self.probe_failed_node().await {
+            Ok(()) => self.query::<(Option<u64>,)>(&p).await,
+            Err(e) => Err(e),
+        };
+        match probe {
             Ok((v,)) => {
                 self.version.store(v.unwrap_or(0), Ordering::SeqCst);
+                *self
+                    .failed_key
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = None;
                 self.up.store(true, Ordering::SeqCst);
                 tracing::info!(cache = %self.name, "Redis tier available");
                 true
@@ -369,13 +511,20 @@ where
         }
     }
 
-    pub(crate) fn failed(&self, op: &str, e: &str) {
+    /// Records a failed operation on `key` (a data key, the version key or the
+    /// channel): counted, and the first failure of an outage logged and remembered.
+    pub(crate) fn failed(&self, op: &str, key: &str, e: &str) {
         bump(&self.counters.l2_errors);
         let next = self
             .elapsed()
             .saturating_add(duration_nanos(self.retry_interval));
         self.retry_at.store(next, Ordering::SeqCst);
         if self.up.swap(false, Ordering::SeqCst) {
+            bump(&self.counters.l2_outages);
+            *self
+                .failed_key
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(key.to_owned());
             tracing::warn!(cache = %self.name, op, error = %e, "Redis tier unavailable; serving from memory and the loader until it answers again");
         } else {
             tracing::debug!(cache = %self.name, op, error = %e, "Redis tier operation failed");
@@ -399,7 +548,7 @@ where
             .ignore();
         match self.query::<()>(&p).await {
             Ok(()) => bump(&self.counters.invalidations_sent),
-            Err(e) => self.failed("PUBLISH", &e),
+            Err(e) => self.failed("PUBLISH", &self.channel, &e),
         }
     }
 
@@ -413,7 +562,7 @@ where
         let (bytes, pttl) = match self.query::<(Option<Vec<u8>>, i64)>(&p).await {
             Ok(r) => r,
             Err(e) => {
-                self.failed("GET", &e);
+                self.failed("GET", &k, &e);
                 return L2Get::Miss;
             }
         };
@@ -430,7 +579,7 @@ where
                 let mut p = redis::pipe();
                 p.cmd("UNLINK").arg(&k).ignore();
                 if let Err(e) = self.query::<()>(&p).await {
-                    self.failed("UNLINK", &e);
+                    self.failed("UNLINK", &k, &e);
                 }
                 return L2Get::Miss;
             }
@@ -512,7 +661,7 @@ where
         match self.query::<()>(&p).await {
             Ok(()) => bump(&self.counters.l2_writes),
             Err(e) => {
-                self.failed("SET", &e);
+                self.failed("SET", &k, &e);
                 return;
             }
         }
@@ -528,10 +677,11 @@ where
             }
             return;
         }
+        let k = self.data_key(key);
         let mut p = redis::pipe();
-        p.cmd("UNLINK").arg(self.data_key(key)).ignore();
+        p.cmd("UNLINK").arg(&k).ignore();
         if let Err(e) = self.query::<()>(&p).await {
-            self.failed("UNLINK", &e);
+            self.failed("UNLINK", &k, &e);
             return;
         }
         if broadcast {
@@ -548,36 +698,65 @@ where
         glob_escape(&self.data_key(""), &mut pattern);
         glob_escape(prefix, &mut pattern);
         pattern.push('*');
+        // A cluster keeps each key on one master: scan them all.
+        let nodes = match self.bounded_nodes().await {
+            Ok(n) => n,
+            Err(e) => {
+                self.failed("CLUSTER SLOTS", &self.version_key, &e);
+                return;
+            }
+        };
+        for node in &nodes {
+            if !self.delete_matching_on(node, &pattern).await {
+                return;
+            }
+        }
+        self.publish(&Message::Prefix(prefix)).await;
+    }
+
+    async fn bounded_nodes(&self) -> RedisResult<Vec<ScanNode>> {
+        match tokio::time::timeout(self.op_timeout, self.conn.scan_nodes()).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {:?}", self.op_timeout)),
+        }
+    }
+
+    /// `SCAN`s `node` for `pattern` and unlinks what it finds; false after a failure.
+    async fn delete_matching_on(&self, node: &ScanNode, pattern: &str) -> bool {
         let mut cursor: u64 = 0;
         loop {
-            let mut p = redis::pipe();
-            p.cmd("SCAN")
-                .arg(cursor)
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
                 .arg("MATCH")
-                .arg(&pattern)
+                .arg(pattern)
                 .arg("COUNT")
                 .arg(1000);
-            let (next, keys) = match self.query::<((u64, Vec<String>),)>(&p).await {
-                Ok((r,)) => r,
+            let page = tokio::time::timeout(
+                self.op_timeout,
+                self.conn.query_on::<(u64, Vec<String>)>(node, &scan),
+            )
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.op_timeout)));
+            let (next, keys) = match page {
+                Ok(r) => r,
                 Err(e) => {
-                    self.failed("SCAN", &e);
-                    return;
+                    self.failed("SCAN", &self.version_key, &e);
+                    return false;
                 }
             };
-            if !keys.is_empty() {
-                let mut p = redis::pipe();
-                p.cmd("UNLINK").arg(&keys).ignore();
-                if let Err(e) = self.query::<()>(&p).await {
-                    self.failed("UNLINK", &e);
-                    return;
+            if let Some(first) = keys.first() {
+                let mut unlink = redis::cmd("UNLINK");
+                unlink.arg(&keys);
+                if let Err(e) = self.query_cmd::<i64>(&unlink).await {
+                    self.failed("UNLINK", first, &e);
+                    return false;
                 }
             }
             cursor = next;
             if cursor == 0 {
-                break;
+                return true;
             }
         }
-        self.publish(&Message::Prefix(prefix)).await;
     }
 
     async fn bump_version_impl(&self) {
@@ -592,7 +771,7 @@ where
                 self.version.fetch_max(v, Ordering::SeqCst);
                 self.publish(&Message::All(v)).await;
             }
-            Err(e) => self.failed("INCR", &e),
+            Err(e) => self.failed("INCR", &self.version_key, &e),
         }
     }
 }

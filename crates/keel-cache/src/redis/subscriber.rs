@@ -16,8 +16,12 @@ use crate::stats::bump;
 /// Subscribes to the invalidation channel and applies messages until the cache is
 /// dropped; reconnects with backoff. After a reconnection the memory tier is cleared:
 /// messages published during the gap are lost, so any memory entry may be stale.
+///
+/// `clients` are the nodes it may subscribe on, in order: one for a single node, the
+/// seeds of a cluster (where classic `PUBLISH` reaches every node, so any node will
+/// do). A failed subscription moves on to the next node.
 pub(super) async fn run<K, V>(
-    client: redis::Client,
+    clients: Vec<redis::Client>,
     cache: Weak<Inner<K, V>>,
     tier: Weak<RedisL2<V>>,
     mut shutdown: watch::Receiver<()>,
@@ -29,7 +33,14 @@ pub(super) async fn run<K, V>(
     let mut ready = Some(ready);
     let mut connected_before = false;
     let mut backoff = Duration::from_millis(50);
+    let mut node = 0usize;
     loop {
+        let Some(client) = clients.get(node % clients.len().max(1)) else {
+            return;
+        };
+        node = node.wrapping_add(1);
+        // Each seed is tried once before backing off.
+        let full_round = node.is_multiple_of(clients.len().max(1));
         let Some(l2) = tier.upgrade() else { return };
         let (channel, op_timeout, max_backoff, name) = (
             l2.channel.clone(),
@@ -48,22 +59,28 @@ pub(super) async fn run<K, V>(
             Ok(Ok(ps)) => ps,
             Ok(Err(e)) => {
                 tracing::debug!(cache = %name, error = %e, "invalidation channel: subscribe failed");
-                if wait_or_shutdown(&mut shutdown, backoff).await {
-                    return;
+                if full_round {
+                    if wait_or_shutdown(&mut shutdown, backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(max_backoff.max(Duration::from_millis(50)));
                 }
-                backoff = (backoff * 2).min(max_backoff.max(Duration::from_millis(50)));
                 continue;
             }
             Err(_) => {
                 tracing::debug!(cache = %name, "invalidation channel: subscribe timed out");
-                if wait_or_shutdown(&mut shutdown, backoff).await {
-                    return;
+                if full_round {
+                    if wait_or_shutdown(&mut shutdown, backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(max_backoff.max(Duration::from_millis(50)));
                 }
-                backoff = (backoff * 2).min(max_backoff.max(Duration::from_millis(50)));
                 continue;
             }
         };
         backoff = Duration::from_millis(50);
+        // Stay on the node that answered until it fails.
+        node = node.wrapping_sub(1);
         if connected_before {
             let (Some(inner), Some(l2)) = (cache.upgrade(), tier.upgrade()) else {
                 return;
