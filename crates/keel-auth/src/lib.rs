@@ -4,10 +4,14 @@
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+pub mod admission;
 mod clock;
 mod error;
 #[cfg(feature = "errors")]
 mod errors;
+#[cfg(feature = "ratelimit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ratelimit")))]
+pub mod login;
 pub mod migrations;
 mod refresh;
 pub mod revocation;
