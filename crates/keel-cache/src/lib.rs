@@ -9,6 +9,7 @@ mod cache;
 mod clock;
 mod entry;
 mod error;
+mod flight;
 mod key;
 mod lookup;
 #[cfg(feature = "metrics")]
