@@ -268,3 +268,61 @@ async fn reset_key_forgets_the_key_in_redis() {
     assert_eq!(d.source(), Source::Redis);
     assert_eq!(d.remaining(), 1);
 }
+
+#[tokio::test]
+async fn the_fallback_enforces_this_replicas_share_and_counts_the_switches() {
+    let Ok(mut server) = keel_testkit::TempRedis::start_new() else {
+        assert!(
+            !keel_testkit::services_required(),
+            "redis-server is required"
+        );
+        return;
+    };
+    let clock = keel_ratelimit::ManualClock::new();
+    let l = RedisLimiter::builder()
+        .quota(Quota::per_minute(6))
+        .replicas(3)
+        .timeout(Duration::from_millis(200))
+        .retry_interval(Duration::from_secs(1))
+        .clock(keel_ratelimit::Clock::manual(&clock))
+        .connect(&server.url())
+        .await
+        .unwrap();
+    // 6 per minute among 3 replicas: 6 per 3 minutes each, burst 2.
+    assert_eq!(
+        l.fallback().quotas(),
+        [Quota::new(6, Duration::from_secs(180)).burst(2)]
+    );
+    let key = Key::from("k");
+    assert_eq!(l.check_key(&key, 1).await.unwrap().source(), Source::Redis);
+
+    server.kill();
+    let d = l.check_key(&key, 1).await.unwrap();
+    assert_eq!((d.source(), d.is_allowed()), (Source::Fallback, true));
+    assert!(l.check_key(&key, 1).await.unwrap().is_allowed());
+    let d = l.check_key(&key, 1).await.unwrap();
+    assert!(d.is_denied(), "this replica's share is spent");
+    assert_eq!(d.retry_after(), Some(Duration::from_secs(30)));
+    // A cost the shared quota allows but the share cannot: a denial until Redis may be
+    // back, not an error.
+    let d = l.check_key(&Key::from("big"), 3).await.unwrap();
+    assert_eq!((d.source(), d.is_denied()), (Source::Fallback, true));
+    assert_eq!(d.retry_after(), Some(Duration::from_secs(1)));
+    let s = l.stats();
+    assert_eq!((s.fallback_entered, s.fallback_exited), (1, 0), "{s:?}");
+
+    server.start().unwrap();
+    // The first due probe that reaches the restarted server ends the outage.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        clock.advance(Duration::from_secs(1));
+        if l.check_key(&key, 1).await.unwrap().source() == Source::Redis {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not return to Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!l.is_degraded());
+    let s = l.stats();
+    assert_eq!((s.fallback_entered, s.fallback_exited), (1, 1), "{s:?}");
+}
