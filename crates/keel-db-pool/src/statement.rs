@@ -60,12 +60,19 @@ pub(crate) fn typed_params<'a>(
 }
 
 /// Whether an error from a statement run with cached parameter types may come from
-/// types gone stale after a schema change (`42804 datatype_mismatch`, `42883
-/// undefined_function`, `42725 ambiguous_function`): the entry is dropped and, outside
-/// a transaction, learned again and run once more.
+/// types gone stale after a schema change: the server's `42804 datatype_mismatch`,
+/// `42883 undefined_function`, `42725 ambiguous_function`, or a parameter the driver
+/// cannot encode as the cached type (a column changed from `int` to `bigint`). The
+/// entry is dropped and, outside a transaction, learned again and run once more.
 pub(crate) fn stale_types(err: &Error) -> bool {
-    err.sqlstate()
-        .is_some_and(|s| matches!(s.code(), "42804" | "42883" | "42725"))
+    let wrong_type = err
+        .driver_error()
+        .and_then(std::error::Error::source)
+        .is_some_and(|s| s.is::<tokio_postgres::types::WrongType>());
+    wrong_type
+        || err
+            .sqlstate()
+            .is_some_and(|s| matches!(s.code(), "42804" | "42883" | "42725"))
 }
 
 /// Parameter types per SQL text, shared by a pool's connections.

@@ -128,6 +128,13 @@ async fn statements_with_parameters_and_transactions() {
     }
     // The wrong count did not break the connection or drain the pool.
     assert_eq!(pool.metrics().invalidations, 0);
+    // Named statements are refused in this mode instead of failing later.
+    let conn = pool.get().await.unwrap();
+    assert!(matches!(
+        conn.prepare_cached("SELECT 1").await,
+        Err(Error::Config(_))
+    ));
+    drop(conn);
 
     // A transaction: its session settings are `SET LOCAL`, so they hold inside it (an
     // unqualified table name resolves through the search_path) …
@@ -296,4 +303,58 @@ async fn named_statements_break_and_unnamed_ones_do_not() {
     };
     assert_eq!(run_across_servers(&unnamed.pool).await.unwrap(), 42);
     unnamed.cleanup().await;
+}
+
+#[tokio::test]
+async fn learning_types_never_commits_a_raw_transaction() {
+    let Some(b) = bounced(ConfigBuilder::pgbouncer_transaction_mode).await else {
+        return;
+    };
+    let s = &b.schema;
+    let conn = b.pool.get().await.unwrap();
+    conn.batch_execute("BEGIN").await.unwrap();
+    // A SQL text not seen before: its parameter types are learned inside the open
+    // transaction, which must not be committed by that.
+    conn.execute(
+        &format!("INSERT INTO {s}.items (name, qty) VALUES ($1, $2)"),
+        &[&"uncommitted", &1_i32],
+    )
+    .await
+    .unwrap();
+    conn.batch_execute("ROLLBACK").await.unwrap();
+    let n: i64 = conn
+        .query_one(&format!("SELECT count(*) FROM {s}.items"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "the raw transaction was committed");
+    drop(conn);
+    b.cleanup().await;
+}
+
+#[tokio::test]
+async fn learned_types_follow_a_schema_change() {
+    let Some(b) = bounced(ConfigBuilder::pgbouncer_transaction_mode).await else {
+        return;
+    };
+    let (pool, s) = (&b.pool, &b.schema);
+    let insert = format!("INSERT INTO {s}.items (name, qty) VALUES ($1, $2)");
+    pool.execute(&insert, &[&"before", &1_i32]).await.unwrap();
+    pool.execute(&format!("ALTER TABLE {s}.items ALTER qty TYPE bigint"), &[])
+        .await
+        .unwrap();
+    // The cached types say int4; the parameter is now an i64: learned again, run once more.
+    pool.execute(&insert, &[&"after", &(1_i64 << 40)])
+        .await
+        .unwrap();
+    let big: i64 = pool
+        .query_one(
+            &format!("SELECT qty FROM {s}.items WHERE name = $1"),
+            &[&"after"],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(big, 1 << 40);
+    b.cleanup().await;
 }
