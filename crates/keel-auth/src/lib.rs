@@ -5,8 +5,10 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 pub mod admission;
+mod apikey;
 mod clock;
 mod error;
+mod mfa;
 #[cfg(feature = "errors")]
 mod errors;
 #[cfg(feature = "ratelimit")]
@@ -18,6 +20,13 @@ pub mod revocation;
 mod store;
 pub mod token;
 
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use apikey::PgApiKeyStore;
+pub use apikey::{
+    ApiKeyPrincipal, ApiKeyRecord, ApiKeyStore, ApiKeys, ApiKeysConfig, ApiKeysConfigBuilder,
+    CreatedApiKey, MAX_API_KEY_LEN, MAX_SCOPES, MemoryApiKeyStore, NewApiKey,
+};
 pub use clock::Clock;
 pub use error::{Error, Result};
 #[cfg(feature = "postgres")]
@@ -32,6 +41,14 @@ pub use revocation::{MemoryTokenVersions, RevocationState, Revocations, TokenVer
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use revocation::PgTokenVersions;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use mfa::PgMfaStore;
+pub use mfa::{
+    ChallengeRecord, MemoryMfaStore, MemoryMfaStoreBuilder, Mfa, MfaChallenge, MfaConfig,
+    MfaConfigBuilder, MfaMethod, MfaStore, MfaVerified, RecoveryCodes, TotpEnrollment,
+    TotpRecord,
+};
 pub use store::{MAX_SUBJECT_LEN, SecretHash, StoreFuture};
 pub use token::{
     AccessToken, AccessTokenResponse, AccessTokens, Authenticator, Claims, Key, KeySet,

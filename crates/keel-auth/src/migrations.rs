@@ -9,6 +9,8 @@
 //! |---|---|---|
 //! | 1 | `0001_refresh_tokens.sql` | `refresh_families`, `refresh_tokens` |
 //! | 2 | `0002_token_versions.sql` | `token_versions`, `revoked_sessions` |
+//! | 3 | `0003_mfa.sql` | `mfa_totp`, `mfa_recovery_codes`, `mfa_challenges` |
+//! | 4 | `0004_api_keys.sql` | `api_keys` |
 //!
 //! ```
 //! for m in keel_auth::migrations::MIGRATIONS {
@@ -68,6 +70,12 @@ pub const REFRESH_TOKENS: &str = include_str!("../migrations/0001_refresh_tokens
 /// The access-token version and revoked-session tables (`0002_token_versions.sql`).
 pub const TOKEN_VERSIONS: &str = include_str!("../migrations/0002_token_versions.sql");
 
+/// The TOTP second-factor tables (`0003_mfa.sql`).
+pub const MFA: &str = include_str!("../migrations/0003_mfa.sql");
+
+/// The API-key table (`0004_api_keys.sql`).
+pub const API_KEYS: &str = include_str!("../migrations/0004_api_keys.sql");
+
 /// Every migration, in version order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -79,6 +87,16 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "0002_token_versions",
         sql: TOKEN_VERSIONS,
+    },
+    Migration {
+        version: 3,
+        name: "0003_mfa",
+        sql: MFA,
+    },
+    Migration {
+        version: 4,
+        name: "0004_api_keys",
+        sql: API_KEYS,
     },
 ];
 

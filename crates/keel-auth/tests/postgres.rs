@@ -158,3 +158,161 @@ async fn only_hashes_are_stored() {
             .to_vec()
     );
 }
+
+async fn mfa_store() -> Option<keel_auth::PgMfaStore> {
+    let (pool, schema) = schema().await?;
+    Some(keel_auth::PgMfaStore::with_schema(pool, &schema).unwrap())
+}
+
+#[tokio::test]
+async fn mfa_enroll_confirm_and_log_in() {
+    let Some(store) = mfa_store().await else {
+        return;
+    };
+    support::mfa::enroll_confirm_and_log_in(store).await;
+}
+
+#[tokio::test]
+async fn mfa_challenge_limits() {
+    let Some(store) = mfa_store().await else {
+        return;
+    };
+    support::mfa::challenge_limits(store).await;
+}
+
+#[tokio::test]
+async fn mfa_recovery_codes_are_single_use() {
+    let Some(store) = mfa_store().await else {
+        return;
+    };
+    support::mfa::recovery_codes_are_single_use(store).await;
+}
+
+#[tokio::test]
+async fn mfa_failures_lock_code_entry() {
+    let Some(store) = mfa_store().await else {
+        return;
+    };
+    support::mfa::failures_lock_code_entry(store).await;
+}
+
+/// The TOTP replay race against real PostgreSQL: 8 tasks on separate connections submit
+/// the same code at once (through challenges and direct step-up); exactly one wins, five
+/// rounds in a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mfa_totp_replay_race_exactly_one_succeeds() {
+    let Some(store) = mfa_store().await else {
+        return;
+    };
+    support::mfa::totp_replay_race(store, 8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mfa_recovery_code_race_exactly_one_succeeds() {
+    let Some(store) = mfa_store().await else {
+        return;
+    };
+    support::mfa::recovery_code_race(store, 8).await;
+}
+
+#[tokio::test]
+async fn mfa_secrets_are_sealed_and_codes_hashed() {
+    let Some((pool, schema)) = schema().await else {
+        return;
+    };
+    let store = keel_auth::PgMfaStore::with_schema(pool.clone(), &schema).unwrap();
+    let m = support::mfa::mfa(store, &support::clock(), support::mfa::config());
+    let enrollment = m.enroll("sealed", "a@example.com").await.unwrap();
+    let secret = enrollment.secret_base32().to_owned();
+    let app = keel_crypto::Totp::from_base32(&secret).unwrap();
+    let codes = m
+        .confirm("sealed", &app.code_at(m.clock().unix_secs()))
+        .await
+        .unwrap();
+    let row = pool
+        .query_one(
+            &format!("SELECT sealed_secret FROM \"{schema}\".mfa_totp WHERE subject = 'sealed'"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let sealed: String = row.get(0);
+    assert!(!sealed.contains(&secret) && !sealed.contains(&secret.to_lowercase()));
+    let rows = pool
+        .query(
+            &format!("SELECT code_hash FROM \"{schema}\".mfa_recovery_codes"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), codes.len());
+    for r in rows {
+        let h: Vec<u8> = r.get(0);
+        assert_eq!(h.len(), 32);
+        assert!(
+            codes
+                .iter()
+                .all(|c| !h.windows(4).any(|w| w == &c.as_bytes()[..4]))
+        );
+    }
+    // A sealed secret copied to another subject's row does not open (bound to the subject).
+    pool.execute(
+        &format!(
+            "INSERT INTO \"{schema}\".mfa_totp (subject, sealed_secret, created_at, confirmed_at)
+             VALUES ('thief', $1, now(), now())"
+        ),
+        &[&sealed],
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        m.verify_code("thief", &app.code_at(m.clock().unix_secs() + 30))
+            .await,
+        Err(keel_auth::Error::Crypto(_))
+    ));
+}
+
+async fn api_key_store() -> Option<keel_auth::PgApiKeyStore> {
+    let (pool, schema) = schema().await?;
+    Some(keel_auth::PgApiKeyStore::with_schema(pool, &schema).unwrap())
+}
+
+#[tokio::test]
+async fn api_keys_create_verify_revoke() {
+    let Some(store) = api_key_store().await else {
+        return;
+    };
+    support::apikey::create_verify_revoke(store).await;
+}
+
+#[tokio::test]
+async fn api_key_typos_never_reach_the_database() {
+    let Some(store) = api_key_store().await else {
+        return;
+    };
+    support::apikey::typos_never_reach_the_store(store).await;
+}
+
+#[tokio::test]
+async fn api_key_same_id_wrong_secret() {
+    let Some(store) = api_key_store().await else {
+        return;
+    };
+    support::apikey::same_id_wrong_secret(store).await;
+}
+
+#[tokio::test]
+async fn api_key_expiry_and_last_used() {
+    let Some(store) = api_key_store().await else {
+        return;
+    };
+    support::apikey::expiry_and_last_used(store).await;
+}
+
+#[tokio::test]
+async fn api_key_input_limits() {
+    let Some(store) = api_key_store().await else {
+        return;
+    };
+    support::apikey::input_limits(store).await;
+}

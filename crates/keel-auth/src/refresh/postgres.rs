@@ -9,7 +9,7 @@ use keel_db_pool::{Pool, Row};
 use super::store::{RefreshStore, RevokeReason, RotateOutcome, Session, SessionId};
 use crate::error::{Error, Result};
 use crate::migrations::{DEFAULT_SCHEMA, check_schema};
-use crate::store::{SecretHash, StoreFuture};
+use crate::store::{RowError, SecretHash, StoreFuture, db_error};
 
 /// Refresh-token families in PostgreSQL, over keel-db-pool: shared by every replica,
 /// surviving restarts. Needs the tables of [`migrations`](crate::migrations) (version 1),
@@ -174,17 +174,6 @@ impl PgRefreshStore {
         &self.sql.schema
     }
 }
-
-/// A database error: logged here (never shown to clients), wrapped as [`Error::Store`].
-pub(crate) fn db_error(e: keel_db_pool::Error) -> Error {
-    tracing::warn!(error = %e, "keel-auth PostgreSQL store failed");
-    Error::store(e)
-}
-
-/// A row value of an unexpected type or shape: a schema mismatch, reported as a store error.
-#[derive(Debug, thiserror::Error)]
-#[error("unexpected row from the keel-auth schema: {0}")]
-pub(crate) struct RowError(pub(crate) &'static str);
 
 fn sid_at(row: &Row, idx: usize) -> Result<SessionId> {
     let text: String = row.try_get(idx).map_err(Error::store)?;

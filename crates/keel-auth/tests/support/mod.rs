@@ -2,6 +2,9 @@
 //! `tests/postgres.rs` (PostgreSQL), plus PostgreSQL setup.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub(crate) mod apikey;
+pub(crate) mod mfa;
+
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -22,7 +25,7 @@ pub(crate) fn tokens(
 }
 
 fn invalid<T: std::fmt::Debug>(r: keel_auth::Result<T>) -> bool {
-    matches!(r, Err(Error::InvalidToken))
+    matches!(r.err(), Some(Error::InvalidToken))
 }
 
 /// Rotation hands out a new token of the same session; the old one is then a reuse that

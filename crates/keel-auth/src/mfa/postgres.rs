@@ -1,0 +1,452 @@
+//! [`PgMfaStore`]: TOTP factors, recovery codes and challenges in PostgreSQL.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use keel_db_pool::{Pool, Row};
+
+use super::store::{ChallengeRecord, MfaStore, TotpRecord};
+use crate::error::{Error, Result};
+use crate::migrations::{DEFAULT_SCHEMA, check_schema};
+use crate::store::{RowError, SecretHash, StoreFuture, db_error};
+
+/// TOTP factors, recovery codes and challenges in PostgreSQL, over keel-db-pool. Needs the
+/// tables of [`migrations`](crate::migrations) version 3, in the same schema.
+///
+/// Every atomic step of [`MfaStore`] is one statement: the TOTP step advances with
+/// `UPDATE … SET last_step = $2 WHERE subject = $1 AND (last_step IS NULL OR last_step <
+/// $2)`, a recovery code is consumed by a `DELETE` that reports one row exactly once, a
+/// challenge attempt is `UPDATE … SET attempts = attempts + 1 WHERE … AND attempts <
+/// max_attempts RETURNING …`.
+///
+/// ```no_run
+/// # async fn f(pool: keel_db_pool::Pool, keys: std::sync::Arc<keel_crypto::KeyRing>) -> keel_auth::Result<()> {
+/// use keel_auth::{Mfa, MfaConfig, PgMfaStore, migrations};
+///
+/// migrations::apply(&pool, migrations::DEFAULT_SCHEMA).await?;
+/// let mfa = Mfa::new(PgMfaStore::new(pool), keys, MfaConfig::builder("Acme").build()?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PgMfaStore {
+    pool: Pool,
+    sql: Arc<Sql>,
+}
+
+impl fmt::Debug for PgMfaStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgMfaStore")
+            .field("schema", &self.sql.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Sql {
+    schema: String,
+    put_pending: String,
+    totp: String,
+    confirm: String,
+    delete_codes: String,
+    insert_codes: String,
+    advance: String,
+    failure: String,
+    remove: String,
+    remove_challenges: String,
+    replace_check: String,
+    consume_code: String,
+    codes_left: String,
+    insert_challenge: String,
+    trim_challenges: String,
+    attempt: String,
+    consume_challenge: String,
+    purge_challenges: String,
+    purge_pending: String,
+}
+
+impl Sql {
+    fn new(schema: &str) -> Self {
+        let t = format!("\"{schema}\".mfa_totp");
+        let r = format!("\"{schema}\".mfa_recovery_codes");
+        let c = format!("\"{schema}\".mfa_challenges");
+        Self {
+            schema: schema.to_owned(),
+            put_pending: format!(
+                "INSERT INTO {t} AS t (subject, sealed_secret, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (subject) DO UPDATE
+                 SET sealed_secret = EXCLUDED.sealed_secret, created_at = EXCLUDED.created_at,
+                     last_step = NULL, failures = 0, failures_since = NULL
+                 WHERE t.confirmed_at IS NULL"
+            ),
+            totp: format!(
+                "SELECT sealed_secret, confirmed_at IS NOT NULL, last_step, failures, failures_since
+                 FROM {t} WHERE subject = $1"
+            ),
+            confirm: format!(
+                "UPDATE {t} SET confirmed_at = $4, last_step = $3, failures = 0, failures_since = NULL
+                 WHERE subject = $1 AND sealed_secret = $2 AND confirmed_at IS NULL
+                   AND (last_step IS NULL OR last_step < $3)"
+            ),
+            delete_codes: format!("DELETE FROM {r} WHERE subject = $1"),
+            insert_codes: format!(
+                "INSERT INTO {r} (subject, code_hash) SELECT $1, h FROM unnest($2::bytea[]) AS h
+                 ON CONFLICT DO NOTHING"
+            ),
+            advance: format!(
+                "UPDATE {t} SET last_step = $2, failures = 0, failures_since = NULL
+                 WHERE subject = $1 AND confirmed_at IS NOT NULL
+                   AND (last_step IS NULL OR last_step < $2)"
+            ),
+            failure: format!(
+                "UPDATE {t} SET
+                     failures = CASE WHEN failures_since IS NULL OR failures_since <= $3 THEN 1
+                                     ELSE failures + 1 END,
+                     failures_since = CASE WHEN failures_since IS NULL OR failures_since <= $3 THEN $2
+                                           ELSE failures_since END
+                 WHERE subject = $1
+                 RETURNING failures, failures_since"
+            ),
+            remove: format!("DELETE FROM {t} WHERE subject = $1"),
+            remove_challenges: format!("DELETE FROM {c} WHERE subject = $1"),
+            replace_check: format!(
+                "SELECT 1 FROM {t} WHERE subject = $1 AND confirmed_at IS NOT NULL FOR UPDATE"
+            ),
+            consume_code: format!(
+                "DELETE FROM {r} WHERE subject = $1 AND code_hash = $2
+                   AND EXISTS (SELECT 1 FROM {t} WHERE subject = $1 AND confirmed_at IS NOT NULL)"
+            ),
+            codes_left: format!("SELECT count(*) FROM {r} WHERE subject = $1"),
+            insert_challenge: format!(
+                "INSERT INTO {c} (challenge_hash, subject, purpose, created_at, expires_at, max_attempts)
+                 VALUES ($1, $2, $3, $4, $5, $6)"
+            ),
+            trim_challenges: format!(
+                "DELETE FROM {c} WHERE challenge_hash IN (
+                     SELECT challenge_hash FROM {c} WHERE subject = $1
+                     ORDER BY (expires_at > $2) DESC, seq DESC
+                     OFFSET $3)
+                 OR (subject = $1 AND expires_at <= $2)"
+            ),
+            attempt: format!(
+                "UPDATE {c} SET attempts = attempts + 1
+                 WHERE challenge_hash = $1 AND expires_at > $2 AND attempts < max_attempts
+                 RETURNING subject, purpose, created_at, expires_at, attempts, max_attempts"
+            ),
+            consume_challenge: format!("DELETE FROM {c} WHERE challenge_hash = $1"),
+            purge_challenges: format!("DELETE FROM {c} WHERE expires_at < $1"),
+            purge_pending: format!("DELETE FROM {t} WHERE confirmed_at IS NULL AND created_at < $1"),
+        }
+    }
+}
+
+impl PgMfaStore {
+    /// A store over `pool` using the tables in [`DEFAULT_SCHEMA`] (`keel_auth`).
+    #[must_use]
+    pub fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            sql: Arc::new(Sql::new(DEFAULT_SCHEMA)),
+        }
+    }
+
+    /// A store over `pool` using the tables in `schema`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid schema name.
+    pub fn with_schema(pool: Pool, schema: &str) -> Result<Self> {
+        check_schema(schema)?;
+        Ok(Self {
+            pool,
+            sql: Arc::new(Sql::new(schema)),
+        })
+    }
+
+    /// The schema holding the tables.
+    #[must_use]
+    pub fn schema(&self) -> &str {
+        &self.sql.schema
+    }
+}
+
+fn step_to_sql(step: u64) -> i64 {
+    i64::try_from(step).unwrap_or(i64::MAX)
+}
+
+fn count(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}
+
+fn hash_list(codes: &[SecretHash]) -> Vec<Vec<u8>> {
+    codes.iter().map(|h| h.as_bytes().to_vec()).collect()
+}
+
+fn totp_row(row: &Row) -> Result<TotpRecord> {
+    let last: Option<i64> = row.try_get(2).map_err(Error::store)?;
+    Ok(TotpRecord {
+        sealed_secret: row.try_get(0).map_err(Error::store)?,
+        confirmed: row.try_get(1).map_err(Error::store)?,
+        last_step: last.and_then(|s| u64::try_from(s).ok()),
+        failures: count(row.try_get(3).map_err(Error::store)?),
+        failures_since: row.try_get(4).map_err(Error::store)?,
+    })
+}
+
+impl MfaStore for PgMfaStore {
+    fn put_pending<'a>(
+        &'a self,
+        subject: &'a str,
+        sealed_secret: &'a str,
+        now: SystemTime,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let n = self
+                .pool
+                .execute(&self.sql.put_pending, &[&subject, &sealed_secret, &now])
+                .await
+                .map_err(db_error)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn totp<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, Option<TotpRecord>> {
+        Box::pin(async move {
+            let row = self
+                .pool
+                .query_opt(&self.sql.totp, &[&subject])
+                .await
+                .map_err(db_error)?;
+            row.as_ref().map(totp_row).transpose()
+        })
+    }
+
+    fn confirm<'a>(
+        &'a self,
+        subject: &'a str,
+        sealed_secret: &'a str,
+        step: u64,
+        recovery_codes: &'a [SecretHash],
+        now: SystemTime,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let hashes = hash_list(recovery_codes);
+            let step = step_to_sql(step);
+            self.pool
+                .transaction(|tx| {
+                    let sql = Arc::clone(&self.sql);
+                    let (subject, sealed) = (subject.to_owned(), sealed_secret.to_owned());
+                    let hashes = hashes.clone();
+                    Box::pin(async move {
+                        let n = tx
+                            .execute(&sql.confirm, &[&subject, &sealed, &step, &now])
+                            .await?;
+                        if n != 1 {
+                            return Ok(false);
+                        }
+                        tx.execute(&sql.delete_codes, &[&subject]).await?;
+                        tx.execute(&sql.insert_codes, &[&subject, &hashes]).await?;
+                        Ok(true)
+                    })
+                })
+                .await
+                .map_err(db_error)
+        })
+    }
+
+    fn advance_step<'a>(&'a self, subject: &'a str, step: u64) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let n = self
+                .pool
+                .execute(&self.sql.advance, &[&subject, &step_to_sql(step)])
+                .await
+                .map_err(db_error)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn record_failure<'a>(
+        &'a self,
+        subject: &'a str,
+        now: SystemTime,
+        window: Duration,
+    ) -> StoreFuture<'a, Option<(u32, SystemTime)>> {
+        Box::pin(async move {
+            let window_start = now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH);
+            let row = self
+                .pool
+                .query_opt(&self.sql.failure, &[&subject, &now, &window_start])
+                .await
+                .map_err(db_error)?;
+            let Some(row) = row else { return Ok(None) };
+            let failures: i32 = row.try_get(0).map_err(Error::store)?;
+            let since: Option<SystemTime> = row.try_get(1).map_err(Error::store)?;
+            let since = since.ok_or_else(|| Error::store(RowError("failures_since is null")))?;
+            Ok(Some((count(failures), since)))
+        })
+    }
+
+    fn remove<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            self.pool
+                .transaction(|tx| {
+                    let sql = Arc::clone(&self.sql);
+                    let subject = subject.to_owned();
+                    Box::pin(async move {
+                        tx.execute(&sql.remove_challenges, &[&subject]).await?;
+                        Ok(tx.execute(&sql.remove, &[&subject]).await? == 1)
+                    })
+                })
+                .await
+                .map_err(db_error)
+        })
+    }
+
+    fn replace_recovery_codes<'a>(
+        &'a self,
+        subject: &'a str,
+        codes: &'a [SecretHash],
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let hashes = hash_list(codes);
+            self.pool
+                .transaction(|tx| {
+                    let sql = Arc::clone(&self.sql);
+                    let subject = subject.to_owned();
+                    let hashes = hashes.clone();
+                    Box::pin(async move {
+                        if tx
+                            .query_opt(&sql.replace_check, &[&subject])
+                            .await?
+                            .is_none()
+                        {
+                            return Ok(false);
+                        }
+                        tx.execute(&sql.delete_codes, &[&subject]).await?;
+                        tx.execute(&sql.insert_codes, &[&subject, &hashes]).await?;
+                        Ok(true)
+                    })
+                })
+                .await
+                .map_err(db_error)
+        })
+    }
+
+    fn consume_recovery_code<'a>(
+        &'a self,
+        subject: &'a str,
+        code: SecretHash,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let n = self
+                .pool
+                .execute(
+                    &self.sql.consume_code,
+                    &[&subject, &code.as_bytes().as_slice()],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn recovery_codes_left<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            let row = self
+                .pool
+                .query_one(&self.sql.codes_left, &[&subject])
+                .await
+                .map_err(db_error)?;
+            let n: i64 = row.try_get(0).map_err(Error::store)?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn create_challenge<'a>(
+        &'a self,
+        challenge: &'a ChallengeRecord,
+        max_per_subject: usize,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let max = i64::try_from(max_per_subject).unwrap_or(i64::MAX);
+            let max_attempts = i32::try_from(challenge.max_attempts).unwrap_or(i32::MAX);
+            self.pool
+                .transaction(|tx| {
+                    let sql = Arc::clone(&self.sql);
+                    let c = challenge.clone();
+                    Box::pin(async move {
+                        tx.execute(
+                            &sql.insert_challenge,
+                            &[
+                                &c.hash.as_bytes().as_slice(),
+                                &c.subject,
+                                &c.purpose,
+                                &c.created_at,
+                                &c.expires_at,
+                                &max_attempts,
+                            ],
+                        )
+                        .await?;
+                        tx.execute(&sql.trim_challenges, &[&c.subject, &c.created_at, &max])
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .await
+                .map_err(db_error)
+        })
+    }
+
+    fn attempt_challenge<'a>(
+        &'a self,
+        hash: SecretHash,
+        now: SystemTime,
+    ) -> StoreFuture<'a, Option<ChallengeRecord>> {
+        Box::pin(async move {
+            let row = self
+                .pool
+                .query_opt(&self.sql.attempt, &[&hash.as_bytes().as_slice(), &now])
+                .await
+                .map_err(db_error)?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(ChallengeRecord {
+                hash,
+                subject: row.try_get(0).map_err(Error::store)?,
+                purpose: row.try_get(1).map_err(Error::store)?,
+                created_at: row.try_get(2).map_err(Error::store)?,
+                expires_at: row.try_get(3).map_err(Error::store)?,
+                attempts: count(row.try_get(4).map_err(Error::store)?),
+                max_attempts: count(row.try_get(5).map_err(Error::store)?),
+            }))
+        })
+    }
+
+    fn consume_challenge<'a>(&'a self, hash: SecretHash) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let n = self
+                .pool
+                .execute(&self.sql.consume_challenge, &[&hash.as_bytes().as_slice()])
+                .await
+                .map_err(db_error)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn purge<'a>(
+        &'a self,
+        challenges_before: SystemTime,
+        pending_before: SystemTime,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let a = self
+                .pool
+                .execute(&self.sql.purge_challenges, &[&challenges_before])
+                .await
+                .map_err(db_error)?;
+            let b = self
+                .pool
+                .execute(&self.sql.purge_pending, &[&pending_before])
+                .await
+                .map_err(db_error)?;
+            Ok(a + b)
+        })
+    }
+}
