@@ -56,9 +56,7 @@ impl Clock {
     /// ```
     #[must_use]
     pub fn manual(start: SystemTime) -> Self {
-        let nanos = start
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, duration_nanos);
+        let nanos = start.duration_since(UNIX_EPOCH).map_or(0, duration_nanos);
         Self(Source::Manual(Arc::new(AtomicU64::new(nanos))))
     }
 

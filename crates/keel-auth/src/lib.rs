@@ -1,19 +1,19 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod admission;
+mod apikey;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
-pub mod admission;
-mod apikey;
 mod clock;
 mod error;
-mod mfa;
 #[cfg(feature = "errors")]
 mod errors;
 #[cfg(feature = "ratelimit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ratelimit")))]
 pub mod login;
+mod mfa;
 pub mod migrations;
 mod refresh;
 pub mod revocation;
@@ -31,24 +31,23 @@ pub use clock::Clock;
 pub use error::{Error, Result};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use mfa::PgMfaStore;
+pub use mfa::{
+    ChallengeRecord, MemoryMfaStore, MemoryMfaStoreBuilder, Mfa, MfaChallenge, MfaConfig,
+    MfaConfigBuilder, MfaMethod, MfaStore, MfaVerified, RecoveryCodes, TotpEnrollment, TotpRecord,
+};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use refresh::PgRefreshStore;
 pub use refresh::{
     IssuedRefreshToken, MemoryRefreshStore, MemoryRefreshStoreBuilder, RefreshConfig,
     RefreshConfigBuilder, RefreshStore, RefreshToken, RefreshTokens, RevokeReason, RotateOutcome,
     Session, SessionId,
 };
-pub use revocation::{MemoryTokenVersions, RevocationState, Revocations, TokenVersions};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use revocation::PgTokenVersions;
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use mfa::PgMfaStore;
-pub use mfa::{
-    ChallengeRecord, MemoryMfaStore, MemoryMfaStoreBuilder, Mfa, MfaChallenge, MfaConfig,
-    MfaConfigBuilder, MfaMethod, MfaStore, MfaVerified, RecoveryCodes, TotpEnrollment,
-    TotpRecord,
-};
+pub use revocation::{MemoryTokenVersions, RevocationState, Revocations, TokenVersions};
 pub use store::{MAX_SUBJECT_LEN, SecretHash, StoreFuture};
 pub use token::{
     AccessToken, AccessTokenResponse, AccessTokens, Authenticator, Claims, Key, KeySet,
