@@ -17,7 +17,7 @@
 //!
 //! # Redis Cluster (feature `redis-cluster`)
 //!
-//! [`RedisTier::cluster`] takes seed node URLs. Every command of the tier touches one key
+//! `RedisTier::cluster` takes seed node URLs. Every command of the tier touches one key
 //! (`GET` + `PTTL` of one key, `SET`, `UNLINK`, `INCR` of the version key), so nothing
 //! needs a hash tag and a cache's keys spread over all masters. A prefix invalidation
 //! `SCAN`s every master. Invalidations use classic `PUBLISH`, which a cluster forwards to

@@ -11,7 +11,7 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 ///
 /// Build one from either connection with `From`, or let
 /// [`connect`](super::RedisLimiterBuilder::connect) /
-/// [`connect_cluster`](super::RedisLimiterBuilder::connect_cluster) do it.
+/// `connect_cluster` (feature `redis-cluster`) do it.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {

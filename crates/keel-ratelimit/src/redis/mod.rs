@@ -18,7 +18,7 @@
 //! again.
 //!
 //! **Redis Cluster** (feature `redis-cluster`,
-//! [`connect_cluster`](RedisLimiterBuilder::connect_cluster)): the script reads and
+//! `RedisLimiterBuilder::connect_cluster`): the script reads and
 //! writes one key (a hash holding every quota's state), so it always runs on the one
 //! master serving that key's slot and needs no hash tag; keys spread over the masters.
 //! A failed master is an outage like a failed single node: the whole limiter falls back
