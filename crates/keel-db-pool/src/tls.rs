@@ -93,24 +93,27 @@ pub(crate) fn resolve(
                 .to_owned(),
         );
     }
-    let mode = match (mode, roots.is_some()) {
-        (None, false) => SslMode::Prefer,
-        (None, true) => SslMode::VerifyFull,
-        (Some(SslMode::Prefer | SslMode::Disable), true) => {
+    // A root certificate or a whole TLS configuration means TLS was asked for: no
+    // mode that could quietly end up in plain text is accepted with either.
+    let tls_asked = roots.is_some() || custom.is_some();
+    let mode = match mode {
+        None if roots.is_some() => SslMode::VerifyFull,
+        None if custom.is_some() => SslMode::Require,
+        None => SslMode::Prefer,
+        Some(m @ (SslMode::Prefer | SslMode::Disable)) if tls_asked => {
             return Err(format!(
-                "sslmode={} can connect in plain text, but a root certificate was configured to verify the server: \
-                 use sslmode=verify-full (or verify-ca), or drop the root certificate",
-                mode.map_or("prefer", SslMode::as_str)
+                "sslmode={m} can connect in plain text, but a root certificate or TLS configuration was given \
+                 to verify the server: use sslmode=verify-full (or verify-ca), or drop the TLS settings"
             ));
         }
-        (Some(SslMode::Require), true) => SslMode::VerifyCa,
-        (Some(m @ (SslMode::VerifyCa | SslMode::VerifyFull)), false) if custom.is_none() => {
+        Some(SslMode::Require) if roots.is_some() => SslMode::VerifyCa,
+        Some(m @ (SslMode::VerifyCa | SslMode::VerifyFull)) if !tls_asked => {
             return Err(format!(
                 "sslmode={m} needs a root certificate: set sslrootcert=<file> in the URL, \
                  ConfigBuilder::ssl_root_cert_file/ssl_root_cert_pem, or a rustls ClientConfig with ConfigBuilder::tls"
             ));
         }
-        (Some(m), _) => m,
+        Some(m) => m,
     };
     let client = if mode == SslMode::Disable {
         None
@@ -305,6 +308,26 @@ mod tests {
         // The roots are parsed only once the mode is accepted.
         check_err(None, true, "no CERTIFICATE block");
         check_err(Some(SslMode::Require), true, "no CERTIFICATE block");
+    }
+
+    #[test]
+    fn a_tls_configuration_makes_tls_mandatory() {
+        let custom = || {
+            ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(RootCertStore::empty())
+                .with_no_client_auth()
+        };
+        let s = resolve(None, None, Some(custom())).unwrap();
+        assert_eq!(s.mode, SslMode::Require);
+        let s = resolve(Some(SslMode::VerifyFull), None, Some(custom())).unwrap();
+        assert_eq!(s.mode, SslMode::VerifyFull);
+        let err = resolve(Some(SslMode::Prefer), None, Some(custom())).unwrap_err();
+        assert!(err.contains("plain text"), "{err}");
+        let roots = RootCerts::Pem(Arc::from(&b"unused"[..]));
+        let err = resolve(None, Some(roots), Some(custom())).unwrap_err();
+        assert!(err.contains("not both"), "{err}");
     }
 
     #[test]

@@ -413,8 +413,9 @@ impl ConfigBuilder {
 
     /// A complete rustls client configuration (client certificates, system roots, a
     /// crypto provider of your choice). Its certificate verifier then decides what is
-    /// verified, whatever the mode; the mode still decides whether TLS is required.
-    /// Cannot be combined with the root-certificate setters.
+    /// verified, whatever the mode; TLS becomes mandatory (default mode `require`;
+    /// `prefer` and `disable` are refused). Cannot be combined with the
+    /// root-certificate setters.
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     pub fn tls(mut self, config: rustls::ClientConfig) -> Self {

@@ -124,11 +124,12 @@ pub enum SslMode {
     /// Plain text.
     Disable,
     /// TLS when the server offers it, without verifying the certificate; plain text
-    /// otherwise (libpq's default). Refused together with a root certificate, since
-    /// a configured root certificate means verification was wanted.
+    /// otherwise (libpq's default). Refused together with a root certificate or a
+    /// `tls(..)` configuration, which mean verification was wanted.
     Prefer,
     /// TLS or no connection. Without a root certificate the certificate is not
     /// verified (encryption only); with one it behaves as `VerifyCa` (as libpq does).
+    /// The default when a `tls(..)` configuration is given (its verifier decides).
     Require,
     /// TLS, and the certificate chain must lead to the configured root certificate;
     /// the host name is not checked.
