@@ -275,3 +275,48 @@ async fn a_master_killed_mid_test_degrades_to_memory_then_resumes() {
     assert!(s.up && s.outages == 1, "{s:?}");
     assert!(calls.load(Ordering::SeqCst) >= 2);
 }
+
+#[tokio::test]
+async fn a_cache_built_while_the_cluster_is_down_starts_memory_only() {
+    let seeds: Vec<String> = (0..3)
+        .map(|_| format!("redis://127.0.0.1:{}", keel_testkit::free_port()))
+        .collect();
+    let start = Instant::now();
+    let a = cache(&seeds, "kccdown:", Duration::from_millis(50)).await;
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    let k = Key::new("u").arg(1u64);
+    let r = a
+        .get_or_load(k.clone(), || async {
+            Ok::<_, std::io::Error>("one".into())
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.into_parts(), ("one".to_owned(), CacheStatus::Miss));
+    assert_eq!(a.get(&k).await, Some("one".to_owned()));
+    a.invalidate_prefix("u:").await;
+    assert_eq!(a.get(&k).await, None);
+    assert!(!a.stats().l2.up);
+}
+
+#[test]
+fn cluster_seed_lists_are_checked() {
+    let none: [&str; 0] = [];
+    for r in [
+        RedisTier::cluster(none),
+        RedisTier::cluster(["not a url"]),
+        RedisTier::cluster(["redis://127.0.0.1:1", "http://127.0.0.1:2"]),
+    ] {
+        assert!(matches!(r, Err(keel_cache::Error::Redis(_))));
+    }
+    // Debug shows the addresses, never a password.
+    let t = RedisTier::cluster(["redis://:hunter2@127.0.0.1:7000"]).unwrap();
+    let debug = format!("{t:?}");
+    assert!(
+        debug.contains("127.0.0.1:7000") && !debug.contains("hunter2"),
+        "{debug}"
+    );
+}

@@ -207,3 +207,34 @@ async fn a_master_killed_mid_test_falls_back_to_the_share_then_recovers() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_cluster_down_at_startup_is_an_outage_not_an_error() {
+    let seeds: Vec<String> = (0..3)
+        .map(|_| format!("redis://127.0.0.1:{}", keel_testkit::free_port()))
+        .collect();
+    let l = RedisLimiter::builder()
+        .quota(Quota::per_minute(6))
+        .replicas(2)
+        .timeout(Duration::from_millis(100))
+        .connect_cluster(&seeds)
+        .await
+        .unwrap();
+    let key = Key::from("k");
+    let t = Instant::now();
+    assert_eq!(admitted(&l, &key, 5, Source::Fallback).await, 3);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(l.stats().fallback_entered, 1);
+
+    let none: [&str; 0] = [];
+    for nodes in [&none[..], &["not a url"][..]] {
+        let r = RedisLimiter::builder()
+            .quota(Quota::per_minute(6))
+            .connect_cluster(nodes)
+            .await;
+        assert!(
+            matches!(r, Err(keel_ratelimit::Error::Redis(_))),
+            "{nodes:?}"
+        );
+    }
+}
