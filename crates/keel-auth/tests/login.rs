@@ -15,7 +15,7 @@ const SECRET: [u8; 32] = [42; 32];
 
 fn policy(clock: &ManualClock) -> LoginPolicy {
     LoginPolicy::builder(SecretKey::from_bytes(SECRET))
-        .clock(Clock::manual(clock))
+        .limiter_clock(Clock::manual(clock))
         .build()
         .unwrap()
 }
@@ -166,6 +166,46 @@ async fn device_tokens_only_exempt_their_own_account() {
     }
 }
 
+/// A device token is a known device only for its lifetime (renewed at every login).
+#[tokio::test]
+async fn device_tokens_expire() {
+    let wall = keel_auth::Clock::manual(std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let p = LoginPolicy::builder(SecretKey::from_bytes(SECRET))
+        .device_ttl(Duration::from_secs(7 * 86_400))
+        .clock(wall.clone())
+        .limiter_clock(Clock::manual(&ManualClock::new()))
+        .build()
+        .unwrap();
+    let home = ip("198.51.100.20");
+    let device = begin(&p, "ada@example.org", home, None)
+        .await
+        .unwrap()
+        .succeeded()
+        .await
+        .unwrap();
+    assert_eq!(device.max_age(), Duration::from_secs(7 * 86_400));
+    wall.advance(Duration::from_secs(6 * 86_400));
+    let attempt = begin(&p, "ada@example.org", home, Some(&device))
+        .await
+        .unwrap();
+    assert!(attempt.is_known_device());
+    // Renewed: the new token is valid a week from now, the old one expires tomorrow.
+    let renewed = attempt.succeeded().await.unwrap();
+    wall.advance(Duration::from_secs(2 * 86_400));
+    assert!(
+        !begin(&p, "ada@example.org", home, Some(&device))
+            .await
+            .unwrap()
+            .is_known_device()
+    );
+    assert!(
+        begin(&p, "ada@example.org", home, Some(&renewed))
+            .await
+            .unwrap()
+            .is_known_device()
+    );
+}
+
 /// Failures only: successes never consume the network budget, and a success clears the
 /// owner's own (account, network) failures.
 #[tokio::test]
@@ -314,7 +354,7 @@ async fn signup_quota_per_network() {
     let clock = ManualClock::new();
     let p = LoginPolicy::builder(SecretKey::from_bytes(SECRET))
         .signups([Quota::per_minute(5)])
-        .clock(Clock::manual(&clock))
+        .limiter_clock(Clock::manual(&clock))
         .build()
         .unwrap();
     let from = ip("198.51.100.1");

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use keel_crypto::{SecretKey, Signer};
 use keel_ratelimit::{Key, KeyedLimiter, Limiter, Quota};
@@ -12,6 +12,7 @@ use super::device::{DeviceToken, Devices, new_device_id};
 use super::inflight::{Admit, InFlight, InFlightGuard};
 use super::input::{DEFAULT_MAX_PASSWORD_LEN, LoginEmail, check_password};
 use super::keys::{AccountKey, Keys, PAIR_ADDRESS, PAIR_DEVICE, ip_bytes, network};
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 
 /// `Retry-After` when a network already has its maximum of attempts in flight.
@@ -54,6 +55,7 @@ struct Inner {
     max_password_len: usize,
     ipv4_prefix: u8,
     ipv6_prefix: u8,
+    clock: Clock,
 }
 
 impl fmt::Debug for LoginPolicy {
@@ -102,7 +104,8 @@ pub struct LoginPolicyBuilder {
     ipv6_prefix: u8,
     max_in_flight: u32,
     max_keys: usize,
-    clock: keel_ratelimit::Clock,
+    limiter_clock: keel_ratelimit::Clock,
+    clock: Clock,
 }
 
 impl fmt::Debug for LoginPolicyBuilder {
@@ -190,10 +193,17 @@ impl LoginPolicyBuilder {
         self
     }
 
-    /// The clock of the in-memory limiters (default monotonic;
-    /// [`keel_ratelimit::Clock::manual`] in tests).
-    pub fn clock(mut self, clock: keel_ratelimit::Clock) -> Self {
+    /// The wall clock device tokens are issued and checked with (default the system
+    /// clock; [`Clock::manual`] in tests).
+    pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The monotonic clock of the in-memory limiters (default monotonic;
+    /// [`keel_ratelimit::Clock::manual`] in tests). Redis limiters use the Redis clock.
+    pub fn limiter_clock(mut self, clock: keel_ratelimit::Clock) -> Self {
+        self.limiter_clock = clock;
         self
     }
 
@@ -206,7 +216,7 @@ impl LoginPolicyBuilder {
             KeyedLimiter::builder()
                 .quotas(quotas.iter().copied())
                 .max_keys(self.max_keys)
-                .clock(self.clock.clone())
+                .clock(self.limiter_clock.clone())
                 .build()
                 .map(Limiter::from)
                 .map_err(|e| Error::Config(format!("login policy, {name} limit: {e}")))
@@ -265,6 +275,7 @@ impl LoginPolicyBuilder {
                 max_password_len: self.max_password_len,
                 ipv4_prefix: self.ipv4_prefix,
                 ipv6_prefix: self.ipv6_prefix,
+                clock: self.clock,
             }),
         }
     }
@@ -289,7 +300,8 @@ impl LoginPolicy {
             ipv6_prefix: 64,
             max_in_flight: 4,
             max_keys: 100_000,
-            clock: keel_ratelimit::Clock::default(),
+            limiter_clock: keel_ratelimit::Clock::default(),
+            clock: Clock::system(),
         }
     }
 
@@ -346,7 +358,7 @@ impl LoginPolicy {
     ) -> Result<LoginAttempt> {
         let inner = &*self.inner;
         let account = inner.keys.account(email);
-        let now = unix_now();
+        let now = inner.clock.unix_secs();
         if let Some(id) = device_token.and_then(|t| inner.devices.verify(&account, t, now)) {
             let pair = Key::text(inner.keys.pair(&account, PAIR_DEVICE, &id));
             charge(&inner.limiters.pair, &pair, "device").await?;
@@ -456,12 +468,6 @@ fn limited(retry_after: Option<Duration>, scope: &'static str) -> Error {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 enum Client {
     /// A known device (valid device token for this account).
     Device([u8; 16]),
@@ -534,6 +540,8 @@ impl LoginAttempt {
             Client::Device(id) => Some(*id),
             Client::Network { .. } => new_device_id(),
         }?;
-        inner.devices.issue(&self.account, &id, unix_now())
+        inner
+            .devices
+            .issue(&self.account, &id, inner.clock.unix_secs())
     }
 }
