@@ -269,7 +269,30 @@ async fn reset_key_forgets_the_key_in_redis() {
     assert_eq!(d.remaining(), 1);
 }
 
-#[tokio::test]
+/// A log sink for `tracing_subscriber::fmt`.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    fn count(&self, needle: &str) -> usize {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .matches(needle)
+            .count()
+    }
+}
+
+// current_thread: every decision runs on this thread, under the capturing subscriber.
+#[tokio::test(flavor = "current_thread")]
 async fn the_fallback_enforces_this_replicas_share_and_counts_the_switches() {
     let Ok(mut server) = keel_testkit::TempRedis::start_new() else {
         assert!(
@@ -278,6 +301,15 @@ async fn the_fallback_enforces_this_replicas_share_and_counts_the_switches() {
         );
         return;
     };
+    let logs = Capture::default();
+    let writer = logs.clone();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish(),
+    );
     let clock = keel_ratelimit::ManualClock::new();
     let l = RedisLimiter::builder()
         .quota(Quota::per_minute(6))
@@ -325,4 +357,7 @@ async fn the_fallback_enforces_this_replicas_share_and_counts_the_switches() {
     assert!(!l.is_degraded());
     let s = l.stats();
     assert_eq!((s.fallback_entered, s.fallback_exited), (1, 1), "{s:?}");
+    // Each switch is logged once, however many decisions and probes the outage saw.
+    assert_eq!(logs.count("using the fallback until it recovers"), 1);
+    assert_eq!(logs.count("leaving the fallback"), 1);
 }
