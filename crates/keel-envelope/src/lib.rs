@@ -12,6 +12,9 @@ mod field_path;
 mod meta;
 mod pagination;
 mod response;
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+mod schema;
 mod tag;
 mod value;
 

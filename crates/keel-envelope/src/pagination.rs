@@ -66,6 +66,25 @@ pub struct PageBounds {
     pub max_limit: u64,
 }
 
+impl PageBounds {
+    /// The largest accepted `page`: the last one whose offset, `(page - 1) * max_limit`,
+    /// still fits a PostgreSQL `bigint` whatever `limit` the client picks. Document it
+    /// as the `page` parameter's `maximum`.
+    ///
+    /// ```
+    /// use keel_envelope::PageBounds;
+    /// assert_eq!(PageBounds::default().max_page(), 92_233_720_368_547_759);
+    /// ```
+    pub const fn max_page(&self) -> u64 {
+        let max_limit = if self.max_limit == 0 {
+            1
+        } else {
+            self.max_limit
+        };
+        i64::MAX as u64 / max_limit + 1
+    }
+}
+
 impl Default for PageBounds {
     fn default() -> Self {
         Self {
@@ -110,6 +129,11 @@ impl PageRequest {
         if page == 0 {
             return Err(PageError::Page { min: 1 });
         }
+        if page > bounds.max_page() {
+            return Err(PageError::PageTooLarge {
+                max: bounds.max_page(),
+            });
+        }
         let limit = self.limit.unwrap_or(bounds.default_limit);
         if limit == 0 || limit > bounds.max_limit {
             return Err(PageError::Limit {
@@ -117,11 +141,13 @@ impl PageRequest {
                 max: bounds.max_limit,
             });
         }
-        // The offset must fit a u64 (and a PostgreSQL bigint): page * limit is checked.
+        // page ≤ max_page and limit ≤ max_limit: the offset fits an i64; checked anyway.
         let offset = (page - 1)
             .checked_mul(limit)
             .filter(|o| i64::try_from(*o).is_ok())
-            .ok_or(PageError::Page { min: 1 })?;
+            .ok_or(PageError::PageTooLarge {
+                max: bounds.max_page(),
+            })?;
         Ok(Page {
             page,
             limit,
@@ -161,10 +187,15 @@ impl Page {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PageError {
-    /// `page` is below `min` (or so large the offset overflows).
+    /// `page` is below `min`.
     Page {
         /// Smallest accepted page.
         min: u64,
+    },
+    /// `page` is above [`PageBounds::max_page`] (its offset would overflow).
+    PageTooLarge {
+        /// Largest accepted page.
+        max: u64,
     },
     /// `limit` is outside `min..=max`.
     Limit {
@@ -179,6 +210,7 @@ impl std::fmt::Display for PageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Page { min } => write!(f, "page must be at least {min}"),
+            Self::PageTooLarge { max } => write!(f, "page must be at most {max}"),
             Self::Limit { min, max } => write!(f, "limit must be between {min} and {max}"),
         }
     }
@@ -202,6 +234,12 @@ impl PageError {
                 self.to_string(),
             )
             .with_param("min", *min),
+            Self::PageTooLarge { max } => FieldError::new(
+                &FieldPath::root().key("page"),
+                "out_of_range",
+                self.to_string(),
+            )
+            .with_param("max", *max),
             Self::Limit { min, max } => FieldError::new(
                 &FieldPath::root().key("limit"),
                 "out_of_range",
@@ -231,7 +269,22 @@ mod tests {
         check(Some(0), None, Err(PageError::Page { min: 1 }));
         check(None, Some(0), Err(PageError::Limit { min: 1, max: 100 }));
         check(None, Some(101), Err(PageError::Limit { min: 1, max: 100 }));
-        check(Some(u64::MAX), Some(100), Err(PageError::Page { min: 1 }));
+        let max = PageBounds::default().max_page();
+        check(
+            Some(u64::MAX),
+            Some(100),
+            Err(PageError::PageTooLarge { max }),
+        );
+        check(
+            Some(9_223_372_036_854_775_806),
+            Some(1),
+            Err(PageError::PageTooLarge { max }),
+        );
+        check(Some(max), Some(100), Ok((max, 100, (max - 1) * 100)));
+        assert_eq!(
+            PageError::PageTooLarge { max }.to_string(),
+            "page must be at most 92233720368547759"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 
 use super::de_error::to_field_error;
+use super::shape;
 use super::{Rejection, RejectionKind, request_id_from_headers};
 
 /// A JSON body extractor whose rejections are keel error envelopes.
@@ -57,14 +58,34 @@ impl<T: DeserializeOwned> Json<T> {
     ///
     /// # Errors
     /// [`RejectionKind::MalformedJson`] for a syntax error, [`RejectionKind::InvalidField`]
-    /// for a type or shape mismatch.
+    /// for a type or shape mismatch — including a body that is not a JSON object when `T`
+    /// is a struct or a map (serde's derive would accept the array form `[null, null]`).
     ///
     /// ```
     /// use keel_envelope::axum::{Json, RejectionKind};
     /// let err = Json::<Vec<u8>>::from_bytes(b"[1, 2,").unwrap_err();
     /// assert!(matches!(err, RejectionKind::MalformedJson { .. }));
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct Patch { name: Option<String> }
+    /// let err = Json::<Patch>::from_bytes(b"[null]").unwrap_err();
+    /// assert!(matches!(err, RejectionKind::InvalidField(_)));
     /// ```
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RejectionKind> {
+        // A struct (or map) target takes a JSON object only: serde's derive would also
+        // take the array form (`[null, null]`), which no API documents.
+        if shape::expects_object::<T>() && !shape::is_object(bytes) {
+            // Syntax errors keep their own answer (400); a well-formed non-object is 422.
+            serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| malformed(&e))?;
+            return Err(RejectionKind::InvalidField(
+                crate::FieldError::new(
+                    &crate::FieldPath::root(),
+                    "invalid_type",
+                    "expected a JSON object",
+                )
+                .with_param("expected", "object"),
+            ));
+        }
         let de = &mut serde_json::Deserializer::from_slice(bytes);
         let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
             let inner = err.inner();
@@ -123,6 +144,28 @@ mod tests {
             h.insert(header::CONTENT_TYPE, ct.parse().unwrap());
         }
         assert_eq!(is_json_content_type(&h), expected, "{ct:?}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Patch {
+        first: Option<String>,
+        last: Option<String>,
+    }
+
+    #[test]
+    fn a_struct_takes_an_object_only() {
+        for body in [&b"[null, null]"[..], b"null", b"\"x\"", b"1"] {
+            let Err(RejectionKind::InvalidField(fe)) = Json::<Patch>::from_bytes(body) else {
+                panic!("{body:?} accepted");
+            };
+            assert_eq!((fe.field.as_str(), fe.code.as_ref()), ("", "invalid_type"));
+        }
+        let malformed = Json::<Patch>::from_bytes(b"[null,");
+        assert!(matches!(malformed, Err(RejectionKind::MalformedJson { .. })));
+        assert!(Json::<Patch>::from_bytes(b" {\"first\": null}").is_ok());
+        // A sequence target still takes an array.
+        assert!(Json::<Vec<Option<u8>>>::from_bytes(b"[null, null]").is_ok());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! | missing or non-JSON `Content-Type` | 415 | `UNSUPPORTED_MEDIA_TYPE` |
 //! | body over the limit (`DefaultBodyLimit`) | 413 | `PAYLOAD_TOO_LARGE` |
 //! | wrong type, missing field, bad query value | 422 | `VALIDATION_ERROR` + `fields` |
+//! | not a JSON object where a struct or map is expected (`[null, null]`) | 422 | `VALIDATION_ERROR` + `fields` |
 //!
 //! ```
 //! use axum::{Router, routing::post, http::StatusCode};
@@ -28,6 +29,7 @@ mod json;
 mod query;
 mod rejection;
 mod response;
+mod shape;
 
 pub use json::Json;
 pub use query::Query;
