@@ -74,7 +74,7 @@ fn cached_report(c: &mut Criterion) {
     let rt = runtime();
     let mut builder = Health::builder().service_id("bench").release_id("1.0.0");
     for i in 0..10 {
-        let options = CheckOptions::new(format!("dep{i}:responseTime"))
+        let options = CheckOptions::builder(format!("dep{i}:responseTime"))
             .component_type("datastore")
             .ttl(Duration::from_secs(3600));
         builder = builder.check(options, || async {});
@@ -114,7 +114,7 @@ fn live_checks(c: &mut Criterion) {
     let rt = runtime();
     let mut builder = Health::builder();
     for i in 0..10 {
-        let options = CheckOptions::new(format!("dep{i}:responseTime")).ttl(Duration::ZERO);
+        let options = CheckOptions::builder(format!("dep{i}:responseTime")).ttl(Duration::ZERO);
         builder = builder.check(options, || async {
             tokio::time::sleep(Duration::from_millis(1)).await;
         });

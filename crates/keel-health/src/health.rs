@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::check::DynCheck;
 use crate::report::{CheckResult, ServiceInfo};
 use crate::slot::{Pending, Slot};
-use crate::{Check, CheckOptions, Error, HealthReport, Kinds, Probe, Status};
+use crate::{Check, CheckOptions, Error, HealthReport, Probe, Status};
 
 /// The health of a service: registered checks, startup and drain state. Cheap to
 /// clone (an `Arc`); share one per process.
@@ -23,7 +23,7 @@ use crate::{Check, CheckOptions, Error, HealthReport, Kinds, Probe, Status};
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), keel_health::Error> {
 /// use std::time::Duration;
-/// use keel_health::{CheckOptions, Health, Kinds, Status};
+/// use keel_health::{CheckOptions, Health, Probe, Status};
 ///
 /// # struct Pool; impl Pool { async fn ping(&self) -> Result<(), std::io::Error> { Ok(()) } }
 /// let pool = std::sync::Arc::new(Pool);
@@ -31,8 +31,8 @@ use crate::{Check, CheckOptions, Error, HealthReport, Kinds, Probe, Status};
 ///     .service_id("orders-api")
 ///     .release_id("1.4.2")
 ///     .check(
-///         CheckOptions::new("postgres:responseTime")
-///             .kinds(Kinds::READINESS | Kinds::STARTUP)
+///         CheckOptions::builder("postgres:responseTime")
+///             .probes(Probe::Readiness | Probe::Startup)
 ///             .component_type("datastore")
 ///             .timeout(Duration::from_millis(300)),
 ///         move || {
@@ -83,8 +83,6 @@ impl fmt::Debug for Health {
 
 impl Health {
     /// Starts a builder.
-    ///
-    /// See [`Health`] for an example.
     #[must_use]
     pub fn builder() -> HealthBuilder {
         HealthBuilder::new()
@@ -126,7 +124,7 @@ impl Health {
                 }
                 let mut checks = self.collect(&inner.gating).await;
                 if self.update_started() {
-                    checks.retain(|c| c.kinds().contains(Kinds::READINESS));
+                    checks.retain(|c| c.probes().contains(Probe::Readiness));
                     self.finish(probe, checks, None, Vec::new())
                 } else {
                     self.finish(
@@ -168,30 +166,26 @@ impl Health {
         }
     }
 
-    /// Liveness (`/health/live`): the [`Kinds::LIVENESS`] checks. With none registered
+    /// Liveness (`/health/live`): the [`Probe::Liveness`] checks. With none registered
     /// (the default) it does no work at all. Startup and drain do not affect it.
-    ///
-    /// See [`Health`] for an example.
     pub async fn live(&self) -> HealthReport {
         self.evaluate(Probe::Liveness).await
     }
 
     /// Readiness (`/health/ready`): `fail` while draining or before startup completed,
-    /// else the [`Kinds::READINESS`] checks.
-    ///
-    /// See [`Health`] for an example.
+    /// else the [`Probe::Readiness`] checks.
     pub async fn ready(&self) -> HealthReport {
         self.evaluate(Probe::Readiness).await
     }
 
-    /// Startup (`/health/startup`): the [`Kinds::STARTUP`] checks until each critical one
+    /// Startup (`/health/startup`): the [`Probe::Startup`] checks until each critical one
     /// has passed once; `pass` from memory after that.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), keel_health::Error> {
-    /// use keel_health::{CheckOptions, Health, Kinds, Status};
+    /// use keel_health::{CheckOptions, Health, Probe, Status};
     /// let health = Health::builder()
-    ///     .check(CheckOptions::new("migrations").kinds(Kinds::STARTUP), || async { true })
+    ///     .check(CheckOptions::builder("migrations").probes(Probe::Startup), || async { true })
     ///     .build()?;
     /// assert!(!health.is_started());
     /// assert_eq!(health.startup().await.status(), Status::Pass);
@@ -203,8 +197,6 @@ impl Health {
     }
 
     /// The full report (`/health`): every registered check, plus uptime.
-    ///
-    /// See [`HealthReport`] for an example.
     pub async fn report(&self) -> HealthReport {
         self.evaluate(Probe::Full).await
     }
@@ -216,8 +208,6 @@ impl Health {
     ///
     /// Call it first thing on SIGTERM, then wait for the load balancers to notice
     /// ([`drain_and_wait`](Self::drain_and_wait)), then stop the server.
-    ///
-    /// See [`Health`] for an example.
     pub fn drain(&self) {
         if !self.inner.draining.swap(true, Ordering::AcqRel) {
             tracing::info!("health: draining, readiness now fails");
@@ -241,8 +231,6 @@ impl Health {
     }
 
     /// Whether [`drain`](Self::drain) was called.
-    ///
-    /// See [`Health`] for an example.
     #[must_use]
     pub fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::Acquire)
@@ -250,8 +238,6 @@ impl Health {
 
     /// Whether every critical startup check has passed at least once (always `true`
     /// without critical startup checks). Once `true`, stays `true`.
-    ///
-    /// See [`Health::startup`] for an example.
     #[must_use]
     pub fn is_started(&self) -> bool {
         // Recomputed from the latest results, so a background poller's runs count even
@@ -394,8 +380,6 @@ impl Health {
 }
 
 /// Background polling started by [`Health::spawn_poller`]; stops when dropped.
-///
-/// See [`Health::spawn_poller`] for an example.
 #[must_use = "polling stops when the Poller is dropped"]
 pub struct Poller {
     task: tokio::task::JoinHandle<()>,
@@ -420,7 +404,7 @@ impl Drop for Poller {
 /// Builds a [`Health`]: service fields and checks.
 ///
 /// ```
-/// use keel_health::{CheckOptions, Health, Kinds};
+/// use keel_health::{CheckOptions, Health, Probe};
 ///
 /// let health = Health::builder()
 ///     .version("1")
@@ -428,7 +412,7 @@ impl Drop for Poller {
 ///     .service_id("orders-api")
 ///     .description("Orders API")
 ///     .check("postgres:responseTime", || async { Ok::<(), std::io::Error>(()) })
-///     .check(CheckOptions::new("redis:responseTime").non_critical(), || async { true })
+///     .check(CheckOptions::builder("redis:responseTime").non_critical(), || async { true })
 ///     .build()?;
 /// # let _ = health;
 /// # Ok::<(), keel_health::Error>(())
@@ -458,8 +442,6 @@ impl Default for HealthBuilder {
 
 impl HealthBuilder {
     /// An empty builder (uptime entry on).
-    ///
-    /// See [`HealthBuilder`] for an example.
     #[must_use]
     pub fn new() -> Self {
         Self {
@@ -470,8 +452,6 @@ impl HealthBuilder {
     }
 
     /// Sets `version`: the public version of the service's API (`"1"`).
-    ///
-    /// See [`HealthBuilder`] for an example.
     #[must_use]
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.info.version = Some(version.into());
@@ -479,8 +459,6 @@ impl HealthBuilder {
     }
 
     /// Sets `releaseId`: the release or build (`env!("CARGO_PKG_VERSION")`, a git sha).
-    ///
-    /// See [`HealthBuilder`] for an example.
     #[must_use]
     pub fn release_id(mut self, release_id: impl Into<String>) -> Self {
         self.info.release_id = Some(release_id.into());
@@ -488,8 +466,6 @@ impl HealthBuilder {
     }
 
     /// Sets `serviceId`: a unique identifier of the service.
-    ///
-    /// See [`HealthBuilder`] for an example.
     #[must_use]
     pub fn service_id(mut self, service_id: impl Into<String>) -> Self {
         self.info.service_id = Some(service_id.into());
@@ -497,8 +473,6 @@ impl HealthBuilder {
     }
 
     /// Sets `description`: a human-friendly description of the service.
-    ///
-    /// See [`HealthBuilder`] for an example.
     #[must_use]
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.info.description = Some(description.into());
@@ -521,8 +495,6 @@ impl HealthBuilder {
     /// Registers a check. `options` is a [`CheckOptions`] or just a name (readiness,
     /// critical, default timeout and TTL); `check` is any [`Check`], including
     /// `|| async { … }` closures. Validated by [`build`](Self::build).
-    ///
-    /// See [`HealthBuilder`] for an example.
     #[must_use]
     pub fn check(mut self, options: impl Into<CheckOptions>, check: impl Check) -> Self {
         self.checks.push((options.into(), Arc::new(check)));
@@ -566,8 +538,6 @@ impl HealthBuilder {
     /// control character or more than one `:`; [`Error::ZeroTimeout`];
     /// [`Error::DuplicateCheck`] for two checks with the same name and component id
     /// (or a check named `uptime` while the uptime entry is on).
-    ///
-    /// See [`HealthBuilder`] for an example.
     pub fn build(self) -> Result<Health, Error> {
         let mut seen: Vec<(&str, Option<&str>)> = Vec::with_capacity(self.checks.len());
         for (options, _) in &self.checks {
@@ -595,13 +565,13 @@ impl HealthBuilder {
                 .map(|(i, _)| i)
                 .collect()
         };
-        let has = |s: &Slot, k: Kinds| s.options.kinds.contains(k);
-        let liveness = select(&|s| has(s, Kinds::LIVENESS));
-        let readiness = select(&|s| has(s, Kinds::READINESS));
-        let startup = select(&|s| has(s, Kinds::STARTUP));
-        let gating = select(&|s| has(s, Kinds::READINESS) || has(s, Kinds::STARTUP));
+        let has = |s: &Slot, k: Probe| s.options.probes.contains(k);
+        let liveness = select(&|s| has(s, Probe::Liveness));
+        let readiness = select(&|s| has(s, Probe::Readiness));
+        let startup = select(&|s| has(s, Probe::Startup));
+        let gating = select(&|s| has(s, Probe::Readiness) || has(s, Probe::Startup));
         let startup_critical = select(&|s| {
-            has(s, Kinds::STARTUP) && s.options.criticality == crate::Criticality::Critical
+            has(s, Probe::Startup) && s.options.criticality == crate::Criticality::Critical
         });
         let all = (0..slots.len()).collect();
         let started = AtomicBool::new(startup_critical.is_empty());

@@ -19,6 +19,6 @@ mod time;
 pub use check::{Check, IntoObservation, Observation};
 pub use error::Error;
 pub use health::{Health, HealthBuilder, Poller};
-pub use options::{CheckOptions, Kinds};
+pub use options::{CheckOptions, CheckOptionsBuilder, Probes};
 pub use report::{CONTENT_TYPE, CheckResult, Detail, HealthReport, Probe};
 pub use status::{Criticality, Status};

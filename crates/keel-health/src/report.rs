@@ -8,7 +8,7 @@ use serde::ser::{SerializeMap, Serializer};
 
 use crate::slot::{Completed, Slot};
 use crate::time::Rfc3339;
-use crate::{Criticality, Kinds, Observation, Status};
+use crate::{Criticality, Observation, Probes, Status};
 
 /// The media type of the draft: `application/health+json`.
 pub const CONTENT_TYPE: &str = "application/health+json";
@@ -21,13 +21,13 @@ pub const CONTENT_TYPE: &str = "application/health+json";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Probe {
-    /// `/health/live`: checks registered with [`Kinds::LIVENESS`] (none by default, so
+    /// `/health/live`: checks registered with [`Probe::Liveness`] (none by default, so
     /// it answers from memory). Not affected by startup or drain.
     Liveness,
-    /// `/health/ready`: [`Kinds::READINESS`] checks; `fail` while draining and until
+    /// `/health/ready`: [`Probe::Readiness`] checks; `fail` while draining and until
     /// startup has completed.
     Readiness,
-    /// `/health/startup`: [`Kinds::STARTUP`] checks until each critical one has passed
+    /// `/health/startup`: [`Probe::Startup`] checks until each critical one has passed
     /// once, then `pass` from memory.
     Startup,
     /// `/health`: every registered check, plus uptime.
@@ -99,13 +99,11 @@ impl CheckResult {
         Self { slot, completed }
     }
 
-    pub(crate) fn kinds(&self) -> Kinds {
-        self.slot.options.kinds
+    pub(crate) fn probes(&self) -> Probes {
+        self.slot.options.probes
     }
 
     /// The check name (`component:measurement`).
-    ///
-    /// See [`CheckResult`] for an example.
     #[must_use]
     pub fn name(&self) -> &str {
         &self.slot.options.name
@@ -113,16 +111,12 @@ impl CheckResult {
 
     /// The check's own status (a non-critical `fail` stays `fail` here; only its weight in
     /// the overall status is capped).
-    ///
-    /// See [`CheckResult`] for an example.
     #[must_use]
     pub fn status(&self) -> Status {
         self.completed.observation.status()
     }
 
     /// The criticality it was registered with.
-    ///
-    /// See [`CheckResult`] for an example.
     #[must_use]
     pub fn criticality(&self) -> Criticality {
         self.slot.options.criticality
@@ -130,32 +124,24 @@ impl CheckResult {
 
     /// What the check observed (for `:responseTime` checks without a value of their own,
     /// the run's duration in ms).
-    ///
-    /// See [`CheckResult`] for an example.
     #[must_use]
     pub fn observation(&self) -> &Observation {
         &self.completed.observation
     }
 
     /// When the run finished (wall clock).
-    ///
-    /// See [`CheckResult`] for an example.
     #[must_use]
     pub fn time(&self) -> SystemTime {
         self.completed.time
     }
 
     /// How long the run took.
-    ///
-    /// See [`CheckResult`] for an example.
     #[must_use]
     pub fn duration(&self) -> Duration {
         self.completed.duration
     }
 
     /// The component type: the observation's, else the registered one.
-    ///
-    /// See [`CheckResult`] for an example.
     #[must_use]
     pub fn component_type(&self) -> Option<&str> {
         self.completed
@@ -165,8 +151,6 @@ impl CheckResult {
     }
 
     /// The registered component id.
-    ///
-    /// See [`CheckResult`] for an example.
     #[must_use]
     pub fn component_id(&self) -> Option<&str> {
         self.slot.options.component_id.as_deref()
@@ -262,40 +246,30 @@ pub struct HealthReport {
 
 impl HealthReport {
     /// The overall status.
-    ///
-    /// See [`HealthReport`] for an example.
     #[must_use]
     pub const fn status(&self) -> Status {
         self.status
     }
 
     /// The HTTP status code to answer with: 200 for `pass`/`warn`, 503 for `fail`.
-    ///
-    /// See [`HealthReport`] for an example.
     #[must_use]
     pub const fn http_status_code(&self) -> u16 {
         self.status.http_status_code()
     }
 
     /// The probe this report answers.
-    ///
-    /// See [`HealthReport`] for an example.
     #[must_use]
     pub const fn probe(&self) -> Probe {
         self.probe
     }
 
     /// The results the status was computed from, in registration order.
-    ///
-    /// See [`HealthReport`] for an example.
     #[must_use]
     pub fn checks(&self) -> &[CheckResult] {
         &self.checks
     }
 
     /// Why the report fails independently of its checks (`"draining"`, startup pending).
-    ///
-    /// See [`HealthReport`] for an example.
     #[must_use]
     pub const fn output(&self) -> Option<&'static str> {
         self.output
@@ -303,16 +277,12 @@ impl HealthReport {
 
     /// Notes about the service state (`"draining"`, `"starting"`), rendered as the draft's
     /// `notes` array.
-    ///
-    /// See [`HealthReport`] for an example.
     #[must_use]
     pub fn notes(&self) -> &[&'static str] {
         &self.notes
     }
 
     /// The uptime of the [`Health`](crate::Health) (full reports only).
-    ///
-    /// See [`HealthReport`] for an example.
     #[must_use]
     pub const fn uptime(&self) -> Option<Duration> {
         self.uptime
@@ -321,8 +291,6 @@ impl HealthReport {
     /// How long this report may be reused: the smallest remaining TTL of its results
     /// (zero when it depends on state that can change at any moment). Sent as
     /// `Cache-Control: max-age`.
-    ///
-    /// See [`HealthReport`] for an example.
     #[must_use]
     pub const fn max_age(&self) -> Duration {
         self.max_age
@@ -332,8 +300,6 @@ impl HealthReport {
     ///
     /// [`Detail::StatusOnly`] gives `{"status":"…"}` and nothing else, whatever the
     /// checks said, so nothing about internals leaks.
-    ///
-    /// See [`HealthReport`] for an example.
     #[must_use]
     pub fn to_json(&self, detail: Detail) -> Vec<u8> {
         match detail {

@@ -12,7 +12,7 @@
 //! a hardened `/proc`) gives `warn` with the reason: a blind spot in monitoring is worth
 //! seeing, but not worth taking the instance out of rotation.
 //!
-//! All of them belong to the full report only by default ([`Kinds::NONE`], non-critical,
+//! All of them belong to the full report only by default ([`Probes::NONE`], non-critical,
 //! see their `options()`); register them all with
 //! [`HealthBuilder::system_checks`](crate::HealthBuilder::system_checks).
 //!
@@ -37,7 +37,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{Check, CheckOptions, Kinds, Observation, Status};
+use crate::{Check, CheckOptions, CheckOptionsBuilder, Observation, Probes, Status};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -56,9 +56,9 @@ fn round(x: f64, decimals: i32) -> f64 {
     (x * p).round() / p
 }
 
-fn system_options(name: &str) -> CheckOptions {
-    CheckOptions::new(name)
-        .kinds(Kinds::NONE)
+fn system_options(name: &str) -> CheckOptionsBuilder {
+    CheckOptions::builder(name)
+        .probes(Probes::NONE)
         .non_critical()
         .component_type("system")
 }
@@ -74,7 +74,7 @@ fn system_options(name: &str) -> CheckOptions {
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use keel_health::{Check, system::MemoryCheck};
 /// let observation = MemoryCheck::new().check().await;
-/// assert_eq!(MemoryCheck::new().options().name(), "memory:utilization");
+/// assert_eq!(MemoryCheck::new().options().build().name(), "memory:utilization");
 /// # if cfg!(target_os = "linux") { assert_eq!(observation.observed_unit(), Some("percent")); }
 /// # }
 /// ```
@@ -95,8 +95,6 @@ impl MemoryCheck {
     pub const NAME: &'static str = "memory:utilization";
 
     /// Warn above 90 %, never fail.
-    ///
-    /// See [`MemoryCheck`] for an example.
     #[must_use]
     pub const fn new() -> Self {
         Self {
@@ -106,8 +104,6 @@ impl MemoryCheck {
     }
 
     /// Warn when more than `percent` is in use.
-    ///
-    /// See the [module](self) example.
     #[must_use]
     pub const fn warn_above(mut self, percent: f64) -> Self {
         self.warn_above = percent;
@@ -115,8 +111,6 @@ impl MemoryCheck {
     }
 
     /// Fail when more than `percent` is in use.
-    ///
-    /// See the [module](self) example.
     #[must_use]
     pub const fn fail_above(mut self, percent: f64) -> Self {
         self.fail_above = Some(percent);
@@ -124,10 +118,7 @@ impl MemoryCheck {
     }
 
     /// Default registration: [`Self::NAME`], full report only, non-critical, `system`.
-    ///
-    /// See [`MemoryCheck`] for an example.
-    #[must_use]
-    pub fn options(&self) -> CheckOptions {
+    pub fn options(&self) -> CheckOptionsBuilder {
         system_options(Self::NAME)
     }
 
@@ -273,8 +264,6 @@ impl DiskCheck {
     pub const NAME: &'static str = "disk:utilization";
 
     /// Checks the filesystem holding `path`; warn above 90 %, never fail.
-    ///
-    /// See [`DiskCheck`] for an example.
     #[must_use]
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
@@ -285,8 +274,6 @@ impl DiskCheck {
     }
 
     /// Warn when more than `percent` is used.
-    ///
-    /// See the [module](self) example.
     #[must_use]
     pub const fn warn_above(mut self, percent: f64) -> Self {
         self.warn_above = percent;
@@ -294,8 +281,6 @@ impl DiskCheck {
     }
 
     /// Fail when more than `percent` is used (e.g. 98 for a service that writes files).
-    ///
-    /// See the [module](self) example.
     #[must_use]
     pub const fn fail_above(mut self, percent: f64) -> Self {
         self.fail_above = Some(percent);
@@ -307,10 +292,9 @@ impl DiskCheck {
     ///
     /// ```
     /// let disk = keel_health::system::DiskCheck::new("/data");
-    /// assert_eq!(disk.options().component_id_str(), Some("/data"));
+    /// assert_eq!(disk.options().build().component_id(), Some("/data"));
     /// ```
-    #[must_use]
-    pub fn options(&self) -> CheckOptions {
+    pub fn options(&self) -> CheckOptionsBuilder {
         system_options(Self::NAME).component_id(self.path.display().to_string())
     }
 
@@ -382,8 +366,6 @@ impl LoadCheck {
     pub const NAME: &'static str = "cpu:load";
 
     /// Warn above 2.0 per CPU, never fail.
-    ///
-    /// See [`LoadCheck`] for an example.
     #[must_use]
     pub const fn new() -> Self {
         Self {
@@ -393,8 +375,6 @@ impl LoadCheck {
     }
 
     /// Warn above this 1-minute load per CPU.
-    ///
-    /// See the [module](self) example.
     #[must_use]
     pub const fn warn_above(mut self, per_cpu: f64) -> Self {
         self.warn_above = per_cpu;
@@ -402,8 +382,6 @@ impl LoadCheck {
     }
 
     /// Fail above this 1-minute load per CPU.
-    ///
-    /// See the [module](self) example.
     #[must_use]
     pub const fn fail_above(mut self, per_cpu: f64) -> Self {
         self.fail_above = Some(per_cpu);
@@ -411,10 +389,7 @@ impl LoadCheck {
     }
 
     /// Default registration: [`Self::NAME`], full report only, non-critical, `system`.
-    ///
-    /// See the [module](self) example.
-    #[must_use]
-    pub fn options(&self) -> CheckOptions {
+    pub fn options(&self) -> CheckOptionsBuilder {
         system_options(Self::NAME)
     }
 
@@ -482,8 +457,6 @@ impl RuntimeCheck {
     pub const NAME: &'static str = "runtime:schedulingDelay";
 
     /// Warn above 50 ms, never fail (the timeout is the fail threshold).
-    ///
-    /// See [`RuntimeCheck`] for an example.
     #[must_use]
     pub const fn new() -> Self {
         Self {
@@ -493,8 +466,6 @@ impl RuntimeCheck {
     }
 
     /// Warn when the delay exceeds this.
-    ///
-    /// See the [module](self) example.
     #[must_use]
     pub const fn warn_above(mut self, delay: Duration) -> Self {
         self.warn_above = delay;
@@ -515,10 +486,7 @@ impl RuntimeCheck {
 
     /// Default registration: [`Self::NAME`], full report only, non-critical, `runtime`
     /// component type, 1 s timeout.
-    ///
-    /// See the [module](self) example.
-    #[must_use]
-    pub fn options(&self) -> CheckOptions {
+    pub fn options(&self) -> CheckOptionsBuilder {
         system_options(Self::NAME)
             .component_type("runtime")
             .timeout(Duration::from_secs(1))

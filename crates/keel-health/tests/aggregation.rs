@@ -1,6 +1,5 @@
 //! Every mix of critical / non-critical pass / warn / fail → overall status and HTTP code.
 #![cfg(feature = "axum")]
-
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::body::Body;
@@ -30,7 +29,7 @@ async fn check(checks: &[(Status, Criticality)], expected: Status, expected_code
     let mut builder = Health::builder();
     for (i, &(status, criticality)) in checks.iter().enumerate() {
         builder = builder.check(
-            CheckOptions::new(format!("c{i}")).criticality(criticality),
+            CheckOptions::builder(format!("c{i}")).criticality(criticality),
             move || async move { status },
         );
     }

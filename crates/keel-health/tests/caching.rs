@@ -1,6 +1,5 @@
 //! TTL caching, single flight, probe storms and background polling.
 #![cfg(feature = "axum")]
-
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -9,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use http::Request;
-use keel_health::{Check, CheckOptions, Health, Kinds, Status};
+use keel_health::{Check, CheckOptions, Health, Probe, Status};
 use tokio::time::sleep;
 use tower::ServiceExt;
 
@@ -29,10 +28,10 @@ async fn a_thousand_concurrent_requests_run_each_check_once() {
     let counters: Vec<Arc<AtomicUsize>> = (0..5).map(|_| Arc::default()).collect();
     let mut builder = Health::builder();
     for (i, c) in counters.iter().enumerate() {
-        let kinds = Kinds::READINESS | Kinds::LIVENESS;
+        let kinds = Probe::Readiness | Probe::Liveness;
         builder = builder.check(
-            CheckOptions::new(format!("dep{i}"))
-                .kinds(kinds)
+            CheckOptions::builder(format!("dep{i}"))
+                .probes(kinds)
                 .ttl(Duration::from_secs(5)),
             counting(c, Duration::from_millis(20)),
         );
@@ -91,11 +90,11 @@ async fn a_thousand_concurrent_requests_run_each_check_once() {
 async fn max_age_is_the_smallest_remaining_ttl() {
     let health = Health::builder()
         .check(
-            CheckOptions::new("a").ttl(Duration::from_secs(30)),
+            CheckOptions::builder("a").ttl(Duration::from_secs(30)),
             || async {},
         )
         .check(
-            CheckOptions::new("b").ttl(Duration::from_secs(10)),
+            CheckOptions::builder("b").ttl(Duration::from_secs(10)),
             || async {},
         )
         .build()
@@ -117,7 +116,7 @@ async fn zero_ttl_still_coalesces_concurrent_callers() {
     let runs = Arc::new(AtomicUsize::new(0));
     let health = Health::builder()
         .check(
-            CheckOptions::new("db").ttl(Duration::ZERO),
+            CheckOptions::builder("db").ttl(Duration::ZERO),
             counting(&runs, Duration::from_millis(10)),
         )
         .build()
@@ -168,7 +167,7 @@ async fn background_polling_serves_from_memory() {
     let runs = Arc::new(AtomicUsize::new(0));
     let health = Health::builder()
         .check(
-            CheckOptions::new("db").ttl(Duration::from_secs(2)),
+            CheckOptions::builder("db").ttl(Duration::from_secs(2)),
             counting(&runs, Duration::from_millis(500)),
         )
         .build()
@@ -203,7 +202,7 @@ async fn single_flight_holds_under_real_parallelism() {
     let runs = Arc::new(AtomicUsize::new(0));
     let health = Health::builder()
         .check(
-            CheckOptions::new("db").ttl(Duration::from_secs(60)),
+            CheckOptions::builder("db").ttl(Duration::from_secs(60)),
             counting(&runs, Duration::from_millis(20)),
         )
         .build()

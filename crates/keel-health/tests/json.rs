@@ -1,7 +1,6 @@
 //! `application/health+json` output against the shape of draft-inadarei-api-health-check
 //! (golden files in `tests/data/`), and the details policy of the router.
 #![cfg(feature = "axum")]
-
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -9,7 +8,7 @@ use std::time::Duration;
 use axum::body::Body;
 use http::Request;
 use keel_health::axum::{DetailsPolicy, HealthRouter};
-use keel_health::{CheckOptions, Detail, Health, Kinds, Observation};
+use keel_health::{CheckOptions, Detail, Health, Observation, Probe, Probes};
 use serde_json::Value;
 use tokio::time::sleep;
 use tower::ServiceExt;
@@ -108,19 +107,19 @@ fn sample() -> Health {
         .service_id("orders-api")
         .description("Orders API")
         .check(
-            CheckOptions::new("postgres:responseTime")
+            CheckOptions::builder("postgres:responseTime")
                 .component_type("datastore")
                 .component_id("primary"),
             || async { sleep(Duration::from_millis(5)).await },
         )
         .check(
-            CheckOptions::new("postgres:responseTime")
+            CheckOptions::builder("postgres:responseTime")
                 .component_type("datastore")
                 .component_id("replica"),
             || async { sleep(Duration::from_millis(7)).await },
         )
         .check(
-            CheckOptions::new("redis:responseTime")
+            CheckOptions::builder("redis:responseTime")
                 .component_type("datastore")
                 .non_critical()
                 .timeout(Duration::from_millis(200))
@@ -128,7 +127,7 @@ fn sample() -> Health {
             || async { sleep(Duration::from_secs(10)).await },
         )
         .check(
-            CheckOptions::new("queue:depth").kinds(Kinds::NONE),
+            CheckOptions::builder("queue:depth").probes(Probes::NONE),
             || async { Observation::warn("backlog growing").with_value(1200, "jobs") },
         )
         .build()
@@ -161,7 +160,7 @@ async fn draining_and_starting_reports() {
     let health = Health::builder()
         .service_id("svc")
         .check(
-            CheckOptions::new("migrations").kinds(Kinds::STARTUP),
+            CheckOptions::builder("migrations").probes(Probe::Startup),
             || async { false },
         )
         .build()

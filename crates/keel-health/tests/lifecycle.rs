@@ -1,6 +1,5 @@
 //! Startup gating and drain.
 #![cfg(feature = "axum")]
-
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -9,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use http::Request;
-use keel_health::{CheckOptions, Health, Kinds, Status};
+use keel_health::{CheckOptions, Health, Probe, Status};
 use tower::ServiceExt;
 
 fn flag_check(
@@ -25,21 +24,21 @@ async fn readiness_fails_until_every_startup_check_passed_once() {
     let warmed = Arc::new(AtomicBool::new(false));
     let health = Health::builder()
         .check(
-            CheckOptions::new("migrations")
-                .kinds(Kinds::STARTUP)
+            CheckOptions::builder("migrations")
+                .probes(Probe::Startup)
                 .ttl(Duration::ZERO),
             flag_check(&migrated),
         )
         .check(
-            CheckOptions::new("cache:warm")
-                .kinds(Kinds::STARTUP)
+            CheckOptions::builder("cache:warm")
+                .probes(Probe::Startup)
                 .ttl(Duration::ZERO),
             flag_check(&warmed),
         )
         // A non-critical startup check does not gate.
         .check(
-            CheckOptions::new("optional")
-                .kinds(Kinds::STARTUP)
+            CheckOptions::builder("optional")
+                .probes(Probe::Startup)
                 .non_critical(),
             || async { false },
         )
@@ -93,8 +92,8 @@ async fn the_startup_endpoint_turns_200_once_started() {
     let up = Arc::new(AtomicBool::new(false));
     let health = Health::builder()
         .check(
-            CheckOptions::new("migrations")
-                .kinds(Kinds::STARTUP)
+            CheckOptions::builder("migrations")
+                .probes(Probe::Startup)
                 .ttl(Duration::ZERO),
             flag_check(&up),
         )
@@ -123,7 +122,7 @@ async fn drain_fails_readiness_first_and_runs_no_check() {
     let runs = Arc::new(AtomicUsize::new(0));
     let r = Arc::clone(&runs);
     let health = Health::builder()
-        .check(CheckOptions::new("db").ttl(Duration::ZERO), move || {
+        .check(CheckOptions::builder("db").ttl(Duration::ZERO), move || {
             r.fetch_add(1, Ordering::SeqCst);
             async {}
         })
@@ -203,7 +202,7 @@ async fn liveness_runs_only_liveness_checks() {
 
     let health = Health::builder()
         .check(
-            CheckOptions::new("deadlock").kinds(Kinds::LIVENESS),
+            CheckOptions::builder("deadlock").probes(Probe::Liveness),
             || async { false },
         )
         .build()
@@ -216,7 +215,7 @@ async fn liveness_runs_only_liveness_checks() {
 async fn a_background_poller_completes_startup_without_any_probe() {
     let health = Health::builder()
         .check(
-            CheckOptions::new("migrations").kinds(Kinds::STARTUP),
+            CheckOptions::builder("migrations").probes(Probe::Startup),
             || async {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 true

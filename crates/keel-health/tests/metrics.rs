@@ -1,6 +1,5 @@
 //! The `metrics` feature: gauges per check, recorded through a global test recorder.
 #![cfg(feature = "metrics")]
-
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -76,7 +75,7 @@ async fn gauges_follow_the_latest_result() {
     let u = Arc::clone(&up);
     let health = Health::builder()
         .check(
-            CheckOptions::new("db:responseTime").ttl(Duration::ZERO),
+            CheckOptions::builder("db:responseTime").ttl(Duration::ZERO),
             move || {
                 let up = u.load(Ordering::SeqCst);
                 async move {

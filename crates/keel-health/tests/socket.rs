@@ -1,6 +1,5 @@
 //! End to end over a real socket: the loopback policy sees the peer address.
 #![cfg(feature = "axum")]
-
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;

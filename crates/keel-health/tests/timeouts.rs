@@ -12,7 +12,8 @@ async fn ten_hung_checks_time_out_together() {
     let mut builder = Health::builder();
     for i in 0..10 {
         builder = builder.check(
-            CheckOptions::new(format!("slow{i}:responseTime")).timeout(Duration::from_millis(200)),
+            CheckOptions::builder(format!("slow{i}:responseTime"))
+                .timeout(Duration::from_millis(200)),
             || async {
                 sleep(Duration::from_secs(2)).await;
             },
@@ -86,7 +87,7 @@ async fn a_non_critical_timeout_only_degrades() {
     let health = Health::builder()
         .check("db", || async {})
         .check(
-            CheckOptions::new("cache")
+            CheckOptions::builder("cache")
                 .non_critical()
                 .timeout(Duration::from_millis(50)),
             || async {

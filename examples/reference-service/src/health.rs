@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keel_health::{CheckOptions, Health, Kinds, Observation, Status};
+use keel_health::{CheckOptions, Health, Observation, Probe, Status};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
@@ -21,9 +21,9 @@ fn timed(start: std::time::Instant) -> Observation {
 /// A malformed `REDIS_URL`, or a registration keel-health refuses.
 pub fn build(config: &Config, db: &Db) -> Result<Health, String> {
     let pg = db.clone();
-    let postgres = CheckOptions::new("postgres:responseTime")
+    let postgres = CheckOptions::builder("postgres:responseTime")
         .component_type("datastore")
-        .kinds(Kinds::READINESS | Kinds::STARTUP)
+        .probes(Probe::Readiness | Probe::Startup)
         .timeout(Duration::from_secs(2));
     let mut builder = Health::builder()
         .version(env!("CARGO_PKG_VERSION"))
@@ -47,7 +47,7 @@ pub fn build(config: &Config, db: &Db) -> Result<Health, String> {
         // Non-critical: without Redis, rate limits and the cache fall back to memory, so an
         // outage degrades readiness to `warn` (still 200) instead of taking every replica
         // out of the load balancer at once.
-        let options = CheckOptions::new("redis:responseTime")
+        let options = CheckOptions::builder("redis:responseTime")
             .component_type("datastore")
             .non_critical()
             .timeout(Duration::from_secs(1));

@@ -64,8 +64,6 @@ impl DetailsPolicy {
 
     /// Details when `predicate` returns `true` for the request head (method, URI,
     /// headers, extensions such as an authenticated user set by a middleware).
-    ///
-    /// See [`DetailsPolicy`] for an example.
     #[must_use]
     pub fn when<F>(predicate: F) -> Self
     where
@@ -134,16 +132,12 @@ impl DetailsPolicy {
     }
 
     /// Details when either policy grants them.
-    ///
-    /// See [`DetailsPolicy`] for an example.
     #[must_use]
     pub fn or(self, other: Self) -> Self {
         Self(Kind::Any(Arc::from([self, other])))
     }
 
     /// Whether this request may see details.
-    ///
-    /// See [`DetailsPolicy`] for an example.
     #[must_use]
     pub fn allows(&self, parts: &Parts) -> bool {
         match &self.0 {

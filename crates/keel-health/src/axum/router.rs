@@ -41,8 +41,6 @@ struct AppState {
 
 impl HealthRouter {
     /// A router for `health` that shows details to nobody.
-    ///
-    /// See [`HealthRouter`] for an example.
     #[must_use]
     pub fn new(health: Health) -> Self {
         Self {
@@ -53,8 +51,6 @@ impl HealthRouter {
     }
 
     /// Sets who sees the full report (default: [`DetailsPolicy::never`]).
-    ///
-    /// See [`HealthRouter`] for an example.
     #[must_use]
     pub fn details(mut self, policy: DetailsPolicy) -> Self {
         self.policy = policy;
@@ -62,8 +58,6 @@ impl HealthRouter {
     }
 
     /// Also serves the probes at Kubernetes' own paths: `/livez`, `/readyz`, `/startupz`.
-    ///
-    /// See [`HealthRouter`] for an example.
     #[must_use]
     pub const fn kubernetes_paths(mut self, on: bool) -> Self {
         self.kubernetes_paths = on;
@@ -71,8 +65,6 @@ impl HealthRouter {
     }
 
     /// The router; merge it into the application's (`Router::merge`) or nest it.
-    ///
-    /// See [`HealthRouter`] for an example.
     pub fn into_router<S>(self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
