@@ -34,7 +34,8 @@ pub use error::{Error, Result};
 pub use mfa::PgMfaStore;
 pub use mfa::{
     ChallengeRecord, MemoryMfaStore, MemoryMfaStoreBuilder, Mfa, MfaChallenge, MfaConfig,
-    MfaConfigBuilder, MfaMethod, MfaStore, MfaVerified, RecoveryCodes, TotpEnrollment, TotpRecord,
+    MfaConfigBuilder, MfaMethod, MfaStore, MfaVerified, RecoveryCodes, SealedTotpSecret,
+    TotpEnrollment, TotpRecord,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use super::store::{ChallengeRecord, MfaStore, TotpRecord};
+use super::store::{ChallengeRecord, MfaStore, SealedTotpSecret, TotpRecord};
 use crate::error::{Error, Result};
 use crate::store::{CapacityError, SecretHash, StoreFuture};
 
@@ -120,7 +120,12 @@ impl MemoryMfaStore {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn put_pending_sync(&self, subject: &str, sealed: &str, now: SystemTime) -> Result<bool> {
+    fn put_pending_sync(
+        &self,
+        subject: &str,
+        sealed: &SealedTotpSecret,
+        now: SystemTime,
+    ) -> Result<bool> {
         let mut inner = self.lock();
         if let Some(f) = inner.factors.get(subject) {
             if f.record.confirmed {
@@ -140,7 +145,7 @@ impl MemoryMfaStore {
             subject.to_owned(),
             Factor {
                 record: TotpRecord {
-                    sealed_secret: sealed.to_owned(),
+                    sealed_secret: sealed.clone(),
                     confirmed: false,
                     last_step: None,
                     failures: 0,
@@ -203,7 +208,7 @@ impl MfaStore for MemoryMfaStore {
     fn put_pending<'a>(
         &'a self,
         subject: &'a str,
-        sealed_secret: &'a str,
+        sealed_secret: &'a SealedTotpSecret,
         now: SystemTime,
     ) -> StoreFuture<'a, bool> {
         ready(self.put_pending_sync(subject, sealed_secret, now))
@@ -220,7 +225,7 @@ impl MfaStore for MemoryMfaStore {
     fn confirm<'a>(
         &'a self,
         subject: &'a str,
-        sealed_secret: &'a str,
+        sealed_secret: &'a SealedTotpSecret,
         step: u64,
         recovery_codes: &'a [SecretHash],
         _now: SystemTime,
@@ -229,7 +234,7 @@ impl MfaStore for MemoryMfaStore {
         let done = match inner.factors.get_mut(subject) {
             Some(f)
                 if !f.record.confirmed
-                    && f.record.sealed_secret == sealed_secret
+                    && f.record.sealed_secret == *sealed_secret
                     && f.record.last_step.is_none_or(|l| l < step) =>
             {
                 f.record.confirmed = true;

@@ -62,7 +62,7 @@ pub use config::{MfaConfig, MfaConfigBuilder};
 pub use memory::{MemoryMfaStore, MemoryMfaStoreBuilder};
 #[cfg(feature = "postgres")]
 pub use postgres::PgMfaStore;
-pub use store::{ChallengeRecord, MfaStore, TotpRecord};
+pub use store::{ChallengeRecord, MfaStore, SealedTotpSecret, TotpRecord};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -147,9 +147,11 @@ impl Mfa {
         }
         let totp = self.totp_with(Totp::generate_secret(self.config.algorithm)?)?;
         let secret = totp.secret_base32();
-        let sealed = self
-            .keys
-            .encrypt_str(SEAL_PURPOSE, secret.as_bytes(), subject.as_bytes())?;
+        let sealed = SealedTotpSecret::from_stored(self.keys.encrypt_str(
+            SEAL_PURPOSE,
+            secret.as_bytes(),
+            subject.as_bytes(),
+        )?);
         if !self
             .store
             .put_pending(subject, &sealed, self.clock.now())
@@ -379,7 +381,11 @@ impl Mfa {
     fn open(&self, subject: &str, record: &TotpRecord) -> Result<Totp> {
         let secret = self
             .keys
-            .decrypt_str(SEAL_PURPOSE, &record.sealed_secret, subject.as_bytes())
+            .decrypt_str(
+                SEAL_PURPOSE,
+                record.sealed_secret.as_str(),
+                subject.as_bytes(),
+            )
             .map(Zeroizing::new)
             .map_err(|e| {
                 tracing::error!("stored TOTP secret does not decrypt: key removed from the ring?");

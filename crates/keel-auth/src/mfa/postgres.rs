@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use keel_db_pool::{Pool, Row};
 
-use super::store::{ChallengeRecord, MfaStore, TotpRecord};
+use super::store::{ChallengeRecord, MfaStore, SealedTotpSecret, TotpRecord};
 use crate::error::{Error, Result};
 use crate::migrations::{DEFAULT_SCHEMA, check_schema};
 use crate::store::{RowError, SecretHash, StoreFuture, db_error};
@@ -183,7 +183,7 @@ fn hash_list(codes: &[SecretHash]) -> Vec<Vec<u8>> {
 fn totp_row(row: &Row) -> Result<TotpRecord> {
     let last: Option<i64> = row.try_get(2).map_err(Error::store)?;
     Ok(TotpRecord {
-        sealed_secret: row.try_get(0).map_err(Error::store)?,
+        sealed_secret: SealedTotpSecret::from_stored(row.try_get(0).map_err(Error::store)?),
         confirmed: row.try_get(1).map_err(Error::store)?,
         last_step: last.and_then(|s| u64::try_from(s).ok()),
         failures: count(row.try_get(3).map_err(Error::store)?),
@@ -195,13 +195,16 @@ impl MfaStore for PgMfaStore {
     fn put_pending<'a>(
         &'a self,
         subject: &'a str,
-        sealed_secret: &'a str,
+        sealed_secret: &'a SealedTotpSecret,
         now: SystemTime,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let n = self
                 .pool
-                .execute(&self.sql.put_pending, &[&subject, &sealed_secret, &now])
+                .execute(
+                    &self.sql.put_pending,
+                    &[&subject, &sealed_secret.as_str(), &now],
+                )
                 .await
                 .map_err(db_error)?;
             Ok(n == 1)
@@ -222,7 +225,7 @@ impl MfaStore for PgMfaStore {
     fn confirm<'a>(
         &'a self,
         subject: &'a str,
-        sealed_secret: &'a str,
+        sealed_secret: &'a SealedTotpSecret,
         step: u64,
         recovery_codes: &'a [SecretHash],
         now: SystemTime,
@@ -233,7 +236,7 @@ impl MfaStore for PgMfaStore {
             self.pool
                 .transaction(|tx| {
                     let sql = Arc::clone(&self.sql);
-                    let (subject, sealed) = (subject.to_owned(), sealed_secret.to_owned());
+                    let (subject, sealed) = (subject.to_owned(), sealed_secret.as_str().to_owned());
                     let hashes = hashes.clone();
                     Box::pin(async move {
                         let n = tx

@@ -4,12 +4,45 @@ use std::time::{Duration, SystemTime};
 
 use crate::store::{SecretHash, StoreFuture};
 
+/// A TOTP secret sealed by [`Mfa`](crate::Mfa) with the application's
+/// [`KeyRing`](keel_crypto::KeyRing) (AES-256-GCM, purpose `keel-auth/totp-secret`, bound to
+/// the subject as associated data): the only form in which a secret reaches a store. Store
+/// [`as_str`](Self::as_str) in a text column and rebuild it with
+/// [`from_stored`](Self::from_stored); it opens only with the key ring and for the subject it
+/// was sealed for. `Debug` is redacted.
+///
+/// ```
+/// let sealed = keel_auth::SealedTotpSecret::from_stored("AQAAAA…".to_owned());
+/// assert_eq!(format!("{sealed:?}"), "SealedTotpSecret([REDACTED])");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedTotpSecret(String);
+
+impl SealedTotpSecret {
+    /// Wraps text read from a store.
+    #[must_use]
+    pub fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The text to store.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SealedTotpSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedTotpSecret([REDACTED])")
+    }
+}
+
 /// A subject's TOTP factor as stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TotpRecord {
-    /// The secret, sealed with the application's key ring (see
-    /// [`SealedTotpSecret`](crate::SealedTotpSecret)); bound to the subject.
-    pub sealed_secret: String,
+    /// The secret, sealed with the application's key ring and bound to the subject.
+    pub sealed_secret: SealedTotpSecret,
     /// Whether enrollment was confirmed with a first code (only then is the factor active).
     pub confirmed: bool,
     /// The last accepted time step (replay protection); `None` before any.
@@ -23,7 +56,7 @@ pub struct TotpRecord {
 impl std::fmt::Debug for TotpRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TotpRecord")
-            .field("sealed_secret", &"[REDACTED]")
+            .field("sealed_secret", &self.sealed_secret)
             .field("confirmed", &self.confirmed)
             .field("last_step", &self.last_step)
             .field("failures", &self.failures)
@@ -65,7 +98,7 @@ pub trait MfaStore: Send + Sync + 'static {
     fn put_pending<'a>(
         &'a self,
         subject: &'a str,
-        sealed_secret: &'a str,
+        sealed_secret: &'a SealedTotpSecret,
         now: SystemTime,
     ) -> StoreFuture<'a, bool>;
 
@@ -79,7 +112,7 @@ pub trait MfaStore: Send + Sync + 'static {
     fn confirm<'a>(
         &'a self,
         subject: &'a str,
-        sealed_secret: &'a str,
+        sealed_secret: &'a SealedTotpSecret,
         step: u64,
         recovery_codes: &'a [SecretHash],
         now: SystemTime,
@@ -154,7 +187,7 @@ impl<S: MfaStore + ?Sized> MfaStore for std::sync::Arc<S> {
     fn put_pending<'a>(
         &'a self,
         subject: &'a str,
-        sealed_secret: &'a str,
+        sealed_secret: &'a SealedTotpSecret,
         now: SystemTime,
     ) -> StoreFuture<'a, bool> {
         (**self).put_pending(subject, sealed_secret, now)
@@ -165,7 +198,7 @@ impl<S: MfaStore + ?Sized> MfaStore for std::sync::Arc<S> {
     fn confirm<'a>(
         &'a self,
         subject: &'a str,
-        sealed_secret: &'a str,
+        sealed_secret: &'a SealedTotpSecret,
         step: u64,
         recovery_codes: &'a [SecretHash],
         now: SystemTime,
