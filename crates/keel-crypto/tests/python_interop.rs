@@ -247,6 +247,30 @@ print(version, key_id, iat, exp, body[21:].decode())
     assert_eq!(out, "83 7 1700000000 1700003600 user:42");
 }
 
+#[test]
+fn python_verifies_detached_signatures_under_their_own_subkey() {
+    let Some(py) = python() else { return };
+    let signer = Signer::new(7, SecretKey::from_bytes([0x42; 32]));
+    let signature = signer.sign(b"order:17:paid").to_string();
+    let script = format!(
+        r#"{PY_COMMON}
+import hmac, hashlib
+key, text, data = bytes.fromhex(sys.argv[1]), sys.argv[2], sys.argv[3].encode()
+key_id, tag = text.split(".")
+k_sig = hmac.new(key, b"keel-crypto/v1/Signer/detached-signature", hashlib.sha256).digest()
+assert hmac.compare_digest(b64u_dec(tag), hmac.new(k_sig, data, hashlib.sha256).digest()), "bad tag"
+assert not hmac.compare_digest(b64u_dec(tag), hmac.new(key, data, hashlib.sha256).digest())
+print(key_id)
+"#
+    );
+    let out = run(
+        &py,
+        &script,
+        &[&hex(&[0x42; 32]), &signature, "order:17:paid"],
+    );
+    assert_eq!(out, "7");
+}
+
 #[cfg(feature = "legacy")]
 #[test]
 fn keel_reads_legacy_python_tokens() {
