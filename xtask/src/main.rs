@@ -1,9 +1,13 @@
 //! Keel's automation, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 //!
-//! - `test`: the whole gate CI runs: fmt, clippy, tests against real PostgreSQL and Redis,
-//!   doctests, rustdoc, MSRV claims. Servers are throwaway and always cleaned up.
+//! - `test`: the whole gate CI runs: fmt, clippy, MSRV claims, tests against real
+//!   PostgreSQL, Redis, a Redis Cluster and PgBouncer, doctests, rustdoc, and the smoke
+//!   versions of `load` and `drill`. Servers are throwaway and always cleaned up.
 //! - `run`: the reference service against throwaway local servers.
 //! - `msrv`: checks each crate's `rust-version` against its dependency tree.
+//! - `bench`: criterion benches next to their peers; writes `docs/benchmarks.md`.
+//! - `load`: HTTP load (wrk) on the reference service next to bare axum.
+//! - `drill`: fault drills and a soak on two replicas; writes `docs/reliability.md`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;

@@ -49,6 +49,8 @@ impl Services {
         let redis_ok = match redis {
             RedisNeed::Required => {
                 ensure_redis()?;
+                // The test suites also start a Redis Cluster (redis-cli) and PgBouncer.
+                ensure_pgbouncer()?;
                 true
             }
             RedisNeed::IfAvailable => ensure_redis().is_ok(),
@@ -130,4 +132,17 @@ fn ensure_redis() -> Result<(), String> {
         return Ok(());
     }
     apt_install(&["redis-server"], "redis-server not found")
+}
+
+fn ensure_pgbouncer() -> Result<(), String> {
+    if keel_testkit::find_binary(
+        "pgbouncer",
+        "KEEL_TEST_PGBOUNCER",
+        &["/usr/sbin", "/usr/bin"],
+    )
+    .is_some()
+    {
+        return Ok(());
+    }
+    apt_install(&["pgbouncer"], "pgbouncer not found")
 }

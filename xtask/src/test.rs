@@ -83,6 +83,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // The load harness must not rot: a few seconds per scenario, debug builds, no report.
     println!("\n==> load harness smoke test");
     crate::load::run(&["--smoke".to_owned()])?;
+    // Likewise the fault drills: a few seconds each, debug build, verdicts enforced.
+    println!("\n==> fault drills smoke test");
+    crate::drill::run(&["--smoke".to_owned()])?;
     println!(
         "\nxtask test: all checks passed in {:.0?}",
         started.elapsed()
