@@ -30,10 +30,10 @@
 //! that master again.
 
 mod codec;
+mod config;
 mod conn;
 mod subscriber;
 
-use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -48,180 +48,8 @@ use crate::entry::{Entry, NEVER};
 use crate::stats::{Counters, bump};
 use crate::tier::{BoxFut, L2Get, SecondTier};
 use crate::{Cache, CacheBuilder, CacheKey, Clock, Error};
+pub use config::RedisTier;
 use conn::{Conn, ScanNode};
-
-/// Configuration of the Redis second tier.
-///
-/// Defaults: key prefix `keel:`, schema version 1, 250 ms per operation, retry a downed
-/// Redis every second, values up to 1 MiB, invalidation broadcast on.
-///
-/// ```no_run
-/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use std::time::Duration;
-/// use keel_cache::{Cache, redis::RedisTier};
-///
-/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
-/// struct User { id: u64, name: String }
-///
-/// let client = redis::Client::open("redis://127.0.0.1:6379")?;
-/// let users: Cache<u64, User> = Cache::builder("users")
-///     .ttl(Duration::from_secs(300))
-///     .build_with_redis(RedisTier::new(client).schema_version(2))
-///     .await?;
-/// # drop(users); Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct RedisTier {
-    target: Target,
-    key_prefix: String,
-    schema_version: u32,
-    op_timeout: Duration,
-    retry_interval: Duration,
-    max_value_bytes: usize,
-    broadcast: bool,
-}
-
-/// One node, or the seed nodes of a cluster.
-#[derive(Clone)]
-enum Target {
-    Single(redis::Client),
-    #[cfg(feature = "redis-cluster")]
-    Cluster(Vec<redis::Client>),
-}
-
-impl Target {
-    /// The clients the invalidation subscriber may connect to, in order of preference.
-    fn subscribe_to(&self) -> Vec<redis::Client> {
-        match self {
-            Self::Single(c) => vec![c.clone()],
-            #[cfg(feature = "redis-cluster")]
-            Self::Cluster(seeds) => seeds.clone(),
-        }
-    }
-}
-
-impl fmt::Debug for RedisTier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The clients' connection info may hold a password: print only the addresses.
-        let addrs: Vec<String> = self
-            .target
-            .subscribe_to()
-            .iter()
-            .map(|c| c.get_connection_info().addr().to_string())
-            .collect();
-        f.debug_struct("RedisTier")
-            .field("addr", &addrs)
-            .field("key_prefix", &self.key_prefix)
-            .field("schema_version", &self.schema_version)
-            .field("op_timeout", &self.op_timeout)
-            .field("retry_interval", &self.retry_interval)
-            .field("max_value_bytes", &self.max_value_bytes)
-            .field("broadcast", &self.broadcast)
-            .finish()
-    }
-}
-
-impl RedisTier {
-    /// A tier on `client` with the defaults.
-    pub fn new(client: redis::Client) -> Self {
-        Self::with_target(Target::Single(client))
-    }
-
-    /// A tier on a Redis Cluster reached through any of `nodes` (seed URLs such as
-    /// `redis://10.0.0.1:6379`; the client discovers the other masters). Give several
-    /// seeds: the invalidation subscriber uses the first that answers, and the next one
-    /// when its node fails.
-    ///
-    /// # Errors
-    /// [`Error::Redis`] for no URL or an invalid one.
-    ///
-    /// ```no_run
-    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use keel_cache::{Cache, redis::RedisTier};
-    ///
-    /// let tier = RedisTier::cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"])?;
-    /// let cache: Cache<u64, String> = Cache::builder("names").build_with_redis(tier).await?;
-    /// # drop(cache); Ok(()) }
-    /// ```
-    #[cfg(feature = "redis-cluster")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
-    pub fn cluster<I, S>(nodes: I) -> Result<Self, Error>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        let seeds = nodes
-            .into_iter()
-            .map(|url| redis::Client::open(url.as_ref()).map_err(|e| Error::Redis(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
-        if seeds.is_empty() {
-            return Err(Error::Redis(
-                "a Redis Cluster needs at least one seed node URL".to_owned(),
-            ));
-        }
-        Ok(Self::with_target(Target::Cluster(seeds)))
-    }
-
-    fn with_target(target: Target) -> Self {
-        Self {
-            target,
-            key_prefix: "keel:".to_owned(),
-            schema_version: 1,
-            op_timeout: Duration::from_millis(250),
-            retry_interval: Duration::from_secs(1),
-            max_value_bytes: 1024 * 1024,
-            broadcast: true,
-        }
-    }
-
-    /// Prefix of every Redis key and channel of this tier (default `keel:`). Give each
-    /// application (or test) its own.
-    #[must_use]
-    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.key_prefix = prefix.into();
-        self
-    }
-
-    /// The version of `V`'s serialized shape (default 1). Bump it when `V` changes
-    /// incompatibly: values written under another version are misses (and deleted), not
-    /// errors.
-    #[must_use]
-    pub fn schema_version(mut self, version: u32) -> Self {
-        self.schema_version = version;
-        self
-    }
-
-    /// Upper bound of one Redis operation, connection included (default 250 ms). A
-    /// slower Redis counts as down.
-    #[must_use]
-    pub fn op_timeout(mut self, timeout: Duration) -> Self {
-        self.op_timeout = timeout;
-        self
-    }
-
-    /// How long a Redis that failed is skipped before it is tried again (default 1 s).
-    #[must_use]
-    pub fn retry_interval(mut self, interval: Duration) -> Self {
-        self.retry_interval = interval;
-        self
-    }
-
-    /// Serialized values larger than this are not written to Redis (default 1 MiB);
-    /// counted in [`CacheStats::oversized`](crate::CacheStats::oversized).
-    #[must_use]
-    pub fn max_value_bytes(mut self, max: usize) -> Self {
-        self.max_value_bytes = max;
-        self
-    }
-
-    /// Whether invalidations are published to other replicas and theirs applied here
-    /// (default true). Off, each instance's memory tier only ages out by TTL.
-    #[must_use]
-    pub fn invalidation_broadcast(mut self, on: bool) -> Self {
-        self.broadcast = on;
-        self
-    }
-}
 
 impl<K, V> CacheBuilder<K, V>
 where
@@ -263,7 +91,7 @@ where
                 self.name
             )));
         }
-        let conn = connect(&tier)?;
+        let conn = config::connect(&tier)?;
         let counters = Arc::new(Counters::default());
         let (shutdown, shutdown_rx) = watch::channel(());
         let base = format!("{}{}:", tier.key_prefix, self.name);
@@ -305,44 +133,6 @@ where
             let _ = tokio::time::timeout(tier.op_timeout * 2, ready_rx).await;
         }
         Ok(cache)
-    }
-}
-
-/// The tier's connection, made lazily: a Redis that is down is an outage, not an error.
-fn connect(tier: &RedisTier) -> Result<Conn, Error> {
-    match &tier.target {
-        Target::Single(client) => {
-            let config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(tier.op_timeout))
-                .set_response_timeout(Some(tier.op_timeout))
-                .set_number_of_retries(1)
-                .set_max_delay(tier.retry_interval);
-            client
-                .get_connection_manager_lazy(config)
-                .map(Conn::Single)
-                .map_err(|e| Error::Redis(e.to_string()))
-        }
-        #[cfg(feature = "redis-cluster")]
-        Target::Cluster(seeds) => {
-            // One retry: the tier has its own timeout and retry interval; the client's
-            // default 16 retries would only queue work behind a dead master.
-            let client = redis::cluster::ClusterClientBuilder::new(
-                seeds.iter().map(|c| c.get_connection_info().clone()),
-            )
-            .connection_timeout(tier.op_timeout)
-            .response_timeout(tier.op_timeout)
-            .retries(1)
-            .min_retry_wait(10)
-            .max_retry_wait(100)
-            .build()
-            .map_err(|e| Error::Redis(e.to_string()))?;
-            let config = redis::cluster::ClusterConfig::new()
-                .set_connection_timeout(tier.op_timeout)
-                .set_response_timeout(tier.op_timeout);
-            Ok(Conn::Cluster(
-                client.get_pending_async_connection_with_config(config),
-            ))
-        }
     }
 }
 
