@@ -112,6 +112,14 @@ async fn refresh_malformed_tokens() {
 }
 
 #[tokio::test]
+async fn refresh_sessions_end_their_access_tokens() {
+    let Some(store) = refresh_store().await else {
+        return;
+    };
+    support::sessions_end_their_access_tokens(store).await;
+}
+
+#[tokio::test]
 async fn refresh_purge() {
     let Some(store) = refresh_store().await else {
         return;

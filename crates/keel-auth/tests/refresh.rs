@@ -34,6 +34,11 @@ async fn malformed_tokens_are_rejected_opaquely() {
 }
 
 #[tokio::test]
+async fn ending_a_session_revokes_its_access_tokens() {
+    support::sessions_end_their_access_tokens(MemoryRefreshStore::new()).await;
+}
+
+#[tokio::test]
 async fn purge_drops_ended_sessions() {
     support::purge_ended(MemoryRefreshStore::new(), false).await;
 }

@@ -326,14 +326,16 @@ impl RefreshStore for MemoryRefreshStore {
         token: SecretHash,
         _now: SystemTime,
         reason: RevokeReason,
-    ) -> StoreFuture<'a, Option<SessionId>> {
+    ) -> StoreFuture<'a, Option<Session>> {
         let mut inner = self.lock();
         let sid = inner.tokens.get(&token).map(|t| t.sid.clone());
-        if let Some(sid) = &sid {
-            inner.remove_family(sid);
-            tracing::debug!(sid = %sid, reason = reason.as_str(), "refresh session revoked");
+        let session = sid
+            .and_then(|sid| inner.remove_family(&sid))
+            .map(|f| f.session);
+        if let Some(s) = &session {
+            tracing::debug!(sid = %s.id, reason = reason.as_str(), "refresh session revoked");
         }
-        Box::pin(async move { Ok(sid) })
+        Box::pin(async move { Ok(session) })
     }
 
     fn revoke_session<'a>(
@@ -341,9 +343,9 @@ impl RefreshStore for MemoryRefreshStore {
         id: &'a SessionId,
         _now: SystemTime,
         reason: RevokeReason,
-    ) -> StoreFuture<'a, bool> {
-        let removed = self.lock().remove_family(id).is_some();
-        if removed {
+    ) -> StoreFuture<'a, Option<Session>> {
+        let removed = self.lock().remove_family(id).map(|f| f.session);
+        if removed.is_some() {
             tracing::debug!(sid = %id, reason = reason.as_str(), "refresh session revoked");
         }
         Box::pin(async move { Ok(removed) })

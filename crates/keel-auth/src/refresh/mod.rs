@@ -46,6 +46,7 @@ pub use store::{RefreshStore, RevokeReason, RotateOutcome, Session, SessionId};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::revocation::Revocations;
 use crate::store::{SecretHash, check_subject, is_opaque_token, new_opaque_token};
 
 /// Lifetimes and limits of refresh-token sessions.
@@ -258,6 +259,8 @@ pub struct RefreshTokens {
     store: Arc<dyn RefreshStore>,
     config: RefreshConfig,
     clock: Clock,
+    /// Where ending a session also revokes its access tokens, and for how long.
+    access: Option<(Revocations, Duration)>,
 }
 
 impl fmt::Debug for RefreshTokens {
@@ -265,6 +268,7 @@ impl fmt::Debug for RefreshTokens {
         f.debug_struct("RefreshTokens")
             .field("config", &self.config)
             .field("clock", &self.clock)
+            .field("revokes_access_tokens", &self.access.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -281,6 +285,44 @@ impl RefreshTokens {
             store: Arc::new(store),
             config,
             clock: Clock::system(),
+            access: None,
+        }
+    }
+
+    /// Ends access tokens together with their session: when a session ends by logout,
+    /// reuse detection or the per-subject cap, its access tokens (those carrying its `sid`)
+    /// are revoked through `revocations` for `access_token_lifetime` (the access tokens'
+    /// lifetime plus leeway); logout everywhere bumps the subject's token version. Put the
+    /// session id in the access token ([`Claims::session`](crate::Claims::session)) for
+    /// the per-session part to apply.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use keel_auth::{MemoryRefreshStore, MemoryTokenVersions, RefreshConfig, RefreshTokens, Revocations};
+    ///
+    /// let revocations = Revocations::new(MemoryTokenVersions::new());
+    /// let tokens = RefreshTokens::new(MemoryRefreshStore::new(), RefreshConfig::default())
+    ///     .with_revocations(revocations, Duration::from_secs(15 * 60 + 60));
+    /// ```
+    #[must_use]
+    pub fn with_revocations(
+        mut self,
+        revocations: Revocations,
+        access_token_lifetime: Duration,
+    ) -> Self {
+        self.access = Some((revocations, access_token_lifetime));
+        self
+    }
+
+    /// Revokes the access tokens of `session`, when configured.
+    async fn end_access(&self, session: &Session) -> Result<()> {
+        match &self.access {
+            Some((revocations, lifetime)) => {
+                revocations
+                    .revoke_session(&session.subject, session.id.as_str(), *lifetime)
+                    .await
+            }
+            None => Ok(()),
         }
     }
 
@@ -332,6 +374,15 @@ impl RefreshTokens {
             .await?;
         for sid in &evicted {
             tracing::debug!(sid = %sid, "refresh session ended: too many sessions for the subject");
+            let ended = Session {
+                id: sid.clone(),
+                ..session.clone()
+            };
+            // The login itself succeeded; a failure here only leaves the evicted session's
+            // access tokens to expire by themselves.
+            if let Err(e) = self.end_access(&ended).await {
+                tracing::warn!(sid = %sid, error = %e, "could not revoke an evicted session's access tokens");
+            }
         }
         Ok(IssuedRefreshToken {
             token: RefreshToken(token),
@@ -380,6 +431,9 @@ impl RefreshTokens {
                     sid = %session.id,
                     "refresh token reused after rotation: session revoked (RFC 9700 4.14)"
                 );
+                if let Err(e) = self.end_access(&session).await {
+                    tracing::warn!(sid = %session.id, error = %e, "could not revoke the reused session's access tokens");
+                }
                 Err(Error::InvalidToken)
             }
             RotateOutcome::Expired => {
@@ -397,46 +451,69 @@ impl RefreshTokens {
         }
     }
 
-    /// Logout: revokes the session `presented` belongs to. Returns its id (revoke its
-    /// access tokens too), or `None` when the token is malformed or unknown — logout
-    /// succeeds either way from the client's point of view.
+    /// Logout: revokes the session `presented` belongs to (and, with
+    /// [`with_revocations`](Self::with_revocations), its access tokens). Returns its id, or
+    /// `None` when the token is malformed or unknown — logout succeeds either way from the
+    /// client's point of view.
     ///
     /// # Errors
-    /// [`Error::Store`] when the store fails.
+    /// [`Error::Store`] when a store fails.
     pub async fn revoke(&self, presented: &str) -> Result<Option<SessionId>> {
         if !is_opaque_token(presented) {
             return Ok(None);
         }
-        self.store
+        let session = self
+            .store
             .revoke_by_token(
                 SecretHash::of(presented),
                 self.clock.now(),
                 RevokeReason::Logout,
             )
-            .await
+            .await?;
+        match session {
+            Some(session) => {
+                self.end_access(&session).await?;
+                Ok(Some(session.id))
+            }
+            None => Ok(None),
+        }
     }
 
-    /// Revokes one session by id (a "sign out this device" button). `false` when it was
-    /// unknown or already revoked.
+    /// Revokes one session by id (a "sign out this device" button), with its access tokens
+    /// when configured. `false` when it was unknown or already revoked.
     ///
     /// # Errors
-    /// [`Error::Store`] when the store fails.
+    /// [`Error::Store`] when a store fails.
     pub async fn revoke_session(&self, id: &SessionId) -> Result<bool> {
-        self.store
+        let session = self
+            .store
             .revoke_session(id, self.clock.now(), RevokeReason::Logout)
-            .await
+            .await?;
+        match session {
+            Some(session) => {
+                self.end_access(&session).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Logout everywhere: revokes every session of `subject` (also after a password change
-    /// or an account deletion). Returns the revoked session ids.
+    /// or an account deletion) and, with [`with_revocations`](Self::with_revocations), every
+    /// access token of the subject (version bump). Returns the revoked session ids.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for an invalid subject; [`Error::Store`] when the store fails.
+    /// [`Error::InvalidInput`] for an invalid subject; [`Error::Store`] when a store fails.
     pub async fn revoke_subject(&self, subject: &str) -> Result<Vec<SessionId>> {
         check_subject(subject)?;
-        self.store
+        let sids = self
+            .store
             .revoke_subject(subject, self.clock.now(), RevokeReason::LogoutAll)
-            .await
+            .await?;
+        if let Some((revocations, _)) = &self.access {
+            revocations.revoke_all(subject).await?;
+        }
+        Ok(sids)
     }
 
     /// The live sessions of `subject`, oldest first (a "your devices" page).

@@ -120,10 +120,12 @@ impl Sql {
                      UPDATE {f} AS f SET revoked_at = $2, revoked_reason = $3
                      FROM target WHERE f.sid = target.sid AND f.revoked_at IS NULL
                  )
-                 SELECT sid FROM target"
+                 SELECT f.sid, f.subject, f.created_at, f.expires_at
+                 FROM target JOIN {f} f ON f.sid = target.sid"
             ),
             revoke_session: format!(
-                "UPDATE {f} SET revoked_at = $2, revoked_reason = $3 WHERE sid = $1 AND revoked_at IS NULL"
+                "UPDATE {f} SET revoked_at = $2, revoked_reason = $3 WHERE sid = $1 AND revoked_at IS NULL
+                 RETURNING sid, subject, created_at, expires_at"
             ),
             revoke_subject: format!(
                 "UPDATE {f} SET revoked_at = $2, revoked_reason = $3
@@ -296,7 +298,7 @@ impl RefreshStore for PgRefreshStore {
         token: SecretHash,
         now: SystemTime,
         reason: RevokeReason,
-    ) -> StoreFuture<'a, Option<SessionId>> {
+    ) -> StoreFuture<'a, Option<Session>> {
         Box::pin(async move {
             let row = self
                 .pool
@@ -306,7 +308,7 @@ impl RefreshStore for PgRefreshStore {
                 )
                 .await
                 .map_err(db_error)?;
-            row.map(|r| sid_at(&r, 0)).transpose()
+            row.as_ref().map(session_at).transpose()
         })
     }
 
@@ -315,17 +317,17 @@ impl RefreshStore for PgRefreshStore {
         id: &'a SessionId,
         now: SystemTime,
         reason: RevokeReason,
-    ) -> StoreFuture<'a, bool> {
+    ) -> StoreFuture<'a, Option<Session>> {
         Box::pin(async move {
-            let n = self
+            let row = self
                 .pool
-                .execute(
+                .query_opt(
                     &self.sql.revoke_session,
                     &[&id.as_str(), &now, &reason.as_str()],
                 )
                 .await
                 .map_err(db_error)?;
-            Ok(n > 0)
+            row.as_ref().map(session_at).transpose()
         })
     }
 

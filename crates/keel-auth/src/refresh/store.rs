@@ -233,21 +233,21 @@ pub trait RefreshStore: Send + Sync + 'static {
     ) -> StoreFuture<'a, RotateOutcome>;
 
     /// Revokes the family `token` belongs to (whether or not `token` is still current);
-    /// returns its id, or `None` for an unknown token.
+    /// returns it, or `None` for an unknown token.
     fn revoke_by_token<'a>(
         &'a self,
         token: SecretHash,
         now: SystemTime,
         reason: RevokeReason,
-    ) -> StoreFuture<'a, Option<SessionId>>;
+    ) -> StoreFuture<'a, Option<Session>>;
 
-    /// Revokes one family; `false` if it was unknown or already revoked.
+    /// Revokes one family; returns it, or `None` if it was unknown or already revoked.
     fn revoke_session<'a>(
         &'a self,
         id: &'a SessionId,
         now: SystemTime,
         reason: RevokeReason,
-    ) -> StoreFuture<'a, bool>;
+    ) -> StoreFuture<'a, Option<Session>>;
 
     /// Revokes every live family of `subject`; returns their ids.
     fn revoke_subject<'a>(
@@ -289,7 +289,7 @@ impl<S: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<S> {
         token: SecretHash,
         now: SystemTime,
         reason: RevokeReason,
-    ) -> StoreFuture<'a, Option<SessionId>> {
+    ) -> StoreFuture<'a, Option<Session>> {
         (**self).revoke_by_token(token, now, reason)
     }
     fn revoke_session<'a>(
@@ -297,7 +297,7 @@ impl<S: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<S> {
         id: &'a SessionId,
         now: SystemTime,
         reason: RevokeReason,
-    ) -> StoreFuture<'a, bool> {
+    ) -> StoreFuture<'a, Option<Session>> {
         (**self).revoke_session(id, now, reason)
     }
     fn revoke_subject<'a>(

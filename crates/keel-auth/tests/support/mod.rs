@@ -230,3 +230,56 @@ pub(crate) async fn concurrent_refresh<S: RefreshStore>(store: S, attempts: usiz
         assert!(t.sessions("racer").await.unwrap().is_empty());
     }
 }
+
+/// Ending a session (reuse, logout, eviction, logout everywhere) also ends its access
+/// tokens when the refresh tokens are wired to `Revocations`.
+pub(crate) async fn sessions_end_their_access_tokens(store: impl RefreshStore) {
+    use keel_auth::{Claims, MemoryTokenVersions, Revocations};
+
+    let c = clock();
+    let revocations = Revocations::builder(MemoryTokenVersions::new())
+        .clock(c.clone())
+        .build();
+    let config = RefreshConfig::builder()
+        .max_sessions_per_subject(2)
+        .build()
+        .unwrap();
+    let t = tokens(store, &c, config).with_revocations(revocations.clone(), HOUR);
+    let access = |s: &keel_auth::IssuedRefreshToken| {
+        Claims::<()>::new(s.session().subject()).session(s.session().id().as_str())
+    };
+
+    // Reuse: the thief's replay kills the owner's access token too.
+    let a = t.issue("alice").await.unwrap();
+    let a_access = access(&a);
+    revocations.check(&a_access).await.unwrap();
+    t.refresh(a.token().expose_secret()).await.unwrap();
+    assert!(invalid(t.refresh(a.token().expose_secret()).await));
+    assert!(revocations.check(&a_access).await.is_err());
+
+    // Logout by token and by id.
+    let b = t.issue("alice").await.unwrap();
+    t.revoke(b.token().expose_secret()).await.unwrap();
+    assert!(revocations.check(&access(&b)).await.is_err());
+    let d = t.issue("alice").await.unwrap();
+    assert!(t.revoke_session(d.session().id()).await.unwrap());
+    assert!(revocations.check(&access(&d)).await.is_err());
+
+    // Eviction by the per-subject cap (2).
+    c.advance(Duration::from_secs(1));
+    let e1 = t.issue("alice").await.unwrap();
+    c.advance(Duration::from_secs(1));
+    let e2 = t.issue("alice").await.unwrap();
+    c.advance(Duration::from_secs(1));
+    let e3 = t.issue("alice").await.unwrap();
+    assert_eq!(e3.evicted(), std::slice::from_ref(e1.session().id()));
+    assert!(revocations.check(&access(&e1)).await.is_err());
+    revocations.check(&access(&e2)).await.unwrap();
+
+    // Logout everywhere: every access token of the subject, none of another's.
+    let bob = t.issue("bob").await.unwrap();
+    t.revoke_subject("alice").await.unwrap();
+    assert!(revocations.check(&access(&e2)).await.is_err());
+    assert!(revocations.check(&access(&e3)).await.is_err());
+    revocations.check(&access(&bob)).await.unwrap();
+}
