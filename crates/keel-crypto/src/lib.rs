@@ -6,6 +6,8 @@ mod apikey;
 mod async_hasher;
 mod encoding;
 mod error;
+#[cfg(feature = "errors")]
+mod errors;
 mod hw;
 mod key;
 mod keyring;
