@@ -48,6 +48,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let rows = collect(&criterion_dir, started)?;
         println!("    {} measurements", rows.len());
         summary["targets"][target] = Value::Array(rows);
+        if target == "http_stack" {
+            // The per-layer table the bench writes next to criterion's results.
+            let path = criterion_dir.join("http_stack_layers.json");
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut layers: Value =
+                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            layers["date"] = json!(report::utc_now());
+            summary["http_stack"] = layers;
+        }
     }
     drop(services);
 

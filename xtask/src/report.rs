@@ -147,11 +147,49 @@ fn markdown(summary: &Value) -> String {
             }
         }
     }
+    if summary["http_stack"]["rows"].is_array() {
+        http_stack(&mut md, &summary["http_stack"]);
+    }
     if let Some(load) = summary["load"].as_object().filter(|o| !o.is_empty()) {
         crate::load::markdown(&mut md, load);
     }
     let _ = writeln!(md, "\n{END}");
     md
+}
+
+/// The per-layer table of `--bench http_stack`.
+fn http_stack(md: &mut String, t: &Value) {
+    let _ = writeln!(
+        md,
+        "\n### Middleware stack, layer by layer (`--bench http_stack`)\n"
+    );
+    let _ = writeln!(
+        md,
+        "`{}` through the reference service's stack built one layer at a time (outermost \
+         first), in process; median of {} interleaved rounds of {} requests ({}). \
+         Allocations are counted per request.\n",
+        t["endpoint"].as_str().unwrap_or("?"),
+        t["rounds"],
+        t["batch"],
+        t["date"].as_str().unwrap_or("?")
+    );
+    let _ = writeln!(
+        md,
+        "| row | ns/request | Δ ns | allocations | Δ allocations | bytes allocated |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
+    for r in t["rows"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} | {:+.0} | {:.1} | {:+.1} | {:.0} |",
+            r["row"].as_str().unwrap_or("?"),
+            r["ns"].as_f64().unwrap_or(0.0),
+            r["delta_ns"].as_f64().unwrap_or(0.0),
+            r["allocs"].as_f64().unwrap_or(0.0),
+            r["delta_allocs"].as_f64().unwrap_or(0.0),
+            r["bytes"].as_f64().unwrap_or(0.0)
+        );
+    }
 }
 
 /// Writes `docs/benchmarks.json`, regenerates the block of `docs/benchmarks.md`, and

@@ -1,11 +1,11 @@
 //! [`Decision`]: the answer for one request, and the headers that describe it.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 
 use crate::Quota;
+use crate::headers::{RateHeaders, write_policy, write_ratelimit};
 
 /// The state of one quota after a decision.
 ///
@@ -238,13 +238,7 @@ impl Decision {
             if i > 0 {
                 out.push_str(", ");
             }
-            push_sf_string(&mut out, &s.quota);
-            let _ = write!(
-                out,
-                ";q={};w={}",
-                s.quota.burst_size(),
-                s.quota.window_secs()
-            );
+            write_policy(&mut out, std::slice::from_ref(&s.quota));
         }
         out
     }
@@ -261,16 +255,7 @@ impl Decision {
     /// ```
     pub fn ratelimit(&self) -> String {
         let mut out = String::new();
-        for (i, s) in self.quotas().iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            push_sf_string(&mut out, &s.quota);
-            out.push_str(";r=");
-            push_u64(&mut out, u64::from(s.remaining));
-            out.push_str(";t=");
-            push_u64(&mut out, ceil_secs(s.reset_after));
-        }
+        write_ratelimit(&mut out, self.quotas(), None);
         out
     }
 
@@ -291,24 +276,7 @@ impl Decision {
     /// # Ok::<(), keel_ratelimit::Error>(())
     /// ```
     pub fn write_headers(&self, headers: &mut HeaderMap, style: HeaderStyle) {
-        if matches!(style, HeaderStyle::Ietf | HeaderStyle::Both) {
-            insert(headers, RATELIMIT_POLICY, self.ratelimit_policy());
-            insert(headers, RATELIMIT, self.ratelimit());
-        }
-        if matches!(style, HeaderStyle::Legacy | HeaderStyle::Both) {
-            headers.insert(X_RATELIMIT_LIMIT, int_header(u64::from(self.limit())));
-            headers.insert(
-                X_RATELIMIT_REMAINING,
-                int_header(u64::from(self.remaining())),
-            );
-            headers.insert(X_RATELIMIT_RESET, int_header(ceil_secs(self.reset_after())));
-        }
-        if let Some(after) = self.retry_after {
-            headers.insert(
-                http::header::RETRY_AFTER,
-                int_header(ceil_secs(after).max(1)),
-            );
-        }
+        RateHeaders::new(self, style, None).apply(headers);
     }
 }
 
@@ -346,97 +314,6 @@ pub enum HeaderStyle {
     Both,
     /// Neither (`Retry-After` is still sent on denials).
     None,
-}
-
-/// `RateLimit-Policy`.
-pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-/// `RateLimit`.
-pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
-/// `X-RateLimit-Limit`.
-pub const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-/// `X-RateLimit-Remaining`.
-pub const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
-/// `X-RateLimit-Reset`.
-pub const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
-
-fn insert(headers: &mut HeaderMap, name: HeaderName, value: String) {
-    // Values are built from quoted printable ASCII and integers: always valid.
-    if let Ok(v) = HeaderValue::try_from(value) {
-        headers.insert(name, v);
-    }
-}
-
-/// Appends `v` in decimal without the formatting machinery (hot path of the layer).
-pub(crate) fn push_u64(out: &mut String, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + u8::try_from(v % 10).unwrap_or(0);
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
-}
-
-/// A header value for an integer; values below 4096 (remaining counts, limits, seconds)
-/// come from a table built once per process, so cloning them allocates nothing.
-pub(crate) fn int_header(v: u64) -> HeaderValue {
-    const SMALL: usize = 4096;
-    static TABLE: std::sync::OnceLock<Box<[HeaderValue]>> = std::sync::OnceLock::new();
-    match usize::try_from(v) {
-        Ok(i) if i < SMALL => {
-            let table = TABLE.get_or_init(|| {
-                // One allocation for all the digits, alive for the rest of the process.
-                let mut all = String::new();
-                let mut ends = Vec::with_capacity(SMALL);
-                for n in 0..4096u64 {
-                    push_u64(&mut all, n);
-                    ends.push(all.len());
-                }
-                let all: &'static str = Box::leak(all.into_boxed_str());
-                let mut start = 0;
-                ends.into_iter()
-                    .map(|end| {
-                        let v = HeaderValue::from_static(&all[start..end]);
-                        start = end;
-                        v
-                    })
-                    .collect()
-            });
-            table[i].clone()
-        }
-        _ => HeaderValue::from(v),
-    }
-}
-
-pub(crate) fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
-
-/// Appends the quota's policy name as a structured-field String (RFC 8941 §3.3.3):
-/// printable ASCII, `"` and `\` escaped, anything else replaced by `?`.
-pub(crate) fn push_sf_string(out: &mut String, quota: &Quota) {
-    out.push('"');
-    let mut push = |s: &str| {
-        for c in s.chars() {
-            match c {
-                '"' | '\\' => {
-                    out.push('\\');
-                    out.push(c);
-                }
-                ' '..='~' => out.push(c),
-                _ => out.push('?'),
-            }
-        }
-    };
-    match quota.custom_name() {
-        Some(n) => push(n),
-        None => push(&quota.to_string()),
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod clock;
 mod decision;
 mod error;
 mod gcra;
+mod headers;
 mod key;
 mod keyed;
 mod limiter;
@@ -19,9 +20,9 @@ pub mod axum;
 pub mod redis;
 
 pub use clock::{Clock, ManualClock};
-pub use decision::{
-    Decision, HeaderStyle, QuotaState, RATELIMIT, RATELIMIT_POLICY, Source, X_RATELIMIT_LIMIT,
-    X_RATELIMIT_REMAINING, X_RATELIMIT_RESET,
+pub use decision::{Decision, HeaderStyle, QuotaState, Source};
+pub use headers::{
+    RATELIMIT, RATELIMIT_POLICY, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_RATELIMIT_RESET,
 };
 pub use error::{Error, QuotaError, QuotaErrorKind};
 pub use key::Key;

@@ -2,40 +2,40 @@
 //!
 //! | # | layer | why here |
 //! |---|---|---|
-//! | 1 | sensitive headers | marks `Authorization`, `Cookie`, `Set-Cookie` sensitive before anything can log them |
-//! | 2 | request id | drops an insane incoming `X-Request-Id`, generates one when absent, echoes it in the response |
-//! | 3 | security headers | outside everything else, so **every** response has them: errors, 429s, panics, CORS preflights |
-//! | 4 | compression | outside the error renderer, so rewritten error bodies are never mislabelled as gzip |
-//! | 5 | trace | one log line per request: method, matched route, status, latency, request id |
-//! | 6 | metrics | counts and times every request by matched route and status |
-//! | 7 | CORS | answers preflights before rate limits and handlers |
-//! | 8 | keel-errors `ErrorLayer` | request id in every error body; bodiless errors from the layers below become envelopes |
-//! | 9 | global rate limit | per client IP (keel-ratelimit), optional |
-//! | 10 | catch panic | a panicking handler becomes a 500 envelope; the process keeps serving |
-//! | 11 | timeout | a handler over the limit becomes a 504 envelope |
-//! | 12 | body limit | 64 KiB; larger bodies are a 413 envelope |
+//! | 1 | edge ([`EdgeLayer`]) | marks `Authorization`, `Cookie`, `Proxy-Authorization`, `Set-Cookie` sensitive before anything can log them; replaces an insane incoming `X-Request-Id`, generates one when absent, echoes it; adds the security headers outside everything else, so **every** response has them (errors, 429s, panics, CORS preflights) |
+//! | 2 | compression | outside the error renderer, so rewritten error bodies are never mislabelled as gzip |
+//! | 3 | access log + metrics ([`HttpTelemetryLayer`](crate::telemetry::HttpTelemetryLayer)) | a request span for the handler's events, one access log line per request (method, matched route, status, latency, request id), request counter and latency histogram by matched route |
+//! | 4 | CORS | answers preflights before rate limits and handlers; absent when no origin is configured |
+//! | 5 | keel-errors `ErrorLayer` | request id in every error body; bodiless errors from the layers below become envelopes |
+//! | 6 | global rate limit | per client IP (keel-ratelimit), optional |
+//! | 7 | catch panic | a panicking handler becomes a 500 envelope; the process keeps serving |
+//! | 8 | timeout | a handler over the limit becomes a 504 envelope |
+//! | 9 | body limit | 64 KiB; larger bodies are a 413 envelope |
+//!
+//! Each layer is applied once for the whole stack (one boxed service per route, not one
+//! per layer); what each costs per request is measured by `cargo bench -p keel-benches
+//! --bench http_stack` (see docs/benchmarks.md).
 
 use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use http::header::Entry;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use keel_errors::ApiError;
 use keel_errors::axum::ErrorLayer;
-use tower::ServiceBuilder;
-use tower::util::{MapRequestLayer, MapResponseLayer};
+use tower::util::MapResponseLayer;
+use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::{
-    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
-};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
@@ -65,25 +65,6 @@ pub const SECURITY_HEADERS: [(&str, &str); 5] = [
 
 /// `Strict-Transport-Security` when `KEEL_HSTS=true` (two years, subdomains).
 pub const HSTS: &str = "max-age=63072000; includeSubDomains";
-
-fn static_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(
-        HeaderName::from_static(name),
-        HeaderValue::from_static(value),
-    )
-}
-
-/// Keeps a client's `X-Request-Id` only when it is short visible ASCII
-/// (keel-envelope's rule); otherwise (too long, spaces, control characters, non-ASCII or
-/// non-UTF-8 bytes) it is removed so a fresh one is generated.
-fn drop_invalid_request_id<B>(mut req: Request<B>) -> Request<B> {
-    if let Some(v) = req.headers().get(X_REQUEST_ID)
-        && !is_valid_request_id_value(v)
-    {
-        req.headers_mut().remove(X_REQUEST_ID);
-    }
-    req
-}
 
 /// `X-Request-Id`.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -178,30 +159,6 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-fn make_span(req: &Request<axum::body::Body>) -> tracing::Span {
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |p| p.as_str());
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    // Never the URI's query (tokens) nor any header value or body.
-    tracing::info_span!("request", method = %req.method(), route, request_id)
-}
-
-fn on_response(res: &Response, latency: Duration, _span: &tracing::Span) {
-    let status = res.status().as_u16();
-    let latency_ms = latency.as_secs_f64() * 1000.0;
-    if res.status().is_server_error() {
-        tracing::warn!(status, latency_ms, "request finished");
-    } else {
-        tracing::info!(status, latency_ms, "request finished");
-    }
-}
-
 /// What the stack needs from the configuration (and the global limit), so it can be
 /// built without a running service (the per-layer benchmark does).
 #[derive(Debug, Clone)]
@@ -230,13 +187,10 @@ impl StackOptions {
 }
 
 /// The layers of the stack, outermost first (names for the per-layer benchmark).
-pub const LAYERS: [&str; 12] = [
-    "sensitive headers",
-    "request id",
-    "security headers",
+pub const LAYERS: [&str; 9] = [
+    "edge: sensitive headers, request id, security headers",
     "compression",
-    "trace + access log",
-    "metrics",
+    "access log + metrics",
     "CORS",
     "error layer",
     "rate limit",
@@ -251,75 +205,167 @@ pub fn apply_middleware(router: Router, state: &AppState) -> Router {
 }
 
 /// Wraps `router` in the outermost `upto` layers of [`LAYERS`] (all of them in the
-/// service; fewer in the per-layer benchmark).
+/// service; fewer in the per-layer benchmark). One `ServiceBuilder`, so one boxed
+/// service per route whatever the number of layers.
 pub fn apply_layers(router: Router, opts: &StackOptions, upto: usize) -> Router {
-    let mut router = router;
-    for i in (0..upto.min(LAYERS.len())).rev() {
-        router = apply_one(router, opts, i);
-    }
-    router
-}
-
-fn apply_one(router: Router, opts: &StackOptions, layer: usize) -> Router {
-    match layer {
-        0 => router
-            .layer(SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]))
-            .layer(SetSensitiveRequestHeadersLayer::new([
-                header::AUTHORIZATION,
-                header::COOKIE,
-                header::PROXY_AUTHORIZATION,
-            ])),
-        1 => router
-            .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(MapRequestLayer::new(drop_invalid_request_id)),
-        2 => {
-            let hsts = opts.hsts.then(|| {
-                SetResponseHeaderLayer::if_not_present(
-                    header::STRICT_TRANSPORT_SECURITY,
-                    HeaderValue::from_static(HSTS),
-                )
-            });
-            router.layer(
-                ServiceBuilder::new()
-                    .layer(static_header(SECURITY_HEADERS[0].0, SECURITY_HEADERS[0].1))
-                    .layer(static_header(SECURITY_HEADERS[1].0, SECURITY_HEADERS[1].1))
-                    .layer(static_header(SECURITY_HEADERS[2].0, SECURITY_HEADERS[2].1))
-                    .layer(static_header(SECURITY_HEADERS[3].0, SECURITY_HEADERS[3].1))
-                    .layer(static_header(SECURITY_HEADERS[4].0, SECURITY_HEADERS[4].1))
-                    .option_layer(hsts),
-            )
-        }
-        3 => router.layer(CompressionLayer::new()),
-        4 => router.layer(
-            TraceLayer::new_for_http()
-                .make_span_with(make_span)
-                .on_request(())
-                .on_response(on_response)
-                .on_failure(()),
-        ),
-        5 => router.layer(axum::middleware::from_fn(
-            crate::telemetry::record_http_metrics,
-        )),
-        6 => router.layer(cors(&opts.cors_origins)),
-        7 => router.layer(ErrorLayer::new()),
-        8 => match &opts.global_limit {
-            Some(limit) => router.layer(limit.clone()),
-            None => router,
-        },
-        // catch-panic boxes the body; the rate limiter and the error renderer work on axum's body type.
-        9 => router.layer(
+    let on = |i: usize| i < upto;
+    let limit = opts.global_limit.clone().filter(|_| on(5));
+    let cors = (on(3) && !opts.cors_origins.is_empty()).then(|| cors(&opts.cors_origins));
+    let stack = ServiceBuilder::new()
+        .option_layer(on(0).then(|| EdgeLayer::new(opts.hsts)))
+        .option_layer(on(1).then(|| {
+            // Back to axum's body type so the stack has one response type with or
+            // without the layer (axum would box the body at the end anyway).
             ServiceBuilder::new()
                 .layer(MapResponseLayer::new(|res: http::Response<_>| {
                     res.map(axum::body::Body::new)
                 }))
-                .layer(CatchPanicLayer::custom(panic_response)),
-        ),
-        10 => router.layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            opts.request_timeout,
-        )),
-        _ => router.layer(DefaultBodyLimit::max(BODY_LIMIT)),
+                .layer(CompressionLayer::new())
+        }))
+        .option_layer(on(2).then(crate::telemetry::HttpTelemetryLayer::new))
+        // No origin configured: no CORS layer at all (same-origin only, no `Vary` noise).
+        .option_layer(cors)
+        .option_layer(on(4).then(ErrorLayer::new))
+        .option_layer(limit)
+        // catch-panic boxes the body; the rate limiter and the error renderer work on axum's body type.
+        .option_layer(on(6).then(|| {
+            ServiceBuilder::new()
+                .layer(MapResponseLayer::new(|res: http::Response<_>| {
+                    res.map(axum::body::Body::new)
+                }))
+                .layer(CatchPanicLayer::custom(panic_response))
+        }))
+        .option_layer(on(7).then(|| {
+            TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, opts.request_timeout)
+        }))
+        .option_layer(on(8).then(|| DefaultBodyLimit::max(BODY_LIMIT)));
+    router.layer(stack)
+}
+
+/// The edge of the stack in one layer: sensitive-header marking, request id (validate,
+/// generate, echo) and the security headers, prebuilt once (what would otherwise be
+/// eight tower-http layers, each with its own future and header lookups).
+#[derive(Debug, Clone)]
+pub struct EdgeLayer {
+    headers: Arc<[(HeaderName, HeaderValue)]>,
+}
+
+impl EdgeLayer {
+    /// The security headers of [`SECURITY_HEADERS`], plus HSTS when `hsts`.
+    pub fn new(hsts: bool) -> Self {
+        let mut headers: Vec<(HeaderName, HeaderValue)> = SECURITY_HEADERS
+            .iter()
+            .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
+            .collect();
+        if hsts {
+            headers.push((
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static(HSTS),
+            ));
+        }
+        Self {
+            headers: headers.into(),
+        }
+    }
+}
+
+impl<S> Layer<S> for EdgeLayer {
+    type Service = Edge<S>;
+
+    fn layer(&self, inner: S) -> Edge<S> {
+        Edge {
+            inner,
+            headers: Arc::clone(&self.headers),
+        }
+    }
+}
+
+/// The service of [`EdgeLayer`].
+#[derive(Debug, Clone)]
+pub struct Edge<S> {
+    inner: S,
+    headers: Arc<[(HeaderName, HeaderValue)]>,
+}
+
+const SENSITIVE_REQUEST_HEADERS: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::PROXY_AUTHORIZATION,
+];
+
+fn mark_sensitive(headers: &mut HeaderMap, name: HeaderName) {
+    if let Entry::Occupied(mut e) = headers.entry(name) {
+        for v in e.iter_mut() {
+            v.set_sensitive(true);
+        }
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for Edge<S>
+where
+    S: Service<Request<B>, Response = http::Response<ResBody>>,
+{
+    type Response = http::Response<ResBody>;
+    type Error = S::Error;
+    type Future = EdgeFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let headers = req.headers_mut();
+        for name in SENSITIVE_REQUEST_HEADERS {
+            mark_sensitive(headers, name);
+        }
+        let id = match headers.get(X_REQUEST_ID) {
+            Some(v) if is_valid_request_id_value(v) => v.clone(),
+            _ => {
+                let v = RequestId::generate().to_header_value();
+                headers.insert(X_REQUEST_ID, v.clone());
+                v
+            }
+        };
+        EdgeFuture {
+            inner: self.inner.call(req),
+            id: Some(id),
+            headers: Arc::clone(&self.headers),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Response future of [`Edge`].
+    #[derive(Debug)]
+    pub struct EdgeFuture<F> {
+        #[pin]
+        inner: F,
+        id: Option<HeaderValue>,
+        headers: Arc<[(HeaderName, HeaderValue)]>,
+    }
+}
+
+impl<F, ResBody, E> Future for EdgeFuture<F>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut res = std::task::ready!(this.inner.poll(cx))?;
+        let headers = res.headers_mut();
+        headers.reserve(this.headers.len() + 1);
+        if let Some(id) = this.id.take() {
+            headers.entry(X_REQUEST_ID).or_insert(id);
+        }
+        for (name, value) in this.headers.iter() {
+            if let Entry::Vacant(e) = headers.entry(name) {
+                e.insert(value.clone());
+            }
+        }
+        mark_sensitive(headers, header::SET_COOKIE);
+        Poll::Ready(Ok(res))
     }
 }
 

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::response::Response;
+use http::Request;
 use http::request::Parts;
-use http::{HeaderValue, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{KeyExtractor, PlainText, Renderer};
-use crate::decision::{ceil_secs, int_header};
+use crate::headers::{Prepared, RateHeaders};
 use crate::{Decision, Error, HeaderStyle, Key, Limiter};
 
 type PartsFn<T> = Arc<dyn Fn(&Parts) -> T + Send + Sync>;
@@ -47,9 +47,8 @@ struct Config {
     on_success: bool,
     renderer: Arc<dyn Renderer>,
     missing: MissingKey,
-    /// Pre-formatted per limiter: the `RateLimit-Policy` value and the quoted policy names.
-    policy: Option<HeaderValue>,
-    names: Arc<[String]>,
+    /// The header parts of `limiter`, formatted once.
+    prepared: Prepared,
 }
 
 impl fmt::Debug for Config {
@@ -104,16 +103,7 @@ impl RateLimitLayer {
     /// A layer limiting requests with `limiter`, keyed by `key`.
     pub fn new(limiter: impl Into<Limiter>, key: KeyExtractor) -> Self {
         let limiter = limiter.into();
-        let policy = policy_header(&limiter);
-        let names: Arc<[String]> = limiter
-            .quotas()
-            .iter()
-            .map(|q| {
-                let mut n = String::new();
-                crate::decision::push_sf_string(&mut n, q);
-                n
-            })
-            .collect();
+        let prepared = Prepared::new(limiter.quotas());
         Self {
             config: Arc::new(Config {
                 limiter,
@@ -126,8 +116,7 @@ impl RateLimitLayer {
                 on_success: true,
                 renderer: Arc::new(PlainText),
                 missing: MissingKey::default(),
-                policy,
-                names,
+                prepared,
             }),
         }
     }
@@ -224,25 +213,6 @@ impl RateLimitLayer {
     }
 }
 
-fn policy_header(limiter: &Limiter) -> Option<HeaderValue> {
-    // The policy is the same on every response of a limiter: format it once.
-    let states: Vec<_> = limiter
-        .quotas()
-        .iter()
-        .map(|q| crate::QuotaState {
-            quota: *q,
-            remaining: 0,
-            reset_after: std::time::Duration::ZERO,
-            retry_after: None,
-        })
-        .collect();
-    if states.is_empty() {
-        return None;
-    }
-    let d = Decision::from_states(true, 0, crate::Source::Memory, states);
-    HeaderValue::try_from(d.ratelimit_policy()).ok()
-}
-
 impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimit<S>;
 
@@ -292,93 +262,6 @@ enum Verdict {
     Reject(Response),
 }
 
-/// The rate limit headers of one decision, computed before the inner service runs so the
-/// response future needs neither the decision nor the configuration. Kept small: it
-/// travels inside the response future.
-#[derive(Default)]
-struct RateHeaders {
-    policy: Option<HeaderValue>,
-    ratelimit: Option<HeaderValue>,
-    /// `X-RateLimit-Limit`, `-Remaining`, `-Reset`.
-    legacy: Option<[u64; 3]>,
-    retry_after: Option<u64>,
-}
-
-impl RateHeaders {
-    fn apply(self, headers: &mut http::HeaderMap) {
-        // At most one growth of the map for all of them (reserving more than needed
-        // would grow a map that has room already).
-        let n = usize::from(self.policy.is_some())
-            + usize::from(self.ratelimit.is_some())
-            + if self.legacy.is_some() { 3 } else { 0 }
-            + usize::from(self.retry_after.is_some());
-        headers.reserve(n);
-        if let Some(v) = self.policy {
-            headers.insert(crate::RATELIMIT_POLICY, v);
-        }
-        if let Some(v) = self.ratelimit {
-            headers.insert(crate::RATELIMIT, v);
-        }
-        if let Some([limit, remaining, reset]) = self.legacy {
-            headers.insert(crate::X_RATELIMIT_LIMIT, int_header(limit));
-            headers.insert(crate::X_RATELIMIT_REMAINING, int_header(remaining));
-            headers.insert(crate::X_RATELIMIT_RESET, int_header(reset));
-        }
-        if let Some(v) = self.retry_after {
-            headers.insert(http::header::RETRY_AFTER, int_header(v));
-        }
-    }
-}
-
-/// A fixed buffer for header values, so formatting does not allocate; `None` from
-/// [`finish`](Self::finish) when the value did not fit.
-struct StackBuf {
-    buf: [u8; 256],
-    len: usize,
-    overflow: bool,
-}
-
-impl StackBuf {
-    fn new() -> Self {
-        Self {
-            buf: [0; 256],
-            len: 0,
-            overflow: false,
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        match self.buf.get_mut(self.len..self.len + bytes.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.len += bytes.len();
-            }
-            None => self.overflow = true,
-        }
-    }
-
-    fn push_u64(&mut self, mut v: u64) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + u8::try_from(v % 10).unwrap_or(0);
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        self.push(&digits[i..]);
-    }
-
-    fn finish(&self) -> Option<HeaderValue> {
-        if self.overflow {
-            return None;
-        }
-        HeaderValue::from_bytes(&self.buf[..self.len]).ok()
-    }
-}
-
 /// The key used for requests without one under [`MissingKey::SharedBucket`]; the NUL
 /// byte keeps it apart from any header value.
 fn unkeyed() -> Key {
@@ -421,52 +304,10 @@ impl Config {
         }
     }
 
-    /// The headers of `d` in the configured style (same output as
-    /// [`Decision::write_headers`], with the per-limiter parts pre-formatted).
+    /// The headers of `d` in the configured style; `own`: `d` comes from the layer's
+    /// own limiter, whose header parts are pre-formatted.
     fn rate_headers(&self, d: &Decision, own: bool) -> RateHeaders {
-        let mut h = RateHeaders::default();
-        let ietf = matches!(self.style, HeaderStyle::Ietf | HeaderStyle::Both);
-        let legacy = matches!(self.style, HeaderStyle::Legacy | HeaderStyle::Both);
-        if ietf {
-            let states = d.quotas();
-            // Decisions from the deny cache describe one quota only: format those in full.
-            let fast = match &self.policy {
-                Some(policy) if own && states.len() == self.names.len() => {
-                    let mut v = StackBuf::new();
-                    for (i, (s, name)) in states.iter().zip(self.names.iter()).enumerate() {
-                        if i > 0 {
-                            v.push(b", ");
-                        }
-                        v.push(name.as_bytes());
-                        v.push(b";r=");
-                        v.push_u64(u64::from(s.remaining()));
-                        v.push(b";t=");
-                        v.push_u64(ceil_secs(s.reset_after()));
-                    }
-                    v.finish().map(|v| (policy.clone(), v))
-                }
-                _ => None,
-            };
-            match fast {
-                Some((policy, ratelimit)) => {
-                    h.policy = Some(policy);
-                    h.ratelimit = Some(ratelimit);
-                }
-                None => {
-                    h.policy = HeaderValue::try_from(d.ratelimit_policy()).ok();
-                    h.ratelimit = HeaderValue::try_from(d.ratelimit()).ok();
-                }
-            }
-        }
-        if legacy {
-            h.legacy = Some([
-                u64::from(d.limit()),
-                u64::from(d.remaining()),
-                ceil_secs(d.reset_after()),
-            ]);
-        }
-        h.retry_after = d.retry_after().map(|after| ceil_secs(after).max(1));
-        h
+        RateHeaders::new(d, self.style, own.then_some(&self.prepared))
     }
 
     /// The key and cost of a request, or `None` to let it through unlimited.
