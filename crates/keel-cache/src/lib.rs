@@ -9,6 +9,8 @@ mod cache;
 mod clock;
 mod entry;
 mod error;
+#[cfg(feature = "errors")]
+mod errors;
 mod flight;
 mod key;
 mod lookup;

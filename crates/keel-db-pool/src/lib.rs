@@ -1,11 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "errors")]
-mod api_error;
 mod config;
 mod connection;
 mod error;
+#[cfg(feature = "errors")]
+mod errors;
 mod lease;
 mod maintenance;
 mod manager;

@@ -7,7 +7,7 @@ mod async_validate;
 pub mod axum;
 mod error;
 #[cfg(feature = "errors")]
-mod errors_feature;
+mod errors;
 pub mod normalize;
 mod path;
 pub mod rules;

@@ -105,6 +105,6 @@ impl Renderer for Envelope {
     }
 
     fn error(&self, error: &Error, request: &Parts) -> Response {
-        Self::render(crate::error::api_error(error), request)
+        Self::render(crate::errors::api_error(error), request)
     }
 }
