@@ -4,6 +4,8 @@
 mod clock;
 mod decision;
 mod error;
+#[cfg(feature = "errors")]
+mod errors;
 mod gcra;
 mod headers;
 mod key;
