@@ -5,6 +5,10 @@
 //! validation, and the revocation check (token version + session) answered from the cache —
 //! at most 1.3× `jsonwebtoken::decode` into an equivalent plain claims struct.
 //!
+//! API keys: the extractor (`X-API-Key`) and `ApiKeys::verify` over the memory store, next to
+//! the keel-crypto primitives they are built on (parse with checksum + constant-time hash
+//! comparison), i.e. what a service would hand-roll around its own lookup.
+//!
 //! The extractor's future never waits on a cache hit, so it is polled once with a no-op waker
 //! instead of going through a runtime (which would add its own cost to one side only).
 
@@ -17,10 +21,12 @@ use axum::extract::FromRequestParts;
 use axum::http::{Request, header, request::Parts};
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use keel_auth::axum::Authenticated;
+use keel_auth::axum::{ApiKeyAuth, Authenticated};
 use keel_auth::{
-    AccessTokens, Authenticator, Claims, Key, KeySet, MemoryTokenVersions, Revocations,
+    AccessTokens, ApiKeys, ApiKeysConfig, Authenticator, Claims, Key, KeySet, MemoryApiKeyStore,
+    MemoryTokenVersions, NewApiKey, Revocations,
 };
+use keel_crypto::ApiKey;
 use serde::Deserialize;
 
 const SECRET: &[u8] = b"q8Zk3vN1yP0cW7tR5sL2xJ9gH4fD6bM8nV3aE1uK0oI";
@@ -157,9 +163,47 @@ fn eddsa(c: &mut Criterion) {
     );
 }
 
+fn api_key(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let config = ApiKeysConfig::builder("kl_live")
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let keys = ApiKeys::new(MemoryApiKeyStore::new(), config);
+    let created = rt
+        .block_on(keys.create(NewApiKey::new("billing-service", "bench").scope("events:write")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let presented = created.key().expose_secret().to_owned();
+    let stored_hash = created.key().hash();
+    // First use records `last_used_at`; later ones within the interval do not write.
+    ready(keys.verify(&presented)).unwrap_or_else(|e| panic!("{e}"));
+    let (mut parts, ()) = Request::get("/events")
+        .header("x-api-key", presented.as_str())
+        .body(())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_parts();
+    assert!(ready(ApiKeyAuth::from_request_parts(&mut parts, &keys)).is_ok());
+
+    let mut g = c.benchmark_group("auth/api_key");
+    g.bench_function("keel_crypto_parse_and_verify_hash", |b| {
+        b.iter(|| ApiKey::parse(black_box(&presented)).map(|k| stored_hash.verify(&k)));
+    });
+    g.bench_function("keel_auth_api_keys_verify", |b| {
+        b.iter(|| ready(keys.verify(black_box(&presented))).map(|p| p.scopes().len()));
+    });
+    g.bench_function("keel_auth_extractor", |b| {
+        b.iter(|| {
+            ready(ApiKeyAuth::from_request_parts(black_box(&mut parts), &keys))
+                .map(|a| a.scopes().len())
+        });
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = keel_benches::criterion_config();
-    targets = hs256, eddsa
+    targets = hs256, eddsa, api_key
 }
 criterion_main!(benches);
