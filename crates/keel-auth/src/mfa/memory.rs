@@ -13,11 +13,12 @@ use crate::store::{CapacityError, SecretHash, StoreFuture};
 /// services (nothing survives a restart).
 ///
 /// **Bounds.** At most [`max_factors`](MemoryMfaStoreBuilder::max_factors) factors (default
-/// 100 000; stale pending enrollments are dropped first when full, then enrollment fails
+/// 100 000; pending enrollments older than 12 hours are dropped first when full, then enrollment fails
 /// with [`Error::Store`]), at most 50 recovery codes each (the config's upper bound), and at
 /// most [`max_challenges`](MemoryMfaStoreBuilder::max_challenges) live challenges in total
 /// (default 100 000; expired ones are dropped first, then `begin` fails with
-/// [`Error::Store`]) — plus the per-subject challenge cap of [`MfaConfig`](crate::MfaConfig).
+/// [`Error::Store`]; a full store is swept at most once a second, so a flood against it
+/// costs one scan a second) — plus the per-subject challenge cap of [`MfaConfig`](crate::MfaConfig).
 ///
 /// ```
 /// let store = keel_auth::MemoryMfaStore::builder().max_factors(1_000).build();
@@ -35,6 +36,11 @@ struct Inner {
     challenges: HashMap<SecretHash, ChallengeRecord>,
     /// Challenge hashes per subject, oldest first.
     by_subject: HashMap<String, Vec<SecretHash>>,
+    /// When a full challenge map was last swept: at most once a second, so a flood against
+    /// a full store costs no more than one scan a second.
+    last_sweep: Option<SystemTime>,
+    /// The same for a full factor map.
+    last_factor_sweep: Option<SystemTime>,
 }
 
 struct Factor {
@@ -132,11 +138,18 @@ impl MemoryMfaStore {
                 return Ok(false);
             }
         } else if inner.factors.len() >= self.max_factors {
-            // Make room by dropping the oldest half-day-old pending enrollments.
-            let stale = now.checked_sub(Duration::from_secs(12 * 3600));
-            inner
-                .factors
-                .retain(|_, f| f.record.confirmed || stale.is_none_or(|s| f.created_at > s));
+            // Make room by dropping pending enrollments older than 12 hours (at most one
+            // scan a second).
+            if inner
+                .last_factor_sweep
+                .is_none_or(|t| t + Duration::from_secs(1) <= now)
+            {
+                inner.last_factor_sweep = Some(now);
+                let stale = now.checked_sub(Duration::from_secs(12 * 3600));
+                inner
+                    .factors
+                    .retain(|_, f| f.record.confirmed || stale.is_none_or(|s| f.created_at > s));
+            }
             if inner.factors.len() >= self.max_factors {
                 return Err(Error::store(CapacityError("MFA factor")));
             }
@@ -160,8 +173,13 @@ impl MemoryMfaStore {
 
     fn create_challenge_sync(&self, c: &ChallengeRecord, max_per_subject: usize) -> Result<()> {
         let mut inner = self.lock();
-        if inner.challenges.len() >= self.max_challenges {
-            let now = c.created_at;
+        let now = c.created_at;
+        if inner.challenges.len() >= self.max_challenges
+            && inner
+                .last_sweep
+                .is_none_or(|t| t + Duration::from_secs(1) <= now)
+        {
+            inner.last_sweep = Some(now);
             let expired: Vec<SecretHash> = inner
                 .challenges
                 .values()
@@ -171,9 +189,9 @@ impl MemoryMfaStore {
             for h in expired {
                 inner.remove_challenge(h);
             }
-            if inner.challenges.len() >= self.max_challenges {
-                return Err(Error::store(CapacityError("MFA challenge")));
-            }
+        }
+        if inner.challenges.len() >= self.max_challenges {
+            return Err(Error::store(CapacityError("MFA challenge")));
         }
         inner.challenges.insert(c.hash, c.clone());
         let list = inner.by_subject.entry(c.subject.clone()).or_default();

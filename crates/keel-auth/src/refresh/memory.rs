@@ -13,8 +13,9 @@ use crate::store::{CapacityError, SecretHash, StoreFuture};
 /// services (sessions do not survive a restart and are not shared between replicas).
 ///
 /// **Bounds.** At most [`max_sessions`](MemoryRefreshStoreBuilder::max_sessions) families
-/// (default 100 000) — when full, ended families are dropped first, and if none ended, new
-/// logins fail with [`Error::Store`] rather than ending someone else's session — and at
+/// (default 100 000) — when full, ended families are dropped first (one scan a second at
+/// most), and if none ended, new logins fail with [`Error::Store`] rather than ending
+/// someone else's session — and at
 /// most [`max_tokens_per_session`](MemoryRefreshStoreBuilder::max_tokens_per_session)
 /// remembered tokens per family (default 8: the current one and the last 7 rotated ones,
 /// which is how far back reuse is detected; an older rotated token is simply unknown, and
@@ -44,7 +45,13 @@ struct Inner {
     families: HashMap<SessionId, Family>,
     /// Families per subject, oldest first.
     by_subject: HashMap<String, Vec<SessionId>>,
+    /// When a full store was last swept for ended families: at most once a second, so a
+    /// flood of logins against a full store costs no more than one scan a second.
+    last_sweep: Option<SystemTime>,
 }
+
+/// The least time between two sweeps of a full store.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 struct TokenEntry {
     sid: SessionId,
@@ -156,7 +163,11 @@ impl MemoryRefreshStore {
     ) -> Result<Vec<SessionId>> {
         let mut inner = self.lock();
         if inner.families.len() >= self.max_sessions {
-            inner.drop_ended(session.created_at);
+            let now = session.created_at;
+            if inner.last_sweep.is_none_or(|t| t + SWEEP_INTERVAL <= now) {
+                inner.last_sweep = Some(now);
+                inner.drop_ended(now);
+            }
             if inner.families.len() >= self.max_sessions {
                 tracing::warn!(
                     max_sessions = self.max_sessions,
