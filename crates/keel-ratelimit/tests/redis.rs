@@ -361,3 +361,44 @@ async fn the_fallback_enforces_this_replicas_share_and_counts_the_switches() {
     assert_eq!(logs.count("using the fallback until it recovers"), 1);
     assert_eq!(logs.count("leaving the fallback"), 1);
 }
+
+#[tokio::test]
+async fn a_probe_cancelled_midway_does_not_stop_later_probes() {
+    // A "Redis" that accepts connections and never answers: every call times out.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            sockets.push(s);
+        }
+    });
+    let clock = keel_ratelimit::ManualClock::new();
+    let l = RedisLimiter::builder()
+        .quota(Quota::per_second(100))
+        .timeout(Duration::from_millis(50))
+        .retry_interval(Duration::from_secs(1))
+        .clock(keel_ratelimit::Clock::manual(&clock))
+        .connect(&format!("redis://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let key = Key::from("k");
+    assert_eq!(
+        l.check_key(&key, 1).await.unwrap().source(),
+        Source::Fallback
+    );
+    assert_eq!(l.stats().errors, 1);
+
+    // The due probe's caller goes away before the probe's 50 ms timeout…
+    clock.advance(Duration::from_secs(1));
+    let cancelled = tokio::time::timeout(Duration::from_millis(5), l.check_key(&key, 1)).await;
+    assert!(cancelled.is_err());
+    // …and the next due request still probes (and fails: one more error).
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        l.check_key(&key, 1).await.unwrap().source(),
+        Source::Fallback
+    );
+    assert_eq!(l.stats().errors, 2, "a later request probed again");
+    held.abort();
+}

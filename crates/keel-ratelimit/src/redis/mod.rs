@@ -141,6 +141,15 @@ struct Inner {
     counters: Counters,
 }
 
+/// Clears the "a probe is running" flag when the probe ends, however it ends.
+struct ProbeGuard<'a>(&'a AtomicBool);
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// A keyed GCRA limiter whose state lives in Redis, shared by every replica.
 /// Cloning is cheap (an `Arc`). See the [module docs](self).
 #[derive(Clone)]
@@ -266,11 +275,14 @@ impl RedisLimiter {
             {
                 return self.degraded(key, cost, consume, None);
             }
+            // Released on drop too: a caller cancelled mid-probe (a client gone, a
+            // request timeout) must not leave the limiter unable to probe again.
+            let probing = ProbeGuard(&inner.probing);
             let result = match self.probe_failed_node().await {
                 Ok(()) => self.call_redis(key, cost, consume).await,
                 Err(e) => Err(e),
             };
-            inner.probing.store(false, Ordering::Release);
+            drop(probing);
             return match result {
                 Ok(d) => {
                     inner.down.store(false, Ordering::Release);
