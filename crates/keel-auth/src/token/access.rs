@@ -175,7 +175,7 @@ impl AccessTokens {
     /// [`Error::Config`] when the key set cannot sign; [`Error::Crypto`] when the RNG fails.
     pub fn issue<C: Serialize>(&self, mut claims: Claims<C>) -> Result<AccessToken> {
         let o = &self.inner.opts;
-        check_id(&claims.sub, "subject must be 1-256 bytes")?;
+        crate::store::check_subject(&claims.sub)?;
         if let Some(sid) = &claims.sid {
             check_id(sid, "session id must be 1-256 bytes")?;
         }

@@ -368,3 +368,36 @@ fn builder_rejects_bad_configuration() {
         Err(Error::Config(_))
     ));
 }
+
+#[test]
+fn duplicate_claims_and_header_fields_are_rejected() {
+    // A parser that keeps the first or the last duplicate would read another subject than we
+    // do: reject them outright.
+    let c = clock();
+    let t = tokens(&c);
+    let now = c.unix_secs();
+    let forge_raw = |header: &str, claims: &str| {
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let sig = hs256(&message, SECRET);
+        format!("{message}.{sig}")
+    };
+    let header = r#"{"alg":"HS256","typ":"at+jwt","kid":"k1"}"#;
+    let claims = format!(
+        r#"{{"sub":"u1","jti":"j","iat":{now},"exp":{},"iss":"iss-1","aud":"api"}}"#,
+        now + 60
+    );
+    check(&t, &forge_raw(header, &claims), Ok(()));
+    let dup_sub = claims.replacen(r#""sub":"u1","#, r#""sub":"u1","sub":"admin","#, 1);
+    check(&t, &forge_raw(header, &dup_sub), Err(Reject::Claims));
+    let dup_kid = r#"{"alg":"HS256","typ":"at+jwt","kid":"k1","kid":"k1"}"#;
+    check(&t, &forge_raw(dup_kid, &claims), Err(Reject::Header));
+    // Control characters in the subject are refused at issue time.
+    assert!(matches!(
+        t.issue(Claims::<()>::new("a\nb")),
+        Err(Error::InvalidInput(_))
+    ));
+}
