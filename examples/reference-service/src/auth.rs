@@ -1,222 +1,191 @@
-//! Authentication: HS256 access tokens (jsonwebtoken with the `rust_crypto` backend) and
-//! the extractor that turns `Authorization: Bearer` into a [`Caller`].
+//! Authentication on keel-auth: HS256 access tokens with per-subject revocation (token
+//! version in PostgreSQL, checked on every request through a 500 ms cache, so a bump is
+//! seen by every replica within a second), rotating refresh tokens, TOTP step-up, API
+//! keys, the abuse-resistant login policy and bounded password-hash admission; and the
+//! [`Caller`] extractor (bearer token, or an API key for service-to-service reads).
 
-use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{FromRef, FromRequestParts};
 use http::header;
 use http::request::Parts;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use keel_auth::admission::PasswordAdmission;
+use keel_auth::axum::{ApiKeyAuth, Authenticated, X_API_KEY};
+use keel_auth::login::LoginPolicy;
+use keel_auth::{
+    AccessTokens, ApiKeys, ApiKeysConfig, Authenticator, Key, KeySet, Mfa, MfaConfig,
+    PgApiKeyStore, PgMfaStore, PgRefreshStore, PgTokenVersions, RefreshConfig, RefreshTokens,
+    Revocations,
+};
+use keel_crypto::{AsyncPasswordHasher, KeyRing, SecretKey};
 use keel_errors::ApiError;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use keel_ratelimit::Quota;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
 
+use crate::config::Config;
+use crate::db::Db;
 use crate::domain::{Caller, Role};
 
-/// Issuer claim of every token.
+/// Issuer (and TOTP issuer) of every token.
 pub const ISSUER: &str = "keel-reference-service";
+/// Purpose of the login step-up challenge.
+pub const LOGIN_PURPOSE: &str = "login";
+/// The scope an API key needs to read users.
+pub const USERS_READ: &str = "users:read";
 
-/// The `WWW-Authenticate` challenge for a missing token (RFC 6750 §3).
-const CHALLENGE: &str = "Bearer realm=\"keel\"";
-/// The challenge for a token that is malformed, forged or expired.
-const CHALLENGE_INVALID: &str = "Bearer realm=\"keel\", error=\"invalid_token\", error_description=\"The access token is invalid or expired\"";
-
-/// The claims of an access token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    /// The user id.
-    pub sub: Uuid,
-    /// The user's role when the token was issued.
-    pub role: Role,
-    /// Expiry (seconds since the epoch).
-    pub exp: u64,
-    /// Issued at (seconds since the epoch).
-    pub iat: u64,
-    /// Unique token id (for audit logs and future revocation lists).
-    pub jti: Uuid,
-    /// Issuer.
-    pub iss: String,
-}
-
-/// Issues and verifies access tokens.
+/// Every keel-auth component the service uses; cheap to clone.
 #[derive(Clone)]
-pub struct TokenService {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
-    ttl: Duration,
+pub struct Auth {
+    /// Access tokens and revocation.
+    pub authenticator: Authenticator,
+    /// Refresh-token sessions.
+    pub refresh: RefreshTokens,
+    /// TOTP second factor.
+    pub mfa: Mfa,
+    /// Service-to-service API keys.
+    pub api_keys: ApiKeys,
+    /// Login and signup limits.
+    pub login: Arc<LoginPolicy>,
+    /// Bounded password hashing (503 + `Retry-After` when full).
+    pub admission: PasswordAdmission,
 }
 
-impl fmt::Debug for TokenService {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenService")
-            .field("keys", &"[REDACTED]")
-            .field("ttl", &self.ttl)
-            .finish()
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth").finish_non_exhaustive()
     }
 }
 
-/// An access token as returned by login.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AccessToken {
-    /// The JWT.
-    pub access_token: String,
-    /// Always `Bearer`.
-    #[schema(example = "Bearer")]
-    pub token_type: String,
-    /// Lifetime in seconds.
-    #[schema(example = 900)]
-    pub expires_in: u64,
-}
-
-impl TokenService {
-    /// A token service signing with `secret` (HS256), tokens valid for `ttl`.
-    pub fn new(secret: &[u8], ttl: Duration) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
-        validation.set_issuer(&[ISSUER]);
-        // Clock skew between replicas; tokens live for minutes.
-        validation.leeway = 30;
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-            ttl,
-        }
-    }
-
-    /// Issues a token for `user` with `role`.
+impl Auth {
+    /// Builds the components over PostgreSQL schema `KEEL_AUTH_SCHEMA` (and Redis for the
+    /// login limits when configured).
     ///
     /// # Errors
-    /// 500 when signing fails (it does not for HS256 with a valid key).
-    pub fn issue(&self, user: Uuid, role: Role) -> Result<AccessToken, ApiError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let claims = Claims {
-            sub: user,
-            role,
-            iat: now,
-            exp: now + self.ttl.as_secs(),
-            jti: Uuid::new_v4(),
-            iss: ISSUER.to_owned(),
-        };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(ApiError::internal)?;
-        Ok(AccessToken {
-            access_token: token,
-            token_type: "Bearer".to_owned(),
-            expires_in: self.ttl.as_secs(),
+    /// A message naming what keel-auth refused.
+    pub async fn new(
+        config: &Config,
+        db: &Db,
+        keyring: Arc<KeyRing>,
+        hasher: AsyncPasswordHasher,
+    ) -> Result<Self, String> {
+        let schema = config.auth_schema.as_str();
+        let key = Key::hs256("k1", config.jwt_secret.expose_secret().as_bytes())
+            .map_err(e("KEEL_JWT_SECRET"))?;
+        let tokens = AccessTokens::builder(ISSUER, KeySet::new(key).map_err(e("keys"))?)
+            .ttl(config.jwt_ttl)
+            .build()
+            .map_err(e("access tokens"))?;
+        let versions = PgTokenVersions::with_schema(db.clone(), schema).map_err(e("schema"))?;
+        let authenticator = Authenticator::new(tokens).with_revocations(Revocations::new(versions));
+        let refresh_store = PgRefreshStore::with_schema(db.clone(), schema).map_err(e("schema"))?;
+        let refresh_config = RefreshConfig::builder().build().map_err(e("refresh"))?;
+        let mfa_store = PgMfaStore::with_schema(db.clone(), schema).map_err(e("schema"))?;
+        let mfa_config = MfaConfig::builder(ISSUER).build().map_err(e("mfa"))?;
+        let key_store = PgApiKeyStore::with_schema(db.clone(), schema).map_err(e("schema"))?;
+        let keys_config = ApiKeysConfig::builder("keel")
+            .build()
+            .map_err(e("api keys"))?;
+        // The policy key must be the same on every replica: derived from the JWT secret.
+        let digest = Sha256::new()
+            .chain_update(b"keel-reference-service login policy\0")
+            .chain_update(config.jwt_secret.expose_secret().as_bytes())
+            .finalize();
+        let secret =
+            SecretKey::from_slice(&digest).map_err(|err| format!("login policy: {err}"))?;
+        let signups = Quota::parse_many(&config.rate_limit_signup)
+            .map_err(|err| format!("KEEL_RATE_LIMIT_SIGNUP: {err}"))?;
+        let builder = LoginPolicy::builder(secret).signups(signups);
+        let login = match &config.redis_url {
+            None => builder.build(),
+            Some(url) => {
+                let prefix = format!("{}:auth:", config.redis_prefix);
+                builder.connect_redis(url.expose_secret(), &prefix).await
+            }
+        }
+        .map_err(e("login policy"))?;
+        Ok(Self {
+            authenticator,
+            refresh: RefreshTokens::new(refresh_store, refresh_config),
+            mfa: Mfa::new(mfa_store, keyring, mfa_config),
+            api_keys: ApiKeys::new(key_store, keys_config),
+            login: Arc::new(login),
+            admission: PasswordAdmission::new(hasher),
         })
     }
 
-    /// Verifies signature, algorithm, issuer and expiry, and returns the claims.
-    ///
-    /// # Errors
-    /// 401 `UNAUTHENTICATED` with an `invalid_token` challenge; the reason is logged at
-    /// debug level only (a client learns nothing about which check failed).
-    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|d| d.claims)
-            .map_err(|e| {
-                tracing::debug!(reason = ?e.kind(), "rejected access token");
-                invalid_token()
-            })
+    /// Access-token lifetime.
+    pub fn access_ttl(&self) -> Duration {
+        self.authenticator.tokens().ttl()
     }
 }
 
-fn invalid_token() -> ApiError {
-    ApiError::unauthenticated("The access token is invalid or expired")
-        .with_www_authenticate(CHALLENGE_INVALID)
+fn e(what: &'static str) -> impl Fn(keel_auth::Error) -> String {
+    move |err| format!("{what}: {err}")
 }
 
-/// The bearer token of a request, if it carries one.
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .filter(|t| !t.is_empty())
+fn is_api_key(parts: &Parts) -> bool {
+    parts.headers.contains_key(X_API_KEY)
+        || parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("apikey "))
 }
 
-/// The authenticated caller, from `Authorization: Bearer <jwt>`: 401 `UNAUTHENTICATED`
-/// with a `WWW-Authenticate` challenge when the header is missing, not a bearer token, or
-/// the token is invalid or expired.
+/// The authenticated caller: `Authorization: Bearer <access token>` (401 with an RFC 6750
+/// challenge when missing, invalid, expired or revoked), or an API key
+/// (`X-API-Key` / `Authorization: ApiKey …`) with the `users:read` scope, which reads
+/// users and nothing else.
 impl<S> FromRequestParts<S> for Caller
 where
-    TokenService: FromRef<S>,
+    Authenticator: FromRef<S>,
+    ApiKeys: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if !parts.headers.contains_key(header::AUTHORIZATION) {
-            return Err(ApiError::unauthenticated("Authentication required")
-                .with_www_authenticate(CHALLENGE));
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if is_api_key(parts) {
+            let key = ApiKeyAuth::from_request_parts(parts, state).await?;
+            key.require_scope(USERS_READ)?;
+            return Ok(Self::service(&key.0));
         }
-        let token = bearer(parts).ok_or_else(invalid_token)?;
-        let claims = TokenService::from_ref(state).verify(token)?;
-        Ok(Self {
-            id: claims.sub,
-            role: claims.role,
-        })
+        let Authenticated(claims) = Authenticated::<()>::from_request_parts(parts, state).await?;
+        let role = claims.roles.first().and_then(|r| Role::parse(r));
+        match (claims.sub.parse(), role) {
+            (Ok(id), Some(role)) => Ok(Self {
+                id,
+                role,
+                session: claims.sid,
+                read_only: false,
+            }),
+            _ => Err(keel_auth::Error::InvalidToken.into()),
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn round_trip() {
-        let svc = TokenService::new(SECRET, Duration::from_secs(60));
-        let id = Uuid::new_v4();
-        let t = svc.issue(id, Role::Admin).unwrap();
-        assert_eq!(t.token_type, "Bearer");
-        assert_eq!(t.expires_in, 60);
-        let c = svc.verify(&t.access_token).unwrap();
-        assert_eq!((c.sub, c.role, c.iss.as_str()), (id, Role::Admin, ISSUER));
-        assert!(c.exp > c.iat);
+impl Caller {
+    /// The caller behind an API key: its issuing admin's id, read-only.
+    fn service(key: &keel_auth::ApiKeyPrincipal) -> Self {
+        Self {
+            id: key.subject().parse().unwrap_or_default(),
+            role: Role::Admin,
+            session: None,
+            read_only: true,
+        }
     }
+}
 
-    #[test]
-    fn forged_and_expired_tokens_are_rejected() {
-        let svc = TokenService::new(SECRET, Duration::from_secs(60));
-        let other = TokenService::new(
-            b"another secret of at least 32 bytes!!",
-            Duration::from_secs(60),
-        );
-        let forged = other.issue(Uuid::new_v4(), Role::Admin).unwrap();
-        let err = svc.verify(&forged.access_token).unwrap_err();
-        assert_eq!(err.code(), "UNAUTHENTICATED");
-        assert!(err.www_authenticate().unwrap().contains("invalid_token"));
-
-        // Expired beyond the leeway.
-        let claims = Claims {
-            sub: Uuid::new_v4(),
-            role: Role::User,
-            iat: 1,
-            exp: 2,
-            jti: Uuid::new_v4(),
-            iss: ISSUER.into(),
-        };
-        let old = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(SECRET),
-        )
-        .unwrap();
-        assert_eq!(svc.verify(&old).unwrap_err().code(), "UNAUTHENTICATED");
-
-        // `alg: none` and garbage.
-        assert!(svc.verify("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.").is_err());
-        assert!(svc.verify("garbage").is_err());
-    }
+/// Whether the bearer token of a request is a valid admin token (signature, expiry and
+/// role; for the health details, which must not wait on the revocation store).
+pub fn is_admin_token(parts: &Parts, authenticator: &Authenticator) -> bool {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| authenticator.tokens().verify::<()>(t.trim()).ok())
+        .is_some_and(|c| c.has_role(Role::Admin.as_str()))
 }

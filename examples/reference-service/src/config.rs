@@ -11,8 +11,8 @@
 //! | `KEEL_BIND` | `127.0.0.1:8080` | listen address |
 //! | `KEEL_CORS_ORIGINS` | unset | comma-separated allowed origins (no `*`: credentials are allowed) |
 //! | `KEEL_RATE_LIMIT_GLOBAL` | `100/second` | per-IP limit on every route; `off` disables (load tests) |
-//! | `KEEL_RATE_LIMIT_LOGIN_IP` | `5/minute` | login attempts per client IP |
-//! | `KEEL_RATE_LIMIT_LOGIN_EMAIL` | `10/hour` | login attempts per e-mail address |
+//! | `KEEL_RATE_LIMIT_SIGNUP` | `5/minute` | signups per client network (keel-auth login policy; login failures have its defaults) |
+//! | `KEEL_AUTH_SCHEMA` | `keel_auth` | PostgreSQL schema of keel-auth's tables (sessions, token versions, TOTP, API keys) |
 //! | `KEEL_TRUSTED_PROXIES` | unset | CIDRs whose `X-Forwarded-For` is believed |
 //! | `KEEL_REQUEST_TIMEOUT_SECS` | `10` | handler timeout (504 after it) |
 //! | `KEEL_HEADER_READ_TIMEOUT_MS` | `10000` | time for a request head (and for an idle connection's next request); slower connections are closed |
@@ -56,10 +56,10 @@ pub struct Config {
     pub cors_origins: Vec<http::HeaderValue>,
     /// `KEEL_RATE_LIMIT_GLOBAL`; `None` when `off`.
     pub rate_limit_global: Option<String>,
-    /// `KEEL_RATE_LIMIT_LOGIN_IP`.
-    pub rate_limit_login_ip: String,
-    /// `KEEL_RATE_LIMIT_LOGIN_EMAIL`.
-    pub rate_limit_login_email: String,
+    /// `KEEL_RATE_LIMIT_SIGNUP`.
+    pub rate_limit_signup: String,
+    /// `KEEL_AUTH_SCHEMA`.
+    pub auth_schema: String,
     /// `KEEL_TRUSTED_PROXIES`, as written (validated by keel-ratelimit).
     pub trusted_proxies: Vec<String>,
     /// `KEEL_REQUEST_TIMEOUT_SECS`.
@@ -102,8 +102,8 @@ impl fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("cors_origins", &self.cors_origins)
             .field("rate_limit_global", &self.rate_limit_global)
-            .field("rate_limit_login_ip", &self.rate_limit_login_ip)
-            .field("rate_limit_login_email", &self.rate_limit_login_email)
+            .field("rate_limit_signup", &self.rate_limit_signup)
+            .field("auth_schema", &self.auth_schema)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("request_timeout", &self.request_timeout)
             .field("shutdown_timeout", &self.shutdown_timeout)
@@ -324,10 +324,11 @@ impl Config {
             Some(v) => Some(v),
             None => Some("100/second".to_owned()),
         };
-        let rate_limit_login_ip =
-            get("KEEL_RATE_LIMIT_LOGIN_IP").unwrap_or_else(|| "5/minute".into());
-        let rate_limit_login_email =
-            get("KEEL_RATE_LIMIT_LOGIN_EMAIL").unwrap_or_else(|| "10/hour".into());
+        let rate_limit_signup = get("KEEL_RATE_LIMIT_SIGNUP").unwrap_or_else(|| "5/minute".into());
+        let auth_schema = get("KEEL_AUTH_SCHEMA").unwrap_or_else(|| "keel_auth".into());
+        if keel_auth::migrations::check_schema(&auth_schema).is_err() {
+            problems.push("KEEL_AUTH_SCHEMA must be 1-63 characters of [a-z0-9_]".into());
+        }
         let trusted_proxies = get("KEEL_TRUSTED_PROXIES")
             .map(|s| {
                 s.split(',')
@@ -462,8 +463,8 @@ impl Config {
                     bind,
                     cors_origins,
                     rate_limit_global,
-                    rate_limit_login_ip,
-                    rate_limit_login_email,
+                    rate_limit_signup,
+                    auth_schema,
                     trusted_proxies,
                     request_timeout,
                     shutdown_timeout,
@@ -561,8 +562,8 @@ mod tests {
         let c = check(&OK, &[]).unwrap();
         assert_eq!(c.bind, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.rate_limit_global.as_deref(), Some("100/second"));
-        assert_eq!(c.rate_limit_login_ip, "5/minute");
-        assert_eq!(c.rate_limit_login_email, "10/hour");
+        assert_eq!(c.rate_limit_signup, "5/minute");
+        assert_eq!(c.auth_schema, "keel_auth");
         assert_eq!(c.request_timeout, Duration::from_secs(10));
         assert_eq!(c.password_hash, PasswordHashParams::default());
         assert!(c.redis_url.is_none());

@@ -33,19 +33,23 @@ impl Role {
     }
 }
 
-/// Who is calling: the authenticated subject and its current role. Authorization is
-/// decided on it once, in the services.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who is calling: the authenticated subject and its role. Authorization is decided on
+/// it once, in the services.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    /// The user id.
+    /// The user id (for an API key, the admin who issued it).
     pub id: Uuid,
     /// The role.
     pub role: Role,
+    /// The session (refresh-token family) of the access token, if any.
+    pub session: Option<String>,
+    /// An API key: may read users, nothing else.
+    pub read_only: bool,
 }
 
 impl Caller {
-    /// Whether the caller may read or change the account `id`: its own, or any as admin.
-    pub fn may_access(&self, id: Uuid) -> bool {
+    /// Whether the caller may read the account `id`: its own, or any as admin.
+    pub fn may_read(&self, id: Uuid) -> bool {
         self.id == id || self.role == Role::Admin
     }
 }

@@ -1,15 +1,14 @@
-//! Rate limits (keel-ratelimit): the global per-IP layer, the client-IP rule, and the
-//! login limits per client IP and per e-mail. With `REDIS_URL` every replica shares them
-//! (GCRA on the Redis clock); without it they are in memory (one replica).
+//! Rate limits (keel-ratelimit): the global per-IP layer and the client-IP rule (login and
+//! signup limits are keel-auth's `LoginPolicy`). With `REDIS_URL` every replica shares
+//! them (GCRA on the Redis clock); without it they are in memory (one replica).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use http::request::Parts;
-use keel_errors::ApiError;
 use keel_ratelimit::axum::{Envelope, KeyExtractor, RateLimitLayer, TrustedProxies};
 use keel_ratelimit::redis::RedisLimiter;
-use keel_ratelimit::{Key, Limiter, Quota};
+use keel_ratelimit::{Limiter, Quota};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
@@ -81,45 +80,5 @@ impl Limits {
                 .renderer(Envelope)
                 .exempt(|parts| parts.uri.path().starts_with("/health"))
         })
-    }
-}
-
-/// Login attempts per client IP and per e-mail.
-#[derive(Debug, Clone)]
-pub struct LoginLimits {
-    ip: Limiter,
-    email: Limiter,
-}
-
-impl LoginLimits {
-    /// Builds both limiters from the configured quotas.
-    ///
-    /// # Errors
-    /// As [`Limits::new`].
-    pub async fn new(config: &Config) -> Result<Self, String> {
-        let ip = &config.rate_limit_login_ip;
-        let email = &config.rate_limit_login_email;
-        Ok(Self {
-            ip: limiter(config, "login-ip", ip, "KEEL_RATE_LIMIT_LOGIN_IP").await?,
-            email: limiter(config, "login-email", email, "KEEL_RATE_LIMIT_LOGIN_EMAIL").await?,
-        })
-    }
-
-    /// Counts one login attempt against the client IP, then against the e-mail.
-    ///
-    /// # Errors
-    /// 429 `RATE_LIMITED` with `Retry-After`.
-    pub async fn check(&self, ip: IpAddr, email: &str) -> Result<(), ApiError> {
-        for (limiter, key) in [
-            (&self.ip, Key::ip(ip)),
-            (&self.email, Key::text(email.to_owned())),
-        ] {
-            let decision = limiter.check_key(&key, 1).await?;
-            if decision.is_denied() {
-                let after = decision.retry_after().unwrap_or(Duration::from_secs(1));
-                return Err(ApiError::rate_limited(after));
-            }
-        }
-        Ok(())
     }
 }

@@ -44,10 +44,7 @@ async fn main() -> ExitCode {
     }
     let result = match command {
         "serve" => serve(config).await,
-        "migrate" => migrate::run(config.database_url())
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
+        "migrate" => migrate::all(&config).await,
         "create-admin" => create_admin(config, &args[1..]).await,
         other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
     };
@@ -62,10 +59,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let applied = migrate::run(config.database_url())
-        .await
-        .map_err(|e| e.to_string())?;
-    tracing::info!(applied = applied.len(), "migrations done");
+    migrate::all(&config).await?;
     let bind = config.bind;
     let state = AppState::new(config).await.map_err(|e| e.to_string())?;
     let app = routes::app(&state, None);
@@ -87,9 +81,7 @@ async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
     };
     let password = std::env::var("KEEL_ADMIN_PASSWORD")
         .map_err(|_| "KEEL_ADMIN_PASSWORD is not set (the admin's password)".to_owned())?;
-    migrate::run(config.database_url())
-        .await
-        .map_err(|e| e.to_string())?;
+    migrate::all(&config).await?;
     let state = AppState::new(config).await.map_err(|e| e.to_string())?;
     let user = state
         .users

@@ -32,6 +32,23 @@ pub enum MigrateError {
     Migration(#[source] refinery::Error),
 }
 
+/// Applies the service's migrations, then keel-auth's (into `KEEL_AUTH_SCHEMA`, under
+/// keel-auth's own advisory lock).
+///
+/// # Errors
+/// A message naming what failed.
+pub async fn all(config: &crate::Config) -> Result<(), String> {
+    let applied = run(config.database_url())
+        .await
+        .map_err(|e| e.to_string())?;
+    let pool = crate::db::pool(config)?;
+    let auth = keel_auth::migrations::apply(&pool, &config.auth_schema).await;
+    pool.close();
+    let auth = auth.map_err(|e| format!("keel-auth migrations: {e}"))?;
+    tracing::info!(applied = applied.len(), keel_auth = ?auth, "migrations done");
+    Ok(())
+}
+
 /// Applies every pending migration and returns the names of those applied.
 ///
 /// Opens its own connection (migrations must not hold a pooled one), takes the session

@@ -1,17 +1,37 @@
 //! OpenAPI 3.1 document generated from the handlers (utoipa), served at `/openapi.json`,
-//! and the Swagger UI at `/docs` (vendored into the binary: no network at build or view time).
+//! and the Swagger UI at `/docs` (vendored: no network at build or view time). The
+//! envelope, error and pagination schemas are keel-envelope's (`utoipa` feature).
 
 use axum::Router;
 use http::{HeaderValue, header};
+use keel_envelope::{Envelope, ErrorEnvelope};
 use tower_http::set_header::SetResponseHeaderLayer;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, PathItem};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, Ref, RefOr, Response, ResponseBuilder, ResponsesBuilder, header::HeaderBuilder,
+};
+use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::AccessToken;
 use crate::domain::{Role, User};
-use crate::routes::auth::LoginRequest;
-use crate::services::{NewAccount, ProfileChanges};
+use crate::routes::{auth, ops, users};
+use crate::services::{MfaEnrollment, NewAccount, ProfileChanges, TokenPair};
+
+// Envelopes by name: utoipa's path macro composes generic bodies through a hidden trait,
+// so handlers document these aliases (keel-envelope names each `Envelope_<T>`).
+/// `Envelope<User>`.
+pub type UserBody = Envelope<User>;
+/// `Envelope<Vec<User>>` with `meta.pagination`.
+pub type UserListBody = Envelope<Vec<User>>;
+/// `Envelope<TokenPair>`.
+pub type TokenBody = Envelope<TokenPair>;
+/// `Envelope<MfaEnrollment>`.
+pub type EnrollmentBody = Envelope<MfaEnrollment>;
+/// `Envelope<RecoveryCodes>`.
+pub type RecoveryCodesBody = Envelope<auth::RecoveryCodes>;
+/// `Envelope<CreatedKey>`.
+pub type CreatedKeyBody = Envelope<auth::CreatedKey>;
 
 /// The API description.
 #[derive(Debug, OpenApi)]
@@ -19,105 +39,169 @@ use crate::services::{NewAccount, ProfileChanges};
     info(
         title = "Keel reference service",
         description = "A users API composing the Keel crates. Every JSON body is a keel envelope: \
-            `{success, data, meta}` or `{success: false, error: {code, message, fields, details}, meta}`.",
+            `{success, data, meta}` or `{success: false, error: {code, message, fields, details}, meta}`. \
+            Every route but the health probes may answer 429 (global per-IP limit) and 503 \
+            (connection cap, database or hashing queue full), with `Retry-After`.",
         license(name = "MIT OR Apache-2.0")
     ),
     paths(
-        crate::routes::auth::signup,
-        crate::routes::auth::login,
-        crate::routes::users::me,
-        crate::routes::users::get,
-        crate::routes::users::list,
-        crate::routes::users::update,
-        crate::routes::users::delete,
-        crate::routes::ops::metrics,
+        auth::signup, auth::login, auth::login_mfa, auth::refresh, auth::logout, auth::logout_all,
+        auth::change_password, auth::enroll_totp, auth::confirm_totp, auth::create_api_key,
+        users::me, users::get, users::list, users::update, users::delete, ops::metrics,
     ),
-    components(schemas(
-        NewAccount, LoginRequest, ProfileChanges, User, Role, AccessToken,
-        UserEnvelope, UserListEnvelope, TokenEnvelope, ErrorResponse, ErrorBody, FieldError, Meta, ListMeta, Pagination,
-    )),
-    modifiers(&BearerAuth, &HealthPaths),
+    components(
+        schemas(NewAccount, auth::LoginRequest, ProfileChanges, User, Role, TokenPair, MfaEnrollment, ErrorEnvelope,
+            UserBody, UserListBody, TokenBody, EnrollmentBody, RecoveryCodesBody, CreatedKeyBody, auth::MfaRequired),
+        responses(Error, E401, E422, E429, E503),
+    ),
+    modifiers(&Security, &Operations),
     tags(
-        (name = "auth", description = "Signup and login"),
+        (name = "auth", description = "Signup, login, sessions, second factor, API keys"),
         (name = "users", description = "User accounts"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
 pub struct ApiDoc;
 
-struct BearerAuth;
+fn error(description: &str, headers: &[(&str, &str)]) -> RefOr<Response> {
+    let content = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name(ErrorEnvelope::name())))
+        .build();
+    let mut b = ResponseBuilder::new()
+        .description(description)
+        .content("application/json", content);
+    for (name, what) in headers {
+        let h = HeaderBuilder::new()
+            .schema(String::schema())
+            .description(Some(*what))
+            .build();
+        b = b.header(*name, h);
+    }
+    b.build().into()
+}
 
-impl Modify for BearerAuth {
+use utoipa::PartialSchema as _;
+
+macro_rules! error_response {
+    ($name:ident, $doc:literal, $desc:literal $(, ($h:literal, $hd:literal))*) => {
+        #[doc = $doc]
+        #[derive(Debug)]
+        pub struct $name;
+        impl<'s> ToResponse<'s> for $name {
+            fn response() -> (&'s str, RefOr<Response>) {
+                (stringify!($name), error($desc, &[$(($h, $hd)),*]))
+            }
+        }
+    };
+}
+
+error_response!(
+    Error,
+    "Any error envelope.",
+    "Error envelope; `error.code` names the error"
+);
+error_response!(
+    E401,
+    "401.",
+    "Missing, invalid, expired or revoked credentials (`UNAUTHENTICATED`)",
+    ("WWW-Authenticate", "RFC 6750 challenge")
+);
+error_response!(
+    E422,
+    "422.",
+    "Invalid fields (`VALIDATION_ERROR`, every problem in `error.fields`)"
+);
+error_response!(
+    E429,
+    "429.",
+    "Rate limited (`RATE_LIMITED`)",
+    ("Retry-After", "Seconds until a retry may pass")
+);
+error_response!(
+    E503,
+    "503.",
+    "Overloaded or a dependency is down (`SERVICE_UNAVAILABLE`)",
+    ("Retry-After", "Seconds until a retry may pass")
+);
+
+struct Security;
+
+impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+        let bearer = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+        let key = ApiKeyValue::with_description(
+            "X-API-Key",
+            "Admin-issued key with the `users:read` scope",
         );
+        components.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(key)));
     }
 }
 
-/// The keel-health endpoints (their router lives in keel-health, so they are described here).
-struct HealthPaths;
+/// The keel-health endpoints (their router lives in keel-health), and 429/503 on every
+/// operation that can answer them.
+struct Operations;
 
-impl Modify for HealthPaths {
+fn health_op(summary: &str) -> Operation {
+    let json = || ContentBuilder::new().build();
+    let responses = ResponsesBuilder::new()
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("Pass or warn")
+                .content("application/health+json", json()),
+        )
+        .response(
+            "503",
+            ResponseBuilder::new()
+                .description("Failing, or draining during shutdown")
+                .content("application/health+json", json()),
+        );
+    OperationBuilder::new()
+        .tag("operations")
+        .summary(Some(summary))
+        .responses(responses)
+        .build()
+}
+
+impl Modify for Operations {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
-        use utoipa::openapi::{ContentBuilder, ResponseBuilder, ResponsesBuilder};
-        let op = |summary: &str, ok: &str| {
-            let health_json = || ContentBuilder::new().build();
-            OperationBuilder::new()
-                .tag("operations")
-                .summary(Some(summary))
-                .responses(
-                    ResponsesBuilder::new()
-                        .response(
-                            "200",
-                            ResponseBuilder::new()
-                                .description(ok)
-                                .content("application/health+json", health_json()),
-                        )
-                        .response(
-                            "503",
-                            ResponseBuilder::new()
-                                .description("Failing (or draining during shutdown)")
-                                .content("application/health+json", health_json()),
-                        ),
-                )
-                .build()
-        };
-        let paths = [
-            (
-                "/health/live",
-                "Liveness: the process is serving (no I/O)",
-                "Alive",
-            ),
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                for (status, name) in [("429", "E429"), ("503", "E503")] {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+                }
+            }
+        }
+        let probes = [
+            ("/health/live", "Liveness: the process is serving (no I/O)"),
             (
                 "/health/ready",
                 "Readiness: PostgreSQL (and Redis when configured) reachable",
-                "Ready",
             ),
             (
                 "/health/startup",
                 "Startup: the first PostgreSQL check has passed",
-                "Started",
             ),
-            (
-                "/health",
-                "Full report; details only for admins or loopback callers",
-                "Healthy or degraded",
-            ),
+            ("/health", "Full report; details only with an admin token"),
         ];
-        for (path, summary, ok) in paths {
-            openapi.paths.paths.insert(
-                path.to_owned(),
-                PathItem::new(HttpMethod::Get, op(summary, ok)),
-            );
+        for (path, summary) in probes {
+            let item = PathItem::new(HttpMethod::Get, health_op(summary));
+            openapi.paths.paths.insert(path.to_owned(), item);
         }
     }
 }
@@ -134,117 +218,4 @@ pub fn docs_router() -> Router {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(crate::middleware::DOCS_CSP),
     ))
-}
-
-// ---- Documentation-only schemas of the keel envelope (keel-envelope has no utoipa feature). ----
-
-/// Success envelope holding a user.
-#[derive(Debug, ToSchema)]
-pub struct UserEnvelope {
-    /// Always `true`.
-    pub success: bool,
-    /// The user.
-    pub data: User,
-    /// Request id.
-    pub meta: Option<Meta>,
-}
-
-/// Success envelope holding a page of users.
-#[derive(Debug, ToSchema)]
-pub struct UserListEnvelope {
-    /// Always `true`.
-    pub success: bool,
-    /// The users of this page.
-    pub data: Vec<User>,
-    /// Pagination and request id.
-    pub meta: ListMeta,
-}
-
-/// Success envelope holding an access token.
-#[derive(Debug, ToSchema)]
-pub struct TokenEnvelope {
-    /// Always `true`.
-    pub success: bool,
-    /// The token.
-    pub data: AccessToken,
-    /// Request id.
-    pub meta: Option<Meta>,
-}
-
-/// Error envelope.
-#[derive(Debug, ToSchema)]
-pub struct ErrorResponse {
-    /// Always `false`.
-    pub success: bool,
-    /// What went wrong.
-    pub error: ErrorBody,
-    /// Request id.
-    pub meta: Option<Meta>,
-}
-
-/// The `error` member.
-#[derive(Debug, ToSchema)]
-pub struct ErrorBody {
-    /// Stable machine code: `BAD_REQUEST`, `MALFORMED_JSON`, `UNAUTHENTICATED`, `FORBIDDEN`,
-    /// `NOT_FOUND`, `METHOD_NOT_ALLOWED`, `CONFLICT`, `PAYLOAD_TOO_LARGE`,
-    /// `UNSUPPORTED_MEDIA_TYPE`, `VALIDATION_ERROR`, `RATE_LIMITED`, `INTERNAL_ERROR`,
-    /// `SERVICE_UNAVAILABLE`, `TIMEOUT`.
-    #[schema(example = "VALIDATION_ERROR")]
-    pub code: String,
-    /// Human-readable message (never internals).
-    pub message: String,
-    /// Field errors, in the order of the request's fields.
-    pub fields: Option<Vec<FieldError>>,
-    /// Public details such as `retry_after` (seconds).
-    #[schema(value_type = Option<Object>)]
-    pub details: Option<serde_json::Value>,
-}
-
-/// One invalid field.
-#[derive(Debug, ToSchema)]
-pub struct FieldError {
-    /// Dotted path (`address.city`).
-    #[schema(example = "first_name")]
-    pub field: String,
-    /// JSON pointer (RFC 6901).
-    #[schema(example = "/first_name")]
-    pub pointer: String,
-    /// Stable rule code.
-    #[schema(example = "too_short")]
-    pub code: String,
-    /// English message.
-    #[schema(example = "must be at least 2 characters")]
-    pub message: String,
-    /// Rule parameters (`min`, `max`, …); never the submitted value.
-    #[schema(value_type = Option<Object>)]
-    pub params: Option<serde_json::Value>,
-}
-
-/// `meta` of single-item responses.
-#[derive(Debug, ToSchema)]
-pub struct Meta {
-    /// The `X-Request-Id` of the request.
-    pub request_id: Option<String>,
-}
-
-/// `meta` of list responses.
-#[derive(Debug, ToSchema)]
-pub struct ListMeta {
-    /// The `X-Request-Id` of the request.
-    pub request_id: Option<String>,
-    /// Position in the collection.
-    pub pagination: Pagination,
-}
-
-/// `meta.pagination`.
-#[derive(Debug, ToSchema)]
-pub struct Pagination {
-    /// 1-based page.
-    pub page: u64,
-    /// Items per page.
-    pub limit: u64,
-    /// Items in the collection.
-    pub total: u64,
-    /// Pages in the collection.
-    pub total_pages: u64,
 }

@@ -7,18 +7,18 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::FromRef;
+use keel_auth::{ApiKeys, Authenticator};
 use keel_crypto::{Argon2Params, AsyncPasswordHasher, KeyRing, PasswordHasher};
 use keel_health::Health;
 use keel_health::axum::{DetailsPolicy, HealthRouter};
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::ExposeSecret;
 
-use crate::auth::TokenService;
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::db::Db;
-use crate::domain::Role;
 use crate::jobs::Jobs;
-use crate::limits::{Limits, LoginLimits};
+use crate::limits::Limits;
 use crate::services::{Components, Users};
 
 /// How long a user stays cached (invalidations are explicit; the TTL bounds staleness if
@@ -32,8 +32,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The users service (every use case).
     pub users: Users,
-    /// Access tokens (the `AuthUser` extractor verifies with it).
-    pub tokens: TokenService,
+    /// Access tokens and revocation (the `Caller` extractor verifies with it).
+    pub authenticator: Authenticator,
+    /// API keys (the `Caller` extractor verifies them).
+    pub api_keys: ApiKeys,
     /// The client-IP rule and the global limit.
     pub limits: Limits,
     /// The health registry (drained on shutdown).
@@ -66,21 +68,23 @@ impl AppState {
             .expose_secret()
             .parse()
             .map_err(|e| err(format!("KEEL_ENCRYPTION_KEYS: {e}")))?;
+        let keyring = Arc::new(keyring);
         let p = config.password_hash;
         let params = Argon2Params::new(p.m_cost, p.t_cost, p.p_cost)
             .map_err(|e| err(format!("KEEL_PASSWORD_HASH: {e}")))?;
-        let tokens =
-            TokenService::new(config.jwt_secret.expose_secret().as_bytes(), config.jwt_ttl);
+        let hasher = AsyncPasswordHasher::new(PasswordHasher::new().with_params(params));
         let db = crate::db::pool(&config).map_err(err)?;
+        let auth = Auth::new(&config, &db, Arc::clone(&keyring), hasher)
+            .await
+            .map_err(err)?;
         let jobs = Jobs::new();
+        let (authenticator, api_keys) = (auth.authenticator.clone(), auth.api_keys.clone());
         let users = Users::new(Components {
             db: db.clone(),
-            hasher: AsyncPasswordHasher::new(PasswordHasher::new().with_params(params)),
+            auth,
             keyring,
             cache: user_cache(&config).await.map_err(err)?,
             jobs: jobs.clone(),
-            tokens: tokens.clone(),
-            login: LoginLimits::new(&config).await.map_err(err)?,
         });
         Ok(Self {
             health: crate::health::build(&config, &db).map_err(err)?,
@@ -88,7 +92,8 @@ impl AppState {
             metrics,
             config: Arc::new(config),
             users,
-            tokens,
+            authenticator,
+            api_keys,
             jobs,
             db,
         })
@@ -128,11 +133,9 @@ impl AppState {
     /// callers only with `KEEL_HEALTH_DETAILS_LOOPBACK=true` (a same-host proxy or sidecar
     /// makes every client loopback).
     pub fn health_router(&self) -> Router {
-        let tokens = self.tokens.clone();
+        let authenticator = self.authenticator.clone();
         let admin = DetailsPolicy::when(move |parts: &http::request::Parts| {
-            crate::auth::bearer(parts)
-                .and_then(|t| tokens.verify(t).ok())
-                .is_some_and(|c| c.role == Role::Admin)
+            crate::auth::is_admin_token(parts, &authenticator)
         });
         let policy = if self.config.health_details_loopback {
             admin.or(DetailsPolicy::loopback())

@@ -6,7 +6,7 @@ pub mod ops;
 pub mod users;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use http::{HeaderValue, header};
 use keel_errors::axum::{method_not_allowed, not_found};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -20,6 +20,14 @@ pub fn api_routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/signup", post(auth::signup))
         .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/login/mfa", post(auth::login_mfa))
+        .route("/api/v1/auth/refresh", post(auth::refresh))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/auth/logout-all", post(auth::logout_all))
+        .route("/api/v1/auth/password", put(auth::change_password))
+        .route("/api/v1/auth/mfa/totp", post(auth::enroll_totp))
+        .route("/api/v1/auth/mfa/totp/confirm", post(auth::confirm_totp))
+        .route("/api/v1/api-keys", post(auth::create_api_key))
         .route("/api/v1/users/me", get(users::me))
         .route("/api/v1/users", get(users::list))
         .route(

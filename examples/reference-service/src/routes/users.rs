@@ -9,7 +9,7 @@ use keel_errors::ApiError;
 use uuid::Uuid;
 
 use crate::domain::{Caller, User};
-use crate::openapi::{ErrorResponse, UserEnvelope, UserListEnvelope};
+use crate::openapi::{E401, E422, E503, Error};
 use crate::services::{ProfileChanges, Users};
 
 fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -24,13 +24,13 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     tag = "users",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The caller", body = UserEnvelope),
-        (status = 401, description = "Missing, invalid or expired token (`UNAUTHENTICATED`, `WWW-Authenticate`)", body = ErrorResponse),
-        (status = 503, description = "Database unavailable (`SERVICE_UNAVAILABLE`)", body = ErrorResponse),
+        (status = 200, description = "The caller", body = crate::openapi::UserBody),
+        (status = 401, response = E401),
+        (status = 503, response = E503),
     )
 )]
 pub async fn me(State(users): State<Users>, caller: Caller) -> Result<Envelope<User>, ApiError> {
-    Ok(Envelope::new(users.me(caller).await?))
+    Ok(Envelope::new(users.me(&caller).await?))
 }
 
 /// A user (self or admin), cached; `X-Cache: HIT|MISS`.
@@ -38,15 +38,15 @@ pub async fn me(State(users): State<Users>, caller: Caller) -> Result<Envelope<U
     get,
     path = "/api/v1/users/{id}",
     tag = "users",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "User id")),
     responses(
-        (status = 200, description = "The user", body = UserEnvelope,
+        (status = 200, description = "The user", body = crate::openapi::UserBody,
             headers(("X-Cache" = String, description = "`HIT` or `MISS`"))),
-        (status = 401, description = "Missing, invalid or expired token (`UNAUTHENTICATED`)", body = ErrorResponse),
-        (status = 403, description = "Another user's account, caller not admin (`FORBIDDEN`)", body = ErrorResponse),
-        (status = 404, description = "No such user (`NOT_FOUND`)", body = ErrorResponse),
-        (status = 503, description = "Database unavailable (`SERVICE_UNAVAILABLE`)", body = ErrorResponse),
+        (status = 401, response = E401),
+        (status = 403, response = Error),
+        (status = 404, response = Error),
+        (status = 503, response = E503),
     )
 )]
 pub async fn get(
@@ -54,7 +54,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Lookup<Envelope<User>>, ApiError> {
-    let found = users.get(caller, parse_id(&id)?).await?;
+    let found = users.get(&caller, parse_id(&id)?).await?;
     Ok(found.map(Envelope::new))
 }
 
@@ -63,17 +63,17 @@ pub async fn get(
     get,
     path = "/api/v1/users",
     tag = "users",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("api_key" = [])),
     params(
-        ("page" = Option<u64>, Query, description = "1-based page (default 1)", minimum = 1),
+        ("page" = Option<u64>, Query, description = "1-based page (default 1)", minimum = 1, maximum = 92_233_720_368_547_759_u64),
         ("limit" = Option<u64>, Query, description = "Items per page (default 20, at most 100)", minimum = 1, maximum = 100),
     ),
     responses(
-        (status = 200, description = "A page of users with `meta.pagination`", body = UserListEnvelope),
-        (status = 401, description = "Missing, invalid or expired token (`UNAUTHENTICATED`)", body = ErrorResponse),
-        (status = 403, description = "Caller not admin (`FORBIDDEN`)", body = ErrorResponse),
-        (status = 422, description = "`page`/`limit` out of range (`VALIDATION_ERROR`)", body = ErrorResponse),
-        (status = 503, description = "Database unavailable (`SERVICE_UNAVAILABLE`)", body = ErrorResponse),
+        (status = 200, description = "A page of users with `meta.pagination`", body = crate::openapi::UserListBody),
+        (status = 401, response = E401),
+        (status = 403, response = Error),
+        (status = 422, response = E422),
+        (status = 503, response = E503),
     )
 )]
 pub async fn list(
@@ -81,7 +81,7 @@ pub async fn list(
     caller: Caller,
     Query(page): Query<PageRequest>,
 ) -> Result<Envelope<Vec<User>>, ApiError> {
-    let (list, pagination) = users.list(caller, page).await?;
+    let (list, pagination) = users.list(&caller, page).await?;
     Ok(Envelope::new(list).with_pagination(pagination))
 }
 
@@ -94,14 +94,14 @@ pub async fn list(
     params(("id" = Uuid, Path, description = "User id")),
     request_body = ProfileChanges,
     responses(
-        (status = 200, description = "The updated user", body = UserEnvelope),
-        (status = 400, description = "Malformed JSON (`MALFORMED_JSON`)", body = ErrorResponse),
-        (status = 401, description = "Missing, invalid or expired token (`UNAUTHENTICATED`)", body = ErrorResponse),
-        (status = 403, description = "Another user's account, caller not admin (`FORBIDDEN`)", body = ErrorResponse),
-        (status = 404, description = "No such user (`NOT_FOUND`)", body = ErrorResponse),
-        (status = 415, description = "Not `application/json` (`UNSUPPORTED_MEDIA_TYPE`)", body = ErrorResponse),
-        (status = 422, description = "Invalid fields (`VALIDATION_ERROR`)", body = ErrorResponse),
-        (status = 503, description = "Database unavailable (`SERVICE_UNAVAILABLE`)", body = ErrorResponse),
+        (status = 200, description = "The updated user", body = crate::openapi::UserBody),
+        (status = 400, response = Error),
+        (status = 401, response = E401),
+        (status = 403, response = Error),
+        (status = 404, response = Error),
+        (status = 415, response = Error),
+        (status = 422, response = E422),
+        (status = 503, response = E503),
     )
 )]
 pub async fn update(
@@ -110,7 +110,7 @@ pub async fn update(
     Path(id): Path<String>,
     Json(changes): Json<ProfileChanges>,
 ) -> Result<Envelope<User>, ApiError> {
-    let user = users.update(caller, parse_id(&id)?, changes).await?;
+    let user = users.update(&caller, parse_id(&id)?, changes).await?;
     Ok(Envelope::new(user))
 }
 
@@ -123,10 +123,10 @@ pub async fn update(
     params(("id" = Uuid, Path, description = "User id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing, invalid or expired token (`UNAUTHENTICATED`)", body = ErrorResponse),
-        (status = 403, description = "Caller not admin (`FORBIDDEN`)", body = ErrorResponse),
-        (status = 404, description = "No such user (`NOT_FOUND`)", body = ErrorResponse),
-        (status = 503, description = "Database unavailable (`SERVICE_UNAVAILABLE`)", body = ErrorResponse),
+        (status = 401, response = E401),
+        (status = 403, response = Error),
+        (status = 404, response = Error),
+        (status = 503, response = E503),
     )
 )]
 pub async fn delete(
@@ -134,6 +134,6 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    users.delete(caller, parse_id(&id)?).await?;
+    users.delete(&caller, parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

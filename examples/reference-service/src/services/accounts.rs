@@ -3,14 +3,14 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use keel_auth::admission::HashPurpose;
 use keel_errors::ApiError;
 use keel_validation::{RedactedDebug, Validate};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{CachedUser, Users};
-use crate::auth::AccessToken;
 use crate::domain::{Role, User};
 use crate::repository::{self, NewUser};
 
@@ -49,19 +49,16 @@ pub struct NewAccount {
     pub phone: Option<String>,
 }
 
-fn invalid_credentials() -> ApiError {
-    ApiError::unauthenticated("Invalid e-mail or password")
-        .with_www_authenticate("Bearer realm=\"keel\"")
-}
-
 impl Users {
-    /// Signs up: validates, hashes the password (blocking pool), encrypts the phone,
-    /// inserts, and schedules the welcome e-mail.
+    /// Signs up: the signup quota of the client's network, validation, the password hashed
+    /// under bounded admission (signups never starve logins), the phone encrypted, the row
+    /// inserted, and the welcome e-mail scheduled.
     ///
     /// # Errors
-    /// 422 with every invalid field; 409 for a taken e-mail (case-insensitive); 503 when
-    /// the database is down.
-    pub async fn signup(&self, account: NewAccount) -> Result<User, ApiError> {
+    /// 429 past the signup quota; 422 with every invalid field; 503 + `Retry-After` when
+    /// the hashing queue is full or the database is down; 409 for a taken e-mail.
+    pub async fn signup(&self, client: IpAddr, account: NewAccount) -> Result<User, ApiError> {
+        self.c.auth.login.check_signup(client).await?;
         self.create(account.clean()?, Role::User).await
     }
 
@@ -98,51 +95,20 @@ impl Users {
         self.public(&CachedUser::from(&record))
     }
 
-    /// Logs in: limits per client IP and per e-mail, then verifies the password in
-    /// constant-ish time (a dummy hash when the user does not exist), upgrades an outdated
-    /// hash, and issues an access token.
-    ///
-    /// # Errors
-    /// 429 from the limits; 401 for a wrong e-mail or password (the same for both); 503
-    /// when the database is down.
-    pub async fn login(
-        &self,
-        client: IpAddr,
-        email: &str,
-        password: SecretString,
-    ) -> Result<AccessToken, ApiError> {
-        self.c.login.check(client, email).await?;
-        let conn = self.c.db.get().await?;
-        let record = repository::find_by_email(&conn, email).await?;
-        drop(conn);
-        let hasher = &self.c.hasher;
-        let plain = || password.expose_secret().to_owned();
-        let Some(record) = record else {
-            // Same work as for a real user: response time does not reveal who has an account.
-            hasher
-                .verify_dummy(plain())
-                .await
-                .map_err(ApiError::internal)?;
-            return Err(invalid_credentials());
-        };
-        let hash = record.password_hash.clone();
-        if !hasher
-            .verify(plain(), hash)
-            .await
-            .map_err(ApiError::internal)?
-        {
-            return Err(invalid_credentials());
-        }
-        if hasher.hasher().needs_rehash(&record.password_hash) {
-            // Best effort: a failure here must not fail the login.
-            if let Err(e) = self.set_password(record.id, &password).await {
-                tracing::warn!(error = %e, user_id = %record.id, "could not upgrade the password hash");
-            }
-        }
-        self.c.tokens.issue(record.id, record.role)
+    pub(super) async fn hash(&self, password: &SecretString) -> Result<String, ApiError> {
+        Ok(self
+            .c
+            .auth
+            .admission
+            .hash(HashPurpose::Signup, password)
+            .await?)
     }
 
-    async fn set_password(&self, id: Uuid, password: &SecretString) -> Result<(), ApiError> {
+    pub(super) async fn set_password(
+        &self,
+        id: Uuid,
+        password: &SecretString,
+    ) -> Result<(), ApiError> {
         let hash = self.hash(password).await?;
         let conn = self.c.db.get().await?;
         repository::set_password_hash(&conn, id, &hash).await?;
@@ -150,7 +116,7 @@ impl Users {
     }
 
     /// Creates the admin account `email`, or promotes an existing user and sets its
-    /// password (`reference-service create-admin`). The password policy applies.
+    /// password (`reference-service create-admin`); the user's older tokens are revoked.
     ///
     /// # Errors
     /// 422 for an invalid e-mail or a weak password; database and hashing errors.
@@ -174,6 +140,7 @@ impl Users {
         let conn = self.c.db.get().await?;
         repository::set_role(&conn, record.id, Role::Admin).await?;
         drop(conn);
+        self.revoke_everything(record.id).await?;
         self.forget(record.id).await;
         let mut cached = CachedUser::from(&record);
         cached.role = Role::Admin;

@@ -1,27 +1,27 @@
 //! Services: the use cases and their policy — who may do what (decided here, once), what
-//! is validated, cached, encrypted and rate limited. No HTTP types: routes call these and
-//! shape the answer; SQL lives in [`repository`](crate::repository).
+//! is validated, cached, encrypted, limited and revoked. No HTTP types: routes call these
+//! and shape the answer; SQL lives in [`repository`](crate::repository).
 
 mod accounts;
+mod sessions;
 mod users;
 
 use std::sync::Arc;
 
-use keel_crypto::{AsyncPasswordHasher, KeyRing};
+use keel_crypto::KeyRing;
 use keel_errors::ApiError;
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use accounts::NewAccount;
+pub use sessions::{LoginOutcome, MfaEnrollment, TokenPair};
 pub use users::ProfileChanges;
 
-use crate::auth::TokenService;
+use crate::auth::Auth;
 use crate::db::Db;
 use crate::domain::{Caller, Role, User, UserRecord};
 use crate::jobs::Jobs;
-use crate::limits::LoginLimits;
 
 /// Purpose string binding phone ciphertexts to this column: a token made for another
 /// purpose (another column, another service) never decrypts here.
@@ -60,18 +60,14 @@ impl From<&UserRecord> for CachedUser {
 pub struct Components {
     /// The pool.
     pub db: Db,
-    /// Argon2id on the blocking pool, bounded (keel-crypto).
-    pub hasher: AsyncPasswordHasher,
+    /// keel-auth: tokens, sessions, MFA, API keys, login policy, hash admission.
+    pub auth: Auth,
     /// The key ring encrypting phones (keel-crypto).
-    pub keyring: KeyRing,
+    pub keyring: Arc<KeyRing>,
     /// The user cache (keel-cache), `None` when `KEEL_USER_CACHE=false`.
     pub cache: Option<keel_cache::Cache<String, CachedUser>>,
     /// Background jobs.
     pub jobs: Jobs,
-    /// Access tokens.
-    pub tokens: TokenService,
-    /// Login limits.
-    pub login: LoginLimits,
 }
 
 /// Every use case on user accounts; cheap to clone.
@@ -91,15 +87,6 @@ impl Users {
     /// The user cache, when enabled (for `/metrics`).
     pub fn cache(&self) -> Option<&keel_cache::Cache<String, CachedUser>> {
         self.c.cache.as_ref()
-    }
-
-    async fn hash(&self, password: &SecretString) -> Result<String, ApiError> {
-        let password = password.expose_secret().to_owned();
-        self.c
-            .hasher
-            .hash(password)
-            .await
-            .map_err(ApiError::internal)
     }
 
     fn encrypt_phone(&self, phone: &str, user: Uuid) -> Result<Vec<u8>, ApiError> {
@@ -139,6 +126,15 @@ impl Users {
             cache.invalidate(&user_key(id)).await;
         }
     }
+
+    /// Revokes every token of `id` at once (token version bump: every replica rejects
+    /// older access tokens within the revocation cache's 500 ms) and every session.
+    async fn revoke_everything(&self, id: Uuid) -> Result<(), ApiError> {
+        let sub = id.to_string();
+        self.c.auth.authenticator.revoke_all(&sub).await?;
+        self.c.auth.refresh.revoke_subject(&sub).await?;
+        Ok(())
+    }
 }
 
 fn user_key(id: Uuid) -> String {
@@ -150,15 +146,28 @@ fn not_found() -> ApiError {
 }
 
 /// The authorization rules, in one place.
-fn require_self_or_admin(caller: Caller, id: Uuid) -> Result<(), ApiError> {
-    if caller.may_access(id) {
+fn require_reader(caller: &Caller, id: Uuid) -> Result<(), ApiError> {
+    if caller.may_read(id) {
         Ok(())
     } else {
         Err(ApiError::forbidden("You may only access your own account"))
     }
 }
 
-fn require_admin(caller: Caller) -> Result<(), ApiError> {
+fn require_writer(caller: &Caller, id: Uuid) -> Result<(), ApiError> {
+    require_reader(caller, id)?;
+    require_user(caller)
+}
+
+fn require_user(caller: &Caller) -> Result<(), ApiError> {
+    if caller.read_only {
+        Err(ApiError::forbidden("An API key may only read users"))
+    } else {
+        Ok(())
+    }
+}
+
+fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     if caller.role == Role::Admin {
         Ok(())
     } else {

@@ -9,8 +9,11 @@ use keel_validation::rules::{self, PhoneOptions};
 use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
-use super::{CachedUser, Users, not_found, require_admin, require_self_or_admin, user_key};
-use crate::domain::{Caller, User};
+use super::{
+    CachedUser, Users, not_found, require_admin, require_reader, require_user, require_writer,
+    user_key,
+};
+use crate::domain::{Caller, Role, User};
 use crate::repository::{self, UserChanges};
 
 /// `page` and `limit` bounds of the admin list.
@@ -41,6 +44,9 @@ pub struct ProfileChanges {
     #[serde(default, deserialize_with = "double_option")]
     #[validate(custom = phone_rule)]
     pub phone: Option<Option<String>>,
+    /// New role (admins only); a change revokes the user's tokens at once.
+    #[serde(default)]
+    pub role: Option<Role>,
 }
 
 /// The phone rule on the three-state field: the derive skips an absent field and hands
@@ -62,7 +68,8 @@ impl Users {
     ///
     /// # Errors
     /// 401 when the account no longer exists; 503 when the database is down.
-    pub async fn me(&self, caller: Caller) -> Result<User, ApiError> {
+    pub async fn me(&self, caller: &Caller) -> Result<User, ApiError> {
+        require_user(caller)?;
         let conn = self.c.db.get().await?;
         let record = repository::find_by_id(&conn, caller.id).await?;
         drop(conn);
@@ -77,8 +84,8 @@ impl Users {
     ///
     /// # Errors
     /// 403 for another user's account unless admin; 404; 503 when the database is down.
-    pub async fn get(&self, caller: Caller, id: Uuid) -> Result<Lookup<User>, ApiError> {
-        require_self_or_admin(caller, id)?;
+    pub async fn get(&self, caller: &Caller, id: Uuid) -> Result<Lookup<User>, ApiError> {
+        require_reader(caller, id)?;
         let db = self.c.db.clone();
         let load = async move {
             let conn = db.get().await?;
@@ -100,7 +107,7 @@ impl Users {
     /// 403 unless admin; 422 for `page`/`limit` out of range; 503 when the database is down.
     pub async fn list(
         &self,
-        caller: Caller,
+        caller: &Caller,
         page: PageRequest,
     ) -> Result<(Vec<User>, Pagination), ApiError> {
         require_admin(caller)?;
@@ -124,11 +131,14 @@ impl Users {
     /// 403; 422 with every invalid field; 404; 503 when the database is down.
     pub async fn update(
         &self,
-        caller: Caller,
+        caller: &Caller,
         id: Uuid,
         mut changes: ProfileChanges,
     ) -> Result<User, ApiError> {
-        require_self_or_admin(caller, id)?;
+        require_writer(caller, id)?;
+        if changes.role.is_some() {
+            require_admin(caller)?;
+        }
         // The derive normalizes `String`/`Option<String>` fields; the three-state phone is ours.
         if let Some(Some(p)) = &mut changes.phone {
             keel_validation::normalize::phone(p, &PhoneOptions::new());
@@ -147,7 +157,15 @@ impl Users {
         let conn = self.c.db.get().await?;
         let record = repository::update(&conn, id, &db_changes).await?;
         drop(conn);
-        let record = record.ok_or_else(not_found)?;
+        let mut record = record.ok_or_else(not_found)?;
+        if let Some(role) = changes.role.filter(|r| *r != record.role) {
+            let conn = self.c.db.get().await?;
+            repository::set_role(&conn, id, role).await?;
+            drop(conn);
+            record.role = role;
+            // A demotion must not wait for the old tokens to expire.
+            self.revoke_everything(id).await?;
+        }
         self.forget(id).await;
         self.public(&CachedUser::from(&record))
     }
@@ -156,12 +174,16 @@ impl Users {
     ///
     /// # Errors
     /// 403 unless admin; 404; 503 when the database is down.
-    pub async fn delete(&self, caller: Caller, id: Uuid) -> Result<(), ApiError> {
+    pub async fn delete(&self, caller: &Caller, id: Uuid) -> Result<(), ApiError> {
+        require_user(caller)?;
         require_admin(caller)?;
         let conn = self.c.db.get().await?;
         let deleted = repository::delete(&conn, id).await?;
         drop(conn);
         self.forget(id).await;
+        if deleted {
+            self.revoke_everything(id).await?;
+        }
         if deleted { Ok(()) } else { Err(not_found()) }
     }
 }

@@ -81,6 +81,7 @@ pub async fn spawn(opts: Opts) -> Option<TestApp> {
         // Cheap Argon2 for tests; production uses OWASP's parameters.
         ("KEEL_PASSWORD_HASH", "m=64,t=1,p=1".to_owned()),
         ("KEEL_DEV_MODE", "true".to_owned()),
+        ("KEEL_AUTH_SCHEMA", schema.clone()),
         ("KEEL_RATE_LIMIT_GLOBAL", "off".to_owned()),
         ("KEEL_REQUEST_TIMEOUT_SECS", "1".to_owned()),
         ("KEEL_SHUTDOWN_TIMEOUT_SECS", "5".to_owned()),
@@ -93,7 +94,7 @@ pub async fn spawn(opts: Opts) -> Option<TestApp> {
         env.insert(k, v.clone());
     }
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    migrate::run(config.database_url()).await.unwrap();
+    migrate::all(&config).await.unwrap();
     let state = AppState::new(config).await.unwrap();
     let app = routes::app(&state, opts.extra.map(|f| f()));
     Some(TestApp {
