@@ -23,7 +23,7 @@ pub use config::{
 };
 pub use connection::Connection;
 pub use error::{Error, TlsFailure};
-pub use metrics::{ClosedCounts, PoolMetrics, PoolStatus, WaitHistogram};
+pub use metrics::{ClosedCounts, PoolStats, PoolStatus, WaitHistogram};
 pub use pool::Pool;
 pub use transaction::{RetryPolicy, Transaction, TransactionOptions};
 

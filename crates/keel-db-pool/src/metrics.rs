@@ -1,4 +1,4 @@
-//! Pool statistics: [`PoolStatus`] (gauges), [`PoolMetrics`] (counters and the
+//! Pool statistics: [`PoolStatus`] (gauges), [`PoolStats`] (counters and the
 //! checkout wait histogram), and the optional `metrics`-crate export.
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
@@ -129,10 +129,10 @@ impl Stats {
         }
     }
 
-    pub(crate) fn snapshot(&self, status: PoolStatus) -> PoolMetrics {
+    pub(crate) fn snapshot(&self, status: PoolStatus) -> PoolStats {
         let c = |i: CloseCause| self.closed[i as usize].load(Relaxed);
         let wait_counts: Vec<u64> = self.wait_buckets.iter().map(|b| b.load(Relaxed)).collect();
-        PoolMetrics {
+        PoolStats {
             status,
             created: self.created.load(Relaxed),
             connect_errors: self.connect_errors.load(Relaxed),
@@ -211,7 +211,7 @@ impl WaitHistogram {
     /// `(upper bound, count)` per bucket; the last bound is `None` (unbounded).
     ///
     /// ```
-    /// # fn f(m: keel_db_pool::PoolMetrics) {
+    /// # fn f(m: keel_db_pool::PoolStats) {
     /// for (le, n) in m.wait.buckets() {
     ///     println!("<= {le:?}: {n}");
     /// }
@@ -254,10 +254,10 @@ impl WaitHistogram {
     }
 }
 
-/// Everything the pool counts; see [`Pool::metrics`](crate::Pool::metrics).
+/// Everything the pool counts; see [`Pool::stats`](crate::Pool::stats).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct PoolMetrics {
+pub struct PoolStats {
     /// The gauges.
     pub status: PoolStatus,
     /// Connections opened.

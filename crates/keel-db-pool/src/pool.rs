@@ -17,7 +17,7 @@ use crate::connection::Connection;
 use crate::error::{Class, classify};
 use crate::manager::{DeadPool, Manager, Object, Shared, pg_manager};
 use crate::metrics::CloseCause;
-use crate::metrics::{PoolMetrics, PoolStatus};
+use crate::metrics::{PoolStats, PoolStatus};
 use crate::transaction::{Transaction, TransactionOptions};
 use crate::{Error, maintenance};
 
@@ -445,7 +445,7 @@ impl Pool {
     }
 
     /// Counters, gauges and the checkout wait histogram.
-    pub fn metrics(&self) -> PoolMetrics {
+    pub fn stats(&self) -> PoolStats {
         self.inner.shared.stats.snapshot(self.status())
     }
 

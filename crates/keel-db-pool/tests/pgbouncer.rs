@@ -127,7 +127,7 @@ async fn statements_with_parameters_and_transactions() {
         other => panic!("expected a parameter-count error, got {other:?}"),
     }
     // The wrong count did not break the connection or drain the pool.
-    assert_eq!(pool.metrics().invalidations, 0);
+    assert_eq!(pool.stats().invalidations, 0);
     // Named statements are refused in this mode instead of failing later.
     let conn = pool.get().await.unwrap();
     assert!(matches!(
@@ -257,7 +257,7 @@ async fn many_clients_share_two_server_connections() {
         .get(0);
     assert_eq!(count, i64::try_from(TASKS * ROUNDS).unwrap());
     // More clients than PgBouncer has server connections, at once.
-    assert!(b.pool.metrics().created > u64::from(SERVER_POOL));
+    assert!(b.pool.stats().created > u64::from(SERVER_POOL));
     let log = b.bouncer.log();
     assert!(!log.contains("does not exist"), "{log}");
     b.cleanup().await;

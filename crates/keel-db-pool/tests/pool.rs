@@ -150,7 +150,7 @@ async fn statement_timeout_is_typed_and_the_connection_survives() {
     let one: i32 = conn.query_one("SELECT 1", &[]).await.unwrap().get(0);
     assert_eq!(one, 1);
     drop(conn);
-    assert_eq!(db.pool.metrics().closed.broken, 0);
+    assert_eq!(db.pool.stats().closed.broken, 0);
     db.cleanup().await;
 }
 
@@ -540,7 +540,7 @@ async fn saturated_pool_times_out_with_a_typed_error() {
         assert!(waited < Duration::from_millis(900), "{waited:?}");
     }
     assert!(start.elapsed() < Duration::from_millis(1500));
-    assert_eq!(pool.metrics().timeouts, 3);
+    assert_eq!(pool.stats().timeouts, 3);
     drop(held);
     pool.get().await.unwrap();
     db.cleanup().await;
@@ -588,7 +588,7 @@ async fn leak_warning_names_the_call_site() {
     let pool = &db.pool;
     let line = line!() + 1;
     let conn = pool.get().await.unwrap();
-    wait_until("the leak warning", || pool.metrics().leaks == 1).await;
+    wait_until("the leak warning", || pool.stats().leaks == 1).await;
     let text = logs.text();
     assert!(
         text.contains("held longer than the leak threshold"),
@@ -597,7 +597,7 @@ async fn leak_warning_names_the_call_site() {
     assert!(text.contains(&format!("tests/pool.rs:{line}")), "{text}");
     // Reported once, and its return is logged.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(pool.metrics().leaks, 1);
+    assert_eq!(pool.stats().leaks, 1);
     drop(conn);
     assert!(
         logs.text()
@@ -607,7 +607,7 @@ async fn leak_warning_names_the_call_site() {
     let quick = pool.get().await.unwrap();
     drop(quick);
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_eq!(pool.metrics().leaks, 1);
+    assert_eq!(pool.stats().leaks, 1);
     db.cleanup().await;
 }
 
@@ -677,7 +677,7 @@ async fn killed_backend_is_typed_and_the_pool_recovers() {
         assert!(api.retry_after().is_some());
     }
     drop(victim);
-    let m = pool.metrics();
+    let m = pool.stats();
     assert_eq!(m.invalidations, 1);
     assert!(m.closed.invalidated >= 1, "{m:?}");
     // Everything after works, on fresh connections.
@@ -714,11 +714,11 @@ async fn lifetime_idle_timeout_and_min_idle() {
     assert_eq!(pool.status().size, 4);
     drop(burst);
     wait_until("idle connections closed", || {
-        pool.metrics().closed.idle >= 2
+        pool.stats().closed.idle >= 2
     })
     .await;
     wait_until("expired connections closed", || {
-        pool.metrics().closed.lifetime >= 1
+        pool.stats().closed.lifetime >= 1
     })
     .await;
     // min_idle is refilled after expiry.
@@ -738,7 +738,7 @@ async fn verify_recycling_and_metrics() {
     }
     let rtt = pool.ping().await.unwrap();
     assert!(rtt < Duration::from_secs(1));
-    let m = pool.metrics();
+    let m = pool.stats();
     assert_eq!(m.created, 1);
     assert!(m.verified >= 6, "{m:?}");
     assert!(m.recycled >= 6, "{m:?}");
@@ -765,7 +765,7 @@ async fn database_down_at_startup_does_not_crash() {
     let err = pool.get().await.unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
     assert!(t.elapsed() < Duration::from_secs(2));
-    assert_eq!(pool.metrics().connect_errors, 1);
+    assert_eq!(pool.stats().connect_errors, 1);
     // Bounded retry at startup, then the typed error.
     let t = Instant::now();
     let err = Pool::connect(config.clone()).await.unwrap_err();

@@ -90,7 +90,7 @@ async fn slow_statements_are_logged_without_parameters_and_counted() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no duration in {line}"));
     assert!(ms >= 40.0, "{line}");
-    assert_eq!(pool.metrics().slow_statements, 1);
+    assert_eq!(pool.stats().slow_statements, 1);
 
     // A slow statement that fails (here: cancelled by statement_timeout) is logged as
     // such, without its parameters.
@@ -118,7 +118,7 @@ async fn slow_statements_are_logged_without_parameters_and_counted() {
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines[1].contains("ok=false"), "{}", lines[1]);
     assert!(!lines[2].contains("END"), "the statement text was not cut");
-    assert_eq!(pool.metrics().slow_statements, 3);
+    assert_eq!(pool.stats().slow_statements, 3);
     let all = logs.text();
     assert!(!all.contains(SECRET), "a parameter reached the log: {all}");
     assert!(
@@ -150,6 +150,6 @@ async fn level_off_counts_without_logging_and_transactions_are_timed() {
     })
     .await
     .unwrap();
-    assert_eq!(pool.metrics().slow_statements, 1);
+    assert_eq!(pool.stats().slow_statements, 1);
     assert!(slow_lines(&logs).is_empty(), "{}", logs.text());
 }

@@ -49,7 +49,7 @@ impl Expires for Tats {
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Stats {
+pub struct LimiterStats {
     /// Requests admitted (peeks not counted).
     pub allowed: u64,
     /// Requests denied (peeks not counted).
@@ -364,8 +364,8 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     }
 
     /// Counters since the limiter was built.
-    pub fn stats(&self) -> Stats {
-        self.inner.table.fold(Stats::default(), |mut st, s| {
+    pub fn stats(&self) -> LimiterStats {
+        self.inner.table.fold(LimiterStats::default(), |mut st, s| {
             st.allowed += s.allowed;
             st.denied += s.denied;
             st.keys += s.map.len();

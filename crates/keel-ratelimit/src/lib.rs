@@ -23,12 +23,12 @@ pub mod redis;
 
 pub use clock::{Clock, ManualClock};
 pub use decision::{Decision, HeaderStyle, QuotaState, Source};
+pub use error::{Error, QuotaError, QuotaErrorKind};
 pub use headers::{
     RATELIMIT, RATELIMIT_POLICY, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_RATELIMIT_RESET,
 };
-pub use error::{Error, QuotaError, QuotaErrorKind};
 pub use key::Key;
-pub use keyed::{KeyedLimiter, KeyedLimiterBuilder, MAX_QUOTAS, Stats};
+pub use keyed::{KeyedLimiter, KeyedLimiterBuilder, LimiterStats, MAX_QUOTAS};
 pub use limiter::Limiter;
 pub use quota::Quota;
 pub use table::WhenFull;

@@ -365,7 +365,7 @@ impl ConfigBuilder {
 
     /// Logs every statement run through the helpers that takes at least `threshold`,
     /// at `level`, with its duration and SQL text (at most 2 KiB of it) but never its
-    /// parameters, and counts it in [`PoolMetrics::slow_statements`](crate::PoolMetrics)
+    /// parameters, and counts it in [`PoolStats::slow_statements`](crate::PoolStats)
     /// (also when `level` is `OFF`). Default: `WARN`, 1 s.
     ///
     /// ```
