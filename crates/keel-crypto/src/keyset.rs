@@ -3,6 +3,7 @@
 //! each logged at `info`, written once for both.
 
 use crate::error::{Error, Result};
+use crate::key::{SecretKey, parse_key_list};
 
 /// The lifecycle state of a key in a [`KeyRing`](crate::KeyRing) or a
 /// [`Signer`](crate::Signer).
@@ -82,25 +83,27 @@ impl<T> KeySet<T> {
         }
     }
 
-    /// A set from a parsed key list (ids unique, `primary` among them: see
-    /// [`parse_key_list`](crate::key::parse_key_list)).
-    pub(crate) fn from_parts(
+    /// Parses a key list (`"1:<b64>,*2:<b64>"`, see
+    /// [`parse_key_list`](crate::key::parse_key_list)); `state` turns each key into what the
+    /// owner keeps, and the keys themselves are zeroized when parsing ends.
+    pub(crate) fn parse(
         owner: &'static str,
-        keys: impl IntoIterator<Item = (u32, T)>,
-        primary: u32,
-    ) -> Self {
-        Self {
+        text: &str,
+        state: impl Fn(&SecretKey) -> T,
+    ) -> Result<Self> {
+        let (keys, primary) = parse_key_list(text)?;
+        Ok(Self {
             owner,
             entries: keys
-                .into_iter()
-                .map(|(id, value)| KeyEntry {
-                    id,
+                .iter()
+                .map(|(id, key)| KeyEntry {
+                    id: *id,
                     retired: false,
-                    value,
+                    value: state(key),
                 })
                 .collect(),
             primary,
-        }
+        })
     }
 
     /// Adds a non-primary key.
@@ -209,6 +212,135 @@ impl<T> KeySet<T> {
             .collect()
     }
 }
+
+/// The public rotation methods of [`KeyRing`](crate::KeyRing) and [`Signer`](crate::Signer),
+/// written once. The type has a `keys: KeySet<_>` field and a `fn key_state(&SecretKey)`
+/// building what it keeps per key; `$use`/`$uses` name what non-primary keys still do
+/// ("decrypt", "verify"), `$make` what the primary does ("encrypt", "sign").
+macro_rules! rotation_methods {
+    ($ty:ident, $use:literal, $make:literal) => {
+        #[doc = concat!(
+            "Adds a non-primary key that can ", $use, " (rotation step 1): roll it out ",
+            "everywhere before promoting it, so no instance meets data it cannot ", $use, "."
+        )]
+        ///
+        /// # Errors
+        /// [`Error::DuplicateKey`](crate::Error::DuplicateKey) if the id is taken.
+        ///
+        /// ```
+        #[doc = concat!("let mut keys = keel_crypto::", stringify!($ty), "::generate(1)?;")]
+        /// keys.add(2, keel_crypto::SecretKey::generate()?)?;
+        /// assert_eq!(keys.primary_id(), 1);
+        /// assert_eq!(keys.state(2), Some(keel_crypto::KeyState::Active));
+        /// # Ok::<(), keel_crypto::Error>(())
+        /// ```
+        pub fn add(&mut self, id: u32, key: $crate::SecretKey) -> $crate::Result<()> {
+            let entry = Self::key_state(&key);
+            drop(key); // zeroized now: only the derived key state is kept
+            self.keys.add(id, entry)
+        }
+
+        #[doc = concat!(
+            "Makes key `id` the primary (rotation step 2): from now on it ", $make, "s. ",
+            "A retired key becomes active again."
+        )]
+        ///
+        /// # Errors
+        /// [`Error::UnknownKey`](crate::Error::UnknownKey) if no key has this id.
+        ///
+        /// ```
+        #[doc = concat!("let mut keys = keel_crypto::", stringify!($ty), "::generate(1)?;")]
+        /// keys.add(2, keel_crypto::SecretKey::generate()?)?;
+        /// keys.promote(2)?;
+        /// assert_eq!(keys.primary_id(), 2);
+        /// # Ok::<(), keel_crypto::Error>(())
+        /// ```
+        pub fn promote(&mut self, id: u32) -> $crate::Result<()> {
+            self.keys.promote(id)
+        }
+
+        #[doc = concat!(
+            "Marks key `id` ", $use, "-only and logs every later use at `info` ",
+            "(\"retired key used\", rotation step 3): when the log stays quiet, remove it."
+        )]
+        ///
+        /// # Errors
+        /// [`Error::UnknownKey`](crate::Error::UnknownKey), or
+        /// [`Error::PrimaryKey`](crate::Error::PrimaryKey) for the primary key.
+        ///
+        /// ```
+        #[doc = concat!("let mut keys = keel_crypto::", stringify!($ty), "::generate(1)?;")]
+        /// keys.add(2, keel_crypto::SecretKey::generate()?)?;
+        /// keys.retire(2)?;
+        /// assert_eq!(keys.state(2), Some(keel_crypto::KeyState::Retired));
+        /// assert!(keys.retire(1).is_err()); // the primary
+        /// # Ok::<(), keel_crypto::Error>(())
+        /// ```
+        pub fn retire(&mut self, id: u32) -> $crate::Result<()> {
+            self.keys.retire(id)
+        }
+
+        #[doc = concat!(
+            "Removes key `id` (rotation step 4): what it protected no longer ", $use, "s, ",
+            "exactly like garbage. Its key state is zeroized."
+        )]
+        ///
+        /// # Errors
+        /// [`Error::UnknownKey`](crate::Error::UnknownKey), or
+        /// [`Error::PrimaryKey`](crate::Error::PrimaryKey) for the primary key.
+        ///
+        /// ```
+        #[doc = concat!("let mut keys = keel_crypto::", stringify!($ty), "::generate(1)?;")]
+        /// keys.add(2, keel_crypto::SecretKey::generate()?)?;
+        /// keys.promote(2)?;
+        /// keys.remove(1)?;
+        /// assert_eq!(keys.key_ids(), vec![2]);
+        /// assert!(keys.remove(2).is_err()); // the primary
+        /// # Ok::<(), keel_crypto::Error>(())
+        /// ```
+        pub fn remove(&mut self, id: u32) -> $crate::Result<()> {
+            self.keys.remove(id)
+        }
+
+        #[doc = concat!("The id of the primary key, the one that ", $make, "s.")]
+        ///
+        /// ```
+        #[doc = concat!("assert_eq!(keel_crypto::", stringify!($ty), "::generate(3)?.primary_id(), 3);")]
+        /// # Ok::<(), keel_crypto::Error>(())
+        /// ```
+        #[must_use]
+        pub const fn primary_id(&self) -> u32 {
+            self.keys.primary_id()
+        }
+
+        /// The ids of all keys, in insertion order.
+        ///
+        /// ```
+        #[doc = concat!("assert_eq!(keel_crypto::", stringify!($ty), "::generate(3)?.key_ids(), vec![3]);")]
+        /// # Ok::<(), keel_crypto::Error>(())
+        /// ```
+        #[must_use]
+        pub fn key_ids(&self) -> Vec<u32> {
+            self.keys.ids()
+        }
+
+        /// The state of key `id`, `None` if absent.
+        ///
+        /// ```
+        /// use keel_crypto::KeyState;
+        #[doc = concat!("let keys = keel_crypto::", stringify!($ty), "::generate(1)?;")]
+        /// assert_eq!(keys.state(1), Some(KeyState::Primary));
+        /// assert_eq!(keys.state(2), None);
+        /// # Ok::<(), keel_crypto::Error>(())
+        /// ```
+        #[must_use]
+        pub fn state(&self, id: u32) -> Option<$crate::KeyState> {
+            self.keys.state(id)
+        }
+    };
+}
+
+pub(crate) use rotation_methods;
 
 #[cfg(test)]
 mod tests {

@@ -20,6 +20,7 @@ mod password;
 mod pbe;
 mod random;
 mod signing;
+mod time;
 mod totp;
 
 pub use apikey::{API_KEY_RANDOM_LEN, ApiKey, ApiKeyHash, MAX_API_KEY_PREFIX_LEN};

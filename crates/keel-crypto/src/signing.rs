@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -11,9 +11,10 @@ use zeroize::Zeroize;
 
 use crate::encoding::{b64url_decode, b64url_encode, be_u32, be_u64};
 use crate::error::{Error, Result};
-use crate::key::{SecretKey, parse_env, parse_key_list};
-use crate::keyset::{KeySet, KeyState};
+use crate::key::{SecretKey, parse_env};
+use crate::keyset::{KeySet, rotation_methods};
 use crate::mac::keyed_hmac;
+use crate::time::unix_now;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -365,103 +366,11 @@ impl Signer {
         parse_env(var)
     }
 
-    /// Adds a verify-only key (rotation step 1).
-    ///
-    /// # Errors
-    /// [`Error::DuplicateKey`] if the id is taken.
-    ///
-    /// ```
-    /// let mut signer = keel_crypto::Signer::generate(1)?;
-    /// signer.add(2, keel_crypto::SecretKey::generate()?)?;
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    pub fn add(&mut self, id: u32, key: SecretKey) -> Result<()> {
-        let entry = SignerKey::new(&key);
-        drop(key); // zeroized now
-        self.keys.add(id, entry)
-    }
+    rotation_methods!(Signer, "verify", "sign");
 
-    /// Makes key `id` the signing key (rotation step 2). A retired key becomes active again.
-    ///
-    /// # Errors
-    /// [`Error::UnknownKey`].
-    ///
-    /// ```
-    /// let mut signer = keel_crypto::Signer::generate(1)?;
-    /// signer.add(2, keel_crypto::SecretKey::generate()?)?;
-    /// signer.promote(2)?;
-    /// assert_eq!(signer.sign(b"x").key_id(), 2);
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    pub fn promote(&mut self, id: u32) -> Result<()> {
-        self.keys.promote(id)
-    }
-
-    /// Marks key `id` verify-only with every successful verification logged at `info`
-    /// (rotation step 3), so you can see when nothing signed with it is presented any more.
-    ///
-    /// # Errors
-    /// [`Error::UnknownKey`], or [`Error::PrimaryKey`] for the signing key.
-    ///
-    /// ```
-    /// use keel_crypto::{KeyState, SecretKey, Signer};
-    /// let mut signer = Signer::generate(1)?;
-    /// signer.add(2, SecretKey::generate()?)?;
-    /// signer.retire(2)?;
-    /// assert_eq!(signer.state(2), Some(KeyState::Retired));
-    /// assert!(signer.retire(1).is_err());
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    pub fn retire(&mut self, id: u32) -> Result<()> {
-        self.keys.retire(id)
-    }
-
-    /// Removes key `id`: its signatures and tokens stop verifying (rotation step 4).
-    ///
-    /// # Errors
-    /// [`Error::UnknownKey`], or [`Error::PrimaryKey`] for the signing key.
-    ///
-    /// ```
-    /// let mut signer = keel_crypto::Signer::generate(1)?;
-    /// assert!(signer.remove(1).is_err());
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    pub fn remove(&mut self, id: u32) -> Result<()> {
-        self.keys.remove(id)
-    }
-
-    /// The signing key's id.
-    ///
-    /// ```
-    /// assert_eq!(keel_crypto::Signer::generate(8)?.primary_id(), 8);
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    #[must_use]
-    pub const fn primary_id(&self) -> u32 {
-        self.keys.primary_id()
-    }
-
-    /// The ids of all keys, in insertion order.
-    ///
-    /// ```
-    /// assert_eq!(keel_crypto::Signer::generate(8)?.key_ids(), vec![8]);
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    #[must_use]
-    pub fn key_ids(&self) -> Vec<u32> {
-        self.keys.ids()
-    }
-
-    /// The state of key `id`, `None` if absent.
-    ///
-    /// ```
-    /// use keel_crypto::KeyState;
-    /// assert_eq!(keel_crypto::Signer::generate(8)?.state(8), Some(KeyState::Primary));
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    #[must_use]
-    pub fn state(&self, id: u32) -> Option<KeyState> {
-        self.keys.state(id)
+    /// What the signer keeps for a key (used by the shared rotation methods).
+    fn key_state(key: &SecretKey) -> SignerKey {
+        SignerKey::new(key)
     }
 
     /// Signs `data` with the primary key (detached signature; see
@@ -654,22 +563,13 @@ fn purpose_len(purpose: &str) -> Option<[u8; 4]> {
     u32::try_from(purpose.len()).ok().map(u32::to_be_bytes)
 }
 
-fn unix_now() -> Result<u64> {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .map_err(|_| Error::InvalidParameter("system clock is before 1970".into()))
-}
-
 impl FromStr for Signer {
     type Err = Error;
 
     /// Same format as [`KeyRing`](crate::KeyRing): `"1:<b64>,*2:<b64>"`.
     fn from_str(text: &str) -> Result<Self> {
-        let (keys, primary) = parse_key_list(text)?;
-        let entries = keys.iter().map(|(id, key)| (*id, SignerKey::new(key)));
         Ok(Self {
-            keys: KeySet::from_parts(OWNER, entries, primary),
+            keys: KeySet::parse(OWNER, text, SignerKey::new)?,
         })
     }
 }
@@ -686,6 +586,7 @@ impl fmt::Debug for Signer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::KeyState;
 
     #[test]
     fn detached_signatures_rotate() {

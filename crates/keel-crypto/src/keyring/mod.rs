@@ -21,8 +21,8 @@ use self::usage::Usage;
 pub use self::usage::{DEFAULT_USAGE_LIMIT, MAX_USAGE_LIMIT};
 use crate::encoding::{b64url_decode, b64url_encode, be_u32};
 use crate::error::{DecryptError, Error, Result};
-use crate::key::{SecretKey, parse_env, parse_key_list};
-use crate::keyset::{KeySet, KeyState};
+use crate::key::{SecretKey, parse_env};
+use crate::keyset::{KeySet, rotation_methods};
 use crate::random::fill_random;
 
 /// What the ring keeps per key: the AES key schedule (zeroized on drop by `aes-gcm`'s
@@ -184,108 +184,7 @@ impl KeyRing {
         Ok(self)
     }
 
-    /// Adds a decrypt-capable, non-primary key (rotation step 1).
-    ///
-    /// # Errors
-    /// [`Error::DuplicateKey`] if the id is taken.
-    ///
-    /// ```
-    /// let mut ring = keel_crypto::KeyRing::generate(1)?;
-    /// ring.add(2, keel_crypto::SecretKey::generate()?)?;
-    /// assert_eq!(ring.primary_id(), 1);
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    pub fn add(&mut self, id: u32, key: SecretKey) -> Result<()> {
-        let entry = RingKey::new(&key);
-        drop(key); // zeroized now: the ring keeps only the AES key schedule
-        self.keys.add(id, entry)
-    }
-
-    /// Makes key `id` the primary: new tokens use it (rotation step 2). A retired key becomes
-    /// active again.
-    ///
-    /// # Errors
-    /// [`Error::UnknownKey`] if no key has this id.
-    ///
-    /// ```
-    /// let mut ring = keel_crypto::KeyRing::generate(1)?;
-    /// ring.add(2, keel_crypto::SecretKey::generate()?)?;
-    /// ring.promote(2)?;
-    /// assert_eq!(ring.primary_id(), 2);
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    pub fn promote(&mut self, id: u32) -> Result<()> {
-        self.keys.promote(id)
-    }
-
-    /// Marks key `id` decrypt-only and logs each later use (rotation step 3).
-    ///
-    /// # Errors
-    /// [`Error::UnknownKey`], or [`Error::PrimaryKey`] for the primary key.
-    ///
-    /// ```
-    /// let mut ring = keel_crypto::KeyRing::generate(1)?;
-    /// assert!(ring.retire(1).is_err());
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    pub fn retire(&mut self, id: u32) -> Result<()> {
-        self.keys.retire(id)
-    }
-
-    /// Removes key `id`: its tokens no longer decrypt (rotation step 4). The key schedule is
-    /// zeroized.
-    ///
-    /// # Errors
-    /// [`Error::UnknownKey`], or [`Error::PrimaryKey`] for the primary key.
-    ///
-    /// ```
-    /// let mut ring = keel_crypto::KeyRing::generate(1)?;
-    /// let old = ring.encrypt("p", b"x", b"")?;
-    /// ring.add(2, keel_crypto::SecretKey::generate()?)?;
-    /// ring.promote(2)?;
-    /// ring.remove(1)?;
-    /// assert!(ring.decrypt("p", &old, b"").is_err());
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    pub fn remove(&mut self, id: u32) -> Result<()> {
-        self.keys.remove(id)
-    }
-
-    /// The id of the primary key.
-    ///
-    /// ```
-    /// assert_eq!(keel_crypto::KeyRing::generate(3)?.primary_id(), 3);
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    #[must_use]
-    pub const fn primary_id(&self) -> u32 {
-        self.keys.primary_id()
-    }
-
-    /// The ids of all keys, in insertion order.
-    ///
-    /// ```
-    /// assert_eq!(keel_crypto::KeyRing::generate(3)?.key_ids(), vec![3]);
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    #[must_use]
-    pub fn key_ids(&self) -> Vec<u32> {
-        self.keys.ids()
-    }
-
-    /// The state of key `id`, `None` if absent.
-    ///
-    /// ```
-    /// use keel_crypto::KeyState;
-    /// let ring = keel_crypto::KeyRing::generate(1)?;
-    /// assert_eq!(ring.state(1), Some(KeyState::Primary));
-    /// assert_eq!(ring.state(2), None);
-    /// # Ok::<(), keel_crypto::Error>(())
-    /// ```
-    #[must_use]
-    pub fn state(&self, id: u32) -> Option<KeyState> {
-        self.keys.state(id)
-    }
+    rotation_methods!(KeyRing, "decrypt", "encrypt");
 
     /// How many encryptions key `id` performed in this process (`None` if absent).
     ///
@@ -502,6 +401,13 @@ impl KeyRing {
     }
 }
 
+impl KeyRing {
+    /// What the ring keeps for a key (used by the shared rotation methods).
+    fn key_state(key: &SecretKey) -> RingKey {
+        RingKey::new(key)
+    }
+}
+
 /// Strict base64url decoding of a token's text form.
 fn decode_text(token: &str) -> Result<Vec<u8>, DecryptError> {
     b64url_decode(token).ok_or_else(|| {
@@ -526,10 +432,8 @@ impl FromStr for KeyRing {
     /// # Ok::<(), keel_crypto::Error>(())
     /// ```
     fn from_str(text: &str) -> Result<Self> {
-        let (keys, primary) = parse_key_list(text)?;
-        let entries = keys.iter().map(|(id, key)| (*id, RingKey::new(key)));
         Ok(Self {
-            keys: KeySet::from_parts(OWNER, entries, primary),
+            keys: KeySet::parse(OWNER, text, RingKey::new)?,
             limit: DEFAULT_USAGE_LIMIT,
         })
     }
@@ -549,6 +453,7 @@ impl fmt::Debug for KeyRing {
 mod tests {
     use super::format::INLINE_AD;
     use super::*;
+    use crate::KeyState;
 
     fn ring(ids: &[u32]) -> KeyRing {
         let mut ring = KeyRing::generate(ids[0]).unwrap();

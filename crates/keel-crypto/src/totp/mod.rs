@@ -5,7 +5,6 @@
 mod replay;
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::Mac;
 use subtle::ConstantTimeEq as _;
@@ -14,6 +13,7 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::mac::keyed_hmac;
 use crate::random::random_bytes;
+use crate::time::unix_now;
 
 pub use self::replay::{
     DEFAULT_REPLAY_GUARD_CAPACITY, MAX_REPLAY_GUARD_ACCOUNT_LEN, TotpReplayGuard,
@@ -447,14 +447,6 @@ impl Totp {
             .unwrap_or([0; 4]);
         u32::from_be_bytes(bytes) & 0x7fff_ffff
     }
-}
-
-/// Seconds since the Unix epoch.
-fn unix_now() -> Result<u64> {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .map_err(|_| Error::InvalidParameter("system clock is before 1970".into()))
 }
 
 fn mac<D>(key: &[u8], msg: &[u8]) -> Vec<u8>

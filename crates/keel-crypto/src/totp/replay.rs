@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
-use super::{Totp, unix_now};
+use super::Totp;
 use crate::error::{Error, Result};
+use crate::time::unix_now;
 
 /// The default number of accounts a [`TotpReplayGuard`] tracks at once.
 pub const DEFAULT_REPLAY_GUARD_CAPACITY: usize = 100_000;
