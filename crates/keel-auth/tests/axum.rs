@@ -424,7 +424,7 @@ async fn token_response_is_rfc6749_and_not_cached() {
         .issue(Claims::<()>::new("frank"))
         .await
         .unwrap()
-        .into_response()
+        .into_token_response()
         .with_refresh_token("r-opaque");
     let res = body.into_response();
     assert_eq!(res.status(), StatusCode::OK);
@@ -437,6 +437,18 @@ async fn token_response_is_rfc6749_and_not_cached() {
     assert_eq!(json["expires_in"], 900);
     assert_eq!(json["refresh_token"], "r-opaque");
     assert!(json["access_token"].as_str().unwrap().split('.').count() == 3);
+    // An AccessToken is a response by itself (no refresh token).
+    let alone = f
+        .auth
+        .issue(Claims::<()>::new("frank"))
+        .await
+        .unwrap()
+        .into_response();
+    assert_eq!(alone.headers()[header::CACHE_CONTROL], "no-store");
+    let json: Value =
+        serde_json::from_slice(&alone.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert!(json.get("refresh_token").is_none());
+    assert_eq!(json["token_type"], "Bearer");
 }
 
 #[cfg(feature = "errors")]

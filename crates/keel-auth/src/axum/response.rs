@@ -4,7 +4,7 @@
 use axum::response::{IntoResponse, IntoResponseParts, Response, ResponseParts};
 use http::{HeaderValue, StatusCode, header};
 
-use crate::AccessTokenResponse;
+use crate::{AccessToken, AccessTokenResponse};
 
 /// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1), as response parts:
 /// `(NoStore, Json(body))` — e.g. when tokens are wrapped in your own envelope.
@@ -48,5 +48,12 @@ impl IntoResponse for AccessTokenResponse {
             // Strings and integers always serialize; this is unreachable in practice.
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         }
+    }
+}
+
+impl IntoResponse for AccessToken {
+    /// As the [`AccessTokenResponse`] of this token (no refresh token).
+    fn into_response(self) -> Response {
+        AccessTokenResponse::from(self).into_response()
     }
 }

@@ -70,13 +70,21 @@ impl AccessToken {
         self.expires_in
     }
 
-    /// The RFC 6749 §5.1 response body for this token.
+    /// The RFC 6749 §5.1 response body for this token (add a refresh token with
+    /// [`AccessTokenResponse::with_refresh_token`]). With the `axum` feature, an
+    /// `AccessToken` is also `IntoResponse` itself.
     #[must_use]
-    pub fn into_response(self) -> AccessTokenResponse {
-        AccessTokenResponse {
-            access_token: self.token,
+    pub fn into_token_response(self) -> AccessTokenResponse {
+        AccessTokenResponse::from(self)
+    }
+}
+
+impl From<AccessToken> for AccessTokenResponse {
+    fn from(t: AccessToken) -> Self {
+        Self {
+            access_token: t.token,
             token_type: BEARER.into(),
-            expires_in: self.expires_in.as_secs(),
+            expires_in: t.expires_in.as_secs(),
             refresh_token: None,
             scope: None,
         }
@@ -97,7 +105,7 @@ const BEARER: &str = "Bearer";
 /// let tokens = AccessTokens::builder("me", KeySet::new(Key::generate_hs256("k1")?)?).build()?;
 /// let body = tokens
 ///     .issue(Claims::<()>::new("u"))?
-///     .into_response()
+///     .into_token_response()
 ///     .with_refresh_token("opaque-refresh-token");
 /// let json = serde_json::to_value(&body).unwrap();
 /// assert_eq!(json["token_type"], "Bearer");
