@@ -26,7 +26,7 @@ use axum::extract::ConnectInfo;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use keel_ratelimit::axum::{KeyExtractor, RateLimitLayer};
-use keel_ratelimit::{Clock, Key, KeyedLimiter, KeyedLimiterBuilder, ManualClock, Quota};
+use keel_ratelimit::{Clock, Key, KeyedLimiter, KeyedLimiterBuilder, Quota};
 use tower::ServiceExt;
 
 /// A cheap deterministic key sequence (xorshift), the same for every contender.
@@ -333,11 +333,11 @@ fn eviction(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let clock = ManualClock::new();
+                let clock = Clock::manual();
                 let l: KeyedLimiter = KeyedLimiter::builder()
                     .quota(Quota::per_second(10))
                     .max_keys(2_000_000)
-                    .clock(Clock::manual(&clock))
+                    .clock(clock.clone())
                     .build()
                     .unwrap();
                 for i in 0..N {

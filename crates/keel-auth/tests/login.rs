@@ -9,13 +9,13 @@ use std::time::Duration;
 use keel_auth::Error;
 use keel_auth::login::{DeviceToken, KEY_TEXT_LEN, LoginAttempt, LoginEmail, LoginPolicy, Quota};
 use keel_crypto::SecretKey;
-use keel_ratelimit::{Clock, ManualClock};
+use keel_ratelimit::Clock;
 
 const SECRET: [u8; 32] = [42; 32];
 
-fn policy(clock: &ManualClock) -> LoginPolicy {
+fn policy(clock: &Clock) -> LoginPolicy {
     LoginPolicy::builder(SecretKey::from_bytes(SECRET))
-        .limiter_clock(Clock::manual(clock))
+        .limiter_clock(clock.clone())
         .build()
         .unwrap()
 }
@@ -52,7 +52,7 @@ fn is_limited<T: std::fmt::Debug>(r: &Result<T, Error>) -> bool {
 /// the owner has used.
 #[tokio::test]
 async fn attacker_from_many_addresses_cannot_lock_the_owner_out() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let p = policy(&clock);
     let owner_ip = ip("198.51.100.20");
 
@@ -111,7 +111,7 @@ async fn attacker_from_many_addresses_cannot_lock_the_owner_out() {
 
     // Documented limit: a device the owner never used is subject to the account lock
     // while the attack lasts (see docs/auth.md).
-    let p2 = policy(&ManualClock::new());
+    let p2 = policy(&Clock::manual());
     for n in 0..50 {
         if let Ok(a) = begin(&p2, "victim@example.org", attacker(n), None).await {
             a.failed().await;
@@ -124,7 +124,7 @@ async fn attacker_from_many_addresses_cannot_lock_the_owner_out() {
 
 #[tokio::test]
 async fn device_tokens_only_exempt_their_own_account() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let p = policy(&clock);
     let home = ip("198.51.100.20");
     let ada_device = begin(&p, "ada@example.org", home, None)
@@ -173,7 +173,7 @@ async fn device_tokens_expire() {
     let p = LoginPolicy::builder(SecretKey::from_bytes(SECRET))
         .device_ttl(Duration::from_secs(7 * 86_400))
         .clock(wall.clone())
-        .limiter_clock(Clock::manual(&ManualClock::new()))
+        .limiter_clock(Clock::manual())
         .build()
         .unwrap();
     let home = ip("198.51.100.20");
@@ -210,7 +210,7 @@ async fn device_tokens_expire() {
 /// owner's own (account, network) failures.
 #[tokio::test]
 async fn only_failures_count_and_a_success_clears_the_account_budgets() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let p = policy(&clock);
     let office = ip("192.0.2.1");
 
@@ -269,7 +269,7 @@ async fn only_failures_count_and_a_success_clears_the_account_budgets() {
 /// and a success on its own account does not reset it.
 #[tokio::test]
 async fn spraying_many_accounts_hits_the_network_budget() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let p = policy(&clock);
     let sprayer = ip("203.0.113.5");
     begin(&p, "mine@example.org", sprayer, None)
@@ -308,7 +308,7 @@ async fn spraying_many_accounts_hits_the_network_budget() {
     ));
 
     // A whole IPv6 /64 counts as one client.
-    let p = policy(&ManualClock::new());
+    let p = policy(&Clock::manual());
     for n in 0..20u16 {
         let addr = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 7, 7, n, 1, 2, 3));
         begin(&p, &format!("t{n}@example.org"), addr, None)
@@ -328,7 +328,7 @@ async fn spraying_many_accounts_hits_the_network_budget() {
 /// Concurrent attempts cannot all pass the check before the first failure is counted.
 #[tokio::test]
 async fn concurrent_attempts_from_one_network_are_capped() {
-    let p = policy(&ManualClock::new());
+    let p = policy(&Clock::manual());
     let from = ip("203.0.113.8");
     let mut held = Vec::new();
     let mut refused = 0;
@@ -351,10 +351,10 @@ async fn concurrent_attempts_from_one_network_are_capped() {
 
 #[tokio::test]
 async fn signup_quota_per_network() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let p = LoginPolicy::builder(SecretKey::from_bytes(SECRET))
         .signups([Quota::per_minute(5)])
-        .limiter_clock(Clock::manual(&clock))
+        .limiter_clock(clock.clone())
         .build()
         .unwrap();
     let from = ip("198.51.100.1");
@@ -374,7 +374,7 @@ async fn signup_quota_per_network() {
 /// Oversized or malformed input is refused before any limiter sees it.
 #[tokio::test]
 async fn input_is_checked_before_any_limiter_work() {
-    let p = policy(&ManualClock::new());
+    let p = policy(&Clock::manual());
     let huge = format!("{}@example.org", "a".repeat(65_536));
     for (e, pw) in [
         (huge.as_str(), "pw"),
@@ -400,7 +400,7 @@ async fn input_is_checked_before_any_limiter_work() {
 #[tokio::test]
 async fn limiter_memory_per_key_does_not_depend_on_the_input() {
     async fn fill(local_len: usize) -> Vec<(usize, usize)> {
-        let p = policy(&ManualClock::new());
+        let p = policy(&Clock::manual());
         for n in 0..400u32 {
             let who = format!(
                 "{n:04}{}@{}.org",
@@ -427,7 +427,7 @@ async fn limiter_memory_per_key_does_not_depend_on_the_input() {
         // (hashbrown keeps at least 1/2 load after growth, the shards add a little slack).
         assert!(bytes / keys <= 2 * 40 + 16, "{bytes} bytes for {keys} keys");
     }
-    let p = policy(&ManualClock::new());
+    let p = policy(&Clock::manual());
     for e in [
         "a@b.c",
         &format!("{}@{}.org", "l".repeat(64), "d".repeat(185)),

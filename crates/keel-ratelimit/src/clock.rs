@@ -1,4 +1,4 @@
-//! [`Clock`]: the time source of in-memory limiters; [`ManualClock`] for tests.
+//! [`Clock`]: the time source of in-memory limiters (the system clock, or a manual one in tests).
 
 use std::cell::Cell;
 use std::fmt;
@@ -11,17 +11,19 @@ use governor::nanos::Nanos;
 
 /// A monotonic time source for in-memory limiters, read once per decision.
 ///
-/// [`Clock::default`] is governor's TSC-based `QuantaClock` (a few nanoseconds per
-/// read); [`Clock::manual`] is a clock only tests move, for exact, sleep-free tests.
+/// [`Clock::system`] (the default) is governor's TSC-based `QuantaClock` (a few nanoseconds
+/// per read); [`Clock::manual`] is a clock only tests move, with [`advance`](Clock::advance),
+/// for exact, sleep-free tests. Clones share the same time, so keep one in the test and give
+/// a clone to the limiter (the same design as `keel_cache::Clock`).
 ///
 /// ```
 /// use std::time::Duration;
-/// use keel_ratelimit::{Clock, KeyedLimiter, ManualClock, Quota};
+/// use keel_ratelimit::{Clock, KeyedLimiter, Quota};
 ///
-/// let clock = ManualClock::new();
+/// let clock = Clock::manual();
 /// let limiter = KeyedLimiter::builder()
 ///     .quota(Quota::per_second(1))
-///     .clock(Clock::manual(&clock))
+///     .clock(clock.clone())
 ///     .build()?;
 /// let key = "k".into();
 /// assert!(limiter.check_key(&key, 1)?.is_allowed());
@@ -35,96 +37,102 @@ pub struct Clock(Kind);
 
 #[derive(Clone)]
 enum Kind {
-    Quanta {
+    System {
         clock: QuantaClock,
         base: QuantaInstant,
     },
-    Manual(ManualClock),
+    /// Nanoseconds advanced since creation; clones share it.
+    Manual(Arc<AtomicU64>),
 }
 
 impl Default for Clock {
     fn default() -> Self {
-        let clock = QuantaClock::default();
-        let base = clock.now();
-        Self(Kind::Quanta { clock, base })
+        Self::system()
     }
 }
 
 impl fmt::Debug for Clock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Kind::Quanta { .. } => f.write_str("Clock::Monotonic"),
-            Kind::Manual(m) => f.debug_tuple("Clock::Manual").field(&m.elapsed()).finish(),
+            Kind::System { .. } => f.write_str("Clock::System"),
+            Kind::Manual(_) => write!(f, "Clock::Manual({}ns)", self.now_ns()),
         }
     }
 }
 
+/// Where every clock starts: 1 s, so that 0 can mean "never".
+const ORIGIN_NS: u64 = 1_000_000_000;
+
 impl Clock {
-    /// The monotonic default clock (governor's `QuantaClock`).
+    /// The monotonic system clock (governor's `QuantaClock`), the default.
     ///
     /// ```
-    /// let c = keel_ratelimit::Clock::monotonic();
-    /// assert!(format!("{c:?}").contains("Monotonic"));
+    /// assert!(!keel_ratelimit::Clock::system().is_manual());
     /// ```
-    pub fn monotonic() -> Self {
-        Self::default()
+    pub fn system() -> Self {
+        let clock = QuantaClock::default();
+        let base = clock.now();
+        Self(Kind::System { clock, base })
     }
 
-    /// A clock driven by `manual`: it only moves when the test advances it.
+    /// A clock that moves only with [`advance`](Self::advance). Clones share the same time.
     ///
     /// ```
-    /// let m = keel_ratelimit::ManualClock::new();
-    /// let c = keel_ratelimit::Clock::manual(&m);
-    /// # let _ = c;
+    /// use std::time::Duration;
+    /// let clock = keel_ratelimit::Clock::manual();
+    /// let t0 = clock.now();
+    /// clock.clone().advance(Duration::from_millis(1500));
+    /// assert_eq!(clock.now() - t0, Duration::from_millis(1500));
     /// ```
-    pub fn manual(manual: &ManualClock) -> Self {
-        Self(Kind::Manual(manual.clone()))
+    pub fn manual() -> Self {
+        Self(Kind::Manual(Arc::new(AtomicU64::new(0))))
+    }
+
+    /// Time since this clock's origin (an arbitrary instant; only differences mean anything).
+    ///
+    /// ```
+    /// let clock = keel_ratelimit::Clock::system();
+    /// assert!(clock.now() <= clock.now());
+    /// ```
+    pub fn now(&self) -> Duration {
+        Duration::from_nanos(self.now_ns())
+    }
+
+    /// Moves a manual clock forward by `by`; does nothing on the system clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let clock = keel_ratelimit::Clock::system();
+    /// let before = clock.now();
+    /// clock.advance(Duration::from_secs(3600));
+    /// assert!(clock.now() - before < Duration::from_secs(3600));
+    /// ```
+    pub fn advance(&self, by: Duration) {
+        if let Kind::Manual(t) = &self.0 {
+            // Saturate well below u64::MAX so that `ORIGIN_NS + t` and the GCRA's sums
+            // cannot overflow.
+            let ns = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX / 4);
+            t.fetch_add(ns, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether this is a manual clock.
+    ///
+    /// ```
+    /// assert!(keel_ratelimit::Clock::manual().is_manual());
+    /// ```
+    pub fn is_manual(&self) -> bool {
+        matches!(self.0, Kind::Manual(_))
     }
 
     /// Nanoseconds since this clock's origin. Starts at 1 s so that 0 can mean "never".
     #[inline]
     pub(crate) fn now_ns(&self) -> u64 {
-        const ORIGIN: u64 = 1_000_000_000;
-        ORIGIN
+        ORIGIN_NS
             + match &self.0 {
-                Kind::Quanta { clock, base } => clock.now().duration_since(*base).as_u64(),
-                Kind::Manual(m) => m.0.load(Ordering::Acquire),
+                Kind::System { clock, base } => clock.now().duration_since(*base).as_u64(),
+                Kind::Manual(t) => t.load(Ordering::Acquire),
             }
-    }
-}
-
-/// A clock that only moves when told to: share it between a test and its limiters.
-///
-/// ```
-/// use std::time::Duration;
-/// let m = keel_ratelimit::ManualClock::new();
-/// m.advance(Duration::from_millis(1500));
-/// assert_eq!(m.elapsed(), Duration::from_millis(1500));
-/// ```
-#[derive(Clone, Default)]
-pub struct ManualClock(Arc<AtomicU64>);
-
-impl ManualClock {
-    /// A clock at its origin.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        let ns = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX / 4);
-        self.0.fetch_add(ns, Ordering::AcqRel);
-    }
-
-    /// Time advanced since creation.
-    pub fn elapsed(&self) -> Duration {
-        Duration::from_nanos(self.0.load(Ordering::Acquire))
-    }
-}
-
-impl fmt::Debug for ManualClock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ManualClock").field(&self.elapsed()).finish()
     }
 }
 
@@ -161,16 +169,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn monotonic_moves_forward_and_manual_only_when_told() {
+    fn system_moves_forward_and_ignores_advance() {
         let c = Clock::default();
+        assert!(!c.is_manual());
         let a = c.now_ns();
         std::thread::sleep(Duration::from_millis(2));
         assert!(c.now_ns() > a);
-        let m = ManualClock::new();
-        let c = Clock::manual(&m);
+        let before = c.now();
+        c.advance(Duration::from_secs(3600));
+        assert!(c.now() - before < Duration::from_secs(3600));
+        assert_eq!(format!("{c:?}"), "Clock::System");
+    }
+
+    #[test]
+    fn manual_moves_only_when_advanced_and_clones_share_time() {
+        let c = Clock::manual();
+        assert!(c.is_manual());
         let a = c.now_ns();
+        assert_eq!(a, ORIGIN_NS);
         assert_eq!(c.now_ns(), a);
-        m.advance(Duration::from_nanos(5));
+        let shared = c.clone();
+        shared.advance(Duration::from_nanos(5));
         assert_eq!(c.now_ns(), a + 5);
+        assert_eq!(format!("{c:?}"), "Clock::Manual(1000000005ns)");
+    }
+
+    #[test]
+    fn huge_advances_saturate_without_overflow() {
+        let c = Clock::manual();
+        c.advance(Duration::MAX);
+        assert_eq!(c.now_ns(), ORIGIN_NS + u64::MAX / 4);
     }
 }

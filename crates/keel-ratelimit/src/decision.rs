@@ -78,12 +78,12 @@ enum States {
 ///
 /// ```
 /// use std::time::Duration;
-/// use keel_ratelimit::{Clock, KeyedLimiter, ManualClock, Quota};
+/// use keel_ratelimit::{Clock, KeyedLimiter, Quota};
 ///
-/// let clock = ManualClock::new();
+/// let clock = Clock::manual();
 /// let limiter = KeyedLimiter::builder()
 ///     .quota(Quota::per_minute(5))
-///     .clock(Clock::manual(&clock))
+///     .clock(clock.clone())
 ///     .build()?;
 /// let key = "alice".into();
 /// let d = limiter.check_key(&key, 5)?;

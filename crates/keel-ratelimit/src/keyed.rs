@@ -181,7 +181,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiterBuilder<K> {
         self
     }
 
-    /// The clock (default: monotonic; [`Clock::manual`] in tests).
+    /// The clock (default: [`Clock::system`]; [`Clock::manual`] in tests).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
@@ -347,11 +347,11 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use keel_ratelimit::{Clock, KeyedLimiterBuilder, ManualClock, Quota};
-    /// let clock = ManualClock::new();
+    /// use keel_ratelimit::{Clock, KeyedLimiterBuilder, Quota};
+    /// let clock = Clock::manual();
     /// let limiter = KeyedLimiterBuilder::<u32>::new()
     ///     .quota(Quota::per_second(1))
-    ///     .clock(Clock::manual(&clock))
+    ///     .clock(clock.clone())
     ///     .build()?;
     /// for k in 0..100 { limiter.check_key(&k, 1)?; }
     /// clock.advance(Duration::from_secs(1));
@@ -547,19 +547,18 @@ fn full_denial(engine: &Engine, cost: u32) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ManualClock;
 
-    fn limiter(quotas: &str, clock: &ManualClock) -> KeyedLimiter<u32> {
+    fn limiter(quotas: &str, clock: &Clock) -> KeyedLimiter<u32> {
         KeyedLimiterBuilder::new()
             .quotas(Quota::parse_many(quotas).unwrap())
-            .clock(Clock::manual(clock))
+            .clock(clock.clone())
             .build()
             .unwrap()
     }
 
     #[test]
     fn anded_quotas_consume_nothing_on_denial() {
-        let clock = ManualClock::new();
+        let clock = Clock::manual();
         let l = limiter("3/second; 5/minute", &clock);
         let admitted = (0..10)
             .filter(|_| l.check_key(&1, 1).unwrap().is_allowed())
@@ -582,7 +581,7 @@ mod tests {
 
     #[test]
     fn retry_after_is_exact_for_every_quota() {
-        let clock = ManualClock::new();
+        let clock = Clock::manual();
         let l = limiter("2/second; 3/minute", &clock);
         for _ in 0..2 {
             assert!(l.check_key(&1, 1).unwrap().is_allowed());
@@ -602,7 +601,7 @@ mod tests {
 
     #[test]
     fn peek_and_zero_cost_consume_nothing() {
-        let clock = ManualClock::new();
+        let clock = Clock::manual();
         let l = limiter("2/second", &clock);
         let d = l.check_key(&1, 0).unwrap();
         assert!(d.is_allowed());
@@ -620,7 +619,7 @@ mod tests {
 
     #[test]
     fn cost_above_smallest_burst_is_an_error() {
-        let clock = ManualClock::new();
+        let clock = Clock::manual();
         let l = limiter("20/second; 5/minute", &clock);
         assert!(matches!(
             l.check_key(&1, 6),
@@ -635,11 +634,11 @@ mod tests {
 
     #[test]
     fn idle_keys_are_evicted_as_it_goes() {
-        let clock = ManualClock::new();
+        let clock = Clock::manual();
         let l: KeyedLimiter<u32> = KeyedLimiterBuilder::new()
             .quota(Quota::per_second(10))
             .sweep_interval(Duration::from_secs(5))
-            .clock(Clock::manual(&clock))
+            .clock(clock.clone())
             .build()
             .unwrap();
         for k in 0..10_000 {
@@ -657,12 +656,11 @@ mod tests {
 
     #[test]
     fn deny_new_keys_when_full() {
-        let clock = ManualClock::new();
         let l: KeyedLimiter<u32> = KeyedLimiterBuilder::new()
             .quota(Quota::per_minute(10))
             .max_keys(8)
             .when_full(WhenFull::DenyNewKeys)
-            .clock(Clock::manual(&clock))
+            .clock(Clock::manual())
             .build()
             .unwrap();
         let admitted = (0..1000)

@@ -21,7 +21,7 @@ pub mod axum;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 
-pub use clock::{Clock, ManualClock};
+pub use clock::Clock;
 pub use decision::{Decision, HeaderStyle, QuotaState, Source};
 pub use error::{Error, QuotaError, QuotaErrorKind};
 pub use headers::{

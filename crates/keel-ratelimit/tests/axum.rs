@@ -12,13 +12,13 @@ use axum::routing::{get, post};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use keel_ratelimit::axum::{KeyExtractor, MissingKey, RateLimitLayer, TrustedProxies};
-use keel_ratelimit::{Clock, HeaderStyle, KeyedLimiter, ManualClock, Quota};
+use keel_ratelimit::{Clock, HeaderStyle, KeyedLimiter, Quota};
 use tower::ServiceExt;
 
-fn memory(quota: Quota, clock: &ManualClock) -> KeyedLimiter {
+fn memory(quota: Quota, clock: &Clock) -> KeyedLimiter {
     KeyedLimiter::builder()
         .quota(quota)
-        .clock(Clock::manual(clock))
+        .clock(clock.clone())
         .build()
         .unwrap()
 }
@@ -52,7 +52,7 @@ fn app(layer: RateLimitLayer) -> Router {
 
 #[tokio::test]
 async fn headers_on_success_and_429_with_retry_after() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let app = app(RateLimitLayer::new(
         memory(Quota::per_minute(2), &clock),
         KeyExtractor::peer_ip(),
@@ -83,7 +83,7 @@ async fn headers_on_success_and_429_with_retry_after() {
 
 #[tokio::test]
 async fn spoofed_forwarded_for_from_untrusted_peer_is_ignored() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let key = KeyExtractor::client_ip(TrustedProxies::cidrs(["10.0.0.0/8"]).unwrap());
     let app = app(RateLimitLayer::new(
         memory(Quota::per_minute(1), &clock),
@@ -135,7 +135,7 @@ async fn spoofed_forwarded_for_from_untrusted_peer_is_ignored() {
 
 #[tokio::test]
 async fn exempt_shadow_and_missing_keys() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let limiter = memory(Quota::per_minute(1), &clock);
     let exempt = app(
         RateLimitLayer::new(limiter.clone(), KeyExtractor::peer_ip())
@@ -177,7 +177,7 @@ async fn exempt_shadow_and_missing_keys() {
 
 #[tokio::test]
 async fn per_route_layers_cost_and_styles() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let login = RateLimitLayer::new(
         memory(Quota::per_minute(10), &clock),
         KeyExtractor::header("x-api-key"),
@@ -218,7 +218,7 @@ async fn per_route_layers_cost_and_styles() {
 async fn per_key_quotas_through_limiter_for() {
     #[derive(Clone)]
     struct Plan(&'static str);
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let free = memory(Quota::per_minute(1), &clock);
     let pro = keel_ratelimit::Limiter::from(memory(Quota::per_minute(3), &clock));
     let layer =
@@ -269,7 +269,7 @@ fn app_with(layer: RateLimitLayer) -> Router {
 #[cfg(feature = "errors")]
 #[tokio::test]
 async fn envelope_renderer() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let layer = RateLimitLayer::new(memory(Quota::per_minute(1), &clock), KeyExtractor::global())
         .renderer(keel_ratelimit::axum::Envelope);
     let app = app(layer);

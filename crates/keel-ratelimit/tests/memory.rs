@@ -5,13 +5,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use keel_ratelimit::{Clock, Key, KeyedLimiter, KeyedLimiterBuilder, ManualClock, Quota, WhenFull};
+use keel_ratelimit::{Clock, Key, KeyedLimiter, KeyedLimiterBuilder, Quota, WhenFull};
 use proptest::prelude::*;
 
-fn limiter(quotas: &[Quota], clock: &ManualClock) -> KeyedLimiter<u32> {
+fn limiter(quotas: &[Quota], clock: &Clock) -> KeyedLimiter<u32> {
     KeyedLimiterBuilder::new()
         .quotas(quotas.iter().copied())
-        .clock(Clock::manual(clock))
+        .clock(clock.clone())
         .build()
         .unwrap()
 }
@@ -45,7 +45,7 @@ proptest! {
         second in proptest::option::of((1u32..50, 1u64..20_000)),
         steps in proptest::collection::vec((0u64..400_000_000, 1u32..4), 1..200),
     ) {
-        let clock = ManualClock::new();
+        let clock = Clock::manual();
         let mut quotas = vec![Quota::new(count, Duration::from_millis(period_ms)).burst(burst)];
         if let Some((c, p)) = second {
             quotas.push(Quota::new(c, Duration::from_millis(p)));
@@ -83,7 +83,7 @@ proptest! {
         slack_ns in 0u64..1_000_000,
         costs in proptest::collection::vec(1u32..4, 1..200),
     ) {
-        let clock = ManualClock::new();
+        let clock = Clock::manual();
         let q = Quota::new(count, Duration::from_millis(period_ms)).burst(3);
         let l = limiter(&[q], &clock);
         let t = u64::try_from(q.emission_interval().as_nanos()).unwrap();
@@ -97,7 +97,7 @@ proptest! {
 
 #[test]
 fn concurrent_tasks_on_one_key_admit_exactly_the_burst() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let l = limiter(
         &[Quota::per_minute(1000).burst(500), Quota::per_hour(2000)],
         &clock,
@@ -129,10 +129,10 @@ fn concurrent_tasks_on_one_key_admit_exactly_the_burst() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_async_tasks_through_the_limiter_type() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let keyed = KeyedLimiter::builder()
         .quota(Quota::per_second(50))
-        .clock(Clock::manual(&clock))
+        .clock(clock.clone())
         .build()
         .unwrap();
     let l = keel_ratelimit::Limiter::from(keyed);
@@ -161,12 +161,12 @@ async fn concurrent_async_tasks_through_the_limiter_type() {
 
 #[test]
 fn spraying_a_million_keys_stays_under_the_cap_and_memory_bound() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let max_keys = 100_000;
     let l: KeyedLimiter = KeyedLimiter::builder()
         .quota(Quota::per_hour(10))
         .max_keys(max_keys)
-        .clock(Clock::manual(&clock))
+        .clock(clock.clone())
         .build()
         .unwrap();
     // The victim key is busy (not near idle) and must survive the flood.
@@ -214,12 +214,12 @@ fn spraying_a_million_keys_stays_under_the_cap_and_memory_bound() {
 
 #[test]
 fn deny_new_keys_policy_protects_tracked_keys() {
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let l: KeyedLimiter<u32> = KeyedLimiterBuilder::new()
         .quota(Quota::per_hour(10))
         .max_keys(64)
         .when_full(WhenFull::DenyNewKeys)
-        .clock(Clock::manual(&clock))
+        .clock(clock.clone())
         .build()
         .unwrap();
     let admitted = (0..10_000u32)

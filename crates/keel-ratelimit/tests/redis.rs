@@ -310,13 +310,13 @@ async fn the_fallback_enforces_this_replicas_share_and_counts_the_switches() {
             .with_max_level(tracing::Level::INFO)
             .finish(),
     );
-    let clock = keel_ratelimit::ManualClock::new();
+    let clock = keel_ratelimit::Clock::manual();
     let l = RedisLimiter::builder()
         .quota(Quota::per_minute(6))
         .replicas(3)
         .timeout(Duration::from_millis(200))
         .retry_interval(Duration::from_secs(1))
-        .clock(keel_ratelimit::Clock::manual(&clock))
+        .clock(clock.clone())
         .connect(&server.url())
         .await
         .unwrap();
@@ -373,12 +373,12 @@ async fn a_probe_cancelled_midway_does_not_stop_later_probes() {
             sockets.push(s);
         }
     });
-    let clock = keel_ratelimit::ManualClock::new();
+    let clock = keel_ratelimit::Clock::manual();
     let l = RedisLimiter::builder()
         .quota(Quota::per_second(100))
         .timeout(Duration::from_millis(50))
         .retry_interval(Duration::from_secs(1))
-        .clock(keel_ratelimit::Clock::manual(&clock))
+        .clock(clock.clone())
         .connect(&format!("redis://127.0.0.1:{port}"))
         .await
         .unwrap();

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use keel_ratelimit::redis::{FailMode, RedisLimiter, RedisLimiterBuilder};
-use keel_ratelimit::{Clock, Key, ManualClock, Quota, Source};
+use keel_ratelimit::{Clock, Key, Quota, Source};
 use keel_testkit::TempRedisCluster;
 
 /// A fresh cluster, or `None` (a loud skip) when redis-server is missing — a failure
@@ -115,20 +115,20 @@ async fn a_master_killed_mid_test_falls_back_to_the_share_then_recovers() {
     let Some(mut c) = cluster() else { return };
     let urls = c.urls();
     let prefix = keel_testkit::unique_name("rlck");
-    let clock = ManualClock::new();
+    let clock = Clock::manual();
     let retry = Duration::from_secs(1);
     // 30 per minute shared by 3 replicas: each replica's fallback admits 10 at once.
     let l = builder(&prefix, "30/minute")
         .replicas(3)
         .retry_interval(retry)
-        .clock(Clock::manual(&clock))
+        .clock(clock.clone())
         .connect_cluster(&urls)
         .await
         .unwrap();
     let closed = builder(&prefix, "30/minute")
         .fail_mode(FailMode::Closed)
         .retry_interval(retry)
-        .clock(Clock::manual(&clock))
+        .clock(clock.clone())
         .connect_cluster(&urls)
         .await
         .unwrap();

@@ -139,7 +139,7 @@ impl RedisLimiterBuilder {
         self
     }
 
-    /// The local clock (retry interval, deny cache, fallback); default monotonic.
+    /// The local clock (retry interval, deny cache, fallback); default [`Clock::system`](crate::Clock::system).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
