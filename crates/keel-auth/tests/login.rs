@@ -568,3 +568,55 @@ async fn redis_limits_are_shared_bounded_and_free_of_personal_data() {
         .await
         .unwrap();
 }
+
+/// Limiters built elsewhere: their own quotas apply, and a limiter that fails closed turns
+/// a Redis outage into `Error::Store` (503), never into an open door.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn limiters_built_elsewhere_and_failing_closed() {
+    use keel_auth::login::LoginLimiters;
+    use keel_ratelimit::Limiter;
+    use keel_ratelimit::redis::{FailMode, RedisLimiter};
+
+    let memory = |spec: &str| Limiter::memory_from_spec(spec).unwrap();
+    let p = LoginPolicy::builder(SecretKey::from_bytes(SECRET)).build_with(LoginLimiters::new(
+        memory("50/hour"),
+        memory("2/hour"),
+        memory("10/hour"),
+        memory("1/minute"),
+    ));
+    let from = ip("192.0.2.9");
+    for _ in 0..2 {
+        begin(&p, "ada@example.org", from, None)
+            .await
+            .unwrap()
+            .failed()
+            .await;
+    }
+    assert!(is_limited(&begin(&p, "ada@example.org", from, None).await));
+    p.check_signup(from).await.unwrap();
+    assert!(p.check_signup(from).await.is_err());
+
+    // Nothing listens on this port: the closed limiter answers an error at once.
+    let port = keel_testkit::free_port();
+    let closed = RedisLimiter::builder()
+        .quota(Quota::per_hour(10))
+        .prefix("unreachable")
+        .timeout(Duration::from_millis(50))
+        .fail_mode(FailMode::Closed)
+        .connect(&format!("redis://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let closed = Limiter::from(closed);
+    let p = LoginPolicy::builder(SecretKey::from_bytes(SECRET)).build_with(LoginLimiters::new(
+        closed.clone(),
+        closed.clone(),
+        closed.clone(),
+        closed,
+    ));
+    assert!(matches!(
+        begin(&p, "ada@example.org", from, None).await,
+        Err(Error::Store(_))
+    ));
+    assert!(matches!(p.check_signup(from).await, Err(Error::Store(_))));
+}

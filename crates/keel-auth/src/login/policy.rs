@@ -32,6 +32,36 @@ pub struct LoginLimiters {
     pub signup: Limiter,
 }
 
+impl LoginLimiters {
+    /// Limiters built elsewhere — e.g. on a Redis Cluster
+    /// (`RedisLimiterBuilder::connect_cluster`), or failing closed — for
+    /// [`LoginPolicyBuilder::build_with`]. Each carries its own quotas.
+    ///
+    /// ```
+    /// use keel_auth::login::{LoginLimiters, LoginPolicy};
+    /// use keel_ratelimit::Limiter;
+    ///
+    /// let limiters = LoginLimiters::new(
+    ///     Limiter::memory_from_spec("50/hour")?,
+    ///     Limiter::memory_from_spec("5/hour")?,
+    ///     Limiter::memory_from_spec("10/hour")?,
+    ///     Limiter::memory_from_spec("3/minute")?,
+    /// );
+    /// let policy = LoginPolicy::builder(keel_crypto::SecretKey::from_bytes([1; 32])).build_with(limiters);
+    /// assert_eq!(policy.limiters().signup.quotas()[0].count(), 3);
+    /// # Ok::<(), keel_ratelimit::Error>(())
+    /// ```
+    #[must_use]
+    pub fn new(address: Limiter, pair: Limiter, account: Limiter, signup: Limiter) -> Self {
+        Self {
+            address,
+            pair,
+            account,
+            signup,
+        }
+    }
+}
+
 /// Login and signup abuse policy: failure-only limits per client network, per (account,
 /// client) and per account, an exemption for known devices, and a signup quota.
 /// Cheap to clone. See the [module docs](super) for the design and a complete login.
@@ -259,6 +289,12 @@ impl LoginPolicyBuilder {
             signup: redis(url, format!("{prefix}:signup:address"), &self.signup).await?,
         };
         Ok(self.finish(limiters))
+    }
+
+    /// Builds a policy on limiters built elsewhere ([`LoginLimiters::new`]); the quotas set
+    /// on this builder are not used, each limiter has its own.
+    pub fn build_with(self, limiters: LoginLimiters) -> LoginPolicy {
+        self.finish(limiters)
     }
 
     fn finish(self, limiters: LoginLimiters) -> LoginPolicy {
