@@ -139,9 +139,16 @@ impl Revocations {
                     .get_or_load(subject.to_owned(), move || async move {
                         store.get(&owned, now).await
                     })
-                    .await
-                    .map_err(shared_cache_error)?;
-                Ok(Arc::new(lookup.into_value()))
+                    .await;
+                match lookup {
+                    Ok(lookup) => Ok(Arc::new(lookup.into_value())),
+                    // A cache configured with short keys cannot hold this subject: ask the
+                    // store (correct, just uncached) rather than failing the request.
+                    Err(keel_cache::Error::KeyTooLong { .. }) => {
+                        Ok(Arc::new(self.inner.store.get(subject, now).await?))
+                    }
+                    Err(e) => Err(shared_cache_error(e)),
+                }
             }
         }
     }
@@ -432,6 +439,26 @@ mod tests {
             b.check(&claims).await.is_err(),
             "b sees the bump once its entry expired"
         );
+    }
+
+    #[cfg(feature = "cache")]
+    #[tokio::test]
+    async fn shared_cache_serves_and_invalidates_and_falls_back_for_long_subjects() {
+        let cache = keel_cache::Cache::builder("token-versions")
+            .ttl(Duration::from_secs(60))
+            .max_key_len(16)
+            .build();
+        let r = Revocations::builder(MemoryTokenVersions::new())
+            .shared_cache(cache.clone())
+            .build();
+        for subject in ["short", "a-subject-longer-than-sixteen-bytes"] {
+            let claims = Claims::<()>::new(subject);
+            r.check(&claims).await.unwrap();
+            r.revoke_all(subject).await.unwrap();
+            assert!(r.check(&claims).await.is_err(), "{subject}");
+            assert_eq!(r.current_version(subject).await.unwrap(), 1);
+        }
+        assert!(cache.contains_local(&"short".to_owned()));
     }
 
     /// Two replicas sharing one memory store.
