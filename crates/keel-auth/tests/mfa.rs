@@ -38,6 +38,11 @@ async fn concurrent_uses_of_one_recovery_code_exactly_one_succeeds() {
 }
 
 #[tokio::test]
+async fn purge_removes_only_dead_rows() {
+    mfa::purge_removes_only_dead_rows(MemoryMfaStore::new()).await;
+}
+
+#[tokio::test]
 async fn memory_store_bounds_challenges() {
     let store = std::sync::Arc::new(MemoryMfaStore::builder().max_challenges(2).build());
     let c = support::clock();

@@ -224,6 +224,14 @@ async fn mfa_recovery_code_race_exactly_one_succeeds() {
 }
 
 #[tokio::test]
+async fn mfa_purge_removes_only_dead_rows() {
+    let Some(store) = mfa_store().await else {
+        return;
+    };
+    support::mfa::purge_removes_only_dead_rows(store).await;
+}
+
+#[tokio::test]
 async fn mfa_secrets_are_sealed_and_codes_hashed() {
     let Some((pool, schema)) = schema().await else {
         return;

@@ -333,3 +333,42 @@ pub(crate) async fn recovery_code_race(store: impl MfaStore, n: usize) {
     assert_eq!(ok, 1);
     assert_eq!(mfa.recovery_codes_left("rc").await.unwrap(), 9);
 }
+
+/// `purge` deletes expired challenges and stale unconfirmed enrollments, nothing live.
+pub(crate) async fn purge_removes_only_dead_rows(store: impl MfaStore) {
+    let c = clock();
+    let mfa = mfa(store, &c, config());
+    let (app, _) = enrolled(&mfa, "live").await;
+    let (other_app, _) = enrolled(&mfa, "other").await;
+    mfa.enroll("pending", "p@example.com").await.unwrap();
+    // (Another subject's: a new challenge may clean up its own subject's expired ones.)
+    let old = mfa.begin("other", "login").await.unwrap();
+    assert_eq!(mfa.purge().await.unwrap(), 0);
+
+    c.advance(mfa.config().challenge_ttl() + STEP);
+    let fresh = mfa.begin("live", "login").await.unwrap();
+    // The expired challenge goes; the fresh one, the factor and the recent pending stay.
+    assert_eq!(mfa.purge().await.unwrap(), 1);
+    c.advance(Duration::from_secs(24 * 3600));
+    // Now the pending enrollment is stale (and the fresh challenge expired).
+    assert_eq!(mfa.purge().await.unwrap(), 2);
+    assert!(mfa.is_enabled("live").await.unwrap());
+    assert!(matches!(
+        mfa.complete(old.expose_secret(), "login", &now_code(&mfa, &app))
+            .await,
+        Err(Error::InvalidToken)
+    ));
+    assert!(matches!(
+        mfa.complete(fresh.expose_secret(), "login", &now_code(&mfa, &app))
+            .await,
+        Err(Error::InvalidToken)
+    ));
+    // The stale pending enrollment is gone: a new one starts cleanly.
+    assert!(mfa.enroll("pending", "p@example.com").await.is_ok());
+    assert_eq!(
+        mfa.verify_code("live", &now_code(&mfa, &app))
+            .await
+            .unwrap(),
+        MfaMethod::Totp
+    );
+}
