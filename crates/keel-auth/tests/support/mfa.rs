@@ -354,7 +354,7 @@ pub(crate) async fn purge_removes_only_dead_rows(store: impl MfaStore) {
     assert_eq!(mfa.purge().await.unwrap(), 2);
     assert!(mfa.is_enabled("live").await.unwrap());
     assert!(matches!(
-        mfa.complete(old.expose_secret(), "login", &now_code(&mfa, &app))
+        mfa.complete(old.expose_secret(), "login", &now_code(&mfa, &other_app))
             .await,
         Err(Error::InvalidToken)
     ));
