@@ -256,7 +256,8 @@ fn start_service(
         ("DATABASE_URL", services.postgres.url()),
         (
             "KEEL_JWT_SECRET",
-            "load-test-secret-0123456789abcdef0123456789".to_owned(),
+            // Random-looking: the service refuses low-entropy secrets outside development mode.
+            "q7Vx2LmP9sTz4RkW8eNb3HyJ6cFd1GuA5oXi0QwEjKrYtZvBnMhSgUaClDpOfI".to_owned(),
         ),
         (
             "KEEL_ENCRYPTION_KEYS",
