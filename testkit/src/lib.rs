@@ -9,6 +9,11 @@
 //! private one with [`TempPostgres`], [`TempRedis`] or [`TempRedisCluster`], so they
 //! never disturb the shared servers other tests use in parallel. `cargo xtask test` uses the same types.
 //!
+//! Scaffolding shared by the crates' tests, each behind a feature so a crate pulls only
+//! what it uses: `axum` ([`TestServer`]: a router on a free loopback port), `metrics`
+//! ([`TestRecorder`]: a recorder that keeps every series) and `tracing` ([`LogCapture`]:
+//! what was logged, as text).
+//!
 //! ```no_run
 //! #[tokio::test]
 //! async fn round_trip() {
@@ -18,8 +23,14 @@
 //! ```
 #![allow(clippy::print_stderr, clippy::expect_used)]
 
+#[cfg(feature = "axum")]
+mod http;
+#[cfg(feature = "tracing")]
+mod logs;
 mod pgbouncer;
 mod postgres;
+#[cfg(feature = "metrics")]
+mod recorder;
 mod redis;
 mod redis_cluster;
 mod tls;
@@ -32,6 +43,13 @@ pub use postgres::TempPostgres;
 pub use redis::TempRedis;
 pub use redis_cluster::{TempRedisCluster, key_slot};
 pub use tls::{ServerCert, TestCa};
+
+#[cfg(feature = "axum")]
+pub use http::TestServer;
+#[cfg(feature = "tracing")]
+pub use logs::LogCapture;
+#[cfg(feature = "metrics")]
+pub use recorder::TestRecorder;
 
 /// Whether missing services must fail tests (`KEEL_REQUIRE_SERVICES=1`).
 pub fn services_required() -> bool {

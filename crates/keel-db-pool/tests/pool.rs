@@ -2,9 +2,8 @@
 //! test works in its own schema.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keel_db_pool::{
@@ -546,37 +545,12 @@ async fn saturated_pool_times_out_with_a_typed_error() {
     db.cleanup().await;
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 // current_thread: the maintenance task runs on this thread, under the capturing
 // subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn leak_warning_names_the_call_site() {
-    let logs = Capture::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = keel_testkit::LogCapture::new();
+    let _guard = logs.set_default(tracing::Level::INFO);
     let Some(db) = db(|b| {
         b.leak_threshold(Some(Duration::from_millis(100)))
             .maintenance_interval(Duration::from_millis(20))
@@ -713,10 +687,7 @@ async fn lifetime_idle_timeout_and_min_idle() {
     };
     assert_eq!(pool.status().size, 4);
     drop(burst);
-    wait_until("idle connections closed", || {
-        pool.stats().closed.idle >= 2
-    })
-    .await;
+    wait_until("idle connections closed", || pool.stats().closed.idle >= 2).await;
     wait_until("expired connections closed", || {
         pool.stats().closed.lifetime >= 1
     })

@@ -2,49 +2,20 @@
 //! parameters, and counted; against the shared PostgreSQL, with a log capture.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keel_db_pool::{Config, LevelFilter, Pool};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
+use keel_testkit::LogCapture;
 
 /// The slow lines only (connection logs are not what is tested here).
-fn slow_lines(logs: &Capture) -> Vec<String> {
-    logs.text()
-        .lines()
-        .filter(|l| l.contains("slow database statement"))
-        .map(str::to_owned)
-        .collect()
+fn slow_lines(logs: &LogCapture) -> Vec<String> {
+    logs.lines_with("slow database statement")
 }
 
-fn capture() -> (Capture, tracing::subscriber::DefaultGuard) {
-    let logs = Capture::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
+fn capture() -> (LogCapture, tracing::subscriber::DefaultGuard) {
+    let logs = LogCapture::new();
+    let guard = logs.set_default(tracing::Level::TRACE);
+    (logs, guard)
 }
 
 const SECRET: &str = "hunter2-never-logged";

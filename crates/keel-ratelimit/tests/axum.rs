@@ -327,30 +327,15 @@ async fn redis_backed_layer_and_fail_closed() {
 
 #[tokio::test]
 async fn end_to_end_over_a_socket_with_connect_info() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let limiter = KeyedLimiter::builder()
         .quota(Quota::per_hour(1))
         .build()
         .unwrap();
     let app = app(RateLimitLayer::new(limiter, KeyExtractor::peer_ip()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let server = keel_testkit::TestServer::start(app).await;
     let mut statuses = Vec::new();
     for _ in 0..2 {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
+        let out = server.get("/").await;
         statuses.push(out.lines().next().unwrap_or_default().to_owned());
         if statuses.len() == 1 {
             assert!(
@@ -360,7 +345,7 @@ async fn end_to_end_over_a_socket_with_connect_info() {
             );
         }
     }
-    server.abort();
+    drop(server);
     assert_eq!(
         statuses,
         ["HTTP/1.1 200 OK", "HTTP/1.1 429 Too Many Requests"]

@@ -269,28 +269,6 @@ async fn reset_key_forgets_the_key_in_redis() {
     assert_eq!(d.remaining(), 1);
 }
 
-/// A log sink for `tracing_subscriber::fmt`.
-#[derive(Clone, Default)]
-struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn count(&self, needle: &str) -> usize {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .matches(needle)
-            .count()
-    }
-}
-
 // current_thread: every decision runs on this thread, under the capturing subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn the_fallback_enforces_this_replicas_share_and_counts_the_switches() {
@@ -301,15 +279,8 @@ async fn the_fallback_enforces_this_replicas_share_and_counts_the_switches() {
         );
         return;
     };
-    let logs = Capture::default();
-    let writer = logs.clone();
-    let _guard = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish(),
-    );
+    let logs = keel_testkit::LogCapture::new();
+    let _guard = logs.set_default(tracing::Level::INFO);
     let clock = keel_ratelimit::Clock::manual();
     let l = RedisLimiter::builder()
         .quota(Quota::per_minute(6))
