@@ -269,3 +269,63 @@ async fn invalid_request_id_is_not_echoed() {
     let (_, _, body) = send(app(ErrorFormat::Envelope), req).await;
     assert!(body["meta"].get("request_id").is_none(), "{body}");
 }
+
+/// docs/errors.md: every error carries `Cache-Control: no-store`, whoever rendered it —
+/// handler errors, extractor rejections (400, 422), bare statuses and other layers'
+/// plain-text responses (a 429) — while successes and a deliberate `Cache-Control` are kept.
+#[tokio::test]
+async fn every_error_is_no_store() {
+    let app = app(ErrorFormat::Envelope)
+        .route(
+            "/plain429",
+            get(|| async {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::CONTENT_TYPE, "text/plain")],
+                    "slow down",
+                )
+            }),
+        )
+        .route(
+            "/cached404",
+            get(|| async {
+                (
+                    StatusCode::NOT_FOUND,
+                    [(header::CACHE_CONTROL, "max-age=60")],
+                    "gone",
+                )
+            }),
+        )
+        .route("/ok", get(|| async { "ok" }))
+        .layer(ErrorLayer::new());
+    let cases = [
+        (
+            post_req("/keel-json", Some("application/json"), "{"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            post_req(
+                "/keel-json",
+                Some("application/json"),
+                r#"{"name":"a","age":300}"#,
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (get_req("/limited"), StatusCode::TOO_MANY_REQUESTS),
+        (get_req("/plain429"), StatusCode::TOO_MANY_REQUESTS),
+        (get_req("/bare418"), StatusCode::IM_A_TEAPOT),
+        (get_req("/bare504"), StatusCode::GATEWAY_TIMEOUT),
+        (get_req("/missing"), StatusCode::NOT_FOUND),
+    ];
+    for (req, status) in cases {
+        let uri = req.uri().clone();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), status, "{uri}");
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store", "{uri}");
+    }
+    let res = app.clone().oneshot(get_req("/cached404")).await.unwrap();
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "max-age=60");
+    let res = app.oneshot(get_req("/ok")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!res.headers().contains_key(header::CACHE_CONTROL));
+}

@@ -174,6 +174,18 @@ where
 }
 
 fn finish(res: Response, ctx: &RequestContext) -> Response {
+    let mut res = rerender(res, ctx);
+    // Every error response is `no-store` (docs/errors.md), including those this layer passes
+    // through untouched (extractor rejections, other layers' plain-text 429s); a
+    // `Cache-Control` the handler set on purpose is kept.
+    if res.status().as_u16() >= 400 && !res.headers().contains_key(header::CACHE_CONTROL) {
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+fn rerender(res: Response, ctx: &RequestContext) -> Response {
     let public = if let Some(RenderedError(public)) = res.extensions().get::<RenderedError>() {
         if !ctx.problem && (public.request_id.is_some() || ctx.request_id().is_none()) {
             return res;
