@@ -266,6 +266,8 @@ fn start_service(
         // Login limits stay on (they are part of the login path) but cannot bind.
         ("KEEL_RATE_LIMIT_LOGIN_IP", "100000/second".to_owned()),
         ("KEEL_RATE_LIMIT_LOGIN_EMAIL", "100000/second".to_owned()),
+        // Seeding and the mixed profile sign up many accounts from one address.
+        ("KEEL_RATE_LIMIT_SIGNUP", "100000/second".to_owned()),
         ("KEEL_USER_CACHE", opts.cache.to_string()),
         ("RUST_LOG", "info".to_owned()),
         // The public, status-only health answers (what the baseline writes).
