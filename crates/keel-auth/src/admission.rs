@@ -54,6 +54,7 @@ use std::time::Duration;
 use keel_crypto::AsyncPasswordHasher;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
@@ -385,9 +386,11 @@ impl PasswordAdmission {
     /// [`Error::Overloaded`] when the queue for `purpose` is full or the wait exceeds
     /// `max_wait`; [`Error::Crypto`] when hashing fails.
     pub async fn hash(&self, purpose: HashPurpose, password: &SecretString) -> Result<String> {
-        let password = password.expose_secret().to_owned();
-        self.run(purpose, move |h| async move { h.hash(password).await })
-            .await
+        let mut password = Zeroizing::new(password.expose_secret().to_owned());
+        self.run(purpose, move |h| async move {
+            h.hash(std::mem::take(&mut *password)).await
+        })
+        .await
     }
 
     /// Verifies a login password against a stored PHC string ([`HashPurpose::Login`]).
@@ -395,10 +398,10 @@ impl PasswordAdmission {
     /// # Errors
     /// [`Error::Overloaded`]; [`Error::Crypto`] for an unreadable stored hash.
     pub async fn verify(&self, password: &SecretString, phc: &str) -> Result<bool> {
-        let password = password.expose_secret().to_owned();
+        let mut password = Zeroizing::new(password.expose_secret().to_owned());
         let phc = phc.to_owned();
         self.run(HashPurpose::Login, move |h| async move {
-            h.verify(password, phc).await
+            h.verify(std::mem::take(&mut *password), phc).await
         })
         .await
     }
@@ -409,9 +412,11 @@ impl PasswordAdmission {
     /// # Errors
     /// [`Error::Overloaded`]; [`Error::Crypto`] when the blocking task fails.
     pub async fn verify_dummy(&self, password: &SecretString) -> Result<bool> {
-        let password = password.expose_secret().to_owned();
+        let mut password = Zeroizing::new(password.expose_secret().to_owned());
         self.run(HashPurpose::Login, move |h| async move {
-            h.verify_dummy(password).await.map(|_| false)
+            h.verify_dummy(std::mem::take(&mut *password))
+                .await
+                .map(|_| false)
         })
         .await
     }
@@ -525,7 +530,9 @@ impl PasswordAdmission {
     }
 
     /// Runs `job` on a spawned task holding a slot: if the caller's future is dropped the
-    /// job still finishes and only then frees the slot.
+    /// job still finishes and only then frees the slot. Jobs capture passwords as
+    /// `Zeroizing` and move them into the hasher (which zeroizes them), so a password is
+    /// wiped also when the job never runs (shed, cancelled).
     async fn run<T, F, Fut>(&self, purpose: HashPurpose, job: F) -> Result<T>
     where
         F: FnOnce(AsyncPasswordHasher) -> Fut + Send + 'static,
