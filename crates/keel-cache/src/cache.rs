@@ -12,7 +12,7 @@ use moka::notification::RemovalCause;
 
 use crate::builder::{CacheBuilder, Weigher};
 use crate::clock::duration_nanos;
-use crate::entry::{Entry, Freshness, NEVER, Policy};
+use crate::entry::{Entry, Freshness, NEVER, Policy, Slot, millis_u32};
 use crate::error::LoadError;
 use crate::flight::{BoxLoader, Flight};
 use crate::stats::{Counters, bump};
@@ -27,6 +27,8 @@ pub(crate) struct Config<K, V> {
     pub(crate) ttl: Option<Duration>,
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) stale_window: Duration,
+    /// `stale_window` in milliseconds, as memory slots apply it.
+    pub(crate) stale_ms: u32,
     pub(crate) policy: Policy,
     /// moka's `time_to_live` equals the TTL and nothing else needs deadlines, so
     /// default-TTL entries carry none and the hit path reads no clock.
@@ -37,7 +39,7 @@ pub(crate) struct Config<K, V> {
 
 pub(crate) struct Inner<K, V> {
     pub(crate) name: Arc<str>,
-    pub(crate) l1: moka::future::Cache<K, Entry<V>>,
+    pub(crate) l1: moka::future::Cache<K, Slot<V>>,
     pub(crate) flights: Mutex<HashMap<K, Arc<Flight<V>>>>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) cfg: Config<K, V>,
@@ -226,7 +228,7 @@ where
             mb = mb.time_to_idle(tti);
         }
         if let Some(w) = b.weigher.clone() {
-            mb = mb.weigher(move |k, e: &Entry<V>| e.value.as_ref().map_or(1, |v| w(k, v)));
+            mb = mb.weigher(move |k, s: &Slot<V>| s.value().map_or(1, |v| w(k, v)));
         }
         Inner {
             name: Arc::from(b.name.as_str()),
@@ -239,6 +241,7 @@ where
                 ttl: b.ttl,
                 negative_ttl: b.negative_ttl,
                 stale_window: b.stale_window,
+                stale_ms: millis_u32(b.stale_window),
                 policy,
                 moka_enforces_ttl,
                 load_timeout: b.load_timeout,
@@ -637,14 +640,14 @@ where
         let Some(e) = self.l1.get(key).await else {
             return Local::Absent;
         };
-        if e.fresh_until == NEVER {
+        if e.fresh_until() == NEVER {
             // No TTL: fresh forever, no clock read on the hot path.
-            return Local::Fresh(e.value);
+            return Local::Fresh(e.into_value());
         }
-        match e.freshness(self.clock.now_nanos(), self.cfg.policy) {
-            Freshness::Fresh => Local::Fresh(e.value),
-            Freshness::FreshRefresh => Local::FreshRefresh(e.value),
-            Freshness::Stale => Local::Stale(e.value),
+        match e.freshness(self.clock.now_nanos(), self.cfg.policy, self.cfg.stale_ms) {
+            Freshness::Fresh => Local::Fresh(e.into_value()),
+            Freshness::FreshRefresh => Local::FreshRefresh(e.into_value()),
+            Freshness::Stale => Local::Stale(e.into_value()),
             Freshness::Expired => Local::Absent,
         }
     }
@@ -711,7 +714,9 @@ where
         if self.too_heavy(key, &entry) || stale() {
             return false;
         }
-        self.l1.insert(key.clone(), entry).await;
+        self.l1
+            .insert(key.clone(), Slot::new(entry, self.cfg.stale_ms))
+            .await;
         bump(&self.counters.inserts);
         // An invalidation that raced with the insert wins.
         if stale() {
@@ -741,7 +746,9 @@ where
         self.mark_flight(&key);
         #[cfg(feature = "redis")]
         let l2_entry = self.l2.as_ref().map(|_| entry.clone());
-        self.l1.insert(key.clone(), entry).await;
+        self.l1
+            .insert(key.clone(), Slot::new(entry, self.cfg.stale_ms))
+            .await;
         bump(&self.counters.inserts);
         #[cfg(feature = "redis")]
         if let (Some(l2), Some(e)) = (&self.l2, l2_entry) {
