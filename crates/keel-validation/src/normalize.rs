@@ -370,58 +370,67 @@ fn title_case_slow(s: &str) -> String {
 }
 
 /// Fast path of [`title_case`]: true when an ASCII value would come out unchanged
-/// (`Ada`, `Lovelace`, `McDonald`, `van`), so no allocation is needed.
+/// (`Ada`, `Lovelace`, `McDonald`, `van`), so no allocation is needed. One pass over
+/// the bytes; any non-ASCII byte or apostrophe sends the value to the full path.
 fn title_case_is_noop(s: &str) -> bool {
     let all = s.as_bytes();
-    // Both scans vectorize; the word loop below then only sees ASCII without `'`.
-    if !s.is_ascii() || all.contains(&b'\'') {
-        return false;
+    let is_sep = |c: u8| c == b'-' || ascii_ws(c);
+    let mut i = 0;
+    let mut index = 0usize;
+    while i < all.len() {
+        if is_sep(all[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut upper_after_first = false;
+        let mut odd = false;
+        while i < all.len() && !is_sep(all[i]) {
+            let c = all[i];
+            odd |= (c >= 0x80) | (c == b'\'');
+            upper_after_first |= (i > start) & c.is_ascii_uppercase();
+            i += 1;
+        }
+        if odd {
+            return false;
+        }
+        if !word_is_noop(&all[start..i], index, upper_after_first) {
+            return false;
+        }
+        index += 1;
     }
-    let words = all
-        .split(|&c| c == b' ' || c == b'-' || ascii_ws(c))
-        .filter(|w| !w.is_empty());
-    for (index, b) in words.enumerate() {
-        let upper_after_first = b[1..]
-            .iter()
-            .fold(false, |acc, c| acc | c.is_ascii_uppercase());
-        // The common case: `Ada`, `Lovelace`.
-        if !upper_after_first && b[0].is_ascii_uppercase() {
-            if b.len() > 2 && b[..2].eq_ignore_ascii_case(b"mc") {
-                return false;
-            }
-            if index > 0
-                && may_be_particle(b)
-                && NAME_PARTICLES
-                    .iter()
-                    .any(|p| p.as_bytes().eq_ignore_ascii_case(b))
-            {
-                return false;
-            }
-            continue;
-        }
-        let has_lower = b.iter().any(u8::is_ascii_lowercase);
-        if has_lower && upper_after_first {
-            continue;
-        }
-        if index > 0
-            && may_be_particle(b)
-            && NAME_PARTICLES
-                .iter()
-                .any(|p| p.as_bytes().eq_ignore_ascii_case(b))
-        {
-            if b.iter().any(u8::is_ascii_uppercase) {
-                return false;
-            }
-            continue;
-        }
+    true
+}
+
+/// Whether title-casing the ASCII word `b` (the `index`-th) leaves it as it is.
+fn word_is_noop(b: &[u8], index: usize, upper_after_first: bool) -> bool {
+    // The common case: `Ada`, `Lovelace`.
+    if !upper_after_first && b[0].is_ascii_uppercase() {
         if b.len() > 2 && b[..2].eq_ignore_ascii_case(b"mc") {
             return false;
         }
-        if !b[0].is_ascii_uppercase() || upper_after_first {
-            return false;
-        }
+        return !(index > 0
+            && may_be_particle(b)
+            && NAME_PARTICLES
+                .iter()
+                .any(|p| p.as_bytes().eq_ignore_ascii_case(b)));
     }
-    true
+    let has_lower = b.iter().any(u8::is_ascii_lowercase);
+    if has_lower && upper_after_first {
+        return true;
+    }
+    if index > 0
+        && may_be_particle(b)
+        && NAME_PARTICLES
+            .iter()
+            .any(|p| p.as_bytes().eq_ignore_ascii_case(b))
+    {
+        return !b.iter().any(u8::is_ascii_uppercase);
+    }
+    if b.len() > 2 && b[..2].eq_ignore_ascii_case(b"mc") {
+        return false;
+    }
+    b[0].is_ascii_uppercase() && !upper_after_first
 }
 
 /// Cheap pre-filter for [`NAME_PARTICLES`]: at most 5 letters, starting with a

@@ -2,6 +2,11 @@
 
 use keel_envelope::{FieldPath, PathSegment};
 
+/// Decimal digits of `n`.
+fn digits(n: usize) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Seg<'a> {
     Root,
@@ -81,30 +86,64 @@ impl<'a> Path<'a> {
         matches!(self.seg, Seg::Root) && self.parent.is_none()
     }
 
-    /// Writes this path into `out`, reusing the `String`s of the segments it held
-    /// (and of `pool`), so recording many errors does not allocate a path each time.
-    pub(crate) fn fill(&self, out: &mut FieldPath, pool: &mut Vec<String>) {
-        while let Some(seg) = out.pop() {
-            if let PathSegment::Key(s) = seg {
-                pool.push(s);
+    /// The dotted form and the JSON pointer of this path, as [`FieldPath::dotted`] and
+    /// [`FieldPath::pointer`] render them, written in one walk into two strings of
+    /// the right capacity (no intermediate `FieldPath`, no regrowth).
+    pub(crate) fn render(&self) -> (String, String) {
+        let (mut dotted_len, mut pointer_len) = (0, 0);
+        let mut cur = Some(self);
+        while let Some(p) = cur {
+            match p.seg {
+                Seg::Root => {}
+                Seg::Key(k) => {
+                    dotted_len += k.len() + 1;
+                    pointer_len +=
+                        1 + k.len() + k.bytes().filter(|b| matches!(b, b'~' | b'/')).count();
+                }
+                Seg::Index(i) => {
+                    dotted_len += 2 + digits(i);
+                    pointer_len += 1 + digits(i);
+                }
             }
+            cur = p.parent;
         }
-        self.push_into(out, pool);
+        let mut dotted = String::with_capacity(dotted_len);
+        let mut pointer = String::with_capacity(pointer_len);
+        self.write(&mut dotted, &mut pointer);
+        (dotted, pointer)
     }
 
-    fn push_into(&self, out: &mut FieldPath, pool: &mut Vec<String>) {
+    fn write(&self, dotted: &mut String, pointer: &mut String) {
+        use std::fmt::Write as _;
         if let Some(parent) = self.parent {
-            parent.push_into(out, pool);
+            parent.write(dotted, pointer);
         }
         match self.seg {
             Seg::Root => {}
             Seg::Key(k) => {
-                let mut s = pool.pop().unwrap_or_default();
-                s.clear();
-                s.push_str(k);
-                out.push(PathSegment::Key(s));
+                if !dotted.is_empty() {
+                    dotted.push('.');
+                }
+                dotted.push_str(k);
+                pointer.push('/');
+                if k.bytes().any(|b| matches!(b, b'~' | b'/')) {
+                    for c in k.chars() {
+                        match c {
+                            '~' => pointer.push_str("~0"),
+                            '/' => pointer.push_str("~1"),
+                            c => pointer.push(c),
+                        }
+                    }
+                } else {
+                    pointer.push_str(k);
+                }
             }
-            Seg::Index(i) => out.push(PathSegment::Index(i)),
+            Seg::Index(i) => {
+                // Writing into a String cannot fail.
+                let _ = write!(dotted, "[{i}]");
+                pointer.push('/');
+                let _ = write!(pointer, "{i}");
+            }
         }
     }
 
@@ -146,5 +185,41 @@ mod tests {
         let i = root.index(0);
         assert_eq!(i.to_field_path().pointer(), "/0");
         assert!(!i.is_root());
+    }
+
+    #[test]
+    fn render_matches_field_path() {
+        let check = |p: &Path<'_>| {
+            let fp = p.to_field_path();
+            let (dotted, pointer) = p.render();
+            assert_eq!(
+                (dotted.as_str(), pointer.as_str()),
+                (fp.dotted().as_str(), fp.pointer().as_str())
+            );
+            // Sized up front, never regrown: the pointer exactly; the dotted form
+            // reserves a separator per key, which keys at its start do not use.
+            assert_eq!(pointer.len(), pointer.capacity());
+            let keys = fp
+                .segments()
+                .iter()
+                .filter(|s| matches!(s, PathSegment::Key(_)))
+                .count();
+            assert!((dotted.len()..=dotted.len() + keys).contains(&dotted.capacity()));
+        };
+        let root = Path::root();
+        check(&root);
+        let a = root.key("a/b~c");
+        check(&a);
+        let i = a.index(10);
+        check(&i);
+        let e = i.key("");
+        check(&e);
+        let k = e.key("sku");
+        check(&k);
+        let top = root.index(0);
+        check(&top);
+        let empty_first = root.key("");
+        let then = empty_first.key("x");
+        check(&then);
     }
 }

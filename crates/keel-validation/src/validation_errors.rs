@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use keel_envelope::{ErrorBody, ErrorEnvelope, FieldError, FieldPath, code};
+use keel_envelope::{ErrorBody, ErrorEnvelope, FieldError, code};
 use serde::{Serialize, Serializer};
 
 use crate::{Path, Violation};
@@ -27,9 +27,6 @@ use crate::{Path, Violation};
 #[derive(Clone, Default)]
 pub struct ValidationErrors {
     errors: Vec<FieldError>,
-    // Reused between `add` calls so a path is not reallocated for every error.
-    scratch: FieldPath,
-    pool: Vec<String>,
 }
 
 impl fmt::Debug for ValidationErrors {
@@ -49,11 +46,7 @@ impl PartialEq for ValidationErrors {
 impl ValidationErrors {
     /// No errors.
     pub const fn new() -> Self {
-        Self {
-            errors: Vec::new(),
-            scratch: FieldPath::root(),
-            pool: Vec::new(),
-        }
+        Self { errors: Vec::new() }
     }
 
     /// Records `violation` at `path`.
@@ -61,8 +54,9 @@ impl ValidationErrors {
         if self.errors.capacity() == 0 {
             self.errors.reserve(8);
         }
-        path.fill(&mut self.scratch, &mut self.pool);
-        self.errors.push(violation.into_field_error(&self.scratch));
+        let (field, pointer) = path.render();
+        self.errors
+            .push(violation.into_field_error_at(field, pointer));
     }
 
     /// Records an already built field error.
@@ -193,10 +187,7 @@ impl From<ValidationErrors> for Vec<FieldError> {
 
 impl From<Vec<FieldError>> for ValidationErrors {
     fn from(errors: Vec<FieldError>) -> Self {
-        Self {
-            errors,
-            ..Self::new()
-        }
+        Self { errors }
     }
 }
 

@@ -130,6 +130,17 @@ impl Violation {
         fe.params = self.params;
         fe
     }
+
+    /// The wire field error with an already rendered dotted path and pointer.
+    pub(crate) fn into_field_error_at(self, field: String, pointer: String) -> FieldError {
+        FieldError {
+            field,
+            pointer,
+            code: self.code,
+            message: self.message,
+            params: self.params,
+        }
+    }
 }
 
 fn render(template: &str, params: &BTreeMap<Cow<'static, str>, Value>) -> String {

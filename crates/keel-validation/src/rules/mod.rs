@@ -176,7 +176,7 @@ pub fn length(value: &(impl AsText + ?Sized), opts: &Length) -> Result<(), Viola
     {
         return Err(Violation::new(
             "wrong_length",
-            format!("must be exactly {eq} {}", opts.unit.noun(eq)),
+            bound_message("must be exactly ", eq, opts.unit.noun(eq)),
         )
         .with_param("equal", eq)
         .with_unit(opts.unit));
@@ -186,7 +186,7 @@ pub fn length(value: &(impl AsText + ?Sized), opts: &Length) -> Result<(), Viola
     {
         return Err(Violation::new(
             "too_short",
-            format!("must be at least {min} {}", opts.unit.noun(min)),
+            bound_message("must be at least ", min, opts.unit.noun(min)),
         )
         .with_param("min", min)
         .with_unit(opts.unit));
@@ -196,12 +196,36 @@ pub fn length(value: &(impl AsText + ?Sized), opts: &Length) -> Result<(), Viola
     {
         return Err(Violation::new(
             "too_long",
-            format!("must be at most {max} {}", opts.unit.noun(max)),
+            bound_message("must be at most ", max, opts.unit.noun(max)),
         )
         .with_param("max", max)
         .with_unit(opts.unit));
     }
     Ok(())
+}
+
+/// `{prefix}{n} {noun}` in one allocation of the right size, without the formatting
+/// machinery (this runs once per length error, on the invalid-payload path).
+fn bound_message(prefix: &str, n: usize, noun: &str) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        // `rest % 10` is a single decimal digit.
+        digits[at] = b'0' + u8::try_from(rest % 10).unwrap_or(0);
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let digits = std::str::from_utf8(&digits[at..]).unwrap_or("0");
+    let mut out = String::with_capacity(prefix.len() + digits.len() + 1 + noun.len());
+    out.push_str(prefix);
+    out.push_str(digits);
+    out.push(' ');
+    out.push_str(noun);
+    out
 }
 
 trait WithUnit {
@@ -667,6 +691,15 @@ mod tests {
             Length::new().max(10),
             Some("too_long"),
         );
+    }
+
+    #[test]
+    fn bound_messages() {
+        for n in [0, 1, 9, 10, 50, 12_345, usize::MAX] {
+            let s = bound_message("at most ", n, "characters");
+            assert_eq!(s, format!("at most {n} characters"));
+            assert_eq!(s.len(), s.capacity());
+        }
     }
 
     #[test]
