@@ -108,7 +108,7 @@ fn parse_args(args: &[String]) -> Result<SocketAddr, String> {
     }
 }
 
-fn random_bytes(n: usize) -> Result<Vec<u8>, String> {
+pub(crate) fn random_bytes(n: usize) -> Result<Vec<u8>, String> {
     let mut buf = vec![0; n];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut buf))
@@ -117,7 +117,7 @@ fn random_bytes(n: usize) -> Result<Vec<u8>, String> {
 }
 
 /// URL-safe random text of `n` random bytes (secrets, the dev admin's password).
-fn token(n: usize) -> Result<String, String> {
+pub(crate) fn token(n: usize) -> Result<String, String> {
     Ok(base64(&random_bytes(n)?)
         .trim_end_matches('=')
         .replace('+', "-")
@@ -125,7 +125,7 @@ fn token(n: usize) -> Result<String, String> {
 }
 
 /// Standard base64 with padding (what keel-crypto's key ring reads).
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -163,7 +163,7 @@ fn write_env_file(env: &[(&str, String)]) -> Result<String, String> {
 }
 
 /// Polls `/health/ready` until it answers 200 (60 s at most), watching the child.
-fn wait_ready(addr: SocketAddr, child: &mut Child) -> Result<(), String> {
+pub(crate) fn wait_ready(addr: SocketAddr, child: &mut Child) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if interrupted() {
@@ -239,6 +239,22 @@ fn print_banner(addr: SocketAddr, admin_password: &str, env_file: &str, redis: b
      | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')
 
    curl -s {base}/api/v1/users/me -H \"authorization: Bearer $TOKEN\"
+
+ Sessions (keel-auth): the login answer also holds a single-use refresh_token.
+   LOGIN=$(curl -s -X POST {base}/api/v1/auth/login {json} \
+     -d '{{\"email\":\"ada@example.org\",\"password\":\"correct horse battery staple\"}}')
+   REFRESH=$(echo \"$LOGIN\" | sed -E 's/.*\"refresh_token\":\"([^\"]+)\".*/\\1/')
+   curl -s -X POST {base}/api/v1/auth/refresh {json} -d \"{{\\\"refresh_token\\\":\\\"$REFRESH\\\"}}\"
+   curl -s -X POST {base}/api/v1/auth/logout-all -H \"authorization: Bearer $TOKEN\"
+
+ Second factor: enroll, then confirm with the app's code (the next login asks for it
+ at {base}/api/v1/auth/login/mfa):
+   curl -s -X POST {base}/api/v1/auth/mfa/totp -H \"authorization: Bearer $TOKEN\"
+   curl -s -X POST {base}/api/v1/auth/mfa/totp/confirm -H \"authorization: Bearer $TOKEN\" {json} -d '{{\"code\":\"123456\"}}'
+
+ A read-only API key (log in as the admin above for ADMIN_TOKEN):
+   curl -s -X POST {base}/api/v1/api-keys -H \"authorization: Bearer $ADMIN_TOKEN\" {json} -d '{{\"name\":\"reports\"}}'
+   curl -s {base}/api/v1/users -H \"x-api-key: $KEY\"
 
  Ctrl-C stops the service and removes the servers and their data.
 ================================================================================

@@ -1,6 +1,9 @@
 //! `cargo xtask test`: the gate CI runs on every change.
 
-use std::process::Command;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use crate::cmd::{cargo, run_step, works};
 use crate::services::{RedisNeed, Services, interrupted};
@@ -12,7 +15,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(a) = args.first() {
         return Err(format!("`cargo xtask test` takes no arguments (got `{a}`)"));
     }
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     run_step("rustfmt", cargo().args(["fmt", "--all", "--check"]))?;
     run_step(
         "clippy",
@@ -32,6 +35,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     println!("\n==> starting throwaway PostgreSQL and Redis");
     let services = Services::start(RedisNeed::Required)?;
     let mut env = services.test_env();
+    let python_for_fuzz = python.clone();
     env.push(("KEEL_TEST_PYTHON".into(), python));
     let env = &env;
 
@@ -67,6 +71,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let mut c = with_env(cargo());
         c.args(["test", "--workspace", "--all-features", "--doc"]);
         run_step("doctests", &mut c)?;
+        check_interrupt()?;
+        fuzz_api(&services, &python_for_fuzz)?;
         check_interrupt()?;
         let mut c = cargo();
         c.env("RUSTDOCFLAGS", "-D warnings").args([
@@ -134,5 +140,217 @@ fn ensure_python() -> Result<String, String> {
             "{python} still cannot import {}",
             PYTHON_PACKAGES.join(", ")
         ))
+    }
+}
+
+/// Examples per operation and the wall-clock bound of the OpenAPI fuzzing step.
+const FUZZ_EXAMPLES: &str = "25";
+const FUZZ_BUDGET: Duration = Duration::from_secs(90);
+const FUZZ_ADMIN: &str = "fuzz-admin@example.org";
+
+/// Property-based fuzzing of the reference service's OpenAPI document (schemathesis from
+/// PyPI, deterministic generation): every check on, with an admin token. Fails on a server
+/// error, a schema-violating request accepted, a response that does not match the
+/// document, or a schema-valid request rejected other than by documented policy.
+fn fuzz_api(services: &Services, python: &str) -> Result<(), String> {
+    ensure_pip_package(python, "import schemathesis", "schemathesis")?;
+    run_step(
+        "build the reference service",
+        cargo().args(["build", "-q", "-p", "reference-service"]),
+    )?;
+    let addr: SocketAddr = ([127, 0, 0, 1], keel_testkit::free_port()).into();
+    let admin_password = crate::run::token(18)?;
+    let env: Vec<(&str, String)> = vec![
+        ("DATABASE_URL", services.postgres.url()),
+        ("KEEL_JWT_SECRET", crate::run::token(48)?),
+        (
+            "KEEL_ENCRYPTION_KEYS",
+            format!("1:{}", crate::run::base64(&crate::run::random_bytes(32)?)),
+        ),
+        ("KEEL_BIND", addr.to_string()),
+        ("KEEL_AUTH_SCHEMA", "fuzz_auth".to_owned()),
+        // The global per-IP limit would answer most of the run 429 (documented, but it
+        // hides everything else); login/signup policy limits stay on.
+        ("KEEL_RATE_LIMIT_GLOBAL", "off".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let service = |args: &[&str]| {
+        let mut c = cargo();
+        c.args(["run", "-q", "-p", "reference-service", "--"])
+            .args(args);
+        c.env_remove("REDIS_URL");
+        c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        c
+    };
+    let mut admin = service(&["create-admin", "--email", FUZZ_ADMIN]);
+    admin.env("KEEL_ADMIN_PASSWORD", &admin_password);
+    run_step("migrate and create the fuzzing admin", &mut admin)?;
+    let mut child = service(&["serve"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("could not start reference-service: {e}"))?;
+    let result = crate::run::wait_ready(addr, &mut child)
+        .and_then(|()| login(addr, FUZZ_ADMIN, &admin_password))
+        .and_then(|token| run_schemathesis(python, addr, &token));
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// Field-error codes of the documented rules a schema cannot express: a schema-valid
+/// request may be refused for them (422), and nothing else.
+const UNEXPRESSIBLE_RULES: [&str; 4] = [
+    "password_too_common",
+    "password_contains_context",
+    "invalid_phone",
+    "invalid_email",
+];
+
+fn run_schemathesis(python: &str, addr: SocketAddr, token: &str) -> Result<(), String> {
+    println!(
+        "\n==> OpenAPI fuzzing (schemathesis, {FUZZ_EXAMPLES} examples per operation, at most {FUZZ_BUDGET:?})"
+    );
+    let auth = format!("Authorization: Bearer {token}");
+    let log = crate::cmd::workspace_root()
+        .join("target")
+        .join("schemathesis.log");
+    let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut c = Command::new(python);
+    c.args(["-m", "schemathesis.cli", "run"])
+        .arg(format!("http://{addr}/openapi.json"))
+        .args([
+            "-H",
+            &auth,
+            "--checks",
+            "all",
+            "--max-examples",
+            FUZZ_EXAMPLES,
+        ])
+        .arg("--generation-deterministic")
+        // These end the token's session: fuzzing them would revoke the token mid-run.
+        .args([
+            "--exclude-path-regex",
+            "^/api/v1/auth/(logout|logout-all|password)$",
+        ])
+        .stdout(out.try_clone().map_err(|e| e.to_string())?)
+        .stderr(out);
+    let started = Instant::now();
+    let mut child: Child = c
+        .spawn()
+        .map_err(|e| format!("could not start schemathesis: {e}"))?;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if started.elapsed() > FUZZ_BUDGET || interrupted() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "schemathesis did not finish within {FUZZ_BUDGET:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let summary = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("generated"))
+        .unwrap_or("");
+    println!(
+        "OpenAPI fuzzing: {} in {:.1?} (log: {})",
+        summary.trim(),
+        started.elapsed(),
+        log.display()
+    );
+    if status.success() {
+        return Ok(());
+    }
+    // Failures are acceptable only when every one is a schema-valid request refused by a
+    // documented, unexpressible rule.
+    let kinds: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("- ST"))
+        .collect();
+    let only_st202 = !kinds.is_empty() && kinds.iter().all(|k| k.starts_with("- ST202"));
+    let bodies: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"success\":false"))
+        .collect();
+    let documented = bodies.len() >= kinds.len()
+        && bodies.iter().all(|b| {
+            UNEXPRESSIBLE_RULES
+                .iter()
+                .any(|r| b.contains(&format!("\"code\":\"{r}\"")))
+        });
+    if only_st202 && documented {
+        println!("OpenAPI fuzzing: only documented rules refused schema-valid requests");
+        Ok(())
+    } else {
+        Err(format!(
+            "schemathesis found problems ({status}); see {}",
+            log.display()
+        ))
+    }
+}
+
+/// Logs in over HTTP/1.1 and returns the access token.
+fn login(addr: SocketAddr, email: &str, password: &str) -> Result<String, String> {
+    let body = format!("{{\"email\":\"{email}\",\"password\":\"{password}\"}}");
+    let mut s = TcpStream::connect(addr).map_err(|e| format!("login: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| format!("login: {e}"))?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)
+        .map_err(|e| format!("login: {e}"))?;
+    answer
+        .split("\"access_token\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .ok_or_else(|| "the fuzzing admin could not log in".to_owned())
+}
+
+/// `module` importable by `python`, installing `package` with pip when it is not.
+fn ensure_pip_package(python: &str, import: &str, package: &str) -> Result<(), String> {
+    if works(python, &["-c", import]) {
+        return Ok(());
+    }
+    let mut pip = Command::new(python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        package,
+    ]);
+    if run_step(&format!("pip install {package}"), &mut pip).is_err() {
+        let mut pip = Command::new(python);
+        pip.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--break-system-packages",
+            package,
+        ]);
+        run_step(
+            &format!("pip install --break-system-packages {package}"),
+            &mut pip,
+        )?;
+    }
+    if works(python, &["-c", import]) {
+        Ok(())
+    } else {
+        Err(format!("{python} still cannot `{import}`"))
     }
 }

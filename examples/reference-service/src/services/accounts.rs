@@ -23,21 +23,35 @@ use crate::repository::{self, NewUser};
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     /// E-mail address; normalized to lowercase, unique case-insensitively.
-    #[schema(example = "ada@example.org", max_length = 254)]
+    #[schema(example = "ada@example.org", max_length = 254, format = Email)]
     #[normalize(email)]
     #[validate(email)]
     pub email: String,
-    /// Password: 8–128 characters, not a common password, not your e-mail or name.
-    #[schema(example = "correct horse battery staple", min_length = 8, max_length = 128, format = Password)]
+    /// Password: 8–128 characters without control characters; not a common password (a
+    /// bundled list of the most common ones) and not your e-mail or name — rules a schema
+    /// cannot express, answered 422 `VALIDATION_ERROR`.
+    #[schema(example = "correct horse battery staple", min_length = 8, max_length = 128, format = Password,
+        pattern = r"^[^\x00-\x1F\x7F]*$")]
     #[validate(password(context(email, first_name, last_name)))]
     pub password: String,
-    /// First name: HTML removed, whitespace collapsed, title-cased, 2–50 characters.
-    #[schema(example = "ada", min_length = 2, max_length = 50)]
+    /// First name: HTML removed, whitespace collapsed, title-cased, 2–50 characters (no `<`,
+    /// `>` or control characters, at least two visible ones).
+    #[schema(
+        example = "ada",
+        min_length = 2,
+        max_length = 50,
+        pattern = r"^[^<>\x00-\x1F\x7F]*[^<>\s][^<>\x00-\x1F\x7F]*[^<>\s][^<>\x00-\x1F\x7F]*$"
+    )]
     #[normalize(strip_html, collapse_whitespace, title_case)]
     #[validate(length(min = 2, max = 50))]
     pub first_name: String,
     /// Last name: same rules as the first name.
-    #[schema(example = "lovelace", min_length = 2, max_length = 50)]
+    #[schema(
+        example = "lovelace",
+        min_length = 2,
+        max_length = 50,
+        pattern = r"^[^<>\x00-\x1F\x7F]*[^<>\s][^<>\x00-\x1F\x7F]*[^<>\s][^<>\x00-\x1F\x7F]*$"
+    )]
     #[normalize(strip_html, collapse_whitespace, title_case)]
     #[validate(length(min = 2, max = 50))]
     pub last_name: String,

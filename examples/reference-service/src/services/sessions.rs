@@ -85,7 +85,12 @@ impl Users {
         device: Option<&str>,
     ) -> Result<LoginOutcome, ApiError> {
         let auth = &self.c.auth;
-        let email = auth.login.check_input(email, password.expose_secret())?;
+        // A malformed address or an oversized password can match no account: the same 401
+        // as a wrong password (checked before any limiter, lookup or hash).
+        let email = auth
+            .login
+            .check_input(email, password.expose_secret())
+            .map_err(|_| keel_auth::Error::InvalidCredentials)?;
         let attempt = auth.login.check_login(&email, client, device).await?;
         let conn = self.c.db.get().await?;
         let record = repository::find_by_email(&conn, email.as_str()).await?;

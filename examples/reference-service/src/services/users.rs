@@ -28,18 +28,30 @@ pub(super) const PAGE_BOUNDS: PageBounds = PageBounds {
 #[serde(deny_unknown_fields)]
 pub struct ProfileChanges {
     /// New first name (same rules as signup).
-    #[schema(example = "Ada", min_length = 2, max_length = 50)]
+    #[schema(
+        example = "Ada",
+        min_length = 2,
+        max_length = 50,
+        pattern = r"^[^<>\x00-\x1F\x7F]*[^<>\s][^<>\x00-\x1F\x7F]*[^<>\s][^<>\x00-\x1F\x7F]*$"
+    )]
     #[serde(default)]
     #[normalize(strip_html, collapse_whitespace, title_case)]
     #[validate(length(min = 2, max = 50))]
     pub first_name: Option<String>,
     /// New last name (same rules as signup).
-    #[schema(example = "Lovelace", min_length = 2, max_length = 50)]
+    #[schema(
+        example = "Lovelace",
+        min_length = 2,
+        max_length = 50,
+        pattern = r"^[^<>\x00-\x1F\x7F]*[^<>\s][^<>\x00-\x1F\x7F]*[^<>\s][^<>\x00-\x1F\x7F]*$"
+    )]
     #[serde(default)]
     #[normalize(strip_html, collapse_whitespace, title_case)]
     #[validate(length(min = 2, max = 50))]
     pub last_name: Option<String>,
-    /// New phone in international format, or `null` to remove it.
+    /// New phone in international format, or `null` to remove it. It must be a real
+    /// number (a known country calling code, a plausible length): a rule a schema cannot
+    /// express, answered 422 `invalid_phone`.
     #[schema(value_type = Option<String>, example = "+44 20 7183 8750")]
     #[serde(default, deserialize_with = "double_option")]
     #[validate(custom = phone_rule)]
@@ -138,6 +150,10 @@ impl Users {
         require_writer(caller, id)?;
         if changes.role.is_some() {
             require_admin(caller)?;
+            if caller.id == id {
+                // Nobody demotes themselves: the last admin cannot lock everyone out.
+                return Err(ApiError::forbidden("You cannot change your own role"));
+            }
         }
         // The derive normalizes `String`/`Option<String>` fields; the three-state phone is ours.
         if let Some(Some(p)) = &mut changes.phone {
@@ -177,6 +193,9 @@ impl Users {
     pub async fn delete(&self, caller: &Caller, id: Uuid) -> Result<(), ApiError> {
         require_user(caller)?;
         require_admin(caller)?;
+        if caller.id == id {
+            return Err(ApiError::forbidden("You cannot delete your own account"));
+        }
         let conn = self.c.db.get().await?;
         let deleted = repository::delete(&conn, id).await?;
         drop(conn);
