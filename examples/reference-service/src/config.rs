@@ -4,7 +4,13 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `DATABASE_URL` | required | PostgreSQL URL |
-//! | `REDIS_URL` | unset | Redis URL; without it rate limits and the cache are in-memory (one replica) |
+//! | `REDIS_URL` | unset | Redis URL (`redis://` or TLS `rediss://`); without it (and without a cluster) rate limits and the cache are in-memory (one replica) |
+//! | `KEEL_REDIS_CLUSTER_URLS` | unset | comma-separated seed URLs of a Redis Cluster (`redis://a:6379,redis://b:6379`) for the rate limits and the cache; instead of `REDIS_URL` |
+//! | `KEEL_REDIS_CA_FILE` | unset | PEM root certificate(s) that `rediss://` certificates must chain to (default: the system's); only with a `rediss://` `REDIS_URL` |
+//! | `KEEL_REPLICAS` | `1` | replicas sharing the Redis rate limits: while Redis is unreachable each one's fallback enforces its share (quota ÷ replicas) |
+//! | `DATABASE_URL` TLS | `sslmode=prefer` | `?sslmode=verify-full&sslrootcert=/path/ca.pem` (also `require`, `verify-ca`); a mode that cannot be met stops startup |
+//! | `DATABASE_POOL_PGBOUNCER` | `off` | `transaction` behind PgBouncer in transaction pooling (unnamed statements, `SET LOCAL` session settings), `session` in session pooling |
+//! | `KEEL_MIGRATIONS_DATABASE_URL` | `DATABASE_URL` | where migrations run: the direct PostgreSQL URL when `DATABASE_URL` points at PgBouncer in transaction mode (they hold a session advisory lock) |
 //! | `KEEL_JWT_SECRET` | required | HS256 signing secret, at least 32 bytes |
 //! | `KEEL_JWT_TTL_SECS` | `900` | access-token lifetime |
 //! | `KEEL_ENCRYPTION_KEYS` | required | keel-crypto key ring, `1:<base64 of 32 bytes>`; with several keys `*` marks the primary |
@@ -44,6 +50,17 @@ pub struct Config {
     pub database_url: SecretString,
     /// `REDIS_URL`; `None` means in-memory rate limits and cache (a single replica).
     pub redis_url: Option<SecretString>,
+    /// `KEEL_REDIS_CLUSTER_URLS`: seed URLs of a Redis Cluster (empty: none). Secrets:
+    /// they may carry a password.
+    pub redis_cluster_urls: Vec<SecretString>,
+    /// `KEEL_REDIS_CA_FILE`: root certificates for `rediss://` (default: the system's).
+    pub redis_ca_file: Option<std::path::PathBuf>,
+    /// `KEEL_REPLICAS`: how many replicas share the Redis rate limits (fallback share).
+    pub replicas: u32,
+    /// `DATABASE_POOL_PGBOUNCER`.
+    pub db_pgbouncer: crate::db::PgBouncer,
+    /// `KEEL_MIGRATIONS_DATABASE_URL`; `None` = `DATABASE_URL`.
+    pub migrations_database_url: Option<SecretString>,
     /// `KEEL_JWT_SECRET`, at least 32 bytes.
     pub jwt_secret: SecretString,
     /// `KEEL_JWT_TTL_SECS`.
@@ -96,6 +113,11 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("database_url", &self.database_url)
             .field("redis_url", &self.redis_url)
+            .field("redis_cluster_urls", &self.redis_cluster_urls)
+            .field("redis_ca_file", &self.redis_ca_file)
+            .field("replicas", &self.replicas)
+            .field("db_pgbouncer", &self.db_pgbouncer)
+            .field("migrations_database_url", &self.migrations_database_url)
             .field("jwt_secret", &self.jwt_secret)
             .field("jwt_ttl", &self.jwt_ttl)
             .field("encryption_keys", &self.encryption_keys)
@@ -254,6 +276,65 @@ impl Config {
             Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") => Some(u),
             Some(_) => {
                 problems.push("REDIS_URL must start with redis:// or rediss://".into());
+                None
+            }
+            None => None,
+        };
+        let redis_cluster_urls: Vec<String> = get("KEEL_REDIS_CLUSTER_URLS")
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect();
+        if redis_cluster_urls
+            .iter()
+            .any(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
+        {
+            problems.push(
+                "KEEL_REDIS_CLUSTER_URLS entries must start with redis:// or rediss://".into(),
+            );
+        }
+        if !redis_cluster_urls.is_empty() && redis_url.is_some() {
+            problems.push(
+                "REDIS_URL and KEEL_REDIS_CLUSTER_URLS are both set: give one Redis deployment"
+                    .into(),
+            );
+        }
+        let redis_ca_file = get("KEEL_REDIS_CA_FILE").map(std::path::PathBuf::from);
+        if redis_ca_file.is_some()
+            && !redis_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("rediss://"))
+        {
+            problems.push(
+                "KEEL_REDIS_CA_FILE needs a rediss:// REDIS_URL (a custom CA is not supported \
+                 for KEEL_REDIS_CLUSTER_URLS; their rediss:// seeds use the system roots)"
+                    .into(),
+            );
+        }
+        let replicas = match get("KEEL_REPLICAS").map(|v| v.parse::<u32>()) {
+            None => 1,
+            Some(Ok(n)) if (1..=1000).contains(&n) => n,
+            Some(_) => {
+                problems.push("KEEL_REPLICAS must be a number in 1..=1000".into());
+                1
+            }
+        };
+        let db_pgbouncer =
+            match crate::db::PgBouncer::parse(get("DATABASE_POOL_PGBOUNCER").as_deref()) {
+                Ok(m) => m,
+                Err(e) => {
+                    problems.push(e);
+                    crate::db::PgBouncer::Off
+                }
+            };
+        let migrations_database_url = match get("KEEL_MIGRATIONS_DATABASE_URL") {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => Some(u),
+            Some(_) => {
+                problems.push(
+                    "KEEL_MIGRATIONS_DATABASE_URL must start with postgres:// or postgresql://"
+                        .into(),
+                );
                 None
             }
             None => None,
@@ -457,6 +538,11 @@ impl Config {
                 Ok(Self {
                     database_url: database_url.into(),
                     redis_url: redis_url.map(Into::into),
+                    redis_cluster_urls: redis_cluster_urls.into_iter().map(Into::into).collect(),
+                    redis_ca_file,
+                    replicas,
+                    db_pgbouncer,
+                    migrations_database_url: migrations_database_url.map(Into::into),
                     jwt_secret: jwt_secret.into(),
                     jwt_ttl,
                     encryption_keys: encryption_keys.into(),
@@ -488,6 +574,13 @@ impl Config {
     /// The database URL, for the pool and the migration runner.
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
+    }
+
+    /// Where migrations run: `KEEL_MIGRATIONS_DATABASE_URL`, else `DATABASE_URL`.
+    pub fn migrations_database_url(&self) -> &str {
+        self.migrations_database_url
+            .as_ref()
+            .map_or_else(|| self.database_url(), |u| u.expose_secret())
     }
 }
 

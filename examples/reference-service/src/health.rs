@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keel_health::{CheckOptions, Health, Observation, Probe, Status};
-use secrecy::ExposeSecret;
+use keel_ratelimit::redis::RedisConnection;
 
-use crate::config::Config;
 use crate::db::Db;
+use crate::redis::Redis;
 
 fn timed(start: std::time::Instant) -> Observation {
     Observation::from(Status::Pass).with_value(start.elapsed().as_secs_f64() * 1000.0, "ms")
@@ -18,8 +18,8 @@ fn timed(start: std::time::Instant) -> Observation {
 /// Builds the health registry.
 ///
 /// # Errors
-/// A malformed `REDIS_URL`, or a registration keel-health refuses.
-pub fn build(config: &Config, db: &Db) -> Result<Health, String> {
+/// A registration keel-health refuses.
+pub fn build(db: &Db, redis: Option<&Redis>) -> Result<Health, String> {
     let pg = db.clone();
     let postgres = CheckOptions::builder("postgres:responseTime")
         .component_type("datastore")
@@ -40,10 +40,9 @@ pub fn build(config: &Config, db: &Db) -> Result<Health, String> {
                 }
             }
         });
-    if let Some(url) = &config.redis_url {
-        let client =
-            redis::Client::open(url.expose_secret()).map_err(|e| format!("REDIS_URL: {e}"))?;
-        let conn: Arc<tokio::sync::OnceCell<redis::aio::ConnectionManager>> = Arc::default();
+    if let Some(redis) = redis {
+        let client = redis.clone();
+        let conn: Arc<tokio::sync::OnceCell<RedisConnection>> = Arc::default();
         // Non-critical: without Redis, rate limits and the cache fall back to memory, so an
         // outage degrades readiness to `warn` (still 200) instead of taking every replica
         // out of the load balancer at once.
@@ -57,9 +56,7 @@ pub fn build(config: &Config, db: &Db) -> Result<Health, String> {
                 let start = std::time::Instant::now();
                 // One auto-reconnecting connection, made by the first check that finds Redis
                 // up (a Redis that is down at startup must not block startup).
-                let manager = conn
-                    .get_or_try_init(|| redis::aio::ConnectionManager::new(client))
-                    .await;
+                let manager = conn.get_or_try_init(|| client.connect()).await;
                 let mut manager = match manager {
                     Ok(m) => m.clone(),
                     Err(e) => return Observation::fail(e.to_string()),

@@ -1,6 +1,7 @@
 //! Rate limits (keel-ratelimit): the global per-IP layer and the client-IP rule (login and
-//! signup limits are keel-auth's `LoginPolicy`). With `REDIS_URL` every replica shares
-//! them (GCRA on the Redis clock); without it they are in memory (one replica).
+//! signup limits are keel-auth's `LoginPolicy`). With Redis (`REDIS_URL` or a cluster,
+//! see [`crate::redis`]) every replica shares them (GCRA on the Redis clock); without it
+//! they are in memory (one replica).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -9,29 +10,35 @@ use http::request::Parts;
 use keel_ratelimit::axum::{Envelope, KeyExtractor, RateLimitLayer, TrustedProxies};
 use keel_ratelimit::redis::RedisLimiter;
 use keel_ratelimit::{Limiter, Quota};
-use secrecy::ExposeSecret;
 
 use crate::config::Config;
+use crate::redis::Redis;
 
 /// How long a Redis rate-limit call may take before the local fallback answers.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(50);
 
-async fn limiter(config: &Config, name: &str, spec: &str, var: &str) -> Result<Limiter, String> {
+async fn limiter(
+    config: &Config,
+    redis: Option<&Redis>,
+    name: &str,
+    spec: &str,
+    var: &str,
+) -> Result<Limiter, String> {
     let quotas = Quota::parse_many(spec).map_err(|e| format!("{var}: {e}"))?;
-    match &config.redis_url {
+    match redis {
         None => keel_ratelimit::KeyedLimiter::builder()
             .quotas(quotas)
             .build()
             .map(Limiter::from)
             .map_err(|e| format!("{var}: {e}")),
-        Some(url) => RedisLimiter::builder()
-            .quotas(quotas)
-            .prefix(format!("{}:rl:{name}:", config.redis_prefix))
-            .timeout(REDIS_TIMEOUT)
-            .connect(url.expose_secret())
-            .await
-            .map(Limiter::from)
-            .map_err(|e| format!("{var} (Redis): {e}")),
+        Some(redis) => {
+            let builder = RedisLimiter::builder()
+                .quotas(quotas)
+                .prefix(format!("{}:rl:{name}:", config.redis_prefix));
+            redis.limiter(builder, REDIS_TIMEOUT).await
+        }
+        .map(Limiter::from)
+        .map_err(|e| format!("{var} (Redis): {e}")),
     }
 }
 
@@ -49,10 +56,12 @@ impl Limits {
     /// A message naming the variable whose quota or proxy list is malformed, or a Redis
     /// client that cannot be set up (an unreachable Redis is not an error: the limiters
     /// fall back to memory until it returns).
-    pub async fn new(config: &Config) -> Result<Self, String> {
+    pub async fn new(config: &Config, redis: Option<&Redis>) -> Result<Self, String> {
         let global = match &config.rate_limit_global {
             None => None,
-            Some(spec) => Some(limiter(config, "global", spec, "KEEL_RATE_LIMIT_GLOBAL").await?),
+            Some(spec) => {
+                Some(limiter(config, redis, "global", spec, "KEEL_RATE_LIMIT_GLOBAL").await?)
+            }
         };
         let client_ip = if config.trusted_proxies.is_empty() {
             KeyExtractor::peer_ip()

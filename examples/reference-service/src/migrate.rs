@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use tokio_postgres::NoTls;
-
 #[allow(unreachable_pub, missing_docs, clippy::all)]
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -21,9 +19,9 @@ const LOCK_WAIT: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MigrateError {
-    /// Could not connect to PostgreSQL.
+    /// Could not connect to PostgreSQL (TLS failures included: the URL's `sslmode`).
     #[error("could not connect to PostgreSQL: {0}")]
-    Connect(#[source] tokio_postgres::Error),
+    Connect(#[source] keel_db_pool::Error),
     /// Taking or releasing the advisory lock failed, or it was not granted in time.
     #[error("migration lock: {0}")]
     Lock(String),
@@ -38,39 +36,72 @@ pub enum MigrateError {
 /// # Errors
 /// A message naming what failed.
 pub async fn all(config: &crate::Config) -> Result<(), String> {
-    let applied = run(config.database_url())
+    let applied = run(config.migrations_database_url())
         .await
         .map_err(|e| e.to_string())?;
-    let pool = crate::db::pool(config)?;
+    // Migrations hold session advisory locks: never through PgBouncer in transaction
+    // mode (`KEEL_MIGRATIONS_DATABASE_URL` is then the direct URL).
+    let direct = match config.migrations_database_url {
+        Some(_) => crate::db::PgBouncer::Off,
+        None => config.db_pgbouncer,
+    };
+    let var = "KEEL_MIGRATIONS_DATABASE_URL";
+    let pool = crate::db::pool_for(config, config.migrations_database_url(), direct, var)?;
     let auth = keel_auth::migrations::apply(&pool, &config.auth_schema).await;
     pool.close();
     let auth = auth.map_err(|e| format!("keel-auth migrations: {e}"))?;
+    if config.db_pgbouncer == crate::db::PgBouncer::Transaction {
+        role_settings(config, direct).await?;
+    }
     tracing::info!(applied = applied.len(), keel_auth = ?auth, "migrations done");
     Ok(())
 }
 
+/// Behind PgBouncer in transaction mode, statements outside a transaction get only the
+/// role's settings: make the pool's session settings (UTC, `statement_timeout`, …) the
+/// role's defaults (keel-db-pool's `role_settings_sql`, `ALTER ROLE CURRENT_USER`). Run
+/// over the migration URL: directly, before PgBouncer opens server sessions (which
+/// keep the defaults they started with), so its user should be the service's role.
+async fn role_settings(config: &crate::Config, mode: crate::db::PgBouncer) -> Result<(), String> {
+    let service_pool = crate::db::pool(config)?;
+    let sql = service_pool.config().role_settings_sql();
+    service_pool.close();
+    let Some(sql) = sql else {
+        return Ok(());
+    };
+    let url = config.migrations_database_url();
+    let pool = crate::db::pool_for(config, url, mode, "KEEL_MIGRATIONS_DATABASE_URL")?;
+    let result = async { pool.get().await?.batch_execute(&sql).await }.await;
+    pool.close();
+    result.map_err(|e| format!("role settings for PgBouncer: {e}"))
+}
+
 /// Applies every pending migration and returns the names of those applied.
 ///
-/// Opens its own connection (migrations must not hold a pooled one), takes the session
-/// advisory lock [`MIGRATION_LOCK_KEY`] (waiting up to 60 s for a replica that holds it),
-/// runs refinery, and releases the lock.
+/// Opens its own connection (migrations must not hold a pooled one; TLS as the URL's
+/// `sslmode` says, through keel-db-pool), takes the session advisory lock
+/// [`MIGRATION_LOCK_KEY`] (waiting up to 60 s for a replica that holds it), runs
+/// refinery, and releases the lock.
 ///
 /// # Errors
-/// [`MigrateError`] when PostgreSQL is unreachable, the lock is not granted in time, or a
-/// migration fails.
+/// [`MigrateError`] when PostgreSQL is unreachable (or TLS fails), the lock is not granted
+/// in time, or a migration fails.
 pub async fn run(database_url: &str) -> Result<Vec<String>, MigrateError> {
-    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls)
-        .await
+    let config = keel_db_pool::Config::builder()
+        .url(database_url)
+        .name("migrations")
+        .application_name("keel-reference-service migrations")
+        .max_size(1)
+        // A migration may legitimately run longer than the pool's default 30 s.
+        .statement_timeout(None)
+        .build()
         .map_err(MigrateError::Connect)?;
-    let conn_task = tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "migration connection closed with an error");
-        }
-    });
-
-    let result = migrate_locked(&mut client).await;
-    drop(client);
-    let _ = conn_task.await;
+    let pool = keel_db_pool::Pool::new(config).map_err(MigrateError::Connect)?;
+    let mut conn = pool.get().await.map_err(MigrateError::Connect)?;
+    let result = migrate_locked(&mut conn).await;
+    // Its session held the advisory lock: closed, never reused.
+    conn.discard();
+    pool.close();
     result
 }
 

@@ -74,6 +74,8 @@ impl AppState {
             .map_err(|e| err(format!("KEEL_PASSWORD_HASH: {e}")))?;
         let hasher = AsyncPasswordHasher::new(PasswordHasher::new().with_params(params));
         let db = crate::db::pool(&config).map_err(err)?;
+        crate::db::check_tls(&db).await.map_err(err)?;
+        let redis = crate::redis::Redis::from_config(&config).map_err(err)?;
         let auth = Auth::new(&config, &db, Arc::clone(&keyring), hasher)
             .await
             .map_err(err)?;
@@ -83,12 +85,12 @@ impl AppState {
             db: db.clone(),
             auth,
             keyring,
-            cache: user_cache(&config).await.map_err(err)?,
+            cache: user_cache(&config, redis.as_ref()).await.map_err(err)?,
             jobs: jobs.clone(),
         });
         Ok(Self {
-            health: crate::health::build(&config, &db).map_err(err)?,
-            limits: Limits::new(&config).await.map_err(err)?,
+            health: crate::health::build(&db, redis.as_ref()).map_err(err)?,
+            limits: Limits::new(&config, redis.as_ref()).await.map_err(err)?,
             metrics,
             config: Arc::new(config),
             users,
@@ -150,6 +152,7 @@ impl AppState {
 
 async fn user_cache(
     config: &Config,
+    redis: Option<&crate::redis::Redis>,
 ) -> Result<Option<keel_cache::Cache<String, crate::services::CachedUser>>, String> {
     if !config.user_cache {
         return Ok(None);
@@ -158,11 +161,11 @@ async fn user_cache(
         .max_capacity(10_000)
         .ttl(USER_CACHE_TTL)
         .negative_ttl(Duration::from_secs(5));
-    let Some(url) = &config.redis_url else {
+    let Some(redis) = redis else {
         return Ok(Some(builder.build()));
     };
-    let client = redis::Client::open(url.expose_secret()).map_err(|e| format!("REDIS_URL: {e}"))?;
-    let tier = keel_cache::redis::RedisTier::new(client)
+    let tier = redis
+        .cache_tier()?
         .key_prefix(format!("{}:cache:", config.redis_prefix))
         .invalidation_broadcast(true);
     let cache = builder.build_with_redis(tier).await;
