@@ -345,22 +345,26 @@ fn seed(base: &str, n: usize) -> Result<Seeded, String> {
     Ok(Seeded { tag, users: out })
 }
 
-/// Counts non-2xx responses (every request of these scripts expects a 2xx) and gives
-/// each thread an id, so generated e-mails are unique; read back in `done`.
+/// Counts the answers of these scripts and gives each thread an id, so generated e-mails
+/// are unique; read back in `done`. A saturated service sheds on purpose — `503` when the
+/// password-hash queue is full, `429` when one client network has too many logins in
+/// flight — so those are counted as shed; anything else that is not a 2xx is unexpected.
 const COUNT_UNEXPECTED: &str = r#"
 local threads = {}
 function setup(thread)
   table.insert(threads, thread)
   thread:set("tid", #threads)
 end
-function init(args) unexpected = 0 end
+function init(args) unexpected = 0; shed = 0 end
 response = function(status, headers, body)
-  if status < 200 or status >= 300 then unexpected = unexpected + 1 end
+  if status == 503 or status == 429 then shed = shed + 1
+  elseif status < 200 or status >= 300 then unexpected = unexpected + 1 end
 end
 function done(summary, latency, requests)
-  local n = 0
-  for _, t in ipairs(threads) do n = n + t:get("unexpected") end
+  local n, s = 0, 0
+  for _, t in ipairs(threads) do n = n + t:get("unexpected"); s = s + t:get("shed") end
   io.write(string.format("KEEL_UNEXPECTED %d\n", n))
+  io.write(string.format("KEEL_SHED %d\n", s))
 end
 "#;
 
@@ -495,6 +499,7 @@ fn parse_wrk(text: &str) -> Result<Value, String> {
     let mut non2xx = 0u64;
     let mut socket_errors = 0u64;
     let mut unexpected = 0u64;
+    let mut shed = 0u64;
     let mut requests = 0u64;
     for line in text.lines() {
         let l = line.trim();
@@ -513,6 +518,8 @@ fn parse_wrk(text: &str) -> Result<Value, String> {
                 .sum();
         } else if let Some(v) = l.strip_prefix("KEEL_UNEXPECTED") {
             unexpected = v.trim().parse().unwrap_or(0);
+        } else if let Some(v) = l.strip_prefix("KEEL_SHED") {
+            shed = v.trim().parse().unwrap_or(0);
         } else if l.contains("requests in") {
             requests = l
                 .split_whitespace()
@@ -525,7 +532,7 @@ fn parse_wrk(text: &str) -> Result<Value, String> {
     Ok(json!({
         "rps": (rps * 10.0).round() / 10.0,
         "p50_ms": p50, "p99_ms": p99,
-        "requests": requests, "non_2xx": non2xx, "socket_errors": socket_errors, "unexpected": unexpected,
+        "requests": requests, "non_2xx": non2xx, "socket_errors": socket_errors, "unexpected": unexpected, "shed": shed,
     }))
 }
 
