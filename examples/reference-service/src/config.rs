@@ -699,6 +699,56 @@ mod tests {
     }
 
     #[test]
+    fn redis_tls_cluster_replicas_and_pgbouncer_settings() {
+        let c = check(&OK, &[]).unwrap();
+        assert!(c.redis_cluster_urls.is_empty() && c.redis_ca_file.is_none());
+        assert_eq!(c.replicas, 1);
+        assert_eq!(c.db_pgbouncer, crate::db::PgBouncer::Off);
+        assert_eq!(c.migrations_database_url(), c.database_url());
+
+        let mut vars = OK.to_vec();
+        vars.extend([
+            (
+                "KEEL_REDIS_CLUSTER_URLS",
+                "redis://:pw@10.0.0.1:6379, redis://10.0.0.2:6379,",
+            ),
+            ("KEEL_REPLICAS", "3"),
+            ("DATABASE_POOL_PGBOUNCER", "transaction"),
+            ("KEEL_MIGRATIONS_DATABASE_URL", "postgres://app@db:5432/app"),
+        ]);
+        let c = check(&vars, &[]).unwrap();
+        assert_eq!(c.redis_cluster_urls.len(), 2);
+        assert_eq!(c.replicas, 3);
+        assert_eq!(c.db_pgbouncer, crate::db::PgBouncer::Transaction);
+        assert_eq!(c.migrations_database_url(), "postgres://app@db:5432/app");
+        assert!(
+            !format!("{c:?}").contains(":pw@"),
+            "cluster URLs are secrets"
+        );
+
+        let mut vars = OK.to_vec();
+        vars.extend([
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("KEEL_REDIS_CLUSTER_URLS", "redis://a:6379,http://b"),
+            ("KEEL_REDIS_CA_FILE", "/etc/ssl/redis-ca.pem"),
+            ("KEEL_REPLICAS", "0"),
+            ("DATABASE_POOL_PGBOUNCER", "statement"),
+            ("KEEL_MIGRATIONS_DATABASE_URL", "mysql://x"),
+        ]);
+        check(
+            &vars,
+            &[
+                "KEEL_REDIS_CLUSTER_URLS entries must start",
+                "REDIS_URL and KEEL_REDIS_CLUSTER_URLS are both set",
+                "KEEL_REDIS_CA_FILE needs a rediss:// REDIS_URL",
+                "KEEL_REPLICAS must be",
+                "DATABASE_POOL_PGBOUNCER `statement`",
+                "KEEL_MIGRATIONS_DATABASE_URL must start",
+            ],
+        );
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug() {
         let c = check(&OK, &[]).unwrap();
         let dbg = format!("{c:?}");
