@@ -162,7 +162,10 @@ mod tests {
             assert_eq!((fe.field.as_str(), fe.code.as_ref()), ("", "invalid_type"));
         }
         let malformed = Json::<Patch>::from_bytes(b"[null,");
-        assert!(matches!(malformed, Err(RejectionKind::MalformedJson { .. })));
+        assert!(matches!(
+            malformed,
+            Err(RejectionKind::MalformedJson { .. })
+        ));
         assert!(Json::<Patch>::from_bytes(b" {\"first\": null}").is_ok());
         // A sequence target still takes an array.
         assert!(Json::<Vec<Option<u8>>>::from_bytes(b"[null, null]").is_ok());
