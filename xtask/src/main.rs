@@ -31,7 +31,8 @@ commands:
   msrv     check every crate's rust-version against its dependency tree
   bench    [target…] [--full]  criterion benches vs peers; writes docs/benchmarks.{json,md}, docs/img/
   load     [--smoke]  HTTP load on the reference service vs bare axum (wrk); --smoke: a few seconds, no report
-  drill    [--smoke]  fault drills and a soak on two replicas; writes docs/reliability.md; --smoke: seconds, no report
+  drill    [--smoke] [name…]  fault drills and a soak on two replicas; writes docs/reliability.md
+           (all drills only); names: pg-restart pg-kill pg-slow redis abuse soak; --smoke: seconds, no report
 ";
 
 fn main() -> ExitCode {

@@ -33,9 +33,15 @@ impl Timing {
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let smoke = args.iter().any(|a| a == "--smoke");
-    if let Some(a) = args.iter().find(|a| *a != "--smoke") {
+    let only: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--smoke")
+        .collect();
+    if let Some(a) = only.iter().find(|a| !scenarios::NAMES.contains(a)) {
         return Err(format!(
-            "unknown argument `{a}` (usage: cargo xtask drill [--smoke])"
+            "unknown argument `{a}` (usage: cargo xtask drill [--smoke] [{}…])",
+            scenarios::NAMES.join("|")
         ));
     }
     let started = Instant::now();
@@ -60,7 +66,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
     println!("\n==> starting throwaway PostgreSQL and Redis");
     let mut services = Services::start(RedisNeed::Required)?;
-    let outcomes = scenarios::run_all(&bin, &work, &mut services, timing)?;
+    let outcomes = scenarios::run_all(&bin, &work, &mut services, timing, &only)?;
     drop(services);
 
     println!("\n{}", report::table(&outcomes));
@@ -69,7 +75,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .filter(|o| !o.pass)
         .map(|o| o.name.as_str())
         .collect();
-    if !smoke {
+    // A partial run prints its figures but leaves the published table alone.
+    if !smoke && only.is_empty() {
         report::write(&root, &outcomes, started.elapsed())?;
         println!("    wrote docs/reliability.md");
     }

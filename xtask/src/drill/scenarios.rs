@@ -78,11 +78,15 @@ impl Window {
     }
 }
 
+/// The drills' short names, for `cargo xtask drill <name>…`.
+pub(super) const NAMES: [&str; 6] = ["pg-restart", "pg-kill", "pg-slow", "redis", "abuse", "soak"];
+
 pub(super) fn run_all(
     bin: &Path,
     work: &Path,
     services: &mut Services,
     timing: Timing,
+    only: &[&str],
 ) -> Result<Vec<Outcome>, String> {
     let settings = Settings {
         request_timeout_secs: REQUEST_TIMEOUT.as_secs(),
@@ -109,7 +113,7 @@ pub(super) fn run_all(
         timing,
     };
     let mut out = Vec::new();
-    for (name, drill) in [
+    let drills = [
         (
             "postgres restart -m fast",
             pg_restart as fn(&mut Rig<'_>) -> Result<Outcome, String>,
@@ -119,7 +123,11 @@ pub(super) fn run_all(
         ("redis killed and restarted", redis_restart),
         ("client abuse", abuse),
         ("soak", soak),
-    ] {
+    ];
+    for (short, (name, drill)) in NAMES.iter().zip(drills) {
+        if !only.is_empty() && !only.contains(short) {
+            continue;
+        }
         println!("\n==> drill: {name}");
         let mut o = drill(&mut rig)?;
         o.name = name.to_owned();

@@ -7,7 +7,7 @@ use http::{HeaderMap, StatusCode, header};
 use keel_envelope::Envelope;
 use keel_envelope::axum::Json;
 use keel_errors::ApiError;
-use keel_validation::RedactedDebug;
+use keel_validation::{RedactedDebug, Validate};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -90,11 +90,17 @@ pub struct PasswordChange {
 }
 
 /// An API key to create.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
-    /// What the key is for (shown in listings).
-    #[schema(example = "billing-service", min_length = 1, max_length = 64)]
+    /// What the key is for (shown in listings): 1–32 characters, no control characters.
+    #[schema(
+        example = "billing-service",
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+    )]
+    #[validate(length(min = 1, max = 32))]
     pub name: String,
 }
 
@@ -291,6 +297,7 @@ pub async fn create_api_key(
     caller: Caller,
     Json(req): Json<NewKey>,
 ) -> Result<(StatusCode, Envelope<CreatedKey>), ApiError> {
+    let req = req.clean()?;
     let (id, key) = users.create_api_key(&caller, &req.name).await?;
     Ok((StatusCode::CREATED, Envelope::new(CreatedKey { id, key })))
 }

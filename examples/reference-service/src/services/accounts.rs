@@ -31,7 +31,7 @@ pub struct NewAccount {
     /// bundled list of the most common ones) and not your e-mail or name — rules a schema
     /// cannot express, answered 422 `VALIDATION_ERROR`.
     #[schema(example = "correct horse battery staple", min_length = 8, max_length = 128, format = Password,
-        pattern = r"^[^\x00-\x1F\x7F]*$")]
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     #[validate(password(context(email, first_name, last_name)))]
     pub password: String,
     /// First name: HTML removed, whitespace collapsed, title-cased, 2–50 characters (no `<`,
@@ -40,7 +40,7 @@ pub struct NewAccount {
         example = "ada",
         min_length = 2,
         max_length = 50,
-        pattern = r"^[^<>\x00-\x1F\x7F]*[^<>\s][^<>\x00-\x1F\x7F]*[^<>\s][^<>\x00-\x1F\x7F]*$"
+        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s][^<>\x00-\x1F\x7F-\x9F]*[^<>\s][^<>\x00-\x1F\x7F-\x9F]*$"
     )]
     #[normalize(strip_html, collapse_whitespace, title_case)]
     #[validate(length(min = 2, max = 50))]
@@ -50,7 +50,7 @@ pub struct NewAccount {
         example = "lovelace",
         min_length = 2,
         max_length = 50,
-        pattern = r"^[^<>\x00-\x1F\x7F]*[^<>\s][^<>\x00-\x1F\x7F]*[^<>\s][^<>\x00-\x1F\x7F]*$"
+        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s][^<>\x00-\x1F\x7F-\x9F]*[^<>\s][^<>\x00-\x1F\x7F-\x9F]*$"
     )]
     #[normalize(strip_html, collapse_whitespace, title_case)]
     #[validate(length(min = 2, max = 50))]
