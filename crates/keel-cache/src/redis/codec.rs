@@ -158,7 +158,7 @@ mod tests {
             decode::<User>(&bad_kind, 1).unwrap_err(),
             DecodeError::Kind(9)
         );
-        // A pickle, as the source design stored.
+        // A pickle, as a typical FastAPI service stores.
         assert!(
             decode::<User>(
                 b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x03Ada\x94.",

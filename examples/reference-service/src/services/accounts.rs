@@ -14,7 +14,7 @@ use super::{CachedUser, Users};
 use crate::domain::{Role, User};
 use crate::repository::{self, NewUser};
 
-// The source design's signup rules, declared once with keel-validation: `clean()`
+// A typical FastAPI service's signup rules, declared once with keel-validation: `clean()`
 // normalizes (e-mail trimmed and lowercased; names HTML-stripped, whitespace-collapsed and
 // title-cased; phone to E.164), then validates every field and reports all problems at
 // once, in declaration order. `Debug` (RedactedDebug) never shows the password.
