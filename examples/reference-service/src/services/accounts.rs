@@ -40,7 +40,7 @@ pub struct NewAccount {
         example = "ada",
         min_length = 2,
         max_length = 50,
-        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s][^<>\x00-\x1F\x7F-\x9F]*[^<>\s][^<>\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*$"
     )]
     #[normalize(strip_html, collapse_whitespace, title_case)]
     #[validate(length(min = 2, max = 50))]
@@ -50,7 +50,7 @@ pub struct NewAccount {
         example = "lovelace",
         min_length = 2,
         max_length = 50,
-        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s][^<>\x00-\x1F\x7F-\x9F]*[^<>\s][^<>\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*$"
     )]
     #[normalize(strip_html, collapse_whitespace, title_case)]
     #[validate(length(min = 2, max = 50))]

@@ -32,7 +32,7 @@ pub struct ProfileChanges {
         example = "Ada",
         min_length = 2,
         max_length = 50,
-        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s][^<>\x00-\x1F\x7F-\x9F]*[^<>\s][^<>\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*$"
     )]
     #[serde(default)]
     #[normalize(strip_html, collapse_whitespace, title_case)]
@@ -43,7 +43,7 @@ pub struct ProfileChanges {
         example = "Lovelace",
         min_length = 2,
         max_length = 50,
-        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s][^<>\x00-\x1F\x7F-\x9F]*[^<>\s][^<>\x00-\x1F\x7F-\x9F]*$"
+        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*$"
     )]
     #[serde(default)]
     #[normalize(strip_html, collapse_whitespace, title_case)]
