@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moka::notification::RemovalCause;
@@ -13,10 +13,8 @@ use moka::notification::RemovalCause;
 use crate::builder::{CacheBuilder, Weigher};
 use crate::clock::duration_nanos;
 use crate::entry::{Entry, Freshness, NEVER, Policy, Slot, millis_u32};
-use crate::error::LoadError;
-use crate::flight::{BoxLoader, Flight};
+use crate::flight::{Flight, boxed, lock};
 use crate::stats::{Counters, bump};
-use crate::tier::BoxFut;
 #[cfg(feature = "redis")]
 use crate::tier::SecondTier;
 use crate::{CacheKey, CacheStats, CacheStatus, Clock, Error, Lookup};
@@ -108,12 +106,6 @@ enum Local<V> {
     Absent,
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding this lock can only come from a `Hash`/`Eq` impl of the key;
-    // the map itself is still consistent, so keep going.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 fn key_starts_with<K: CacheKey>(key: &K, prefix: &str) -> bool {
     thread_local! {
         static BUF: Cell<String> = const { Cell::new(String::new()) };
@@ -130,19 +122,6 @@ fn key_starts_with<K: CacheKey>(key: &K, prefix: &str) -> bool {
 
 fn micros(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
-}
-
-fn boxed<V, F, Fut, E>(loader: F) -> BoxLoader<V>
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
-    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-    V: 'static,
-{
-    Box::new(move || {
-        let fut = loader();
-        Box::pin(async move { fut.await.map_err(LoadError::new) }) as BoxFut<'static, _>
-    })
 }
 
 impl<K, V> Cache<K, V>

@@ -80,6 +80,8 @@ impl<V> Entry<V> {
         }
     }
 
+    // Only the Redis tier reads freshness off an `Entry`; memory reads it off a `Slot`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     #[inline]
     pub(crate) fn freshness(&self, now: u64, policy: Policy) -> Freshness {
         freshness(

@@ -1,13 +1,14 @@
 //! Single-flight loads: one load per key in flight, every concurrent miss waits on it, and
 //! the load's task answers its waiters however it ends (done, panicked, aborted).
 
-use std::sync::Arc;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::cache::{Inner, lock};
+use crate::cache::Inner;
 use crate::clock::duration_nanos;
 #[cfg(feature = "redis")]
 use crate::entry::{Freshness, Policy};
@@ -21,6 +22,26 @@ use crate::{CacheKey, CacheStatus, Error, Lookup};
 pub(crate) type LoadResult<V> = Result<Option<V>, LoadError>;
 pub(crate) type BoxLoader<V> = Box<dyn FnOnce() -> BoxFut<'static, LoadResult<V>> + Send>;
 pub(crate) type Outcome<V> = Result<(Option<V>, CacheStatus), Error>;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding this lock can only come from a `Hash`/`Eq` impl of the key;
+    // the map itself is still consistent, so keep going.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Boxes a caller's loader into the form a flight runs.
+pub(crate) fn boxed<V, F, Fut, E>(loader: F) -> BoxLoader<V>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    V: 'static,
+{
+    Box::new(move || {
+        let fut = loader();
+        Box::pin(async move { fut.await.map_err(LoadError::new) }) as BoxFut<'static, _>
+    })
+}
 
 /// One load in flight for one key; every concurrent miss on the key waits on it.
 pub(crate) struct Flight<V> {
