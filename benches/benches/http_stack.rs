@@ -83,7 +83,7 @@ fn options() -> StackOptions {
         hsts: false,
         request_timeout: Duration::from_secs(10),
         global_limit: Some(
-            RateLimitLayer::new(limiter, key).renderer(keel_ratelimit::axum::Envelope),
+            RateLimitLayer::new(limiter, key).renderer(keel_ratelimit::axum::EnvelopeRenderer),
         ),
     }
 }

@@ -5,24 +5,24 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 pub mod code;
+mod either_envelope;
 mod envelope;
 mod error_envelope;
 mod field_error;
 mod field_path;
 mod meta;
 mod pagination;
-mod response;
 #[cfg(feature = "utoipa")]
 #[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
 mod schema;
 mod tag;
 mod value;
 
+pub use either_envelope::EitherEnvelope;
 pub use envelope::Envelope;
 pub use error_envelope::{ErrorBody, ErrorEnvelope};
 pub use field_error::FieldError;
 pub use field_path::{FieldPath, PathSegment};
 pub use meta::{MAX_REQUEST_ID_LEN, Meta, is_valid_request_id};
 pub use pagination::{Page, PageBounds, PageError, PageRequest, Pagination};
-pub use response::Response;
 pub use value::Value;

@@ -3,8 +3,8 @@
 //! extractors' rejections through a real `Router`.
 
 use keel_envelope::{
-    Envelope, ErrorBody, ErrorEnvelope, FieldError, FieldPath, Meta, PageRequest, Pagination,
-    Response, Value, code,
+    EitherEnvelope, Envelope, ErrorBody, ErrorEnvelope, FieldError, FieldPath, Meta, PageRequest,
+    Pagination, Value, code,
 };
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -83,8 +83,8 @@ fn error_round_trips_and_response_dispatches_on_success() {
     let json = serde_json::to_string(&err).unwrap();
     let back: ErrorEnvelope = serde_json::from_str(&json).unwrap();
     assert_eq!(back, err);
-    let r: Response<Vec<Item>> = serde_json::from_str(&json).unwrap();
-    assert!(matches!(r, Response::Error(_)));
+    let r: EitherEnvelope<Vec<Item>> = serde_json::from_str(&json).unwrap();
+    assert!(matches!(r, EitherEnvelope::Error(_)));
     // A success body never deserializes as an error envelope and vice versa.
     assert!(
         serde_json::from_str::<ErrorEnvelope>(

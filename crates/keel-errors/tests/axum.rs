@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use keel_errors::ApiError;
-use keel_errors::axum::{ErrorFormat, ErrorLayer, method_not_allowed, not_found};
+use keel_errors::axum::{ErrorFormat, RenderErrorsLayer, method_not_allowed, not_found};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -53,7 +53,7 @@ fn app(format: ErrorFormat) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(64))
-        .layer(ErrorLayer::new().format(format))
+        .layer(RenderErrorsLayer::new().format(format))
 }
 
 async fn send(app: Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
@@ -297,7 +297,7 @@ async fn every_error_is_no_store() {
             }),
         )
         .route("/ok", get(|| async { "ok" }))
-        .layer(ErrorLayer::new());
+        .layer(RenderErrorsLayer::new());
     let cases = [
         (
             post_req("/keel-json", Some("application/json"), "{"),

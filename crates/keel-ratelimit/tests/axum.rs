@@ -271,7 +271,7 @@ fn app_with(layer: RateLimitLayer) -> Router {
 async fn envelope_renderer() {
     let clock = Clock::manual();
     let layer = RateLimitLayer::new(memory(Quota::per_minute(1), &clock), KeyExtractor::global())
-        .renderer(keel_ratelimit::axum::Envelope);
+        .renderer(keel_ratelimit::axum::EnvelopeRenderer);
     let app = app(layer);
     send(&app, req("/", None, &[])).await;
     let (s, h, body) = send(&app, req("/", None, &[("x-request-id", "req-1")])).await;

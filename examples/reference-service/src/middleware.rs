@@ -6,7 +6,7 @@
 //! | 2 | compression | outside the error renderer, so rewritten error bodies are never mislabelled as gzip |
 //! | 3 | access log + metrics ([`HttpTelemetryLayer`](crate::telemetry::HttpTelemetryLayer)) | a request span for the handler's events, one access log line per request (method, matched route, status, latency, request id), request counter and latency histogram by matched route |
 //! | 4 | CORS | answers preflights before rate limits and handlers; absent when no origin is configured |
-//! | 5 | keel-errors `ErrorLayer` | request id in every error body; bodiless errors from the layers below become envelopes |
+//! | 5 | keel-errors `RenderErrorsLayer` | request id in every error body; bodiless errors from the layers below become envelopes |
 //! | 6 | global rate limit | per client IP (keel-ratelimit), optional |
 //! | 7 | catch panic | a panicking handler becomes a 500 envelope; the process keeps serving |
 //! | 8 | timeout | a handler over the limit becomes a 504 envelope |
@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use keel_errors::ApiError;
-use keel_errors::axum::ErrorLayer;
+use keel_errors::axum::RenderErrorsLayer;
 use tower::util::MapResponseLayer;
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -225,7 +225,7 @@ pub fn apply_layers(router: Router, opts: &StackOptions, upto: usize) -> Router 
         .option_layer(on(2).then(crate::telemetry::HttpTelemetryLayer::new))
         // No origin configured: no CORS layer at all (same-origin only, no `Vary` noise).
         .option_layer(cors)
-        .option_layer(on(4).then(ErrorLayer::new))
+        .option_layer(on(4).then(RenderErrorsLayer::new))
         .option_layer(limit)
         // catch-panic boxes the body; the rate limiter and the error renderer work on axum's body type.
         .option_layer(on(6).then(|| {

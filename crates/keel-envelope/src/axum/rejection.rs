@@ -122,7 +122,7 @@ impl std::error::Error for Rejection {}
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let mut res = super::json_response(self.status(), &self.to_error_envelope());
-        // Lets an outer layer (keel-errors' `ErrorLayer`) re-render it, e.g. as problem+json.
+        // Lets an outer layer (keel-errors' `RenderErrorsLayer`) re-render it, e.g. as problem+json.
         res.extensions_mut().insert(self);
         res
     }

@@ -12,7 +12,7 @@ use super::response::{RenderedError, kind_for_status, render};
 use crate::ApiError;
 use crate::problem::{PROBLEM_JSON, ProblemDetails};
 
-/// How [`ErrorLayer`] renders error bodies.
+/// How [`RenderErrorsLayer`] renders error bodies.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorFormat {
@@ -34,16 +34,16 @@ pub enum ErrorFormat {
 /// Place it inside the layer that sets `X-Request-Id` so the id is on the request.
 ///
 /// ```
-/// use keel_errors::axum::{ErrorFormat, ErrorLayer};
-/// let layer = ErrorLayer::new().format(ErrorFormat::Problem);
+/// use keel_errors::axum::{ErrorFormat, RenderErrorsLayer};
+/// let layer = RenderErrorsLayer::new().format(ErrorFormat::Problem);
 /// let app: axum::Router = axum::Router::new().layer(layer);
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ErrorLayer {
+pub struct RenderErrorsLayer {
     format: ErrorFormat,
 }
 
-impl ErrorLayer {
+impl RenderErrorsLayer {
     /// Envelope rendering.
     pub const fn new() -> Self {
         Self {
@@ -59,25 +59,25 @@ impl ErrorLayer {
     }
 }
 
-impl<S> Layer<S> for ErrorLayer {
-    type Service = ErrorRender<S>;
+impl<S> Layer<S> for RenderErrorsLayer {
+    type Service = RenderErrors<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ErrorRender {
+        RenderErrors {
             inner,
             format: self.format,
         }
     }
 }
 
-/// The service made by [`ErrorLayer`].
+/// The service made by [`RenderErrorsLayer`].
 #[derive(Debug, Clone)]
-pub struct ErrorRender<S> {
+pub struct RenderErrors<S> {
     inner: S,
     format: ErrorFormat,
 }
 
-impl<S> ErrorRender<S> {
+impl<S> RenderErrors<S> {
     /// Wraps `inner` with envelope rendering.
     pub const fn new(inner: S) -> Self {
         Self {
@@ -112,7 +112,7 @@ impl RequestContext {
     }
 }
 
-impl<S, B> Service<Request<B>> for ErrorRender<S>
+impl<S, B> Service<Request<B>> for RenderErrors<S>
 where
     S: Service<Request<B>, Response = Response>,
 {
@@ -148,7 +148,7 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// Response future of [`ErrorRender`].
+    /// Response future of [`RenderErrors`].
     #[derive(Debug)]
     pub struct ResponseFuture<F> {
         #[pin]

@@ -6,7 +6,7 @@ use crate::api_error::PublicError;
 use crate::{ApiError, ErrorKind};
 
 /// Marker in response extensions: this response renders an error, and here is its
-/// public part, so [`ErrorLayer`](super::ErrorLayer) can re-render it.
+/// public part, so [`RenderErrorsLayer`](super::RenderErrorsLayer) can re-render it.
 #[derive(Debug, Clone)]
 pub(crate) struct RenderedError(pub(crate) PublicError);
 

@@ -12,7 +12,7 @@ use http::request::Parts;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{KeyExtractor, PlainText, Renderer};
+use super::{KeyExtractor, PlainTextRenderer, Renderer};
 use crate::headers::{Prepared, RateHeaders};
 use crate::{Decision, Error, HeaderStyle, Key, Limiter};
 
@@ -114,7 +114,7 @@ impl RateLimitLayer {
                 shadow: false,
                 style: HeaderStyle::default(),
                 on_success: true,
-                renderer: Arc::new(PlainText),
+                renderer: Arc::new(PlainTextRenderer),
                 missing: MissingKey::default(),
                 prepared,
             }),
@@ -198,8 +198,8 @@ impl RateLimitLayer {
         self
     }
 
-    /// The renderer of rejections (default [`PlainText`]; with the `errors` feature,
-    /// [`Envelope`](super::Envelope) renders the keel envelope).
+    /// The renderer of rejections (default [`PlainTextRenderer`]; with the `errors` feature,
+    /// [`EnvelopeRenderer`](super::EnvelopeRenderer) renders the keel envelope).
     pub fn renderer(mut self, renderer: impl Renderer) -> Self {
         Arc::make_mut(&mut self.config).renderer = Arc::new(renderer);
         self

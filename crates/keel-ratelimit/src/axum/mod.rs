@@ -28,5 +28,5 @@ pub use extract::{
 };
 pub use layer::{MissingKey, RateLimit, RateLimitLayer, ResponseFuture};
 #[cfg(feature = "errors")]
-pub use render::Envelope;
-pub use render::{PlainText, Renderer};
+pub use render::EnvelopeRenderer;
+pub use render::{PlainTextRenderer, Renderer};

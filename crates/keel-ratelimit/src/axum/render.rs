@@ -59,13 +59,13 @@ fn plain(status: StatusCode, body: &'static str) -> Response {
 /// The default renderer: `429 Too Many Requests` with a plain-text body.
 ///
 /// ```
-/// use keel_ratelimit::axum::{PlainText, Renderer};
-/// # let _ = PlainText;
+/// use keel_ratelimit::axum::{PlainTextRenderer, Renderer};
+/// # let _ = PlainTextRenderer;
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PlainText;
+pub struct PlainTextRenderer;
 
-impl Renderer for PlainText {
+impl Renderer for PlainTextRenderer {
     fn rate_limited(&self, _: &Decision, _: &Parts) -> Response {
         plain(StatusCode::TOO_MANY_REQUESTS, "Too many requests\n")
     }
@@ -75,19 +75,19 @@ impl Renderer for PlainText {
 /// (seconds), the request id when the request carries a sane `x-request-id`.
 ///
 /// ```
-/// use keel_ratelimit::axum::{KeyExtractor, RateLimitLayer, Envelope};
+/// use keel_ratelimit::axum::{KeyExtractor, RateLimitLayer, EnvelopeRenderer};
 /// let limiter = keel_ratelimit::Limiter::memory_from_spec("5/minute")?;
-/// let layer = RateLimitLayer::new(limiter, KeyExtractor::peer_ip()).renderer(Envelope);
+/// let layer = RateLimitLayer::new(limiter, KeyExtractor::peer_ip()).renderer(EnvelopeRenderer);
 /// # let _ = layer;
 /// # Ok::<(), keel_ratelimit::Error>(())
 /// ```
 #[cfg(feature = "errors")]
 #[cfg_attr(docsrs, doc(cfg(feature = "errors")))]
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Envelope;
+pub struct EnvelopeRenderer;
 
 #[cfg(feature = "errors")]
-impl Envelope {
+impl EnvelopeRenderer {
     fn render(err: keel_errors::ApiError, request: &Parts) -> Response {
         let err = match keel_envelope::axum::request_id_from_headers(&request.headers) {
             Some(id) => err.with_request_id(id),
@@ -98,7 +98,7 @@ impl Envelope {
 }
 
 #[cfg(feature = "errors")]
-impl Renderer for Envelope {
+impl Renderer for EnvelopeRenderer {
     fn rate_limited(&self, decision: &Decision, request: &Parts) -> Response {
         let after = decision.retry_after().unwrap_or_default();
         Self::render(keel_errors::ApiError::rate_limited(after), request)

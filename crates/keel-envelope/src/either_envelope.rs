@@ -1,31 +1,32 @@
-//! [`Response`]: what a client reads back, success or error.
+//! [`EitherEnvelope`]: what a client reads back, a success or an error envelope.
 
 use serde::de::{Deserialize, Deserializer};
 
 use crate::{Envelope, ErrorEnvelope};
 
-/// Either envelope, told apart by the `success` member; for Rust clients of Keel APIs.
+/// A Keel response body as a Rust client decodes it: a success [`Envelope`] or an
+/// [`ErrorEnvelope`], told apart by the `success` member.
 ///
 /// ```
-/// use keel_envelope::Response;
+/// use keel_envelope::EitherEnvelope;
 ///
-/// let ok: Response<u32> = serde_json::from_str(r#"{"success":true,"data":5}"#).unwrap();
+/// let ok: EitherEnvelope<u32> = serde_json::from_str(r#"{"success":true,"data":5}"#).unwrap();
 /// assert_eq!(ok.into_result().unwrap().data, 5);
 ///
-/// let err: Response<u32> = serde_json::from_str(
+/// let err: EitherEnvelope<u32> = serde_json::from_str(
 ///     r#"{"success":false,"error":{"code":"NOT_FOUND","message":"gone"}}"#,
 /// ).unwrap();
 /// assert_eq!(err.into_result().unwrap_err().error.code, "NOT_FOUND");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub enum Response<T> {
+pub enum EitherEnvelope<T> {
     /// `success: true`.
     Success(Envelope<T>),
     /// `success: false`.
     Error(ErrorEnvelope),
 }
 
-impl<T> Response<T> {
+impl<T> EitherEnvelope<T> {
     /// `Ok` for a success envelope, `Err` for an error envelope.
     ///
     /// # Errors
@@ -42,16 +43,16 @@ impl<T> Response<T> {
 
 #[derive(serde::Deserialize)]
 #[serde(untagged)]
-enum ResponseRepr<T> {
+enum Repr<T> {
     Success(Envelope<T>),
     Error(ErrorEnvelope),
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Response<T> {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for EitherEnvelope<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(match ResponseRepr::<T>::deserialize(deserializer)? {
-            ResponseRepr::Success(e) => Self::Success(e),
-            ResponseRepr::Error(e) => Self::Error(e),
+        Ok(match Repr::<T>::deserialize(deserializer)? {
+            Repr::Success(e) => Self::Success(e),
+            Repr::Error(e) => Self::Error(e),
         })
     }
 }
