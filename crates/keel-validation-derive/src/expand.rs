@@ -315,8 +315,17 @@ pub(crate) fn field_normalize(f: &FieldInfo<'_>) -> TokenStream2 {
             steps.clear();
         }
     };
-    for n in &f.attrs.normalizers {
+    let mut normalizers = f.attrs.normalizers.iter().peekable();
+    while let Some(n) = normalizers.next() {
         match n {
+            // The usual pair on a name: one call that checks both in one pass over
+            // a value already in normal form (same result as the two calls).
+            Normalizer::Simple("collapse_whitespace")
+                if matches!(normalizers.peek(), Some(Normalizer::Simple("title_case"))) =>
+            {
+                normalizers.next();
+                text_steps.push(quote!(#kv::normalize::collapse_whitespace_title_case(__s);));
+            }
             Normalizer::Simple(name) => {
                 let id = format_ident!("{}", name);
                 text_steps.push(quote!(#kv::normalize::#id(__s);));

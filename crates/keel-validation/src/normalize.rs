@@ -13,6 +13,7 @@ use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick, is
 use crate::rules::PhoneOptions;
 use crate::rules::email::{EmailOptions, check as check_email};
 use crate::rules::phone::to_e164;
+use crate::swar;
 
 /// Removes leading and trailing Unicode whitespace.
 ///
@@ -194,17 +195,13 @@ pub fn email(s: &mut String) {
 /// assert_eq!(s, "Ada@bücher.de");
 /// ```
 pub fn email_with(s: &mut String, case: EmailCase) {
+    // Fast path, one pass: ASCII, no surrounding whitespace, no uppercase, no `--`
+    // (so no Punycode label): nothing to do.
+    if email_is_noop(s.as_bytes()) {
+        return;
+    }
     trim(s);
-    // Fast path: ASCII, no uppercase, no `--` (so no Punycode label): nothing to do.
-    let b = s.as_bytes();
-    let odd = b
-        .iter()
-        .fold(false, |acc, &c| acc | (c >= 0x80) | c.is_ascii_uppercase());
-    let dashes = b
-        .iter()
-        .zip(b.get(1..).unwrap_or_default())
-        .fold(false, |acc, (&x, &y)| acc | ((x == b'-') & (y == b'-')));
-    if !odd && !dashes {
+    if email_is_noop(s.as_bytes()) {
         return;
     }
     nfc(s);
@@ -248,6 +245,20 @@ pub fn email_with(s: &mut String, case: EmailCase) {
     }
 }
 
+/// Whether [`email_with`] leaves `b` as it is: ASCII, not starting or ending with
+/// whitespace, no uppercase letter and no `--`. Eight bytes at a time.
+fn email_is_noop(b: &[u8]) -> bool {
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return true;
+    };
+    if ascii_ws(first) || ascii_ws(last) {
+        return false;
+    }
+    !swar::any_window(b, b'a', |v| {
+        (v & swar::HIGH) | swar::upper(v) | swar::pairs(swar::eq(v, b'-')) != 0
+    })
+}
+
 fn contains_punycode(s: &str) -> bool {
     s.as_bytes()
         .windows(4)
@@ -264,6 +275,12 @@ fn contains_punycode(s: &str) -> bool {
 /// assert_eq!(s, "+14155552671");
 /// ```
 pub fn phone(s: &mut String, opts: &PhoneOptions) {
+    // Already `+` and digits (so nothing to trim either): nothing to do.
+    if let Some(d) = s.as_bytes().strip_prefix(b"+")
+        && d.iter().fold(true, |ok, b| ok & b.is_ascii_digit())
+    {
+        return;
+    }
     trim(s);
     if let Some(d) = s.strip_prefix('+')
         && d.bytes().all(|b| b.is_ascii_digit())
@@ -332,13 +349,31 @@ pub const NAME_PARTICLES: &[&str] = &[
 /// check("ÉLODIE ÖZTÜRK", "Élodie Öztürk");
 /// ```
 pub fn title_case(s: &mut String) {
-    if title_case_is_noop(s) {
+    if title_case_is_noop::<false>(s) {
         return;
     }
     let out = title_case_slow(s);
     if out != *s {
         *s = out;
     }
+}
+
+/// [`collapse_whitespace`] then [`title_case`], the pair a name field usually
+/// carries (`#[normalize(collapse_whitespace, title_case)]`; the derive emits this
+/// call for it). A value already in normal form is checked for both in one pass
+/// over its bytes; otherwise the two run in order, exactly as separate calls.
+///
+/// ```
+/// let mut s = String::from("  ada \t LOVELACE ");
+/// keel_validation::normalize::collapse_whitespace_title_case(&mut s);
+/// assert_eq!(s, "Ada Lovelace");
+/// ```
+pub fn collapse_whitespace_title_case(s: &mut String) {
+    if title_case_is_noop::<true>(s) {
+        return;
+    }
+    collapse_whitespace(s);
+    title_case(s);
 }
 
 fn title_case_slow(s: &str) -> String {
@@ -372,13 +407,22 @@ fn title_case_slow(s: &str) -> String {
 /// Fast path of [`title_case`]: true when an ASCII value would come out unchanged
 /// (`Ada`, `Lovelace`, `McDonald`, `van`), so no allocation is needed. One pass over
 /// the bytes; any non-ASCII byte or apostrophe sends the value to the full path.
-fn title_case_is_noop(s: &str) -> bool {
+/// With `COLLAPSED`, also requires what [`collapse_whitespace`] leaves unchanged
+/// (no surrounding whitespace, single inner spaces, no other whitespace).
+fn title_case_is_noop<const COLLAPSED: bool>(s: &str) -> bool {
     let all = s.as_bytes();
     let is_sep = |c: u8| c == b'-' || ascii_ws(c);
     let mut i = 0;
     let mut index = 0usize;
     while i < all.len() {
-        if is_sep(all[i]) {
+        let c = all[i];
+        if is_sep(c) {
+            if COLLAPSED
+                && c != b'-'
+                && (c != b' ' || i == 0 || i + 1 == all.len() || all[i - 1] == b' ')
+            {
+                return false;
+            }
             i += 1;
             continue;
         }
@@ -572,9 +616,48 @@ mod tests {
         /// The fast path only says "no change" when the full algorithm agrees.
         #[test]
         fn title_case_fast_path_agrees(s in "[a-zA-Z' -]{0,24}|(Mc|Van|van|VAN|Der|de|Y|y|O'|[A-Z][a-z]{0,6}|[ -])*") {
-            if title_case_is_noop(&s) {
+            if title_case_is_noop::<false>(&s) {
                 proptest::prop_assert_eq!(title_case_slow(&s), s);
             }
+        }
+
+        /// The fused pair behaves exactly as the two normalizers in sequence, and
+        /// its one-pass check only says "no change" when they agree.
+        #[test]
+        fn collapse_title_case_is_the_sequence(s in "[a-zA-Z' \t\n\u{a0}-]{0,24}|(Mc|Van|van|VAN|Der|de|Y|y|O'|[A-Z][a-z]{0,6}|[ -]|  |\t)*") {
+            let mut fused = s.clone();
+            collapse_whitespace_title_case(&mut fused);
+            let mut seq = s.clone();
+            collapse_whitespace(&mut seq);
+            title_case(&mut seq);
+            proptest::prop_assert_eq!(&fused, &seq);
+            if title_case_is_noop::<true>(&s) {
+                proptest::prop_assert_eq!(seq, s);
+            }
+        }
+
+        /// The one-pass no-op checks of `email_with` and `phone` only skip values
+        /// the full normalizers leave unchanged.
+        #[test]
+        fn email_phone_fast_paths_agree(s in "[ \t]?[a-zA-Z0-9.@+-]{0,16}(xn--|--)?[a-zA-Z0-9.é]{0,6}[ \t]?") {
+            if email_is_noop(s.as_bytes()) {
+                let mut full = s.clone();
+                trim(&mut full);
+                nfc(&mut full);
+                lowercase(&mut full);
+                proptest::prop_assert_eq!(&full, &s);
+                proptest::prop_assert!(!s.contains("--"));
+            }
+            let mut once = s.clone();
+            email(&mut once);
+            let mut twice = once.clone();
+            email(&mut twice);
+            proptest::prop_assert_eq!(once, twice);
+            let mut p = s;
+            phone(&mut p, &PhoneOptions::new());
+            let mut p2 = p.clone();
+            phone(&mut p2, &PhoneOptions::new());
+            proptest::prop_assert_eq!(p, p2);
         }
     }
 

@@ -165,6 +165,15 @@ fn count(s: &str, unit: LengthUnit, cap: usize) -> usize {
 /// ```
 pub fn length(value: &(impl AsText + ?Sized), opts: &Length) -> Result<(), Violation> {
     let s = value.as_text();
+    // A char is 1 to 4 bytes, so the byte length alone often proves both bounds
+    // (`Ada` against `min = 1, max = 50`): no need to count.
+    if opts.unit == LengthUnit::Chars
+        && opts.equal.is_none()
+        && opts.max.is_none_or(|max| s.len() <= max)
+        && opts.min.is_none_or(|min| s.len().div_ceil(4) >= min)
+    {
+        return Ok(());
+    }
     let cap = opts
         .equal
         .or(opts.max)
@@ -535,11 +544,7 @@ pub fn no_control_chars(
 ) -> Result<(), Violation> {
     let s = value.as_text();
     let bad = |c: char| c.is_control() && !(opts.allow_newlines && matches!(c, '\n' | '\r' | '\t'));
-    // Fast path: C1 controls are 2-byte sequences starting with 0xC2.
-    let suspicious = s
-        .bytes()
-        .fold(false, |acc, b| acc | (b < 0x20) | (b == 0x7f) | (b == 0xc2));
-    if suspicious && s.chars().any(bad) {
+    if may_have_controls(s.as_bytes()) && s.chars().any(bad) {
         Err(Violation::new(
             "control_chars",
             "must not contain control characters",
@@ -547,6 +552,19 @@ pub fn no_control_chars(
     } else {
         Ok(())
     }
+}
+
+/// Pre-filter of [`no_control_chars`]: whether `b` has a byte below 0x20, 0x7F, or
+/// 0xC2 (the lead byte of the C1 controls U+0080–U+009F). Eight bytes at a time,
+/// so a short name costs a dozen instructions; a `true` only sends the value to
+/// the exact per-char check.
+fn may_have_controls(b: &[u8]) -> bool {
+    crate::swar::any_window(b, b'a', |v| {
+        !crate::swar::ge(v, 0x20) & crate::swar::HIGH
+            | crate::swar::eq(v, 0x7f)
+            | crate::swar::eq(v, 0xc2)
+            != 0
+    })
 }
 
 /// `value == other` (password confirmation). `other` names the other field as the
@@ -718,6 +736,30 @@ mod tests {
         assert!(no_control_chars("a\u{85}b", &o).is_err());
         assert!(no_control_chars("a\u{7f}", &o).is_err());
         assert!(no_control_chars("tab\t", &o).is_err());
+    }
+
+    proptest::proptest! {
+        /// The SWAR pre-filter never misses a control character, in any position
+        /// relative to the 8-byte words (so no `no_control_chars` false negative).
+        #[test]
+        fn control_prefilter_is_conservative(s in "[a-z\u{0}-\u{1f}\u{7f}-\u{9f}é ]{0,40}") {
+            if s.chars().any(char::is_control) {
+                proptest::prop_assert!(may_have_controls(s.as_bytes()));
+            }
+            proptest::prop_assert_eq!(
+                no_control_chars(&s, &ControlChars::new()).is_ok(),
+                !s.chars().any(char::is_control)
+            );
+        }
+
+        /// The byte-length shortcut of `length` agrees with counting chars.
+        #[test]
+        fn length_shortcut_agrees(s in "[aé😀]{0,12}", min in 0usize..8, max in 0usize..16) {
+            let n = s.chars().count();
+            let expected = if n < min { Some("too_short") } else if n > max { Some("too_long") } else { None };
+            let got = length(&s, &Length::new().min(min).max(max)).err();
+            proptest::prop_assert_eq!(got.as_ref().map(|v| v.code()), expected);
+        }
     }
 
     #[test]
