@@ -4,23 +4,16 @@ use crate::Error;
 
 #[cfg_attr(docsrs, doc(cfg(feature = "errors")))]
 impl From<Error> for keel_errors::ApiError {
-    /// A loader error that is itself an [`ApiError`](keel_errors::ApiError) keeps its kind,
-    /// public message, field errors, `Retry-After` and `WWW-Authenticate`; a loader timeout
+    /// A loader error that is itself an [`ApiError`](keel_errors::ApiError) keeps everything
+    /// it renders (kind, public message, field errors, details, `Retry-After`,
+    /// `WWW-Authenticate`, extra headers such as `RateLimit`); a loader timeout
     /// becomes 504 `TIMEOUT`; everything else is a 500 whose cause is logged, never rendered.
     fn from(e: Error) -> Self {
         use keel_errors::ApiError;
         match &e {
             Error::Load(load) => {
                 if let Some(api) = load.downcast_ref::<ApiError>() {
-                    let mut out = ApiError::new(api.kind(), api.public_message().to_owned())
-                        .with_fields(api.fields().to_vec());
-                    if let Some(after) = api.retry_after() {
-                        out = out.with_retry_after(after);
-                    }
-                    if let Some(challenge) = api.www_authenticate() {
-                        out = out.with_www_authenticate(challenge.to_owned());
-                    }
-                    return out.with_source(e);
+                    return api.public_copy().with_source(e);
                 }
                 ApiError::internal(e)
             }
@@ -50,11 +43,17 @@ mod tests {
     fn retry_after_and_challenge_survive_the_conversion() {
         let outage = ApiError::service_unavailable("Database unavailable")
             .with_retry_after(Duration::from_secs(3))
-            .with_www_authenticate("Bearer realm=\"x\"");
+            .with_www_authenticate("Bearer realm=\"x\"")
+            .with_header(
+                http::HeaderName::from_static("ratelimit"),
+                http::HeaderValue::from_static("\"db\";r=0;t=3"),
+            );
         let api = ApiError::from(Error::Load(LoadError::new(outage)));
         assert_eq!(api.kind(), ErrorKind::ServiceUnavailable);
         assert_eq!(api.retry_after(), Some(Duration::from_secs(3)));
         assert_eq!(api.www_authenticate(), Some("Bearer realm=\"x\""));
+        assert_eq!(api.headers()["ratelimit"], "\"db\";r=0;t=3");
+        assert!(api.private_source().is_some());
     }
 
     #[test]

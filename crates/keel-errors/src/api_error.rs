@@ -6,6 +6,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use keel_envelope::{ErrorBody, ErrorEnvelope, FieldError, PageError, Value};
 
 use crate::ErrorKind;
@@ -23,6 +24,38 @@ pub(crate) struct PublicError {
     pub(crate) retry_after: Option<Duration>,
     pub(crate) www_authenticate: Option<Cow<'static, str>>,
     pub(crate) request_id: Option<String>,
+    /// Extra response headers ([`ApiError::with_header`]); bounded and never one the
+    /// renderer owns.
+    pub(crate) headers: HeaderMap,
+}
+
+/// The most extra headers one [`ApiError`] carries ([`ApiError::with_header`]).
+pub const MAX_EXTRA_HEADERS: usize = 16;
+
+/// The most bytes (names and values) of extra headers one [`ApiError`] carries.
+pub const MAX_EXTRA_HEADER_BYTES: usize = 4096;
+
+/// Headers [`ApiError::with_header`] refuses: framing and connection headers (a wrong
+/// value would corrupt the response), the body's own `Content-Type`, and those with a
+/// typed setter or a fixed rule (`Retry-After`, `WWW-Authenticate`, `Cache-Control:
+/// no-store`).
+fn is_reserved(name: &HeaderName) -> bool {
+    [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
+        header::TRANSFER_ENCODING,
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
+        header::RETRY_AFTER,
+        header::WWW_AUTHENTICATE,
+        header::CACHE_CONTROL,
+    ]
+    .contains(name)
+        || name == "keep-alive"
+        || name == "proxy-connection"
 }
 
 /// An API error: a [kind](ErrorKind) (code + status), a public message, optional field
@@ -76,6 +109,7 @@ impl ApiError {
                 retry_after: None,
                 www_authenticate: None,
                 request_id: None,
+                headers: HeaderMap::new(),
             },
             source: None,
         }
@@ -180,6 +214,55 @@ impl ApiError {
         self
     }
 
+    /// Adds a response header, e.g. the `RateLimit` headers of a denial or a `Set-Cookie`
+    /// clearing a session. Appended, so a name may repeat. Rendered on every status,
+    /// in the envelope and the problem details format alike.
+    ///
+    /// Bounded and checked: at most [`MAX_EXTRA_HEADERS`] headers and
+    /// [`MAX_EXTRA_HEADER_BYTES`] bytes of names and values; framing and connection
+    /// headers (`Content-Length`, `Transfer-Encoding`, `Connection`, …), `Content-Type`,
+    /// and the headers with their own rule (`Retry-After`: [`with_retry_after`](Self::with_retry_after);
+    /// `WWW-Authenticate`: [`with_www_authenticate`](Self::with_www_authenticate);
+    /// `Cache-Control`: always `no-store`) are refused. A refused header is not added
+    /// and is logged at `warn` level (name only): it is a bug in the calling code.
+    ///
+    /// ```
+    /// use http::{HeaderName, HeaderValue};
+    /// use keel_errors::ApiError;
+    /// let err = ApiError::rate_limited(std::time::Duration::from_secs(30))
+    ///     .with_header(HeaderName::from_static("ratelimit"), HeaderValue::from_static(r#""5/minute";r=0;t=30"#))
+    ///     .with_header(http::header::CONTENT_LENGTH, HeaderValue::from_static("0")); // refused
+    /// assert_eq!(err.headers()["ratelimit"], r#""5/minute";r=0;t=30"#);
+    /// assert_eq!(err.headers().len(), 1);
+    /// ```
+    #[must_use]
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        let used: usize = self
+            .public
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len())
+            .sum();
+        let refused = if is_reserved(&name) {
+            Some("the header is set by the renderer or has its own setter")
+        } else if self.public.headers.len() >= MAX_EXTRA_HEADERS {
+            Some("too many extra headers")
+        } else if used + name.as_str().len() + value.len() > MAX_EXTRA_HEADER_BYTES {
+            Some("extra headers too large")
+        } else {
+            None
+        };
+        match refused {
+            Some(reason) => {
+                tracing::warn!(header = %name, reason, "ApiError::with_header: header not added");
+            }
+            None => {
+                self.public.headers.append(name, value);
+            }
+        }
+        self
+    }
+
     /// Sets the request id (ignored unless sane: see [`keel_envelope::is_valid_request_id`]).
     #[must_use]
     pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
@@ -232,6 +315,30 @@ impl ApiError {
     /// The request id, if set.
     pub fn request_id(&self) -> Option<&str> {
         self.public.request_id.as_deref()
+    }
+
+    /// The extra response headers ([`with_header`](Self::with_header)).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.public.headers
+    }
+
+    /// A copy of everything that renders (kind, message, fields, details, headers,
+    /// `Retry-After`, challenge, request id) without the private source: for wrapping
+    /// an `ApiError` that arrives as another error's cause.
+    ///
+    /// ```
+    /// use keel_errors::ApiError;
+    /// let inner = ApiError::conflict("Taken").with_detail("field", "email");
+    /// let outer = inner.public_copy().with_source(inner);
+    /// assert_eq!(outer.public_message(), "Taken");
+    /// assert!(outer.private_source().is_some());
+    /// ```
+    #[must_use]
+    pub fn public_copy(&self) -> Self {
+        Self {
+            public: self.public.clone(),
+            source: None,
+        }
     }
 
     /// The private source, if any.

@@ -8,7 +8,7 @@ pub mod axum;
 mod kind;
 mod problem;
 
-pub use api_error::ApiError;
+pub use api_error::{ApiError, MAX_EXTRA_HEADER_BYTES, MAX_EXTRA_HEADERS};
 pub use kind::ErrorKind;
 pub use problem::{PROBLEM_JSON, ProblemDetails};
 

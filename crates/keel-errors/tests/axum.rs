@@ -329,3 +329,68 @@ async fn every_error_is_no_store() {
     assert_eq!(res.status(), StatusCode::OK);
     assert!(!res.headers().contains_key(header::CACHE_CONTROL));
 }
+
+/// Extra headers render with the error in both formats; a repeated name keeps every
+/// value; headers the renderer owns cannot be smuggled in.
+#[tokio::test]
+async fn extra_headers_render_in_both_formats() {
+    use http::{HeaderName, HeaderValue};
+    fn err() -> ApiError {
+        let cookie = header::SET_COOKIE;
+        ApiError::rate_limited(Duration::from_secs(7))
+            .with_header(
+                HeaderName::from_static("ratelimit"),
+                HeaderValue::from_static(r#""5/minute";r=0;t=7"#),
+            )
+            .with_header(cookie.clone(), HeaderValue::from_static("a=; Max-Age=0"))
+            .with_header(cookie, HeaderValue::from_static("b=; Max-Age=0"))
+            .with_header(header::CONTENT_LENGTH, HeaderValue::from_static("9999"))
+            .with_header(header::CACHE_CONTROL, HeaderValue::from_static("public"))
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+    }
+    for format in [ErrorFormat::Envelope, ErrorFormat::Problem] {
+        let app = Router::new()
+            .route("/", get(|| async { Err::<(), _>(err()) }))
+            .layer(RenderErrorsLayer::new().format(format));
+        let (s, h, body) = send(app, get_req("/")).await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(h["ratelimit"], r#""5/minute";r=0;t=7"#);
+        let cookies: Vec<_> = h.get_all(header::SET_COOKIE).iter().collect();
+        assert_eq!(cookies, ["a=; Max-Age=0", "b=; Max-Age=0"], "{format:?}");
+        assert_eq!(h[header::RETRY_AFTER], "7");
+        assert_eq!(h[header::CACHE_CONTROL], "no-store");
+        assert_ne!(
+            h.get(header::CONTENT_LENGTH).map(|v| v.as_bytes()),
+            Some(&b"9999"[..])
+        );
+        assert_eq!(
+            body["request_id"]
+                .as_str()
+                .or(body["meta"]["request_id"].as_str()),
+            Some("req-abc")
+        );
+    }
+    let e = err();
+    assert_eq!(e.headers().len(), 3);
+}
+
+#[test]
+fn extra_headers_are_bounded() {
+    use http::{HeaderName, HeaderValue};
+    let mut e = ApiError::bad_request("x");
+    for i in 0..keel_errors::MAX_EXTRA_HEADERS + 5 {
+        let name = HeaderName::try_from(format!("x-extra-{i}")).unwrap();
+        e = e.with_header(name, HeaderValue::from_static("1"));
+    }
+    assert_eq!(e.headers().len(), keel_errors::MAX_EXTRA_HEADERS);
+
+    let big = HeaderValue::try_from("v".repeat(keel_errors::MAX_EXTRA_HEADER_BYTES)).unwrap();
+    let e = ApiError::bad_request("x")
+        .with_header(
+            HeaderName::from_static("x-a"),
+            HeaderValue::from_static("small"),
+        )
+        .with_header(HeaderName::from_static("x-b"), big);
+    assert_eq!(e.headers().len(), 1);
+    assert!(e.headers().get("x-b").is_none());
+}

@@ -11,7 +11,9 @@ use axum::extract::ConnectInfo;
 use axum::routing::{get, post};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use keel_ratelimit::axum::{KeyExtractor, MissingKey, RateLimitLayer, TrustedProxies};
+use keel_ratelimit::axum::{
+    KeyExtractor, MissingKey, PlainTextRenderer, RateLimitLayer, TrustedProxies,
+};
 use keel_ratelimit::{Clock, HeaderStyle, KeyedLimiter, Quota};
 use tower::ServiceExt;
 
@@ -56,7 +58,8 @@ async fn headers_on_success_and_429_with_retry_after() {
     let app = app(RateLimitLayer::new(
         memory(Quota::per_minute(2), &clock),
         KeyExtractor::peer_ip(),
-    ));
+    )
+    .renderer(PlainTextRenderer));
     let peer = Some("192.0.2.1:1000");
     let (s, h, body) = send(&app, req("/", peer, &[])).await;
     assert_eq!((s, body.as_str()), (StatusCode::OK, "ok"));
@@ -70,6 +73,7 @@ async fn headers_on_success_and_429_with_retry_after() {
     let (s, h, body) = send(&app, req("/", peer, &[])).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(body, "Too many requests\n");
+    assert_eq!(h["content-type"], "text/plain; charset=utf-8");
     assert_eq!(h["retry-after"], "30");
     assert_eq!(h["ratelimit"], r#""2/minute";r=0;t=60"#);
     // Another client is unaffected; time heals.
@@ -211,7 +215,12 @@ async fn per_route_layers_cost_and_styles() {
     let (s, h, body) = send(&app_with(huge), req("/", None, &[])).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
     assert!(h.get("retry-after").is_none());
-    assert_eq!(body, "This request exceeds the rate limit\n");
+    let expected = if cfg!(feature = "errors") {
+        r#"{"success":false,"error":{"code":"RATE_LIMITED","message":"This request exceeds the rate limit"}}"#
+    } else {
+        "This request exceeds the rate limit\n"
+    };
+    assert_eq!(body, expected);
 }
 
 #[tokio::test]
@@ -266,12 +275,12 @@ fn app_with(layer: RateLimitLayer) -> Router {
     app(layer)
 }
 
+/// With the `errors` feature the default 429 is the keel envelope, no `.renderer(..)` needed.
 #[cfg(feature = "errors")]
 #[tokio::test]
-async fn envelope_renderer() {
+async fn envelope_is_the_default_with_the_errors_feature() {
     let clock = Clock::manual();
-    let layer = RateLimitLayer::new(memory(Quota::per_minute(1), &clock), KeyExtractor::global())
-        .renderer(keel_ratelimit::axum::EnvelopeRenderer);
+    let layer = RateLimitLayer::new(memory(Quota::per_minute(1), &clock), KeyExtractor::global());
     let app = app(layer);
     send(&app, req("/", None, &[])).await;
     let (s, h, body) = send(&app, req("/", None, &[("x-request-id", "req-1")])).await;
@@ -283,6 +292,62 @@ async fn envelope_renderer() {
     assert_eq!(v["error"]["code"], "RATE_LIMITED");
     assert_eq!(v["error"]["details"]["retry_after"], 60);
     assert_eq!(v["meta"]["request_id"], "req-1");
+    // The rate limit headers ride along; like every keel error, it is never cached.
+    assert_eq!(h["ratelimit"], r#""1/minute";r=0;t=60"#);
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(
+        body,
+        r#"{"success":false,"error":{"code":"RATE_LIMITED","message":"Too many requests","details":{"retry_after":60}},"meta":{"request_id":"req-1"}}"#
+    );
+}
+
+/// Serving without `into_make_service_with_connect_info` makes a per-IP limit one shared
+/// bucket: the layer says so once, loudly, and only when the peer address is what is missing.
+#[tokio::test]
+async fn a_missing_connect_info_is_warned_about_once_per_layer() {
+    use keel_testkit::LogCapture;
+    let logs = LogCapture::new();
+    let _guard = logs.set_default(tracing::Level::WARN);
+    let needle = "into_make_service_with_connect_info";
+    let clock = Clock::manual();
+
+    let by_ip = app(RateLimitLayer::new(
+        memory(Quota::per_minute(100), &clock),
+        KeyExtractor::peer_ip(),
+    ));
+    // With ConnectInfo: nothing to say.
+    send(&by_ip, req("/", Some("192.0.2.1:1"), &[])).await;
+    assert_eq!(logs.count(needle), 0, "{}", logs.text());
+    for _ in 0..3 {
+        assert_eq!(send(&by_ip, req("/", None, &[])).await.0, StatusCode::OK);
+    }
+    assert_eq!(logs.count(needle), 1, "{}", logs.text());
+    assert_eq!(logs.count("WARN"), 1, "{}", logs.text());
+
+    // Another layer warns on its own; a proxy-aware key needs the peer too.
+    let trusted = TrustedProxies::cidrs(["10.0.0.0/8"]).unwrap();
+    let by_client = app(RateLimitLayer::new(
+        memory(Quota::per_minute(100), &clock),
+        KeyExtractor::header("x-api-key").or(KeyExtractor::client_ip(trusted)),
+    ));
+    send(&by_client, req("/", None, &[])).await;
+    send(&by_client, req("/", None, &[])).await;
+    assert_eq!(logs.count(needle), 2, "{}", logs.text());
+
+    // A key that does not need the peer (a missing API key) is not a misconfiguration.
+    let by_header = app(RateLimitLayer::new(
+        memory(Quota::per_minute(100), &clock),
+        KeyExtractor::header("x-api-key"),
+    ));
+    send(&by_header, req("/", None, &[])).await;
+    // Nor is `Skip`.
+    let skip = app(RateLimitLayer::new(
+        memory(Quota::per_minute(100), &clock),
+        KeyExtractor::peer_ip(),
+    )
+    .on_missing_key(MissingKey::Skip));
+    send(&skip, req("/", None, &[])).await;
+    assert_eq!(logs.count(needle), 2, "{}", logs.text());
 }
 
 #[cfg(feature = "redis")]

@@ -218,9 +218,9 @@ fn rerender(res: Response, ctx: &RequestContext) -> Response {
     let rendered = render(&public, ctx.path.as_deref());
     let (mut parts, _) = res.into_parts();
     let (new_parts, body) = rendered.into_parts();
-    for (name, value) in &new_parts.headers {
-        parts.headers.insert(name.clone(), value.clone());
-    }
+    // Per name, the rendered values replace the old ones; a repeated name (two extra
+    // `Set-Cookie`s) keeps all its values.
+    parts.headers.extend(new_parts.headers);
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.extensions.insert(RenderedError(public));
     Response::from_parts(parts, body)

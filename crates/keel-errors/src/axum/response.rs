@@ -27,6 +27,10 @@ pub(crate) fn render(public: &PublicError, problem_instance: Option<&str>) -> Re
         json_response(status, &public.to_envelope())
     };
     let headers = res.headers_mut();
+    // Extra headers first: none of them is one set below (`with_header` refuses those).
+    for (name, value) in &public.headers {
+        headers.append(name.clone(), value.clone());
+    }
     // 401 always carries a challenge (RFC 9110 §15.5.2); a 403 may carry one too (RFC 6750
     // §3.1 `error="insufficient_scope"`).
     let challenge = match (&public.www_authenticate, public.kind) {

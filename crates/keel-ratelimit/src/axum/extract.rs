@@ -209,6 +209,16 @@ impl KeyExtractor {
         Self(Kind::Or(Box::new(self), Box::new(other)))
     }
 
+    /// Whether this extractor (or one of its `or` alternatives) keys by the peer address,
+    /// which needs axum's `ConnectInfo`.
+    pub(super) fn uses_peer(&self) -> bool {
+        match &self.0 {
+            Kind::PeerIp { .. } | Kind::ClientIp { .. } => true,
+            Kind::Header(_) | Kind::Global | Kind::Fn(..) => false,
+            Kind::Or(a, b) => a.uses_peer() || b.uses_peer(),
+        }
+    }
+
     /// The key of a request, if any. Never panics, whatever the headers hold.
     pub fn extract(&self, parts: &Parts) -> Option<Key> {
         match &self.0 {
@@ -232,6 +242,11 @@ impl KeyExtractor {
             Kind::Or(a, b) => a.extract(parts).or_else(|| b.extract(parts)),
         }
     }
+}
+
+/// Whether the request carries axum's `ConnectInfo<SocketAddr>`.
+pub(super) fn has_peer(parts: &Parts) -> bool {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().is_some()
 }
 
 fn peer(parts: &Parts) -> Option<IpAddr> {

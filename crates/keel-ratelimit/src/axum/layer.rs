@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use axum::response::Response;
@@ -12,7 +13,7 @@ use http::request::Parts;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{KeyExtractor, PlainTextRenderer, Renderer};
+use super::{KeyExtractor, Renderer};
 use crate::headers::{Prepared, RateHeaders};
 use crate::{Decision, Error, HeaderStyle, Key, Limiter};
 
@@ -28,6 +29,8 @@ type PartsFn<T> = Arc<dyn Fn(&Parts) -> T + Send + Sync>;
 pub enum MissingKey {
     /// Count all such requests against one shared key (default): still limited, and a
     /// misconfiguration (no `ConnectInfo`) shows up as one hot key, not as no limit.
+    /// When the key needs the peer address and a request has none (the server was not
+    /// started with `into_make_service_with_connect_info`), the layer logs a warning once.
     #[default]
     SharedBucket,
     /// Let them through unlimited (e.g. an API-key limit behind an auth layer that
@@ -49,6 +52,8 @@ struct Config {
     missing: MissingKey,
     /// The header parts of `limiter`, formatted once.
     prepared: Prepared,
+    /// Whether the missing-`ConnectInfo` warning was logged (once per layer).
+    warned_no_peer: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for Config {
@@ -114,9 +119,10 @@ impl RateLimitLayer {
                 shadow: false,
                 style: HeaderStyle::default(),
                 on_success: true,
-                renderer: Arc::new(PlainTextRenderer),
+                renderer: default_renderer(),
                 missing: MissingKey::default(),
                 prepared,
+                warned_no_peer: Arc::new(AtomicBool::new(false)),
             }),
         }
     }
@@ -198,8 +204,9 @@ impl RateLimitLayer {
         self
     }
 
-    /// The renderer of rejections (default [`PlainTextRenderer`]; with the `errors` feature,
-    /// [`EnvelopeRenderer`](super::EnvelopeRenderer) renders the keel envelope).
+    /// The renderer of rejections. The default is the keel error envelope
+    /// (`EnvelopeRenderer`) with the `errors` feature, [`PlainTextRenderer`](super::PlainTextRenderer)
+    /// without it.
     pub fn renderer(mut self, renderer: impl Renderer) -> Self {
         Arc::make_mut(&mut self.config).renderer = Arc::new(renderer);
         self
@@ -210,6 +217,18 @@ impl RateLimitLayer {
     pub fn on_missing_key(mut self, missing: MissingKey) -> Self {
         Arc::make_mut(&mut self.config).missing = missing;
         self
+    }
+}
+
+/// The renderer a new layer starts with: the keel envelope when the `errors` feature is on.
+fn default_renderer() -> Arc<dyn Renderer> {
+    #[cfg(feature = "errors")]
+    {
+        Arc::new(super::EnvelopeRenderer)
+    }
+    #[cfg(not(feature = "errors"))]
+    {
+        Arc::new(super::PlainTextRenderer)
     }
 }
 
@@ -318,12 +337,43 @@ impl Config {
         let key = match self.key.extract(parts) {
             Some(k) => k,
             None => match self.missing {
-                MissingKey::SharedBucket => unkeyed(),
+                MissingKey::SharedBucket => {
+                    self.warn_if_no_peer(parts);
+                    unkeyed()
+                }
                 MissingKey::Skip => return None,
             },
         };
         let cost = self.cost.as_ref().map_or(1, |f| f(parts));
         Some((key, cost))
+    }
+}
+
+impl Config {
+    /// Logs once per layer when the key needs the peer address and the request has none:
+    /// the usual cause is serving without `into_make_service_with_connect_info`, which
+    /// silently turns a per-client limit into one bucket shared by every client.
+    #[cold]
+    fn warn_if_no_peer(&self, parts: &Parts) {
+        if self.warned_no_peer.load(Ordering::Relaxed)
+            || !self.key.uses_peer()
+            || super::extract::has_peer(parts)
+        {
+            return;
+        }
+        if !self.warned_no_peer.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: "keel_ratelimit",
+                key = ?self.key,
+                "rate limit key needs the client address, but the request has no \
+                 ConnectInfo<SocketAddr>: every such request now shares ONE bucket \
+                 (MissingKey::SharedBucket), so one client can exhaust the limit for all. \
+                 Serve with `axum::serve(listener, \
+                 app.into_make_service_with_connect_info::<SocketAddr>())`, or set \
+                 `.on_missing_key(MissingKey::Skip)` if unkeyed requests may pass. \
+                 (Logged once per layer.)"
+            );
+        }
     }
 }
 

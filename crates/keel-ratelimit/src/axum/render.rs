@@ -93,14 +93,19 @@ impl EnvelopeRenderer {
             Some(id) => err.with_request_id(id),
             None => err,
         };
-        keel_envelope::axum::json_response(err.status(), &err.to_envelope())
+        let mut res = keel_envelope::axum::json_response(err.status(), &err.to_envelope());
+        // As every keel error response: never cached.
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res
     }
 }
 
 #[cfg(feature = "errors")]
 impl Renderer for EnvelopeRenderer {
     fn rate_limited(&self, decision: &Decision, request: &Parts) -> Response {
-        let after = decision.retry_after().unwrap_or_default();
+        // The layer adds the rate limit headers afterwards.
+        let after = crate::errors::retry_after(decision);
         Self::render(keel_errors::ApiError::rate_limited(after), request)
     }
 
