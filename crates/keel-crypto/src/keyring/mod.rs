@@ -15,7 +15,7 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use zeroize::{Zeroize, Zeroizing};
 
-use self::format::{AssociatedData, ID_LEN, NONCE_LEN};
+use self::format::{AdBuf, ID_LEN, NONCE_LEN};
 pub use self::format::{TOKEN_HEADER_LEN, TOKEN_OVERHEAD, TOKEN_VERSION};
 use self::usage::Usage;
 pub use self::usage::{DEFAULT_USAGE_LIMIT, MAX_USAGE_LIMIT};
@@ -228,18 +228,21 @@ impl KeyRing {
         let mut nonce = [0u8; NONCE_LEN];
         fill_random(&mut nonce)?;
 
-        let mut token = Vec::with_capacity(TOKEN_OVERHEAD + plaintext.len());
-        token.push(TOKEN_VERSION);
-        token.extend_from_slice(&entry.id().to_be_bytes());
-        token.extend_from_slice(&nonce);
-        let ad = AssociatedData::new(&token[..ID_LEN], purpose, aad)
+        let mut header = [TOKEN_VERSION; ID_LEN];
+        header[1..].copy_from_slice(&entry.id().to_be_bytes());
+        let mut ad = AdBuf::new();
+        let ad = ad
+            .fill(&header, purpose, aad)
             .ok_or(Error::InputTooLarge("purpose longer than 4 GiB"))?;
+        let mut token = Vec::with_capacity(TOKEN_OVERHEAD + plaintext.len());
+        token.extend_from_slice(&header);
+        token.extend_from_slice(&nonce);
         token.extend_from_slice(plaintext);
         let tag = key
             .cipher
             .encrypt_inout_detached(
                 &Nonce::from(nonce),
-                ad.as_bytes(),
+                ad,
                 (&mut token[TOKEN_HEADER_LEN..]).into(),
             )
             .map_err(|_| Error::InputTooLarge("input exceeds the AES-GCM limits"))?;
@@ -302,7 +305,10 @@ impl KeyRing {
             .map_err(|_| fail("too short"))?;
         let (body, tag) = token[TOKEN_HEADER_LEN..].split_at(token.len() - TOKEN_OVERHEAD);
         let tag = Tag::try_from(tag).map_err(|_| fail("too short"))?;
-        let ad = AssociatedData::new(&token[..ID_LEN], purpose, aad)
+        let header: &[u8; ID_LEN] = token[..ID_LEN].try_into().map_err(|_| fail("too short"))?;
+        let mut ad = AdBuf::new();
+        let ad = ad
+            .fill(header, purpose, aad)
             .ok_or_else(|| fail("purpose too long"))?;
         // Buffer-to-buffer: GHASH reads the token, CTR writes the plaintext; no extra copy.
         let mut plaintext = vec![0u8; body.len()];
@@ -310,7 +316,7 @@ impl KeyRing {
         if entry
             .value()
             .cipher
-            .decrypt_inout_detached(&Nonce::from(nonce), ad.as_bytes(), buffer, &tag)
+            .decrypt_inout_detached(&Nonce::from(nonce), ad, buffer, &tag)
             .is_err()
         {
             plaintext.zeroize();
