@@ -128,70 +128,35 @@ pub fn check_schema(schema: &str) -> Result<()> {
 }
 
 /// Applies every migration not yet applied to `schema` (created if missing), in one
-/// transaction, under an advisory lock so concurrent starts of several replicas are safe.
-/// Returns the versions applied now (empty when up to date). Versions are tracked in
-/// `<schema>.keel_auth_migrations`.
+/// transaction, under an advisory lock so concurrent starts of several replicas are safe
+/// (keel-db-pool's [`Migrator`](keel_db_pool::Migrator)). Returns the versions applied
+/// now (empty when up to date). Versions are tracked in `<schema>.keel_auth_migrations`.
 ///
 /// # Errors
-/// [`Error::Config`] for an invalid schema name; [`Error::Store`] when PostgreSQL fails
-/// (nothing is applied then).
+/// [`Error::Config`] for an invalid schema name; [`Error::Store`] when PostgreSQL fails,
+/// another replica holds the lock for more than 60 s, or an applied migration differs
+/// from this version's (nothing is applied then).
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub async fn apply(pool: &keel_db_pool::Pool, schema: &str) -> Result<Vec<u32>> {
     // Any constant works: it only serializes keel-auth migrations against each other.
     const LOCK_KEY: i64 = 0x6b65_656c_6175_7468; // "keelauth"
     check_schema(schema)?;
-    let setup = format!(
-        "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
-         SET LOCAL search_path TO \"{schema}\";
-         CREATE TABLE IF NOT EXISTS \"{schema}\".{HISTORY_TABLE} (
-             version    integer     PRIMARY KEY,
-             name       text        NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now()
-         )"
-    );
-    // Qualified names: cached prepared statements must never resolve through a
-    // search_path set for another schema.
-    let select = format!("SELECT version FROM \"{schema}\".{HISTORY_TABLE}");
-    let insert =
-        format!("INSERT INTO \"{schema}\".{HISTORY_TABLE} (version, name) VALUES ($1, $2)");
-    let result = pool
-        .transaction(|tx| {
-            // The closure may run again on a retry: each run owns its copies.
-            let (setup, select, insert) = (setup.clone(), select.clone(), insert.clone());
-            Box::pin(async move {
-                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
-                    .await?;
-                tx.batch_execute(&setup).await?;
-                let done: Vec<i32> = tx
-                    .query(&select, &[])
-                    .await?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                let mut applied = Vec::new();
-                for m in MIGRATIONS {
-                    let version = i32::try_from(m.version).unwrap_or(i32::MAX);
-                    if done.contains(&version) {
-                        continue;
-                    }
-                    tx.batch_execute(m.sql).await?;
-                    tx.execute(&insert, &[&version, &m.name]).await?;
-                    applied.push(m.version);
-                }
-                Ok::<_, keel_db_pool::Error>(applied)
-            })
-        })
-        .await;
-    match result {
-        Ok(applied) => {
-            if !applied.is_empty() {
-                tracing::info!(schema, ?applied, "keel-auth migrations applied");
-            }
-            Ok(applied)
-        }
-        Err(e) => Err(Error::store(e)),
+    let migrations: Vec<keel_db_pool::Migration> = MIGRATIONS
+        .iter()
+        .map(|m| keel_db_pool::Migration::new(m.version, m.name, m.sql))
+        .collect();
+    let applied = keel_db_pool::Migrator::new(&migrations)
+        .schema(schema)
+        .table(HISTORY_TABLE)
+        .lock_key(LOCK_KEY)
+        .apply(pool)
+        .await
+        .map_err(Error::store)?;
+    if !applied.is_empty() {
+        tracing::info!(schema, ?applied, "keel-auth migrations applied");
     }
+    Ok(applied)
 }
 
 #[cfg(test)]

@@ -620,3 +620,55 @@ async fn limiters_built_elsewhere_and_failing_closed() {
     ));
     assert!(matches!(p.check_signup(from).await, Err(Error::Store(_))));
 }
+
+/// On a Redis Cluster, through a connection built by keel-ratelimit's `RedisTarget`
+/// (what a deployment with a cluster or a private CA uses): two replicas share one
+/// signup quota, and its keys live in the cluster.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn build_redis_shares_limits_over_a_redis_cluster() {
+    use keel_ratelimit::redis::RedisTarget;
+    let cluster = match keel_testkit::TempRedisCluster::start_new(3) {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(!keel_testkit::services_required(), "Redis Cluster: {e}");
+            return;
+        }
+    };
+    let prefix = keel_testkit::unique_name("auth_cluster");
+    let conn = RedisTarget::cluster(cluster.urls())
+        .unwrap()
+        .connect_lazy(Duration::from_secs(2))
+        .unwrap();
+    let replica = || {
+        LoginPolicy::builder(SecretKey::from_bytes(SECRET))
+            .signups([Quota::per_minute(2)])
+            .build_redis(&conn, &prefix)
+            .unwrap()
+    };
+    let (r1, r2) = (replica(), replica());
+    let client = ip("203.0.113.9");
+    r1.check_signup(client).await.unwrap();
+    r2.check_signup(client).await.unwrap();
+    for r in [&r1, &r2] {
+        assert!(matches!(
+            r.check_signup(client).await,
+            Err(Error::RateLimited { .. })
+        ));
+    }
+    let mut keys = 0;
+    for url in cluster.urls() {
+        let mut c = redis::Client::open(url)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let found: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:signup:*"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        keys += found.len();
+    }
+    assert_eq!(keys, 1, "one keyed-hash key for the client's network");
+}

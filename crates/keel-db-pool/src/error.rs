@@ -147,6 +147,11 @@ pub enum Error {
     /// Invalid configuration.
     #[error("invalid database pool configuration: {0}")]
     Config(String),
+    /// A [`Migrator`](crate::Migrator) refused to run: a migration already applied was
+    /// changed or renamed since (the database and the code disagree), the migrations are
+    /// not in increasing version order, or the advisory lock was not granted in time.
+    #[error("migrations: {0}")]
+    Migration(String),
     /// Any other database error (syntax error, permission denied, …) or driver error
     /// (type conversion, unexpected row count, …).
     #[error("database error: {}", db_message(source))]
@@ -446,6 +451,7 @@ impl Error {
             Self::PoolTimeout { .. }
             | Self::PoolClosed
             | Self::Config(_)
+            | Self::Migration(_)
             | Self::Parameters { .. } => None,
         }
     }

@@ -53,6 +53,7 @@ impl From<Error> for ApiError {
             Error::StatementTimeout { .. } => ApiError::timeout().with_source(e),
             Error::NotNullViolation { .. }
             | Error::Config(_)
+            | Error::Migration(_)
             | Error::Parameters { .. }
             | Error::Database { .. } => ApiError::internal(e),
         }

@@ -10,6 +10,7 @@ mod lease;
 mod maintenance;
 mod manager;
 mod metrics;
+mod migrate;
 mod pool;
 mod session;
 mod statement;
@@ -24,6 +25,7 @@ pub use config::{
 pub use connection::Connection;
 pub use error::{Error, TlsFailure};
 pub use metrics::{ClosedCounts, PoolStats, PoolStatus, WaitHistogram};
+pub use migrate::{Migration, Migrator};
 pub use pool::Pool;
 pub use transaction::{RetryPolicy, Transaction, TransactionOptions};
 

@@ -21,6 +21,7 @@ use keel_auth::{
 use keel_crypto::{AsyncPasswordHasher, KeyRing, SecretKey};
 use keel_errors::ApiError;
 use keel_ratelimit::Quota;
+use keel_ratelimit::redis::RedisConnection;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
@@ -59,8 +60,8 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// Builds the components over PostgreSQL schema `KEEL_AUTH_SCHEMA` (and Redis for the
-    /// login limits when configured).
+    /// Builds the components over PostgreSQL schema `KEEL_AUTH_SCHEMA` (and Redis, a node
+    /// or a cluster, for the login limits when configured).
     ///
     /// # Errors
     /// A message naming what keel-auth refused.
@@ -69,6 +70,7 @@ impl Auth {
         db: &Db,
         keyring: Arc<KeyRing>,
         hasher: AsyncPasswordHasher,
+        redis: Option<&RedisConnection>,
     ) -> Result<Self, String> {
         let schema = config.auth_schema.as_str();
         let key = Key::hs256("k1", config.jwt_secret.expose_secret().as_bytes())
@@ -97,12 +99,10 @@ impl Auth {
         let signups = Quota::parse_many(&config.rate_limit_signup)
             .map_err(|err| format!("KEEL_RATE_LIMIT_SIGNUP: {err}"))?;
         let builder = LoginPolicy::builder(secret).signups(signups);
-        let login = match &config.redis_url {
+        let prefix = format!("{}:auth:", config.redis_prefix);
+        let login = match redis {
             None => builder.build(),
-            Some(url) => {
-                let prefix = format!("{}:auth:", config.redis_prefix);
-                builder.connect_redis(url.expose_secret(), &prefix).await
-            }
+            Some(conn) => builder.build_redis(conn, &prefix),
         }
         .map_err(e("login policy"))?;
         Ok(Self {

@@ -6,7 +6,7 @@
 //! | `DATABASE_URL` | required | PostgreSQL URL |
 //! | `REDIS_URL` | unset | Redis URL (`redis://` or TLS `rediss://`); without it (and without a cluster) rate limits and the cache are in-memory (one replica) |
 //! | `KEEL_REDIS_CLUSTER_URLS` | unset | comma-separated seed URLs of a Redis Cluster (`redis://a:6379,redis://b:6379`) for the rate limits and the cache; instead of `REDIS_URL` |
-//! | `KEEL_REDIS_CA_FILE` | unset | PEM root certificate(s) that `rediss://` certificates must chain to (default: the system's); only with a `rediss://` `REDIS_URL` |
+//! | `KEEL_REDIS_CA_FILE` | unset | PEM root certificate(s) that `rediss://` certificates must chain to (default: the system's), for `REDIS_URL` or the cluster's seeds |
 //! | `KEEL_REPLICAS` | `1` | replicas sharing the Redis rate limits: while Redis is unreachable each one's fallback enforces its share (quota ÷ replicas) |
 //! | `DATABASE_URL` TLS | `sslmode=prefer` | `?sslmode=verify-full&sslrootcert=/path/ca.pem` (also `require`, `verify-ca`); a mode that cannot be met stops startup |
 //! | `DATABASE_POOL_PGBOUNCER` | `off` | `transaction` behind PgBouncer in transaction pooling (unnamed statements, `SET LOCAL` session settings), `session` in session pooling |
@@ -39,6 +39,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use keel_ratelimit::redis::RedisTarget;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::strength;
@@ -48,13 +49,12 @@ use crate::strength;
 pub struct Config {
     /// `DATABASE_URL`. A secret: it may carry a password.
     pub database_url: SecretString,
-    /// `REDIS_URL`; `None` means in-memory rate limits and cache (a single replica).
-    pub redis_url: Option<SecretString>,
-    /// `KEEL_REDIS_CLUSTER_URLS`: seed URLs of a Redis Cluster (empty: none). Secrets:
-    /// they may carry a password.
-    pub redis_cluster_urls: Vec<SecretString>,
-    /// `KEEL_REDIS_CA_FILE`: root certificates for `rediss://` (default: the system's).
-    pub redis_ca_file: Option<std::path::PathBuf>,
+    /// `REDIS_URL` or `KEEL_REDIS_CLUSTER_URLS`, with `KEEL_REDIS_CA_FILE`: one node or a
+    /// cluster (keel-ratelimit's `RedisTarget`); `None` means in-memory rate limits and
+    /// cache (a single replica).
+    pub redis: Option<RedisTarget>,
+    /// The same URLs (secrets: they may carry a password), for keel-cache's tier.
+    pub redis_urls: Vec<SecretString>,
     /// `KEEL_REPLICAS`: how many replicas share the Redis rate limits (fallback share).
     pub replicas: u32,
     /// `DATABASE_POOL_PGBOUNCER`.
@@ -112,9 +112,7 @@ impl fmt::Debug for Config {
         // Secrets print as `[REDACTED]` (secrecy's Debug); the rest helps when debugging config.
         f.debug_struct("Config")
             .field("database_url", &self.database_url)
-            .field("redis_url", &self.redis_url)
-            .field("redis_cluster_urls", &self.redis_cluster_urls)
-            .field("redis_ca_file", &self.redis_ca_file)
+            .field("redis", &self.redis)
             .field("replicas", &self.replicas)
             .field("db_pgbouncer", &self.db_pgbouncer)
             .field("migrations_database_url", &self.migrations_database_url)
@@ -272,46 +270,27 @@ impl Config {
                 None
             }
         };
-        let redis_url = match get("REDIS_URL") {
-            Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") => Some(u),
-            Some(_) => {
-                problems.push("REDIS_URL must start with redis:// or rediss://".into());
-                None
-            }
-            None => None,
-        };
-        let redis_cluster_urls: Vec<String> = get("KEEL_REDIS_CLUSTER_URLS")
-            .iter()
-            .flat_map(|s| s.split(','))
-            .map(|u| u.trim().to_owned())
-            .filter(|u| !u.is_empty())
+        let redis_urls: Vec<String> = get("REDIS_URL")
+            .into_iter()
+            .chain(
+                get("KEEL_REDIS_CLUSTER_URLS")
+                    .iter()
+                    .flat_map(|s| s.split(','))
+                    .map(|u| u.trim().to_owned())
+                    .filter(|u| !u.is_empty()),
+            )
             .collect();
-        if redis_cluster_urls
-            .iter()
-            .any(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
-        {
-            problems.push(
-                "KEEL_REDIS_CLUSTER_URLS entries must start with redis:// or rediss://".into(),
-            );
-        }
-        if !redis_cluster_urls.is_empty() && redis_url.is_some() {
-            problems.push(
-                "REDIS_URL and KEEL_REDIS_CLUSTER_URLS are both set: give one Redis deployment"
-                    .into(),
-            );
-        }
-        let redis_ca_file = get("KEEL_REDIS_CA_FILE").map(std::path::PathBuf::from);
-        if redis_ca_file.is_some()
-            && !redis_url
-                .as_deref()
-                .is_some_and(|u| u.starts_with("rediss://"))
-        {
-            problems.push(
-                "KEEL_REDIS_CA_FILE needs a rediss:// REDIS_URL (a custom CA is not supported \
-                 for KEEL_REDIS_CLUSTER_URLS; their rediss:// seeds use the system roots)"
-                    .into(),
-            );
-        }
+        let cluster = get("KEEL_REDIS_CLUSTER_URLS").is_some();
+        let redis = redis_target(
+            &redis_urls,
+            cluster,
+            get("REDIS_URL").is_some(),
+            get("KEEL_REDIS_CA_FILE"),
+        )
+        .unwrap_or_else(|e| {
+            problems.push(e);
+            None
+        });
         let replicas = match get("KEEL_REPLICAS").map(|v| v.parse::<u32>()) {
             None => 1,
             Some(Ok(n)) if (1..=1000).contains(&n) => n,
@@ -537,9 +516,8 @@ impl Config {
             {
                 Ok(Self {
                     database_url: database_url.into(),
-                    redis_url: redis_url.map(Into::into),
-                    redis_cluster_urls: redis_cluster_urls.into_iter().map(Into::into).collect(),
-                    redis_ca_file,
+                    redis,
+                    redis_urls: redis_urls.into_iter().map(Into::into).collect(),
                     replicas,
                     db_pgbouncer,
                     migrations_database_url: migrations_database_url.map(Into::into),
@@ -597,6 +575,48 @@ fn key_weaknesses(ring: &str) -> Vec<(String, &'static str)> {
             Some((id.to_owned(), strength::weakness(&raw)?))
         })
         .collect()
+}
+
+/// `REDIS_URL` (one node) or `KEEL_REDIS_CLUSTER_URLS` (seeds), `rediss://` trusting
+/// `KEEL_REDIS_CA_FILE` when set; nothing connects here.
+fn redis_target(
+    urls: &[String],
+    cluster: bool,
+    node: bool,
+    ca_file: Option<String>,
+) -> Result<Option<RedisTarget>, String> {
+    let var = if cluster {
+        "KEEL_REDIS_CLUSTER_URLS"
+    } else {
+        "REDIS_URL"
+    };
+    if cluster && node {
+        return Err(
+            "REDIS_URL and KEEL_REDIS_CLUSTER_URLS are both set: give one Redis deployment".into(),
+        );
+    }
+    if urls
+        .iter()
+        .any(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
+    {
+        return Err(format!("{var} must start with redis:// or rediss://"));
+    }
+    let target = match urls {
+        [] if ca_file.is_some() => {
+            return Err("KEEL_REDIS_CA_FILE needs REDIS_URL or KEEL_REDIS_CLUSTER_URLS".into());
+        }
+        [] => return Ok(None),
+        [url] if !cluster => RedisTarget::node(url),
+        seeds => RedisTarget::cluster(seeds),
+    };
+    let target = target.map_err(|e| format!("{var}: {e}"))?;
+    match ca_file {
+        None => Ok(Some(target)),
+        Some(path) => target
+            .tls_root_certificates_file(path)
+            .map(Some)
+            .map_err(|e| format!("KEEL_REDIS_CA_FILE: {e}")),
+    }
 }
 
 /// A boolean variable: `true/false`, `1/0`, `yes/no`, `on/off`; unset means `default`.
@@ -659,7 +679,7 @@ mod tests {
         assert_eq!(c.auth_schema, "keel_auth");
         assert_eq!(c.request_timeout, Duration::from_secs(10));
         assert_eq!(c.password_hash, PasswordHashParams::default());
-        assert!(c.redis_url.is_none());
+        assert!(c.redis.is_none());
         assert!(!c.hsts);
     }
 
@@ -701,7 +721,7 @@ mod tests {
     #[test]
     fn redis_tls_cluster_replicas_and_pgbouncer_settings() {
         let c = check(&OK, &[]).unwrap();
-        assert!(c.redis_cluster_urls.is_empty() && c.redis_ca_file.is_none());
+        assert!(c.redis.is_none() && c.redis_urls.is_empty());
         assert_eq!(c.replicas, 1);
         assert_eq!(c.db_pgbouncer, crate::db::PgBouncer::Off);
         assert_eq!(c.migrations_database_url(), c.database_url());
@@ -717,7 +737,8 @@ mod tests {
             ("KEEL_MIGRATIONS_DATABASE_URL", "postgres://app@db:5432/app"),
         ]);
         let c = check(&vars, &[]).unwrap();
-        assert_eq!(c.redis_cluster_urls.len(), 2);
+        assert_eq!(c.redis_urls.len(), 2);
+        assert!(c.redis.as_ref().unwrap().is_cluster());
         assert_eq!(c.replicas, 3);
         assert_eq!(c.db_pgbouncer, crate::db::PgBouncer::Transaction);
         assert_eq!(c.migrations_database_url(), "postgres://app@db:5432/app");
@@ -729,8 +750,7 @@ mod tests {
         let mut vars = OK.to_vec();
         vars.extend([
             ("REDIS_URL", "redis://127.0.0.1:6379"),
-            ("KEEL_REDIS_CLUSTER_URLS", "redis://a:6379,http://b"),
-            ("KEEL_REDIS_CA_FILE", "/etc/ssl/redis-ca.pem"),
+            ("KEEL_REDIS_CLUSTER_URLS", "redis://a:6379,redis://b"),
             ("KEEL_REPLICAS", "0"),
             ("DATABASE_POOL_PGBOUNCER", "statement"),
             ("KEEL_MIGRATIONS_DATABASE_URL", "mysql://x"),
@@ -738,14 +758,33 @@ mod tests {
         check(
             &vars,
             &[
-                "KEEL_REDIS_CLUSTER_URLS entries must start",
                 "REDIS_URL and KEEL_REDIS_CLUSTER_URLS are both set",
-                "KEEL_REDIS_CA_FILE needs a rediss:// REDIS_URL",
                 "KEEL_REPLICAS must be",
                 "DATABASE_POOL_PGBOUNCER `statement`",
                 "KEEL_MIGRATIONS_DATABASE_URL must start",
             ],
         );
+        for (redis, expected) in [
+            (
+                ("KEEL_REDIS_CLUSTER_URLS", "redis://a:6379,http://b"),
+                "KEEL_REDIS_CLUSTER_URLS must start",
+            ),
+            (
+                ("KEEL_REDIS_CA_FILE", "/etc/ssl/redis-ca.pem"),
+                "KEEL_REDIS_CA_FILE needs REDIS_URL",
+            ),
+            (("REDIS_URL", "redis://a:6379"), ""),
+        ] {
+            let mut vars = OK.to_vec();
+            vars.push(redis);
+            if redis.0 == "REDIS_URL" {
+                // A private CA file that does not exist (and would need rediss://).
+                vars.push(("KEEL_REDIS_CA_FILE", "/nonexistent/ca.pem"));
+                check(&vars, &["KEEL_REDIS_CA_FILE: "]);
+            } else {
+                check(&vars, &[expected]);
+            }
+        }
     }
 
     #[test]

@@ -54,23 +54,8 @@ impl PgBouncer {
 /// A malformed `DATABASE_URL`, or a TLS setting it cannot honour (an unreadable
 /// `sslrootcert`, `sslmode=prefer` with a root certificate).
 pub fn pool(config: &Config) -> Result<Db, String> {
-    pool_for(
-        config,
-        config.database_url(),
-        config.db_pgbouncer,
-        "DATABASE_URL",
-    )
-}
-
-/// A pool on `url` (the migration URL, or `DATABASE_URL`) with the service's settings.
-pub(crate) fn pool_for(
-    config: &Config,
-    url: &str,
-    pgbouncer: PgBouncer,
-    var: &str,
-) -> Result<Db, String> {
     let mut builder = keel_db_pool::Config::builder()
-        .url(url)
+        .url(config.database_url())
         .name("users")
         .application_name("keel-reference-service")
         // Fail fast when PostgreSQL is down: an API call answers 503 in ≤ 2 s, never hangs.
@@ -79,13 +64,22 @@ pub(crate) fn pool_for(
     if let Some(n) = config.db_max_connections {
         builder = builder.max_size(n);
     }
-    builder = match pgbouncer {
+    let pool_config = with_pgbouncer(builder, config.db_pgbouncer)
+        .build()
+        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    keel_db_pool::Pool::new(pool_config).map_err(|e| format!("DATABASE_URL: {e}"))
+}
+
+/// `builder` for what sits between the service and PostgreSQL.
+pub(crate) fn with_pgbouncer(
+    builder: keel_db_pool::ConfigBuilder,
+    pgbouncer: PgBouncer,
+) -> keel_db_pool::ConfigBuilder {
+    match pgbouncer {
         PgBouncer::Off => builder,
         PgBouncer::Transaction => builder.pgbouncer_transaction_mode(),
         PgBouncer::Session => builder.session_setup(SessionSetup::SetCommands),
-    };
-    let pool_config = builder.build().map_err(|e| format!("{var}: {e}"))?;
-    keel_db_pool::Pool::new(pool_config).map_err(|e| format!("{var}: {e}"))
+    }
 }
 
 /// Connects once, so that a TLS mode the server cannot satisfy (no TLS offered, a

@@ -15,7 +15,6 @@ pub mod limits;
 pub mod middleware;
 pub mod migrate;
 pub mod openapi;
-pub mod redis;
 pub mod repository;
 pub mod routes;
 pub mod server;

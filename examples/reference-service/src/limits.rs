@@ -1,6 +1,6 @@
 //! Rate limits (keel-ratelimit): the global per-IP layer and the client-IP rule (login and
-//! signup limits are keel-auth's `LoginPolicy`). With Redis (`REDIS_URL` or a cluster,
-//! see [`crate::redis`]) every replica shares them (GCRA on the Redis clock); without it
+//! signup limits are keel-auth's `LoginPolicy`). With Redis (`REDIS_URL` or a cluster)
+//! every replica shares them (GCRA on the Redis clock); without it
 //! they are in memory (one replica).
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -8,18 +8,17 @@ use std::time::Duration;
 
 use http::request::Parts;
 use keel_ratelimit::axum::{EnvelopeRenderer, KeyExtractor, RateLimitLayer, TrustedProxies};
-use keel_ratelimit::redis::RedisLimiter;
+use keel_ratelimit::redis::{RedisConnection, RedisLimiter};
 use keel_ratelimit::{Limiter, Quota};
 
 use crate::config::Config;
-use crate::redis::Redis;
 
 /// How long a Redis rate-limit call may take before the local fallback answers.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(50);
 
 async fn limiter(
     config: &Config,
-    redis: Option<&Redis>,
+    redis: Option<&RedisConnection>,
     name: &str,
     spec: &str,
     var: &str,
@@ -31,14 +30,14 @@ async fn limiter(
             .build()
             .map(Limiter::from)
             .map_err(|e| format!("{var}: {e}")),
-        Some(redis) => {
-            let builder = RedisLimiter::builder()
-                .quotas(quotas)
-                .prefix(format!("{}:rl:{name}:", config.redis_prefix));
-            redis.limiter(builder, REDIS_TIMEOUT).await
-        }
-        .map(Limiter::from)
-        .map_err(|e| format!("{var} (Redis): {e}")),
+        Some(conn) => RedisLimiter::builder()
+            .quotas(quotas)
+            .prefix(format!("{}:rl:{name}:", config.redis_prefix))
+            .timeout(REDIS_TIMEOUT)
+            .replicas(config.replicas)
+            .build(conn.clone())
+            .map(Limiter::from)
+            .map_err(|e| format!("{var} (Redis): {e}")),
     }
 }
 
@@ -56,7 +55,7 @@ impl Limits {
     /// A message naming the variable whose quota or proxy list is malformed, or a Redis
     /// client that cannot be set up (an unreachable Redis is not an error: the limiters
     /// fall back to memory until it returns).
-    pub async fn new(config: &Config, redis: Option<&Redis>) -> Result<Self, String> {
+    pub async fn new(config: &Config, redis: Option<&RedisConnection>) -> Result<Self, String> {
         let global = match &config.rate_limit_global {
             None => None,
             Some(spec) => {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::FromRef;
 use keel_auth::{ApiKeys, Authenticator};
+use keel_cache::redis::RedisTier;
 use keel_crypto::{Argon2Params, AsyncPasswordHasher, KeyRing, PasswordHasher};
 use keel_health::Health;
 use keel_health::axum::{DetailsPolicy, HealthRouter};
@@ -24,6 +25,10 @@ use crate::services::{Components, Users};
 /// How long a user stays cached (invalidations are explicit; the TTL bounds staleness if
 /// an invalidation message is lost).
 const USER_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// Bound of one Redis connection attempt or response (each limiter's own, shorter
+/// timeout answers from its fallback first).
+const REDIS_WAIT: Duration = Duration::from_millis(250);
 
 /// The shared components; cheap to clone.
 #[derive(Debug, Clone, FromRef)]
@@ -75,8 +80,17 @@ impl AppState {
         let hasher = AsyncPasswordHasher::new(PasswordHasher::new().with_params(params));
         let db = crate::db::pool(&config).map_err(err)?;
         crate::db::check_tls(&db).await.map_err(err)?;
-        let redis = crate::redis::Redis::from_config(&config).map_err(err)?;
-        let auth = Auth::new(&config, &db, Arc::clone(&keyring), hasher)
+        // One lazily made, reconnecting connection (a node or a cluster, TLS as configured)
+        // for every limiter and the health check: a Redis down at startup is an outage.
+        let redis = match &config.redis {
+            Some(target) => Some(
+                target
+                    .connect_lazy(REDIS_WAIT)
+                    .map_err(|e| err(format!("Redis: {e}")))?,
+            ),
+            None => None,
+        };
+        let auth = Auth::new(&config, &db, Arc::clone(&keyring), hasher, redis.as_ref())
             .await
             .map_err(err)?;
         let jobs = Jobs::new();
@@ -85,7 +99,7 @@ impl AppState {
             db: db.clone(),
             auth,
             keyring,
-            cache: user_cache(&config, redis.as_ref()).await.map_err(err)?,
+            cache: user_cache(&config).await.map_err(err)?,
             jobs: jobs.clone(),
         });
         Ok(Self {
@@ -152,7 +166,6 @@ impl AppState {
 
 async fn user_cache(
     config: &Config,
-    redis: Option<&crate::redis::Redis>,
 ) -> Result<Option<keel_cache::Cache<String, crate::services::CachedUser>>, String> {
     if !config.user_cache {
         return Ok(None);
@@ -161,11 +174,24 @@ async fn user_cache(
         .max_capacity(10_000)
         .ttl(USER_CACHE_TTL)
         .negative_ttl(Duration::from_secs(5));
-    let Some(redis) = redis else {
+    let Some(target) = &config.redis else {
         return Ok(Some(builder.build()));
     };
-    let tier = redis
-        .cache_tier()?
+    let urls = config.redis_urls.iter().map(|u| u.expose_secret());
+    let tier = if target.is_cluster() {
+        RedisTier::cluster(urls)
+    } else {
+        let client = target.clients().first().cloned();
+        client
+            .map(RedisTier::new)
+            .ok_or_else(|| keel_cache::Error::Redis("no URL".into()))
+    };
+    let tier = match target.tls_root_certificates_pem() {
+        Some(pem) => tier.and_then(|t| t.tls_root_certificates(pem)),
+        None => tier,
+    };
+    let tier = tier
+        .map_err(|e| format!("cache: {e}"))?
         .key_prefix(format!("{}:cache:", config.redis_prefix))
         .invalidation_broadcast(true);
     let cache = builder.build_with_redis(tier).await;

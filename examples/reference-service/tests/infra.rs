@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use common::{Opts, TestApp};
 use http::{Method, StatusCode};
 use keel_testkit::{PoolMode, TempPgBouncer, TempPostgres, TempRedis, TempRedisCluster, TestCa};
-use reference_service::redis::Redis;
 use reference_service::{AppState, Config, migrate};
 
 /// A directory for one test's servers and certificate files.
@@ -33,8 +32,20 @@ fn started<T>(what: &str, r: Result<T, String>) -> T {
     r.unwrap_or_else(|e| panic!("cannot start {what}: {e}"))
 }
 
+/// How long a test's own Redis connection may take.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The service's configuration over `env` (on top of the test defaults).
 fn config(env: &[(&str, String)]) -> Config {
+    config_result(env).unwrap()
+}
+
+/// What the configuration refuses, one problem a line.
+fn config_err(env: &[(&str, String)]) -> String {
+    config_result(env).unwrap_err().to_string()
+}
+
+fn config_result(env: &[(&str, String)]) -> Result<Config, reference_service::config::ConfigError> {
     let mut map: HashMap<&str, String> = HashMap::from([
         ("KEEL_JWT_SECRET", common::JWT_SECRET.to_owned()),
         ("KEEL_ENCRYPTION_KEYS", common::KEYS.to_owned()),
@@ -45,7 +56,7 @@ fn config(env: &[(&str, String)]) -> Config {
     for (k, v) in env {
         map.insert(k, v.clone());
     }
-    Config::from_lookup(|k| map.get(k).cloned()).unwrap()
+    Config::from_lookup(|k| map.get(k).cloned())
 }
 
 async fn me(t: &TestApp, token: &str) -> common::Res {
@@ -176,9 +187,9 @@ async fn rediss_with_a_private_ca_carries_the_limits_and_a_wrong_ca_is_refused()
     .await
     .unwrap();
 
-    // The health check's connection goes through the TLS client.
-    let redis = Redis::from_config(t.state.config()).unwrap().unwrap();
-    let mut conn = redis.connect().await.unwrap();
+    // The service's Redis (limiters, login policy, health check) is the TLS one.
+    let redis = t.state.config().redis.clone().unwrap();
+    let mut conn = redis.connect(WAIT).await.unwrap();
     let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
     assert_eq!(pong, "PONG");
 
@@ -220,19 +231,14 @@ async fn rediss_with_a_private_ca_carries_the_limits_and_a_wrong_ca_is_refused()
         ("REDIS_URL", server.url()),
         ("KEEL_REDIS_CA_FILE", wrong),
     ]);
-    let err = Redis::from_config(&cfg)
-        .unwrap()
-        .unwrap()
-        .connect()
-        .await
-        .unwrap_err();
+    let err = cfg.redis.unwrap().connect(WAIT).await.unwrap_err();
     assert!(
         err.to_string().to_lowercase().contains("certificate"),
         "expected a certificate error, got {err}"
     );
     // A CA file that is not a certificate is refused at startup.
     let junk = write_pem(&dir, "junk.pem", "not a certificate");
-    let cfg = config(&[
+    let err = config_err(&[
         (
             "DATABASE_URL",
             "postgres://postgres@127.0.0.1/postgres".into(),
@@ -240,8 +246,10 @@ async fn rediss_with_a_private_ca_carries_the_limits_and_a_wrong_ca_is_refused()
         ("REDIS_URL", server.url()),
         ("KEEL_REDIS_CA_FILE", junk),
     ]);
-    let err = Redis::from_config(&cfg).unwrap_err();
-    assert!(err.contains("holds no PEM certificate"), "{err}");
+    assert!(
+        err.contains("KEEL_REDIS_CA_FILE") && err.contains("no PEM certificate"),
+        "{err}"
+    );
     drop(t);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -271,12 +279,7 @@ async fn a_redis_cluster_carries_a_limit_shared_by_two_instances() {
     })
     .await
     .unwrap();
-    assert!(
-        Redis::from_config(a.state.config())
-            .unwrap()
-            .unwrap()
-            .is_cluster()
-    );
+    assert!(a.state.config().redis.as_ref().unwrap().is_cluster());
 
     // One quota of 4 for both instances: 2 + 2 pass, then both refuse. In-memory
     // limits would let each pass 4.
@@ -298,10 +301,13 @@ async fn a_redis_cluster_carries_a_limit_shared_by_two_instances() {
     assert!(found > 0, "no key of this test in the cluster");
 
     // The health check's connection: a cluster connection.
-    let mut conn = Redis::from_config(b.state.config())
+    let mut conn = b
+        .state
+        .config()
+        .redis
+        .as_ref()
         .unwrap()
-        .unwrap()
-        .connect()
+        .connect(WAIT)
         .await
         .unwrap();
     let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();

@@ -265,28 +265,64 @@ impl LoginPolicyBuilder {
     /// `…:signup:address:…`, each a fixed-size keyed hash). When Redis fails the limiters
     /// fall back to memory (keel-ratelimit's fail-open default).
     ///
+    /// For a Redis Cluster, TLS with a private CA, or to share the connection with other
+    /// limiters, use [`build_redis`](Self::build_redis).
+    ///
     /// # Errors
     /// [`Error::Config`] for an invalid quota or Redis URL. An unreachable Redis is not an
     /// error here: the connection is made lazily.
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub async fn connect_redis(self, url: &str, prefix: &str) -> Result<LoginPolicy> {
+        let conn = keel_ratelimit::redis::RedisTarget::node(url)
+            .and_then(|t| t.connect_lazy(Duration::from_millis(250)))
+            .map_err(|e| Error::Config(format!("login policy, Redis: {e}")))?;
+        self.build_redis(&conn, prefix)
+    }
+
+    /// As [`connect_redis`](Self::connect_redis), on a connection made elsewhere: one
+    /// node or a Redis Cluster, TLS with a private CA
+    /// ([`RedisTarget`](keel_ratelimit::redis::RedisTarget)), shared with the service's
+    /// other limiters. Every limit key is one Redis key, so a cluster spreads them over
+    /// its masters.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid quota.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use keel_auth::login::LoginPolicy;
+    /// use keel_crypto::SecretKey;
+    /// use keel_ratelimit::redis::RedisTarget;
+    ///
+    /// let conn = RedisTarget::cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"])?
+    ///     .connect_lazy(Duration::from_millis(250))?;
+    /// let policy = LoginPolicy::builder(SecretKey::generate()?).build_redis(&conn, "myapp")?;
+    /// # drop(policy); Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn build_redis(
+        self,
+        conn: &keel_ratelimit::redis::RedisConnection,
+        prefix: &str,
+    ) -> Result<LoginPolicy> {
         use keel_ratelimit::redis::RedisLimiter;
-        async fn redis(url: &str, prefix: String, quotas: &[Quota]) -> Result<Limiter> {
+        let redis = |name: &str, quotas: &[Quota]| {
             RedisLimiter::builder()
                 .quotas(quotas.iter().copied())
-                .prefix(prefix)
+                .prefix(format!("{prefix}:{name}"))
                 .timeout(Duration::from_millis(100))
-                .connect(url)
-                .await
+                .build(conn.clone())
                 .map(Limiter::from)
                 .map_err(|e| Error::Config(format!("login policy, Redis limiter: {e}")))
-        }
+        };
         let limiters = LoginLimiters {
-            address: redis(url, format!("{prefix}:login:address"), &self.address).await?,
-            pair: redis(url, format!("{prefix}:login:pair"), &self.pair).await?,
-            account: redis(url, format!("{prefix}:login:account"), &self.account).await?,
-            signup: redis(url, format!("{prefix}:signup:address"), &self.signup).await?,
+            address: redis("login:address", &self.address)?,
+            pair: redis("login:pair", &self.pair)?,
+            account: redis("login:account", &self.account)?,
+            signup: redis("signup:address", &self.signup)?,
         };
         Ok(self.finish(limiters))
     }

@@ -35,6 +35,8 @@ pub struct RedisTier {
     pub(super) retry_interval: Duration,
     pub(super) max_value_bytes: usize,
     pub(super) broadcast: bool,
+    #[cfg(feature = "rustls")]
+    pub(super) root_certificates: Option<Vec<u8>>,
 }
 
 /// One node, or the seed nodes of a cluster.
@@ -76,7 +78,7 @@ impl fmt::Debug for RedisTier {
             .field("retry_interval", &self.retry_interval)
             .field("max_value_bytes", &self.max_value_bytes)
             .field("broadcast", &self.broadcast)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -130,7 +132,60 @@ impl RedisTier {
             retry_interval: Duration::from_secs(1),
             max_value_bytes: 1024 * 1024,
             broadcast: true,
+            #[cfg(feature = "rustls")]
+            root_certificates: None,
         }
+    }
+
+    /// Trusts only the CA certificates in `pem` (one or more PEM `CERTIFICATE` blocks)
+    /// for the tier's `rediss://` connections (commands, Pub/Sub, every cluster node),
+    /// instead of the system's roots.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when `pem` holds no PEM certificate or a URL is not `rediss://`.
+    ///
+    /// ```no_run
+    /// # fn f(ca_pem: Vec<u8>) -> Result<(), keel_cache::Error> {
+    /// use keel_cache::redis::RedisTier;
+    /// let client = redis::Client::open("rediss://redis.internal:6380")
+    ///     .map_err(|e| keel_cache::Error::Redis(e.to_string()))?;
+    /// let tier = RedisTier::new(client).tls_root_certificates(ca_pem)?;
+    /// # drop(tier); Ok(()) }
+    /// ```
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Result<Self, Error> {
+        const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+        let pem = pem.into();
+        if !pem.windows(BEGIN.len()).any(|w| w == BEGIN) {
+            return Err(Error::Redis(
+                "the TLS root certificates hold no PEM certificate".to_owned(),
+            ));
+        }
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.clone()),
+        };
+        let with_tls = |client: &redis::Client| {
+            let info = client.get_connection_info().clone();
+            if !matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+                return Err(Error::Redis(format!(
+                    "a private CA needs rediss:// URLs ({})",
+                    info.addr()
+                )));
+            }
+            redis::Client::build_with_tls(info, certs.clone())
+                .map_err(|e| Error::Redis(e.to_string()))
+        };
+        self.target = match &self.target {
+            Target::Single(c) => Target::Single(with_tls(c)?),
+            #[cfg(feature = "redis-cluster")]
+            Target::Cluster(seeds) => {
+                Target::Cluster(seeds.iter().map(with_tls).collect::<Result<_, _>>()?)
+            }
+        };
+        self.root_certificates = Some(pem);
+        Ok(self)
     }
 
     /// Prefix of every Redis key and channel of this tier (default `keel:`). Give each
@@ -207,9 +262,16 @@ pub(super) fn connect(tier: &RedisTier) -> Result<Conn, Error> {
             .response_timeout(tier.op_timeout)
             .retries(1)
             .min_retry_wait(10)
-            .max_retry_wait(100)
-            .build()
-            .map_err(|e| Error::Redis(e.to_string()))?;
+            .max_retry_wait(100);
+            #[cfg(feature = "rustls")]
+            let client = match &tier.root_certificates {
+                Some(pem) => client.certs(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                }),
+                None => client,
+            };
+            let client = client.build().map_err(|e| Error::Redis(e.to_string()))?;
             let config = redis::cluster::ClusterConfig::new()
                 .set_connection_timeout(tier.op_timeout)
                 .set_response_timeout(tier.op_timeout);

@@ -6,8 +6,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
-use redis::aio::ConnectionManagerConfig;
-
 use super::{Counters, FailMode, Inner, RedisConnection, RedisLimiter, SCRIPT};
 use crate::clock::Clock;
 use crate::table::{Table, WhenFull};
@@ -226,15 +224,8 @@ impl RedisLimiterBuilder {
     /// # Errors
     /// As for [`build`](Self::build), plus [`Error::Redis`] for an invalid URL.
     pub async fn connect(self, url: &str) -> Result<RedisLimiter, Error> {
-        let client = redis::Client::open(url)?;
         let wait = self.timeout.max(Duration::from_millis(250));
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(wait))
-            .set_response_timeout(Some(wait))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(Duration::from_millis(100));
-        let conn = redis::aio::ConnectionManager::new_lazy_with_config(client, config)?;
+        let conn = super::RedisTarget::node(url)?.connect_lazy(wait)?;
         self.build(conn)
     }
 
@@ -248,7 +239,8 @@ impl RedisLimiterBuilder {
     ///
     /// # Errors
     /// As for [`build`](Self::build), plus [`Error::Redis`] for no URL, an invalid
-    /// URL, or seeds with different credentials.
+    /// URL, or seeds with different credentials. To share one connection, or to trust a
+    /// private CA, build it with [`RedisTarget`](super::RedisTarget) and use [`build`](Self::build).
     #[cfg(feature = "redis-cluster")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
     pub async fn connect_cluster<I, S>(self, nodes: I) -> Result<RedisLimiter, Error>
@@ -256,28 +248,8 @@ impl RedisLimiterBuilder {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let nodes: Vec<String> = nodes.into_iter().map(|s| s.as_ref().to_owned()).collect();
-        if nodes.is_empty() {
-            return Err(Error::Redis(redis::RedisError::from((
-                redis::ErrorKind::InvalidClientConfig,
-                "a Redis Cluster needs at least one seed node URL",
-            ))));
-        }
         let wait = self.timeout.max(Duration::from_millis(250));
-        // One retry: the limiter has its own timeout, fallback and probing; the
-        // client's default 16 retries with backoff would only queue work behind a
-        // dead master.
-        let client = redis::cluster::ClusterClientBuilder::new(nodes)
-            .connection_timeout(wait)
-            .response_timeout(wait)
-            .retries(1)
-            .min_retry_wait(10)
-            .max_retry_wait(100)
-            .build()?;
-        let config = redis::cluster::ClusterConfig::new()
-            .set_connection_timeout(wait)
-            .set_response_timeout(wait);
-        let conn = client.get_pending_async_connection_with_config(config);
+        let conn = super::RedisTarget::cluster(nodes)?.connect_lazy(wait)?;
         self.build(conn)
     }
 }

@@ -48,7 +48,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 pub use builder::RedisLimiterBuilder;
-pub use conn::RedisConnection;
+#[cfg(feature = "rustls")]
+pub use conn::MAX_ROOT_CERTIFICATES_FILE;
+pub use conn::{RedisConnection, RedisTarget};
 
 use crate::clock::Clock;
 use crate::decision::{Decision, QuotaState, Source};
