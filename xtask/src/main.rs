@@ -1,9 +1,11 @@
 //! Keel's automation, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 //!
 //! - `test`: the whole gate CI runs: fmt, clippy, MSRV claims, tests against real
-//!   PostgreSQL, Redis, a Redis Cluster and PgBouncer, doctests, rustdoc, and the smoke
-//!   versions of `load` and `drill`. Servers are throwaway and always cleaned up.
-//! - `run`: the reference service against throwaway local servers.
+//!   PostgreSQL, Redis, a Redis Cluster and PgBouncer, doctests, OpenAPI fuzzing, rustdoc,
+//!   and the smoke versions of `load` and `drill`; prints each phase's duration. Servers
+//!   are throwaway and always cleaned up.
+//! - `run`: the reference service against throwaway local servers; a stop signal to
+//!   xtask reaches the service, which drains at once.
 //! - `msrv`: checks each crate's `rust-version` against its dependency tree.
 //! - `bench`: criterion benches next to their peers; writes `docs/benchmarks.md`.
 //! - `load`: HTTP load (wrk) on the reference service next to bare axum.
@@ -26,7 +28,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test     fmt + clippy + tests (real PostgreSQL and Redis) + doctests + rustdoc + msrv
+  test     the CI gate: fmt, clippy, msrv, tests (real servers), doctests, OpenAPI fuzzing,
+           rustdoc, load and drill smokes; prints each phase's duration
   run      start the reference service against throwaway PostgreSQL (+ Redis)
   msrv     check every crate's rust-version against its dependency tree
   bench    [target…] [--full]  criterion benches vs peers; writes docs/benchmarks.{json,md}, docs/img/

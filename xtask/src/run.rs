@@ -2,17 +2,22 @@
 //!
 //! Starts PostgreSQL (and Redis when it can be had), generates dev secrets, runs the
 //! migrations, creates a dev admin, starts `reference-service`, waits until it is ready,
-//! and prints the URLs and ready-to-paste `curl` commands. Ctrl-C stops the service
-//! (it shuts down gracefully) and then the servers, whose data is deleted.
+//! and prints the URLs and ready-to-paste `curl` commands. Ctrl-C (or SIGTERM/SIGHUP sent
+//! to xtask alone, as a supervisor or an IDE's stop button does) stops the service, which
+//! drains at once, and then the servers, whose data is deleted.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Child;
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::cmd::{cargo, run_step, workspace_root};
-use crate::services::{RedisNeed, Services, interrupted};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+use crate::cmd::{Profile, build_bins, run_step, workspace_root};
+use crate::services::{Foreground, RedisNeed, Services, interrupted};
 
 const USAGE: &str =
     "usage: cargo xtask run [--bind <addr:port>]   (default 127.0.0.1:8080, or a free port)";
@@ -21,10 +26,14 @@ const DEV_ADMIN: &str = "admin@example.org";
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let bind = parse_args(args)?;
 
-    run_step(
-        "build the reference service",
-        cargo().args(["build", "-q", "-p", "reference-service"]),
+    let bins = build_bins(
+        Profile::Debug,
+        &["reference-service"],
+        &["reference-service"],
     )?;
+    let bin = bins
+        .get("reference-service")
+        .ok_or("no reference-service binary")?;
     println!("\n==> starting throwaway PostgreSQL (and Redis if available)");
     let services = Services::start(RedisNeed::IfAvailable)?;
 
@@ -32,10 +41,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut env: Vec<(&str, String)> = vec![
         ("DATABASE_URL", services.postgres.url()),
         ("KEEL_JWT_SECRET", token(48)?),
-        (
-            "KEEL_ENCRYPTION_KEYS",
-            format!("1:{}", base64(&random_bytes(32)?)),
-        ),
+        ("KEEL_ENCRYPTION_KEYS", encryption_keys()?),
         ("KEEL_BIND", bind.to_string()),
         ("KEEL_LOG_FORMAT", "pretty".to_owned()),
         ("KEEL_CORS_ORIGINS", format!("http://{bind}")),
@@ -49,15 +55,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let env_file = write_env_file(&env)?;
 
-    let service = |args: &[&str]| {
-        let mut c = cargo();
-        c.args(["run", "-q", "-p", "reference-service", "--"])
-            .args(args);
-        // The user's own .env must not override the throwaway setup.
-        c.env_remove("REDIS_URL");
-        c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-        c
-    };
+    let service = |args: &[&str]| service_command(bin, args, &env);
     run_step("migrate", &mut service(&["migrate"]))?;
     let mut create_admin = service(&["create-admin", "--email", DEV_ADMIN]);
     create_admin.env("KEEL_ADMIN_PASSWORD", &admin_password);
@@ -67,17 +65,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut child = service(&["serve"])
         .spawn()
         .map_err(|e| format!("could not start reference-service: {e}"))?;
-    let ready = wait_ready(bind, &mut child);
-    if let Err(e) = ready {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(e);
-    }
-    print_banner(bind, &admin_password, &env_file, services.redis.is_some());
-
-    // Ctrl-C reaches the service too (same process group): it drains and exits, then
+    // A stop signal to xtask is forwarded to the service, which drains and exits; then
     // `services` drops and removes the servers.
-    let status = wait_child(&mut child)?;
+    let foreground = Foreground::new(&child);
+    match wait_ready(bind, &mut child) {
+        Ok(()) => print_banner(bind, &admin_password, &env_file, services.redis.is_some()),
+        // Stopped while starting: the service got the signal too; let it finish below.
+        Err(_) if interrupted() => {}
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    }
+
+    let status = wait_child(&mut child);
+    drop(foreground);
+    let status = status?;
     drop(services);
     // Its secrets are meaningless once the servers are gone.
     let _ = std::fs::remove_file(&env_file);
@@ -108,42 +112,32 @@ fn parse_args(args: &[String]) -> Result<SocketAddr, String> {
     }
 }
 
-pub(crate) fn random_bytes(n: usize) -> Result<Vec<u8>, String> {
+/// The reference service binary `bin` with `args`, run with `env` (and nothing from a
+/// `REDIS_URL` in the user's environment: the throwaway setup decides).
+pub(crate) fn service_command(bin: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
+    let mut c = Command::new(bin);
+    c.args(args).current_dir(workspace_root());
+    c.env_remove("REDIS_URL");
+    c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    c
+}
+
+/// `n` bytes from the operating system's CSPRNG.
+fn random_bytes(n: usize) -> Result<Vec<u8>, String> {
     let mut buf = vec![0; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| format!("cannot read /dev/urandom for dev secrets: {e}"))?;
+    getrandom::fill(&mut buf).map_err(|e| format!("no OS randomness for dev secrets: {e}"))?;
     Ok(buf)
 }
 
 /// URL-safe random text of `n` random bytes (secrets, the dev admin's password).
 pub(crate) fn token(n: usize) -> Result<String, String> {
-    Ok(base64(&random_bytes(n)?)
-        .trim_end_matches('=')
-        .replace('+', "-")
-        .replace('/', "_"))
+    Ok(URL_SAFE_NO_PAD.encode(random_bytes(n)?))
 }
 
-/// Standard base64 with padding (what keel-crypto's key ring reads).
-pub(crate) fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+/// `KEEL_ENCRYPTION_KEYS` with one fresh 256-bit key (id 1, standard base64 with padding,
+/// what keel-crypto's key ring reads).
+pub(crate) fn encryption_keys() -> Result<String, String> {
+    Ok(format!("1:{}", STANDARD.encode(random_bytes(32)?)))
 }
 
 /// Writes the environment to `target/keel-services/reference-service.env` so a second
@@ -197,6 +191,8 @@ fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
+/// Waits for the service; once a stop signal came (and was forwarded), gives it 30 s to
+/// drain before killing it.
 fn wait_child(child: &mut Child) -> Result<std::process::ExitStatus, String> {
     let mut interrupted_at: Option<Instant> = None;
     loop {
@@ -265,21 +261,26 @@ fn print_banner(addr: SocketAddr, admin_password: &str, env_file: &str, redis: b
 
 #[cfg(test)]
 mod tests {
-    use super::base64;
+    use base64::Engine as _;
+
+    use super::{STANDARD, URL_SAFE_NO_PAD, encryption_keys, token};
 
     #[test]
-    fn base64_matches_rfc4648_vectors() {
-        // RFC 4648 §10.
-        for (input, expected) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(input.as_bytes()), expected);
-        }
+    fn token_is_url_safe_and_carries_n_random_bytes() {
+        let a = token(18).unwrap();
+        let b = token(18).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(URL_SAFE_NO_PAD.decode(&a).unwrap().len(), 18);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+    }
+
+    #[test]
+    fn encryption_keys_hold_one_256_bit_key_with_id_1() {
+        let keys = encryption_keys().unwrap();
+        let key = keys.strip_prefix("1:").unwrap();
+        assert_eq!(STANDARD.decode(key).unwrap().len(), 32);
     }
 }

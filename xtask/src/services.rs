@@ -1,30 +1,87 @@
 //! Throwaway PostgreSQL and Redis for tests, runs and benches: found or installed,
 //! started on loopback with free ports, removed on drop (also after Ctrl-C).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use keel_testkit::{TempPostgres, TempRedis};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 use crate::cmd::{run_step, works, workspace_root};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// On Ctrl-C the child commands (same process group) get the signal and exit; xtask
-/// itself keeps running just long enough to drop [`Services`], which stops the servers
-/// and deletes their data.
+/// The pid of the child xtask is waiting on (0: none); it gets the stop signal too.
+static FOREGROUND: AtomicU32 = AtomicU32::new(0);
+
+/// On Ctrl-C, SIGTERM or SIGHUP, xtask forwards SIGTERM to the child it is waiting on (a
+/// build, the test runner, the reference service) so it stops at once even when the
+/// signal was sent to xtask alone (a supervisor, an IDE's stop button). A terminal's
+/// Ctrl-C reaches the whole process group anyway; a second stop signal is harmless to
+/// cargo, nextest and the service. xtask itself keeps running just long enough to drop
+/// [`Services`], which stops the servers and deletes their data.
 pub(crate) fn install_interrupt_handler() {
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            // Second Ctrl-C: the user insists.
+            // Second stop signal: the user insists.
             std::process::exit(130);
         }
         eprintln!("\nxtask: interrupted; stopping servers and cleaning up (Ctrl-C again to force)");
+        forward_stop();
     });
 }
 
-/// Whether Ctrl-C was pressed.
+/// Sends SIGTERM to the registered foreground child, if any.
+fn forward_stop() {
+    let pid = FOREGROUND.load(Ordering::SeqCst);
+    if let Ok(pid) = i32::try_from(pid)
+        && pid > 0
+    {
+        // ESRCH (it has just exited) is fine: there is nothing left to stop.
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
+}
+
+/// Whether a stop signal (Ctrl-C, SIGTERM, SIGHUP) arrived.
 pub(crate) fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Registers `child` as the one that receives xtask's stop signal, until dropped.
+///
+/// Drop it right after the child is reaped, so a later signal cannot reach a process
+/// that reused the pid. If a stop signal came before the registration (the child was
+/// being spawned), the child gets it now.
+#[derive(Debug)]
+pub(crate) struct Foreground {
+    pid: u32,
+}
+
+impl Foreground {
+    pub(crate) fn new(child: &Child) -> Self {
+        let pid = child.id();
+        FOREGROUND.store(pid, Ordering::SeqCst);
+        if interrupted() {
+            forward_stop();
+        }
+        Self { pid }
+    }
+}
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        let _ = FOREGROUND.compare_exchange(self.pid, 0, Ordering::SeqCst, Ordering::SeqCst);
+    }
+}
+
+/// Runs `cmd` to completion as the foreground child (it gets xtask's stop signal).
+pub(crate) fn status_of(cmd: &mut Command) -> std::io::Result<ExitStatus> {
+    let mut child = cmd.spawn()?;
+    let fg = Foreground::new(&child);
+    let status = child.wait();
+    drop(fg);
+    status
 }
 
 /// Running throwaway servers; dropping this stops them and removes their data.
@@ -87,7 +144,7 @@ impl Services {
 }
 
 fn is_root() -> bool {
-    std::process::Command::new("id")
+    Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
@@ -102,11 +159,11 @@ pub(crate) fn apt_install(packages: &[&str], why: &str) -> Result<(), String> {
             packages.join(" ")
         ));
     }
-    let mut update = std::process::Command::new("apt-get");
+    let mut update = Command::new("apt-get");
     update.args(["update", "-qq"]);
     // A stale package index is the usual reason an install fails; failure here is not fatal.
     let _ = run_step("apt-get update", &mut update);
-    let mut cmd = std::process::Command::new("apt-get");
+    let mut cmd = Command::new("apt-get");
     cmd.env("DEBIAN_FRONTEND", "noninteractive")
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(packages);

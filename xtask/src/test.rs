@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::cmd::{cargo, run_step, works};
+use crate::cmd::{Profile, build_bins, cargo, run_step, works};
 use crate::services::{RedisNeed, Services, interrupted};
 
 const PYTHON_MODULES: &str = "import cryptography, argon2";
@@ -16,24 +16,43 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         return Err(format!("`cargo xtask test` takes no arguments (got `{a}`)"));
     }
     let started = Instant::now();
-    run_step("rustfmt", cargo().args(["fmt", "--all", "--check"]))?;
-    run_step(
-        "clippy",
-        cargo().args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--all-features",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
-    crate::msrv::run()?;
+    let mut phases = Phases::default();
+    let result = gate(&mut phases);
+    phases.print();
+    result?;
+    println!(
+        "\nxtask test: all checks passed in {:.0?}",
+        started.elapsed()
+    );
+    Ok(())
+}
 
-    let python = ensure_python()?;
+/// Every check, in order. Builds are arranged so nothing compiles twice: clippy's check
+/// of the dependencies is reused by rustdoc, and every debug binary the end-to-end steps
+/// run comes from the test build's feature resolution (see [`crate::cmd::build_bins`]).
+fn gate(phases: &mut Phases) -> Result<(), String> {
+    phases.time("rustfmt", || {
+        run_step("rustfmt", cargo().args(["fmt", "--all", "--check"]))
+    })?;
+    phases.time("clippy", || {
+        run_step(
+            "clippy",
+            cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )
+    })?;
+    phases.time("msrv", crate::msrv::run)?;
+
+    let python = phases.time("python interop peers", ensure_python)?;
     println!("\n==> starting throwaway PostgreSQL and Redis");
-    let services = Services::start(RedisNeed::Required)?;
+    let services = phases.time("start servers", || Services::start(RedisNeed::Required))?;
     let mut env = services.test_env();
     let python_for_fuzz = python.clone();
     env.push(("KEEL_TEST_PYTHON".into(), python));
@@ -44,59 +63,171 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         c
     };
     let result = (|| {
-        if works("cargo", &["nextest", "--version"]) {
+        phases.time("tests (build + run)", || {
+            if works("cargo", &["nextest", "--version"]) {
+                let mut c = with_env(cargo());
+                c.args([
+                    "nextest",
+                    "run",
+                    "--workspace",
+                    "--all-features",
+                    "--no-fail-fast",
+                ]);
+                run_step("tests (nextest)", &mut c)
+            } else {
+                let mut c = with_env(cargo());
+                c.args([
+                    "test",
+                    "--workspace",
+                    "--all-features",
+                    "--lib",
+                    "--bins",
+                    "--tests",
+                    "--examples",
+                ]);
+                run_step("tests", &mut c)
+            }
+        })?;
+        check_interrupt()?;
+        phases.time("doctests", || {
             let mut c = with_env(cargo());
-            c.args([
-                "nextest",
-                "run",
-                "--workspace",
-                "--all-features",
-                "--no-fail-fast",
-            ]);
-            run_step("tests (nextest)", &mut c)?;
-        } else {
-            let mut c = with_env(cargo());
-            c.args([
-                "test",
-                "--workspace",
-                "--all-features",
-                "--lib",
-                "--bins",
-                "--tests",
-                "--examples",
-            ]);
-            run_step("tests", &mut c)?;
-        }
+            c.args(["test", "--workspace", "--all-features", "--doc"]);
+            run_step("doctests", &mut c)
+        })?;
         check_interrupt()?;
-        let mut c = with_env(cargo());
-        c.args(["test", "--workspace", "--all-features", "--doc"]);
-        run_step("doctests", &mut c)?;
+        phases.time("OpenAPI fuzzing", || fuzz_api(&services, &python_for_fuzz))?;
         check_interrupt()?;
-        fuzz_api(&services, &python_for_fuzz)?;
-        check_interrupt()?;
-        let mut c = cargo();
-        c.env("RUSTDOCFLAGS", "-D warnings").args([
-            "doc",
-            "--workspace",
-            "--all-features",
-            "--no-deps",
-        ]);
-        run_step("rustdoc", &mut c)
+        phases.time("rustdoc", rustdoc)
     })();
     drop(services);
     println!("\n==> servers stopped and removed");
     result?;
     // The load harness must not rot: a few seconds per scenario, debug builds, no report.
     println!("\n==> load harness smoke test");
-    crate::load::run(&["--smoke".to_owned()])?;
+    phases.time("load smoke", || crate::load::run(&["--smoke".to_owned()]))?;
     // Likewise the fault drills: a few seconds each, debug build, verdicts enforced.
     println!("\n==> fault drills smoke test");
-    crate::drill::run(&["--smoke".to_owned()])?;
-    println!(
-        "\nxtask test: all checks passed in {:.0?}",
-        started.elapsed()
-    );
-    Ok(())
+    phases.time("drill smoke", || crate::drill::run(&["--smoke".to_owned()]))
+}
+
+/// `cargo doc` of every workspace library and binary, warnings denied.
+///
+/// The selection is the one plain `cargo doc` makes (libraries, and binaries not named
+/// like their package's library), plus `--examples`: it selects nothing (the workspace
+/// has no examples) but resolves features with dev-dependencies as clippy's
+/// `--all-targets` check did, so the dependencies' check builds are reused instead of
+/// being redone under a second feature set.
+fn rustdoc() -> Result<(), String> {
+    let mut c = cargo();
+    c.env("RUSTDOCFLAGS", "-D warnings").args([
+        "doc",
+        "--workspace",
+        "--all-features",
+        "--no-deps",
+        "--lib",
+        "--examples",
+    ]);
+    for bin in documented_bins()? {
+        c.args(["--bin", &bin]);
+    }
+    run_step("rustdoc", &mut c)
+}
+
+/// The workspace binaries plain `cargo doc` documents: those whose crate name differs
+/// from their package's library (a same-named binary would overwrite the library's docs).
+fn documented_bins() -> Result<Vec<String>, String> {
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        packages: Vec<Package>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Package {
+        targets: Vec<Target>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Target {
+        name: String,
+        kind: Vec<String>,
+    }
+    let out = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .map_err(|e| format!("cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let meta: Metadata =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))?;
+    Ok(doc_bins(
+        &meta
+            .packages
+            .iter()
+            .map(|p| {
+                p.targets
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.name.as_str(),
+                            t.kind.iter().any(|k| k == "lib"),
+                            t.kind.iter().any(|k| k == "bin"),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Per package, `(target name, is a library, is a binary)` → the binaries to document.
+fn doc_bins(packages: &[Vec<(&str, bool, bool)>]) -> Vec<String> {
+    let crate_name = |n: &str| n.replace('-', "_");
+    let mut out = Vec::new();
+    for targets in packages {
+        let lib = targets
+            .iter()
+            .find(|(_, is_lib, _)| *is_lib)
+            .map(|(n, _, _)| crate_name(n));
+        for (name, _, is_bin) in targets {
+            if *is_bin && lib.as_deref() != Some(crate_name(name).as_str()) {
+                out.push((*name).to_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// How long each phase of the gate took, printed at the end (also after a failure), so a
+/// slow CI run shows where its time went.
+#[derive(Debug, Default)]
+struct Phases {
+    done: Vec<(&'static str, Duration, bool)>,
+}
+
+impl Phases {
+    fn time<T>(
+        &mut self,
+        name: &'static str,
+        f: impl FnOnce() -> Result<T, String>,
+    ) -> Result<T, String> {
+        let started = Instant::now();
+        let result = f();
+        self.done.push((name, started.elapsed(), result.is_ok()));
+        result
+    }
+
+    fn print(&self) {
+        println!("\n==> phase durations");
+        for (name, took, ok) in &self.done {
+            let mark = if *ok { "" } else { "  (failed)" };
+            println!("    {name:<22} {:>6.1} s{mark}", took.as_secs_f64());
+        }
+        let total: Duration = self.done.iter().map(|(_, d, _)| *d).sum();
+        println!("    {:<22} {:>6.1} s", "total", total.as_secs_f64());
+    }
 }
 
 fn check_interrupt() -> Result<(), String> {
@@ -154,19 +285,20 @@ const FUZZ_ADMIN: &str = "fuzz-admin@example.org";
 /// document, or a schema-valid request rejected other than by documented policy.
 fn fuzz_api(services: &Services, python: &str) -> Result<(), String> {
     ensure_pip_package(python, "import schemathesis", "schemathesis")?;
-    run_step(
-        "build the reference service",
-        cargo().args(["build", "-q", "-p", "reference-service"]),
+    let bins = build_bins(
+        Profile::Debug,
+        &["reference-service"],
+        &["reference-service"],
     )?;
+    let bin = bins
+        .get("reference-service")
+        .ok_or("no reference-service binary")?;
     let addr: SocketAddr = ([127, 0, 0, 1], keel_testkit::free_port()).into();
     let admin_password = crate::run::token(18)?;
     let env: Vec<(&str, String)> = vec![
         ("DATABASE_URL", services.postgres.url()),
         ("KEEL_JWT_SECRET", crate::run::token(48)?),
-        (
-            "KEEL_ENCRYPTION_KEYS",
-            format!("1:{}", crate::run::base64(&crate::run::random_bytes(32)?)),
-        ),
+        ("KEEL_ENCRYPTION_KEYS", crate::run::encryption_keys()?),
         ("KEEL_BIND", addr.to_string()),
         ("KEEL_AUTH_SCHEMA", "fuzz_auth".to_owned()),
         // The global per-IP limit would answer most of the run 429 (documented, but it
@@ -174,14 +306,7 @@ fn fuzz_api(services: &Services, python: &str) -> Result<(), String> {
         ("KEEL_RATE_LIMIT_GLOBAL", "off".to_owned()),
         ("RUST_LOG", "warn".to_owned()),
     ];
-    let service = |args: &[&str]| {
-        let mut c = cargo();
-        c.args(["run", "-q", "-p", "reference-service", "--"])
-            .args(args);
-        c.env_remove("REDIS_URL");
-        c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-        c
-    };
+    let service = |args: &[&str]| crate::run::service_command(bin, args, &env);
     let mut admin = service(&["create-admin", "--email", FUZZ_ADMIN]);
     admin.env("KEEL_ADMIN_PASSWORD", &admin_password);
     run_step("migrate and create the fuzzing admin", &mut admin)?;
@@ -352,5 +477,31 @@ fn ensure_pip_package(python: &str, import: &str, package: &str) -> Result<(), S
         Ok(())
     } else {
         Err(format!("{python} still cannot `{import}`"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::doc_bins;
+
+    #[test]
+    fn binaries_named_like_their_library_are_left_to_the_library() {
+        let packages = vec![
+            // reference-service: lib `reference_service`, bin `reference-service`.
+            vec![
+                ("reference_service", true, false),
+                ("reference-service", false, true),
+            ],
+            // keel-benches: lib `keel_benches`, bin `bare-axum`, benches (neither).
+            vec![
+                ("keel_benches", true, false),
+                ("bare-axum", false, true),
+                ("cache", false, false),
+            ],
+            // xtask: a binary only.
+            vec![("xtask", false, true)],
+            vec![("keel_errors", true, false)],
+        ];
+        assert_eq!(doc_bins(&packages), ["bare-axum", "xtask"]);
     }
 }

@@ -15,7 +15,7 @@ mod traffic;
 
 use std::time::Instant;
 
-use crate::cmd::{cargo, run_step, workspace_root};
+use crate::cmd::{Profile, build_bins, workspace_root};
 use crate::services::{RedisNeed, Services};
 
 /// How long each phase of a drill lasts.
@@ -47,20 +47,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let timing = Timing { smoke };
     let root = workspace_root();
-    let profile = if smoke { "debug" } else { "release" };
-    let mut build = cargo();
-    build.args([
-        "build",
-        "-p",
-        "reference-service",
-        "--bin",
-        "reference-service",
-    ]);
-    if !smoke {
-        build.arg("--release");
-    }
-    run_step(&format!("build reference-service ({profile})"), &mut build)?;
-    let bin = root.join("target").join(profile).join("reference-service");
+    // Debug builds share the test build's (`cargo xtask test` runs this smoke).
+    let profile = if smoke {
+        Profile::Debug
+    } else {
+        Profile::Release
+    };
+    let bins = build_bins(profile, &["reference-service"], &["reference-service"])?;
+    let bin = bins
+        .get("reference-service")
+        .cloned()
+        .ok_or("no reference-service binary")?;
     let work = root.join("target").join("keel-drill");
     std::fs::create_dir_all(&work).map_err(|e| format!("create {}: {e}", work.display()))?;
 

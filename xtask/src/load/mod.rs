@@ -25,7 +25,7 @@
 mod table;
 mod wrk;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ pub(crate) use table::LoadReport;
 use table::{Liveness, Login, Mixed, RunInfo, UserRead, ratio};
 use wrk::{Target, WrkStats};
 
-use crate::cmd::{cargo, run_step, works, workspace_root};
+use crate::cmd::{Profile, build_bins, works, workspace_root};
 use crate::services::{RedisNeed, Services, apt_install};
 
 /// A child process killed on drop.
@@ -92,26 +92,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         apt_install(&["wrk"], "the load generator `wrk` is missing")?;
     }
     let root = workspace_root();
-    let profile = if smoke { "debug" } else { "release" };
-    let mut build = cargo();
-    build.args([
-        "build",
-        "-p",
-        "reference-service",
-        "-p",
-        "keel-benches",
-        "--bin",
-        "reference-service",
-        "--bin",
-        "bare-axum",
-    ]);
-    if !smoke {
-        build.arg("--release");
-    }
-    run_step(&format!("build ({profile})"), &mut build)?;
-    let target_dir =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let bin = |name: &str| target_dir.join(profile).join(name);
+    // Debug builds share the test build's (`cargo xtask test` runs this smoke).
+    let bins = build_bins(
+        if smoke { Profile::Debug } else { Profile::Release },
+        &["reference-service", "keel-benches"],
+        &["reference-service", "bare-axum"],
+    )?;
+    let bin = |name: &str| bins.get(name).cloned().unwrap_or_default();
     let work = root.join("target").join("keel-load");
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
 
