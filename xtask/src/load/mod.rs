@@ -93,8 +93,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let root = workspace_root();
     // Debug builds share the test build's (`cargo xtask test` runs this smoke).
+    let profile = if smoke {
+        Profile::Debug
+    } else {
+        Profile::Release
+    };
     let bins = build_bins(
-        if smoke { Profile::Debug } else { Profile::Release },
+        profile,
         &["reference-service", "keel-benches"],
         &["reference-service", "bare-axum"],
     )?;
