@@ -145,7 +145,7 @@ mod axum_extractors {
     use axum::routing::{get, post};
     use http::{Request, StatusCode, header};
     use http_body_util::BodyExt;
-    use keel_envelope::axum::{Json, Query};
+    use keel_envelope::axum::{Json, Path, Query};
     use keel_envelope::{Envelope, PageRequest};
     use serde_json::Value;
     use tower::ServiceExt;
@@ -237,5 +237,152 @@ mod axum_extractors {
         let req = Request::get("/page?page=3").body(Body::empty()).unwrap();
         let (s, b) = call(req).await;
         assert_eq!((s, b["data"].as_u64()), (StatusCode::OK, Some(3)));
+    }
+
+    #[derive(serde::Deserialize)]
+    struct OrderLine {
+        order: u64,
+        line: u32,
+    }
+
+    #[derive(serde::Deserialize, serde::Serialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Color {
+        Red,
+    }
+
+    fn path_app() -> Router {
+        Router::new()
+            .route(
+                "/items/{id}",
+                get(|Path(id): Path<u64>| async move { Envelope::new(id) }),
+            )
+            .route(
+                "/pairs/{order}/{line}",
+                get(
+                    |Path((o, l)): Path<(u64, u32)>| async move { Envelope::new(o + u64::from(l)) },
+                ),
+            )
+            .route(
+                "/orders/{order}/lines/{line}",
+                get(|Path(p): Path<OrderLine>| async move {
+                    Envelope::new(p.order + u64::from(p.line))
+                }),
+            )
+            .route(
+                "/colors/{color}",
+                get(|Path(c): Path<Color>| async move { Envelope::new(c) }),
+            )
+            // A route and a type that disagree: two parameters, one `u64`.
+            .route(
+                "/mismatch/{a}/{b}",
+                get(|Path(a): Path<u64>| async move { Envelope::new(a) }),
+            )
+            .route(
+                "/none",
+                get(|Path(a): Path<u64>| async move { Envelope::new(a) }),
+            )
+    }
+
+    async fn path_call(uri: &str) -> (StatusCode, Value) {
+        let req = Request::get(uri)
+            .header("x-request-id", "rid-1")
+            .body(Body::empty())
+            .unwrap();
+        let res = path_app().oneshot(req).await.unwrap();
+        let status = res.status();
+        assert_eq!(res.headers()["content-type"], "application/json");
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// `(uri, status, code, field, field code)`; the submitted value is never echoed.
+    async fn check_path(uri: &str, status: StatusCode, code: &str, field: &str, fcode: &str) {
+        let (s, b) = path_call(uri).await;
+        check(s, &b, status, code);
+        assert_eq!(b["error"]["fields"][0]["field"], field, "{uri}: {b}");
+        assert_eq!(b["error"]["fields"][0]["code"], fcode, "{uri}: {b}");
+        assert!(!b.to_string().contains("hunter2"), "{uri}: {b}");
+    }
+
+    #[tokio::test]
+    async fn path_errors_name_the_parameter() {
+        let (s, b) = path_call("/items/42").await;
+        assert_eq!((s, b["data"].as_u64()), (StatusCode::OK, Some(42)));
+        let (s, b) = path_call("/orders/1/lines/2").await;
+        assert_eq!((s, b["data"].as_u64()), (StatusCode::OK, Some(3)));
+
+        let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+        // One value: axum reports no name; the route's is used.
+        check_path(
+            "/items/hunter2",
+            unprocessable,
+            "VALIDATION_ERROR",
+            "id",
+            "invalid_type",
+        )
+        .await;
+        let (_, b) = path_call("/items/abc").await;
+        assert_eq!(b["error"]["fields"][0]["message"], "expected u64");
+        assert_eq!(b["error"]["fields"][0]["params"]["expected"], "u64");
+        // A tuple: axum reports the position.
+        let (pairs, lines) = ("/pairs/1/hunter2", "/orders/hunter2/lines/1");
+        check_path(
+            pairs,
+            unprocessable,
+            "VALIDATION_ERROR",
+            "line",
+            "invalid_type",
+        )
+        .await;
+        // A struct: axum reports the key.
+        check_path(
+            lines,
+            unprocessable,
+            "VALIDATION_ERROR",
+            "order",
+            "invalid_type",
+        )
+        .await;
+        // A custom `Deserialize` error (an unknown variant) keeps only `expected …`.
+        check_path(
+            "/colors/hunter2",
+            unprocessable,
+            "VALIDATION_ERROR",
+            "color",
+            "unknown_variant",
+        )
+        .await;
+        // Not UTF-8 once percent-decoded: 400 naming the parameter.
+        check_path(
+            "/items/%FF%FE",
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "id",
+            "invalid_encoding",
+        )
+        .await;
+
+        // The route and the type disagree: the server's bug, a bare 500.
+        for uri in ["/mismatch/1/2", "/none"] {
+            let (s, b) = path_call(uri).await;
+            check(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR");
+            assert_eq!(b["error"]["message"], "Internal server error");
+            assert!(b["error"]["fields"].is_null(), "{b}");
+        }
+    }
+
+    #[test]
+    fn a_path_mismatch_says_why_in_the_log_only() {
+        use keel_envelope::axum::{Rejection, RejectionKind};
+        let r = Rejection::new(
+            RejectionKind::PathMismatch {
+                reason: "Wrong number of path arguments".to_owned(),
+            },
+            None,
+        );
+        assert!(r.to_string().contains("Wrong number of path arguments"));
+        let body = serde_json::to_string(&r.to_error_envelope()).unwrap();
+        assert!(!body.contains("Wrong number"), "{body}");
     }
 }

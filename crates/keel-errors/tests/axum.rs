@@ -50,6 +50,20 @@ fn app(format: ErrorFormat) -> Router {
                 q.map(|q| q.0.name).map_err(ApiError::from)
             }),
         )
+        .route(
+            "/keel-path/{id}",
+            get(|keel_envelope::axum::Path(id): keel_envelope::axum::Path<u64>| async move { id.to_string() }),
+        )
+        .route(
+            "/axum-path/{id}",
+            get(|p: Result<axum::extract::Path<u64>, axum::extract::rejection::PathRejection>| async move {
+                p.map(|p| p.0.to_string()).map_err(ApiError::from)
+            }),
+        )
+        .route(
+            "/keel-path-mismatch/{a}/{b}",
+            get(|keel_envelope::axum::Path(a): keel_envelope::axum::Path<u64>| async move { a.to_string() }),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(64))
@@ -393,4 +407,42 @@ fn extra_headers_are_bounded() {
         .with_header(HeaderName::from_static("x-b"), big);
     assert_eq!(e.headers().len(), 1);
     assert!(e.headers().get("x-b").is_none());
+}
+
+/// `GET /items/abc` on a `Path<u64>` route: an envelope (or problem details) naming the
+/// parameter, never axum's plain text, never the value; keel's and axum's `Path` agree.
+#[tokio::test]
+async fn path_rejections_are_keel_errors() {
+    for uri in ["/keel-path/hunter2", "/axum-path/hunter2"] {
+        let (s, h, body) = send(app(ErrorFormat::Envelope), get_req(uri)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{uri}: {body}");
+        assert_eq!(h[header::CONTENT_TYPE], "application/json");
+        assert_eq!(h[header::CACHE_CONTROL], "no-store");
+        assert_eq!(body["error"]["code"], "VALIDATION_ERROR");
+        assert_eq!(body["meta"]["request_id"], "req-abc");
+        assert!(!body.to_string().contains("hunter2"), "{body}");
+        let field = &body["error"]["fields"][0];
+        assert_eq!(field["code"], "invalid_type");
+        // axum's own `Path` does not report the name of a single parameter.
+        let name = if uri.starts_with("/keel") { "id" } else { "" };
+        assert_eq!(field["field"], name, "{uri}: {body}");
+    }
+    let (s, h, body) = send(app(ErrorFormat::Problem), get_req("/keel-path/x")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(h[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(body["errors"][0]["pointer"], "/id");
+    assert_eq!(body["request_id"], "req-abc");
+
+    let (s, _, body) = send(app(ErrorFormat::Envelope), get_req("/keel-path/%FF")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["fields"][0]["field"], "id");
+
+    let (s, _, body) = send(
+        app(ErrorFormat::Problem),
+        get_req("/keel-path-mismatch/1/2"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["code"], "INTERNAL_ERROR");
+    assert!(!body.to_string().contains("Wrong number"), "{body}");
 }

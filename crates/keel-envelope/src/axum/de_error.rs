@@ -20,6 +20,11 @@ pub(crate) fn to_field_error(path: &serde_path_to_error::Path, message: &str) ->
             serde_path_to_error::Segment::Unknown => {}
         }
     }
+    field_error_at(field, message)
+}
+
+/// The field error for serde's `message` about the value at `field`, without the value.
+pub(crate) fn field_error_at(mut field: FieldPath, message: &str) -> FieldError {
     let message = strip_position(message);
     // serde_path_to_error's path ends at the parent for a missing field but already
     // includes the key for unknown/duplicate ones: add the name only when absent.

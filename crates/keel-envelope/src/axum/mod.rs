@@ -1,5 +1,5 @@
-//! axum integration (feature `axum`): envelopes as responses, and [`Json`] / [`Query`]
-//! extractors whose rejections are error envelopes with distinct codes.
+//! axum integration (feature `axum`): envelopes as responses, and [`Json`] / [`Query`] /
+//! [`Path`] extractors whose rejections are error envelopes with distinct codes.
 //!
 //! | failure | status | `error.code` |
 //! |---|---|---|
@@ -7,7 +7,9 @@
 //! | body could not be read | 400 | `BAD_REQUEST` |
 //! | missing or non-JSON `Content-Type` | 415 | `UNSUPPORTED_MEDIA_TYPE` |
 //! | body over the limit (`DefaultBodyLimit`) | 413 | `PAYLOAD_TOO_LARGE` |
-//! | wrong type, missing field, bad query value | 422 | `VALIDATION_ERROR` + `fields` |
+//! | wrong type, missing field, bad query value, bad path parameter | 422 | `VALIDATION_ERROR` + `fields` |
+//! | path parameter not UTF-8 once percent-decoded | 400 | `BAD_REQUEST` + `fields` |
+//! | route parameters and `Path` type disagree (a server bug) | 500 | `INTERNAL_ERROR` |
 //! | not a JSON object where a struct or map is expected (`[null, null]`) | 422 | `VALIDATION_ERROR` + `fields` |
 //!
 //! ```
@@ -26,12 +28,14 @@
 
 mod de_error;
 mod json;
+mod path;
 mod query;
 mod rejection;
 mod response;
 mod shape;
 
 pub use json::Json;
+pub use path::Path;
 pub use query::Query;
 pub use rejection::{Rejection, RejectionKind};
 pub use response::{json_response, request_id_from_headers};

@@ -3,7 +3,8 @@ use http::StatusCode;
 
 use crate::{ErrorBody, ErrorEnvelope, FieldError, code};
 
-/// Why a [`Json`](super::Json) or [`Query`](super::Query) extractor rejected a request.
+/// Why a [`Json`](super::Json), [`Query`](super::Query) or [`Path`](super::Path) extractor
+/// rejected a request.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum RejectionKind {
@@ -20,9 +21,21 @@ pub enum RejectionKind {
         /// 1-based column of the syntax error.
         column: usize,
     },
-    /// A value has the wrong type, a required field is missing, or a query value is
-    /// invalid: 422 `VALIDATION_ERROR` with the field path.
+    /// A value has the wrong type, a required field is missing, or a query or path
+    /// parameter is invalid: 422 `VALIDATION_ERROR` with the field path (for a path
+    /// parameter, its name in the route).
     InvalidField(FieldError),
+    /// A path parameter is not valid UTF-8 once percent-decoded: 400 `BAD_REQUEST` with
+    /// the parameter's name as the field.
+    MalformedPathParam(FieldError),
+    /// The route and the `Path` type disagree (wrong number of parameters, a route
+    /// without parameters, an unsupported type): a bug in the server, 500
+    /// `INTERNAL_ERROR`. `reason` names the mismatch for the log and is never rendered.
+    PathMismatch {
+        /// What does not match, from the route's and the type's definitions (never
+        /// request data).
+        reason: String,
+    },
 }
 
 /// The rejection of keel's extractors: renders as an [`ErrorEnvelope`] carrying the
@@ -62,10 +75,11 @@ impl Rejection {
         match self.kind {
             RejectionKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RejectionKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            RejectionKind::BodyUnreadable | RejectionKind::MalformedJson { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            RejectionKind::BodyUnreadable
+            | RejectionKind::MalformedJson { .. }
+            | RejectionKind::MalformedPathParam(_) => StatusCode::BAD_REQUEST,
             RejectionKind::InvalidField(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            RejectionKind::PathMismatch { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -74,9 +88,12 @@ impl Rejection {
         match self.kind {
             RejectionKind::UnsupportedMediaType => code::UNSUPPORTED_MEDIA_TYPE,
             RejectionKind::PayloadTooLarge => code::PAYLOAD_TOO_LARGE,
-            RejectionKind::BodyUnreadable => code::BAD_REQUEST,
+            RejectionKind::BodyUnreadable | RejectionKind::MalformedPathParam(_) => {
+                code::BAD_REQUEST
+            }
             RejectionKind::MalformedJson { .. } => code::MALFORMED_JSON,
             RejectionKind::InvalidField(_) => code::VALIDATION_ERROR,
+            RejectionKind::PathMismatch { .. } => code::INTERNAL_ERROR,
         }
     }
 
@@ -100,6 +117,10 @@ impl Rejection {
             RejectionKind::InvalidField(fe) => {
                 ErrorBody::new(code, "Validation failed").with_fields(vec![fe.clone()])
             }
+            RejectionKind::MalformedPathParam(fe) => {
+                ErrorBody::new(code, "Path parameter is malformed").with_fields(vec![fe.clone()])
+            }
+            RejectionKind::PathMismatch { .. } => ErrorBody::new(code, "Internal server error"),
         }
     }
 
@@ -113,7 +134,13 @@ impl Rejection {
 
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_error_body().message)
+        match &self.kind {
+            // For the log of a server bug: what does not match (no request data).
+            RejectionKind::PathMismatch { reason } => {
+                write!(f, "path parameters do not match the route: {reason}")
+            }
+            _ => f.write_str(&self.to_error_body().message),
+        }
     }
 }
 

@@ -23,6 +23,11 @@ impl From<Rejection> for ApiError {
                     .with_detail("column", *column)
             }
             RejectionKind::InvalidField(fe) => ApiError::validation(vec![fe.clone()]),
+            RejectionKind::MalformedPathParam(fe) => {
+                ApiError::bad_request("Path parameter is malformed").with_fields(vec![fe.clone()])
+            }
+            // A server bug: logged with what does not match, rendered as a plain 500.
+            RejectionKind::PathMismatch { .. } => ApiError::internal(r.clone()),
             // RejectionKind is non_exhaustive: a future kind keeps its own status/code.
             _ => ApiError::bad_request(r.to_error_body().message),
         };
@@ -71,17 +76,13 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// axum's `Path` rejection: a malformed path parameter is a 404 for the client (the
-/// resource named by that path cannot exist); a missing one is a server bug (500).
+/// axum's `Path` rejection, mapped as keel-envelope's `Path` maps it: a parameter that
+/// does not parse is 422 `VALIDATION_ERROR` naming the parameter when axum reports it
+/// (prefer `keel_envelope::axum::Path`, which always names it), a parameter that is not
+/// UTF-8 is 400, a route that does not match the type is 500. The value is never echoed.
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        match r {
-            PathRejection::FailedToDeserializePathParams(_) => {
-                ApiError::from_kind(ErrorKind::NotFound)
-            }
-            PathRejection::MissingPathParams(e) => ApiError::internal(e),
-            other => status_rejection(other.status()),
-        }
+        ApiError::from(Rejection::from(r))
     }
 }
 
