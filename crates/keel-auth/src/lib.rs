@@ -15,6 +15,8 @@ mod errors;
 pub mod login;
 mod mfa;
 pub mod migrations;
+#[cfg(feature = "postgres")]
+mod pg;
 mod refresh;
 pub mod revocation;
 mod store;

@@ -131,19 +131,6 @@ pub(crate) fn check_subject(subject: &str) -> Result<()> {
 #[error("{0} store is at capacity")]
 pub(crate) struct CapacityError(pub(crate) &'static str);
 
-/// A database error: logged here (never shown to clients), wrapped as [`Error::Store`].
-#[cfg(feature = "postgres")]
-pub(crate) fn db_error(e: keel_db_pool::Error) -> Error {
-    tracing::warn!(error = %e, "keel-auth PostgreSQL store failed");
-    Error::store(e)
-}
-
-/// A row value of an unexpected type or shape: a schema mismatch, reported as a store error.
-#[cfg(feature = "postgres")]
-#[derive(Debug, thiserror::Error)]
-#[error("unexpected row from the keel-auth schema: {0}")]
-pub(crate) struct RowError(pub(crate) &'static str);
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 #![cfg(feature = "axum")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::Body;
@@ -33,7 +33,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let clock = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let clock = Clock::manual();
     let tokens = AccessTokens::builder(
         "https://issuer.test",
         KeySet::new(Key::hs256("k1", SECRET).unwrap()).unwrap(),

@@ -3,49 +3,16 @@
 #![cfg(feature = "ratelimit")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::net::IpAddr;
 use std::time::Duration;
 
 use keel_auth::Error;
-use keel_auth::login::{DeviceToken, KEY_TEXT_LEN, LoginAttempt, LoginEmail, LoginPolicy, Quota};
+use keel_auth::login::{KEY_TEXT_LEN, LoginPolicy, Quota};
 use keel_crypto::SecretKey;
 use keel_ratelimit::Clock;
-
-const SECRET: [u8; 32] = [42; 32];
-
-fn policy(clock: &Clock) -> LoginPolicy {
-    LoginPolicy::builder(SecretKey::from_bytes(SECRET))
-        .limiter_clock(clock.clone())
-        .build()
-        .unwrap()
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn email(s: &str) -> LoginEmail {
-    LoginEmail::parse(s).unwrap()
-}
-
-/// The `n`-th of many attacker addresses (distinct /32s).
-fn attacker(n: u32) -> IpAddr {
-    IpAddr::V4((0xCB00_7100 + n).into())
-}
-
-async fn begin(
-    p: &LoginPolicy,
-    who: &str,
-    from: IpAddr,
-    device: Option<&DeviceToken>,
-) -> Result<LoginAttempt, Error> {
-    p.check_login(&email(who), from, device.map(DeviceToken::as_str))
-        .await
-}
-
-fn is_limited<T: std::fmt::Debug>(r: &Result<T, Error>) -> bool {
-    matches!(r, Err(Error::RateLimited { .. }))
-}
+use support::login::{SECRET, attacker, begin, email, fail, ip, is_limited, policy, succeed};
 
 /// The headline: an attacker's wrong passwords from many addresses lock the
 /// account for unknown devices, but never stop the owner's correct login from a device
@@ -57,12 +24,7 @@ async fn attacker_from_many_addresses_cannot_lock_the_owner_out() {
     let owner_ip = ip("198.51.100.20");
 
     // The owner logged in last week from their laptop: it holds a device token.
-    let device = begin(&p, "owner@example.org", owner_ip, None)
-        .await
-        .unwrap()
-        .succeeded()
-        .await
-        .unwrap();
+    let device = succeed(&p, "owner@example.org", owner_ip, None).await;
 
     // 500 wrong passwords from 500 addresses.
     let mut limited = 0;
@@ -127,19 +89,10 @@ async fn device_tokens_only_exempt_their_own_account() {
     let clock = Clock::manual();
     let p = policy(&clock);
     let home = ip("198.51.100.20");
-    let ada_device = begin(&p, "ada@example.org", home, None)
-        .await
-        .unwrap()
-        .succeeded()
-        .await
-        .unwrap();
+    let ada_device = succeed(&p, "ada@example.org", home, None).await;
     // Lock bob's account.
     for n in 0..10 {
-        begin(&p, "bob@example.org", attacker(n), None)
-            .await
-            .unwrap()
-            .failed()
-            .await;
+        fail(&p, "bob@example.org", attacker(n)).await;
     }
     // Ada's token does not unlock bob's account …
     let a = begin(&p, "bob@example.org", home, Some(&ada_device)).await;
@@ -148,12 +101,7 @@ async fn device_tokens_only_exempt_their_own_account() {
     let other = LoginPolicy::builder(SecretKey::from_bytes([7; 32]))
         .build()
         .unwrap();
-    let foreign = begin(&other, "bob@example.org", home, None)
-        .await
-        .unwrap()
-        .succeeded()
-        .await
-        .unwrap();
+    let foreign = succeed(&other, "bob@example.org", home, None).await;
     for token in [
         foreign.as_str().to_owned(),
         format!("{}x", ada_device.as_str()),
@@ -169,7 +117,7 @@ async fn device_tokens_only_exempt_their_own_account() {
 /// A device token is a known device only for its lifetime (renewed at every login).
 #[tokio::test]
 async fn device_tokens_expire() {
-    let wall = keel_auth::Clock::manual(std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let wall = keel_auth::Clock::manual();
     let p = LoginPolicy::builder(SecretKey::from_bytes(SECRET))
         .device_ttl(Duration::from_secs(7 * 86_400))
         .clock(wall.clone())
@@ -177,12 +125,7 @@ async fn device_tokens_expire() {
         .build()
         .unwrap();
     let home = ip("198.51.100.20");
-    let device = begin(&p, "ada@example.org", home, None)
-        .await
-        .unwrap()
-        .succeeded()
-        .await
-        .unwrap();
+    let device = succeed(&p, "ada@example.org", home, None).await;
     assert_eq!(device.max_age(), Duration::from_secs(7 * 86_400));
     wall.advance(Duration::from_secs(6 * 86_400));
     let attempt = begin(&p, "ada@example.org", home, Some(&device))
@@ -217,39 +160,20 @@ async fn only_failures_count_and_a_success_clears_the_account_budgets() {
     // 300 colleagues behind one NAT log in successfully: nobody is throttled.
     for n in 0..300 {
         let who = format!("user{n}@example.org");
-        assert!(
-            begin(&p, &who, office, None)
-                .await
-                .unwrap()
-                .succeeded()
-                .await
-                .is_some()
-        );
+        succeed(&p, &who, office, None).await;
     }
 
     // The owner mistypes four times (pair burst 5), succeeds, and can mistype again.
     for _round in 0..3 {
         for _ in 0..4 {
-            begin(&p, "typo@example.org", office, None)
-                .await
-                .unwrap()
-                .failed()
-                .await;
+            fail(&p, "typo@example.org", office).await;
         }
-        begin(&p, "typo@example.org", office, None)
-            .await
-            .unwrap()
-            .succeeded()
-            .await;
+        succeed(&p, "typo@example.org", office, None).await;
     }
 
     // Without the success the fifth failure exhausts the pair budget.
     for _ in 0..5 {
-        begin(&p, "slow@example.org", office, None)
-            .await
-            .unwrap()
-            .failed()
-            .await;
+        fail(&p, "slow@example.org", office).await;
     }
     match begin(&p, "slow@example.org", office, None).await {
         Err(Error::RateLimited { retry_after }) => {
@@ -272,17 +196,9 @@ async fn spraying_many_accounts_hits_the_network_budget() {
     let clock = Clock::manual();
     let p = policy(&clock);
     let sprayer = ip("203.0.113.5");
-    begin(&p, "mine@example.org", sprayer, None)
-        .await
-        .unwrap()
-        .succeeded()
-        .await;
+    succeed(&p, "mine@example.org", sprayer, None).await;
     for n in 0..20 {
-        begin(&p, &format!("target{n}@example.org"), sprayer, None)
-            .await
-            .unwrap()
-            .failed()
-            .await;
+        fail(&p, &format!("target{n}@example.org"), sprayer).await;
     }
     assert!(is_limited(
         &begin(&p, "target99@example.org", sprayer, None).await
@@ -293,16 +209,8 @@ async fn spraying_many_accounts_hits_the_network_budget() {
         &begin(&p, "mine@example.org", sprayer, None).await
     ));
     clock.advance(Duration::from_secs(36)); // 100 per hour: one every 36 s
-    begin(&p, "mine@example.org", sprayer, None)
-        .await
-        .unwrap()
-        .succeeded()
-        .await;
-    begin(&p, "target100@example.org", sprayer, None)
-        .await
-        .unwrap()
-        .failed()
-        .await;
+    succeed(&p, "mine@example.org", sprayer, None).await;
+    fail(&p, "target100@example.org", sprayer).await;
     assert!(is_limited(
         &begin(&p, "target101@example.org", sprayer, None).await
     ));
@@ -311,11 +219,7 @@ async fn spraying_many_accounts_hits_the_network_budget() {
     let p = policy(&Clock::manual());
     for n in 0..20u16 {
         let addr = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 7, 7, n, 1, 2, 3));
-        begin(&p, &format!("t{n}@example.org"), addr, None)
-            .await
-            .unwrap()
-            .failed()
-            .await;
+        fail(&p, &format!("t{n}@example.org"), addr).await;
     }
     let next = IpAddr::V6(std::net::Ipv6Addr::new(
         0x2001, 0xdb8, 7, 7, 0xffff, 9, 9, 9,
@@ -459,18 +363,9 @@ async fn redis_limits_are_shared_bounded_and_free_of_personal_data() {
     let short_owner = "o@e.io".to_owned();
     let maximal = format!("{}@{}.org", "m".repeat(64), "d".repeat(185));
     for who in [&short_owner, &maximal] {
-        begin(&r1, who, ip("192.0.2.200"), None)
-            .await
-            .unwrap()
-            .failed()
-            .await;
+        fail(&r1, who, ip("192.0.2.200")).await;
     }
-    let device = begin(&r1, &long_owner, owner_ip, None)
-        .await
-        .unwrap()
-        .succeeded()
-        .await
-        .unwrap();
+    let device = succeed(&r1, &long_owner, owner_ip, None).await;
     // The attack alternates between the replicas; the account budget is shared.
     let mut limited = 0;
     for n in 0..40 {
@@ -484,14 +379,7 @@ async fn redis_limits_are_shared_bounded_and_free_of_personal_data() {
     assert_eq!(limited, 30);
     // The owner gets in through either replica with the device token.
     for r in [&r1, &r2] {
-        assert!(
-            begin(r, &long_owner, owner_ip, Some(&device))
-                .await
-                .unwrap()
-                .succeeded()
-                .await
-                .is_some()
-        );
+        succeed(r, &long_owner, owner_ip, Some(&device)).await;
     }
     // That success cleared the account budget in Redis: unknown devices may try again.
     assert!(
@@ -587,11 +475,7 @@ async fn limiters_built_elsewhere_and_failing_closed() {
     ));
     let from = ip("192.0.2.9");
     for _ in 0..2 {
-        begin(&p, "ada@example.org", from, None)
-            .await
-            .unwrap()
-            .failed()
-            .await;
+        fail(&p, "ada@example.org", from).await;
     }
     assert!(is_limited(&begin(&p, "ada@example.org", from, None).await));
     p.check_signup(from).await.unwrap();

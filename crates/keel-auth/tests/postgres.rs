@@ -332,3 +332,66 @@ async fn api_key_input_limits() {
     };
     support::apikey::input_limits(store).await;
 }
+
+/// What every PostgreSQL store shares: schema names are checked before any SQL is built,
+/// `Debug` names the store and its schema and nothing of the pool, and a database failure
+/// (here: a schema that was never migrated) is an opaque `Store` error.
+#[tokio::test]
+async fn every_store_checks_its_schema_and_maps_database_errors() {
+    use keel_auth::{
+        ApiKeyStore as _, Error, MfaStore as _, PgApiKeyStore, PgMfaStore, PgTokenVersions,
+        RefreshStore as _, SecretHash, TokenVersions as _,
+    };
+    use std::time::SystemTime;
+
+    let Some(url) = keel_testkit::database_url() else {
+        return;
+    };
+    let pool = Pool::from_url(&url).unwrap();
+    for bad in ["", "Keel", "1st", "a-b", "x\"; DROP TABLE users; --"] {
+        assert!(matches!(
+            PgRefreshStore::with_schema(pool.clone(), bad),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            PgTokenVersions::with_schema(pool.clone(), bad),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            PgMfaStore::with_schema(pool.clone(), bad),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            PgApiKeyStore::with_schema(pool.clone(), bad),
+            Err(Error::Config(_))
+        ));
+    }
+    assert_eq!(
+        PgApiKeyStore::new(pool.clone()).schema(),
+        migrations::DEFAULT_SCHEMA
+    );
+
+    let schema = keel_testkit::unique_name("keel_auth_none"); // never migrated
+    let refresh = PgRefreshStore::with_schema(pool.clone(), &schema).unwrap();
+    let versions = PgTokenVersions::with_schema(pool.clone(), &schema).unwrap();
+    let mfa = PgMfaStore::with_schema(pool.clone(), &schema).unwrap();
+    let keys = PgApiKeyStore::with_schema(pool.clone(), &schema).unwrap();
+    assert_eq!(refresh.schema(), schema);
+    assert_eq!(
+        format!("{refresh:?} {versions:?} {mfa:?} {keys:?}"),
+        format!(
+            "PgRefreshStore {{ schema: {schema:?}, .. }} PgTokenVersions {{ schema: {schema:?}, .. }} \
+             PgMfaStore {{ schema: {schema:?}, .. }} PgApiKeyStore {{ schema: {schema:?}, .. }}"
+        )
+    );
+    let now = SystemTime::now();
+    let store_error = |r: Result<(), Error>| matches!(r, Err(Error::Store(_)));
+    assert!(store_error(refresh.purge(now).await.map(drop)));
+    assert!(store_error(versions.get("user-1", now).await.map(drop)));
+    assert!(store_error(versions.purge(now).await.map(drop)));
+    assert!(store_error(
+        mfa.consume_challenge(SecretHash::of("c")).await.map(drop)
+    ));
+    assert!(store_error(mfa.remove("user-1").await.map(drop))); // in a transaction
+    assert!(store_error(keys.find("kid").await.map(drop)));
+}

@@ -40,7 +40,7 @@ async fn store(url: &str, schema: &str) -> PgTokenVersions {
 }
 
 fn t0() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+    UNIX_EPOCH + Duration::from_secs(Clock::MANUAL_START_UNIX)
 }
 
 #[tokio::test]
@@ -160,7 +160,7 @@ async fn two_replicas_over_postgres_see_a_bump_within_the_cache_ttl() {
     let Some((url, schema)) = schema().await else {
         return;
     };
-    let clock = Clock::manual(t0());
+    let clock = Clock::manual();
     let replica = async |clock: &Clock| {
         let r = Revocations::builder(store(&url, &schema).await)
             .cache_ttl(Duration::from_millis(500))

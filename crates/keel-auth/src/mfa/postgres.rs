@@ -1,49 +1,36 @@
 //! [`PgMfaStore`]: TOTP factors, recovery codes and challenges in PostgreSQL.
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use keel_db_pool::{Pool, Row};
+use keel_db_pool::Row;
 
 use super::store::{ChallengeRecord, MfaStore, SealedTotpSecret, TotpRecord};
-use crate::error::{Error, Result};
-use crate::migrations::{DEFAULT_SCHEMA, check_schema};
-use crate::store::{RowError, SecretHash, StoreFuture, db_error};
+use crate::error::Result;
+use crate::pg::{Statements, col, pg_store, row_error};
+use crate::store::{SecretHash, StoreFuture};
 
-/// TOTP factors, recovery codes and challenges in PostgreSQL, over keel-db-pool. Needs the
-/// tables of [`migrations`](crate::migrations) version 3, in the same schema.
-///
-/// Every atomic step of [`MfaStore`] is one statement: the TOTP step advances with
-/// `UPDATE … SET last_step = $2 WHERE subject = $1 AND (last_step IS NULL OR last_step <
-/// $2)`, a recovery code is consumed by a `DELETE` that reports one row exactly once, a
-/// challenge attempt is `UPDATE … SET attempts = attempts + 1 WHERE … AND attempts <
-/// max_attempts RETURNING …`.
-///
-/// ```no_run
-/// # async fn f(pool: keel_db_pool::Pool, keys: std::sync::Arc<keel_crypto::KeyRing>) -> keel_auth::Result<()> {
-/// use keel_auth::{Mfa, MfaConfig, PgMfaStore, migrations};
-///
-/// migrations::apply(&pool, migrations::DEFAULT_SCHEMA).await?;
-/// let mfa = Mfa::new(PgMfaStore::new(pool), keys, MfaConfig::builder("Acme").build()?);
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct PgMfaStore {
-    pool: Pool,
-    sql: Arc<Sql>,
-}
-
-impl fmt::Debug for PgMfaStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgMfaStore")
-            .field("schema", &self.sql.schema)
-            .finish_non_exhaustive()
-    }
+pg_store! {
+    /// TOTP factors, recovery codes and challenges in PostgreSQL, over keel-db-pool. Needs the
+    /// tables of [`migrations`](crate::migrations) version 3, in the same schema.
+    ///
+    /// Every atomic step of [`MfaStore`] is one statement: the TOTP step advances with
+    /// `UPDATE … SET last_step = $2 WHERE subject = $1 AND (last_step IS NULL OR last_step <
+    /// $2)`, a recovery code is consumed by a `DELETE` that reports one row exactly once, a
+    /// challenge attempt is `UPDATE … SET attempts = attempts + 1 WHERE … AND attempts <
+    /// max_attempts RETURNING …`.
+    ///
+    /// ```no_run
+    /// # async fn f(pool: keel_db_pool::Pool, keys: std::sync::Arc<keel_crypto::KeyRing>) -> keel_auth::Result<()> {
+    /// use keel_auth::{Mfa, MfaConfig, PgMfaStore, migrations};
+    ///
+    /// migrations::apply(&pool, migrations::DEFAULT_SCHEMA).await?;
+    /// let mfa = Mfa::new(PgMfaStore::new(pool), keys, MfaConfig::builder("Acme").build()?);
+    /// # Ok(()) }
+    /// ```
+    pub struct PgMfaStore(Sql);
 }
 
 struct Sql {
-    schema: String,
     put_pending: String,
     totp: String,
     confirm: String,
@@ -64,13 +51,14 @@ struct Sql {
     purge_pending: String,
 }
 
-impl Sql {
+impl Statements for Sql {
+    const STORE: &'static str = "MFA factors";
+
     fn new(schema: &str) -> Self {
         let t = format!("\"{schema}\".mfa_totp");
         let r = format!("\"{schema}\".mfa_recovery_codes");
         let c = format!("\"{schema}\".mfa_challenges");
         Self {
-            schema: schema.to_owned(),
             put_pending: format!(
                 "INSERT INTO {t} AS t (subject, sealed_secret, created_at) VALUES ($1, $2, $3)
                  ON CONFLICT (subject) DO UPDATE
@@ -139,35 +127,6 @@ impl Sql {
     }
 }
 
-impl PgMfaStore {
-    /// A store over `pool` using the tables in [`DEFAULT_SCHEMA`] (`keel_auth`).
-    #[must_use]
-    pub fn new(pool: Pool) -> Self {
-        Self {
-            pool,
-            sql: Arc::new(Sql::new(DEFAULT_SCHEMA)),
-        }
-    }
-
-    /// A store over `pool` using the tables in `schema`.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for an invalid schema name.
-    pub fn with_schema(pool: Pool, schema: &str) -> Result<Self> {
-        check_schema(schema)?;
-        Ok(Self {
-            pool,
-            sql: Arc::new(Sql::new(schema)),
-        })
-    }
-
-    /// The schema holding the tables.
-    #[must_use]
-    pub fn schema(&self) -> &str {
-        &self.sql.schema
-    }
-}
-
 fn step_to_sql(step: u64) -> i64 {
     i64::try_from(step).unwrap_or(i64::MAX)
 }
@@ -181,13 +140,13 @@ fn hash_list(codes: &[SecretHash]) -> Vec<Vec<u8>> {
 }
 
 fn totp_row(row: &Row) -> Result<TotpRecord> {
-    let last: Option<i64> = row.try_get(2).map_err(Error::store)?;
+    let last: Option<i64> = col(row, 2)?;
     Ok(TotpRecord {
-        sealed_secret: SealedTotpSecret::from_stored(row.try_get(0).map_err(Error::store)?),
-        confirmed: row.try_get(1).map_err(Error::store)?,
+        sealed_secret: SealedTotpSecret::from_stored(col(row, 0)?),
+        confirmed: col(row, 1)?,
         last_step: last.and_then(|s| u64::try_from(s).ok()),
-        failures: count(row.try_get(3).map_err(Error::store)?),
-        failures_since: row.try_get(4).map_err(Error::store)?,
+        failures: count(col(row, 3)?),
+        failures_since: col(row, 4)?,
     })
 }
 
@@ -200,24 +159,19 @@ impl MfaStore for PgMfaStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let n = self
-                .pool
+                .pg
                 .execute(
-                    &self.sql.put_pending,
+                    &self.pg.sql().put_pending,
                     &[&subject, &sealed_secret.as_str(), &now],
                 )
-                .await
-                .map_err(db_error)?;
+                .await?;
             Ok(n == 1)
         })
     }
 
     fn totp<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, Option<TotpRecord>> {
         Box::pin(async move {
-            let row = self
-                .pool
-                .query_opt(&self.sql.totp, &[&subject])
-                .await
-                .map_err(db_error)?;
+            let row = self.pg.query_opt(&self.pg.sql().totp, &[&subject]).await?;
             row.as_ref().map(totp_row).transpose()
         })
     }
@@ -233,9 +187,8 @@ impl MfaStore for PgMfaStore {
         Box::pin(async move {
             let hashes = hash_list(recovery_codes);
             let step = step_to_sql(step);
-            self.pool
-                .transaction(|tx| {
-                    let sql = Arc::clone(&self.sql);
+            self.pg
+                .transaction(|tx, sql| {
                     let (subject, sealed) = (subject.to_owned(), sealed_secret.as_str().to_owned());
                     let hashes = hashes.clone();
                     Box::pin(async move {
@@ -251,17 +204,15 @@ impl MfaStore for PgMfaStore {
                     })
                 })
                 .await
-                .map_err(db_error)
         })
     }
 
     fn advance_step<'a>(&'a self, subject: &'a str, step: u64) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let n = self
-                .pool
-                .execute(&self.sql.advance, &[&subject, &step_to_sql(step)])
-                .await
-                .map_err(db_error)?;
+                .pg
+                .execute(&self.pg.sql().advance, &[&subject, &step_to_sql(step)])
+                .await?;
             Ok(n == 1)
         })
     }
@@ -275,23 +226,21 @@ impl MfaStore for PgMfaStore {
         Box::pin(async move {
             let window_start = now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH);
             let row = self
-                .pool
-                .query_opt(&self.sql.failure, &[&subject, &now, &window_start])
-                .await
-                .map_err(db_error)?;
+                .pg
+                .query_opt(&self.pg.sql().failure, &[&subject, &now, &window_start])
+                .await?;
             let Some(row) = row else { return Ok(None) };
-            let failures: i32 = row.try_get(0).map_err(Error::store)?;
-            let since: Option<SystemTime> = row.try_get(1).map_err(Error::store)?;
-            let since = since.ok_or_else(|| Error::store(RowError("failures_since is null")))?;
+            let failures: i32 = col(&row, 0)?;
+            let since: Option<SystemTime> = col(&row, 1)?;
+            let since = since.ok_or_else(|| row_error("failures_since is null"))?;
             Ok(Some((count(failures), since)))
         })
     }
 
     fn remove<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            self.pool
-                .transaction(|tx| {
-                    let sql = Arc::clone(&self.sql);
+            self.pg
+                .transaction(|tx, sql| {
                     let subject = subject.to_owned();
                     Box::pin(async move {
                         tx.execute(&sql.remove_challenges, &[&subject]).await?;
@@ -299,7 +248,6 @@ impl MfaStore for PgMfaStore {
                     })
                 })
                 .await
-                .map_err(db_error)
         })
     }
 
@@ -310,9 +258,8 @@ impl MfaStore for PgMfaStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let hashes = hash_list(codes);
-            self.pool
-                .transaction(|tx| {
-                    let sql = Arc::clone(&self.sql);
+            self.pg
+                .transaction(|tx, sql| {
                     let subject = subject.to_owned();
                     let hashes = hashes.clone();
                     Box::pin(async move {
@@ -329,7 +276,6 @@ impl MfaStore for PgMfaStore {
                     })
                 })
                 .await
-                .map_err(db_error)
         })
     }
 
@@ -340,13 +286,12 @@ impl MfaStore for PgMfaStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let n = self
-                .pool
+                .pg
                 .execute(
-                    &self.sql.consume_code,
+                    &self.pg.sql().consume_code,
                     &[&subject, &code.as_bytes().as_slice()],
                 )
-                .await
-                .map_err(db_error)?;
+                .await?;
             Ok(n == 1)
         })
     }
@@ -354,11 +299,10 @@ impl MfaStore for PgMfaStore {
     fn recovery_codes_left<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, usize> {
         Box::pin(async move {
             let row = self
-                .pool
-                .query_one(&self.sql.codes_left, &[&subject])
-                .await
-                .map_err(db_error)?;
-            let n: i64 = row.try_get(0).map_err(Error::store)?;
+                .pg
+                .query_one(&self.pg.sql().codes_left, &[&subject])
+                .await?;
+            let n: i64 = col(&row, 0)?;
             Ok(usize::try_from(n).unwrap_or(0))
         })
     }
@@ -371,9 +315,8 @@ impl MfaStore for PgMfaStore {
         Box::pin(async move {
             let max = i64::try_from(max_per_subject).unwrap_or(i64::MAX);
             let max_attempts = i32::try_from(challenge.max_attempts).unwrap_or(i32::MAX);
-            self.pool
-                .transaction(|tx| {
-                    let sql = Arc::clone(&self.sql);
+            self.pg
+                .transaction(|tx, sql| {
                     let c = challenge.clone();
                     Box::pin(async move {
                         tx.execute(
@@ -394,7 +337,6 @@ impl MfaStore for PgMfaStore {
                     })
                 })
                 .await
-                .map_err(db_error)
         })
     }
 
@@ -405,19 +347,18 @@ impl MfaStore for PgMfaStore {
     ) -> StoreFuture<'a, Option<ChallengeRecord>> {
         Box::pin(async move {
             let row = self
-                .pool
-                .query_opt(&self.sql.attempt, &[&hash.as_bytes().as_slice(), &now])
-                .await
-                .map_err(db_error)?;
+                .pg
+                .query_opt(&self.pg.sql().attempt, &[&hash.as_bytes().as_slice(), &now])
+                .await?;
             let Some(row) = row else { return Ok(None) };
             Ok(Some(ChallengeRecord {
                 hash,
-                subject: row.try_get(0).map_err(Error::store)?,
-                purpose: row.try_get(1).map_err(Error::store)?,
-                created_at: row.try_get(2).map_err(Error::store)?,
-                expires_at: row.try_get(3).map_err(Error::store)?,
-                attempts: count(row.try_get(4).map_err(Error::store)?),
-                max_attempts: count(row.try_get(5).map_err(Error::store)?),
+                subject: col(&row, 0)?,
+                purpose: col(&row, 1)?,
+                created_at: col(&row, 2)?,
+                expires_at: col(&row, 3)?,
+                attempts: count(col(&row, 4)?),
+                max_attempts: count(col(&row, 5)?),
             }))
         })
     }
@@ -425,10 +366,12 @@ impl MfaStore for PgMfaStore {
     fn consume_challenge<'a>(&'a self, hash: SecretHash) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let n = self
-                .pool
-                .execute(&self.sql.consume_challenge, &[&hash.as_bytes().as_slice()])
-                .await
-                .map_err(db_error)?;
+                .pg
+                .execute(
+                    &self.pg.sql().consume_challenge,
+                    &[&hash.as_bytes().as_slice()],
+                )
+                .await?;
             Ok(n == 1)
         })
     }
@@ -440,15 +383,13 @@ impl MfaStore for PgMfaStore {
     ) -> StoreFuture<'a, u64> {
         Box::pin(async move {
             let a = self
-                .pool
-                .execute(&self.sql.purge_challenges, &[&challenges_before])
-                .await
-                .map_err(db_error)?;
+                .pg
+                .execute(&self.pg.sql().purge_challenges, &[&challenges_before])
+                .await?;
             let b = self
-                .pool
-                .execute(&self.sql.purge_pending, &[&pending_before])
-                .await
-                .map_err(db_error)?;
+                .pg
+                .execute(&self.pg.sql().purge_pending, &[&pending_before])
+                .await?;
             Ok(a + b)
         })
     }

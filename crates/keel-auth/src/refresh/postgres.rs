@@ -1,54 +1,41 @@
 //! [`PgRefreshStore`]: refresh-token families in PostgreSQL (feature `postgres`).
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use keel_db_pool::{Pool, Row};
+use keel_db_pool::Row;
 
 use super::store::{RefreshStore, RevokeReason, RotateOutcome, Session, SessionId};
-use crate::error::{Error, Result};
-use crate::migrations::{DEFAULT_SCHEMA, check_schema};
-use crate::store::{RowError, SecretHash, StoreFuture, db_error};
+use crate::error::Result;
+use crate::pg::{Statements, col, pg_store, row_error};
+use crate::store::{SecretHash, StoreFuture};
 
-/// Refresh-token families in PostgreSQL, over keel-db-pool: shared by every replica,
-/// surviving restarts. Needs the tables of [`migrations`](crate::migrations) (version 1),
-/// applied to the same schema.
-///
-/// Rotation is one statement (`UPDATE … WHERE token_hash = $1 AND rotated_at IS NULL …
-/// RETURNING`, chained with the insert of the next token): PostgreSQL's row lock makes
-/// concurrent rotations of the same token serialize, and only the first finds the token
-/// unrotated. Times come from the caller's clock, never from SQL `now()`.
-///
-/// Growth: one row per login plus one per refresh, kept until
-/// [`RefreshTokens::purge`](crate::RefreshTokens::purge) deletes the ended session;
-/// the per-subject session cap bounds live sessions per account.
-///
-/// ```no_run
-/// # async fn f(pool: keel_db_pool::Pool) -> keel_auth::Result<()> {
-/// use keel_auth::{PgRefreshStore, RefreshConfig, RefreshTokens, migrations};
-///
-/// migrations::apply(&pool, migrations::DEFAULT_SCHEMA).await?;
-/// let tokens = RefreshTokens::new(PgRefreshStore::new(pool), RefreshConfig::default());
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct PgRefreshStore {
-    pool: Pool,
-    sql: Arc<Sql>,
-}
-
-impl fmt::Debug for PgRefreshStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgRefreshStore")
-            .field("schema", &self.sql.schema)
-            .finish_non_exhaustive()
-    }
+pg_store! {
+    /// Refresh-token families in PostgreSQL, over keel-db-pool: shared by every replica,
+    /// surviving restarts. Needs the tables of [`migrations`](crate::migrations) (version 1),
+    /// applied to the same schema.
+    ///
+    /// Rotation is one statement (`UPDATE … WHERE token_hash = $1 AND rotated_at IS NULL …
+    /// RETURNING`, chained with the insert of the next token): PostgreSQL's row lock makes
+    /// concurrent rotations of the same token serialize, and only the first finds the token
+    /// unrotated. Times come from the caller's clock, never from SQL `now()`.
+    ///
+    /// Growth: one row per login plus one per refresh, kept until
+    /// [`RefreshTokens::purge`](crate::RefreshTokens::purge) deletes the ended session;
+    /// the per-subject session cap bounds live sessions per account.
+    ///
+    /// ```no_run
+    /// # async fn f(pool: keel_db_pool::Pool) -> keel_auth::Result<()> {
+    /// use keel_auth::{PgRefreshStore, RefreshConfig, RefreshTokens, migrations};
+    ///
+    /// migrations::apply(&pool, migrations::DEFAULT_SCHEMA).await?;
+    /// let tokens = RefreshTokens::new(PgRefreshStore::new(pool), RefreshConfig::default());
+    /// # Ok(()) }
+    /// ```
+    pub struct PgRefreshStore(Sql);
 }
 
 /// The statements, with the schema baked in once.
 struct Sql {
-    schema: String,
     insert_family: String,
     insert_token: String,
     evict: String,
@@ -62,7 +49,9 @@ struct Sql {
     purge: String,
 }
 
-impl Sql {
+impl Statements for Sql {
+    const STORE: &'static str = "refresh tokens";
+
     fn new(schema: &str) -> Self {
         let f = format!("\"{schema}\".refresh_families");
         let t = format!("\"{schema}\".refresh_tokens");
@@ -72,7 +61,6 @@ impl Sql {
             "EXISTS (SELECT 1 FROM {t} ct WHERE ct.sid = f.sid AND ct.rotated_at IS NULL AND ct.expires_at > $2)"
         );
         Self {
-            schema: schema.to_owned(),
             insert_family: format!(
                 "INSERT INTO {f} (sid, subject, created_at, expires_at, last_used_at) VALUES ($1, $2, $3, $4, $3)"
             ),
@@ -146,48 +134,17 @@ impl Sql {
     }
 }
 
-impl PgRefreshStore {
-    /// A store over `pool` using the tables in [`DEFAULT_SCHEMA`] (`keel_auth`).
-    #[must_use]
-    pub fn new(pool: Pool) -> Self {
-        Self {
-            pool,
-            sql: Arc::new(Sql::new(DEFAULT_SCHEMA)),
-        }
-    }
-
-    /// A store over `pool` using the tables in `schema` (where
-    /// [`migrations::apply`](crate::migrations::apply) put them).
-    ///
-    /// # Errors
-    /// [`Error::Config`] for an invalid schema name (see
-    /// [`check_schema`](crate::migrations::check_schema)).
-    pub fn with_schema(pool: Pool, schema: &str) -> Result<Self> {
-        check_schema(schema)?;
-        Ok(Self {
-            pool,
-            sql: Arc::new(Sql::new(schema)),
-        })
-    }
-
-    /// The schema holding the tables.
-    #[must_use]
-    pub fn schema(&self) -> &str {
-        &self.sql.schema
-    }
-}
-
 fn sid_at(row: &Row, idx: usize) -> Result<SessionId> {
-    let text: String = row.try_get(idx).map_err(Error::store)?;
-    SessionId::parse(&text).map_err(|_| Error::store(RowError("malformed sid")))
+    let text: String = col(row, idx)?;
+    SessionId::parse(&text).map_err(|_| row_error("malformed sid"))
 }
 
 fn session_at(row: &Row) -> Result<Session> {
     Ok(Session {
         id: sid_at(row, 0)?,
-        subject: row.try_get(1).map_err(Error::store)?,
-        created_at: row.try_get(2).map_err(Error::store)?,
-        expires_at: row.try_get(3).map_err(Error::store)?,
+        subject: col(row, 1)?,
+        created_at: col(row, 2)?,
+        expires_at: col(row, 3)?,
     })
 }
 
@@ -206,10 +163,9 @@ impl RefreshStore for PgRefreshStore {
         Box::pin(async move {
             let max = as_i64(max_per_subject);
             let rows = self
-                .pool
-                .transaction(|tx| {
+                .pg
+                .transaction(|tx, sql| {
                     // Owned copies: the transaction future may not borrow from the caller.
-                    let sql = Arc::clone(&self.sql);
                     let session = session.clone();
                     Box::pin(async move {
                         let sid = session.id.as_str();
@@ -237,8 +193,7 @@ impl RefreshStore for PgRefreshStore {
                             .await
                     })
                 })
-                .await
-                .map_err(db_error)?;
+                .await?;
             rows.iter().map(|r| sid_at(r, 0)).collect()
         })
     }
@@ -251,42 +206,35 @@ impl RefreshStore for PgRefreshStore {
         idle: Duration,
     ) -> StoreFuture<'a, RotateOutcome> {
         Box::pin(async move {
-            let sql = &*self.sql;
+            let sql = self.pg.sql();
             let hash = presented.as_bytes().as_slice();
             let idle_end = now + idle;
             let row = self
-                .pool
+                .pg
                 .query_opt(
                     &sql.rotate,
                     &[&hash, &now, &next.as_bytes().as_slice(), &idle_end],
                 )
-                .await
-                .map_err(db_error)?;
+                .await?;
             if let Some(row) = row {
                 return Ok(RotateOutcome::Rotated {
                     session: session_at(&row)?,
-                    next_expires_at: row.try_get(4).map_err(Error::store)?,
+                    next_expires_at: col(&row, 4)?,
                 });
             }
-            let Some(row) = self
-                .pool
-                .query_opt(&sql.classify, &[&hash])
-                .await
-                .map_err(db_error)?
-            else {
+            let Some(row) = self.pg.query_opt(&sql.classify, &[&hash]).await? else {
                 return Ok(RotateOutcome::Unknown);
             };
             let session = session_at(&row)?;
-            let rotated: bool = row.try_get(4).map_err(Error::store)?;
-            let revoked: bool = row.try_get(5).map_err(Error::store)?;
+            let rotated: bool = col(&row, 4)?;
+            let revoked: bool = col(&row, 5)?;
             if revoked {
                 return Ok(RotateOutcome::Revoked);
             }
             if rotated {
-                self.pool
+                self.pg
                     .execute(&sql.revoke_reused, &[&session.id.as_str(), &now])
-                    .await
-                    .map_err(db_error)?;
+                    .await?;
                 return Ok(RotateOutcome::Reused { session });
             }
             Ok(RotateOutcome::Expired)
@@ -301,13 +249,12 @@ impl RefreshStore for PgRefreshStore {
     ) -> StoreFuture<'a, Option<Session>> {
         Box::pin(async move {
             let row = self
-                .pool
+                .pg
                 .query_opt(
-                    &self.sql.revoke_by_token,
+                    &self.pg.sql().revoke_by_token,
                     &[&token.as_bytes().as_slice(), &now, &reason.as_str()],
                 )
-                .await
-                .map_err(db_error)?;
+                .await?;
             row.as_ref().map(session_at).transpose()
         })
     }
@@ -320,13 +267,12 @@ impl RefreshStore for PgRefreshStore {
     ) -> StoreFuture<'a, Option<Session>> {
         Box::pin(async move {
             let row = self
-                .pool
+                .pg
                 .query_opt(
-                    &self.sql.revoke_session,
+                    &self.pg.sql().revoke_session,
                     &[&id.as_str(), &now, &reason.as_str()],
                 )
-                .await
-                .map_err(db_error)?;
+                .await?;
             row.as_ref().map(session_at).transpose()
         })
     }
@@ -339,13 +285,12 @@ impl RefreshStore for PgRefreshStore {
     ) -> StoreFuture<'a, Vec<SessionId>> {
         Box::pin(async move {
             let rows = self
-                .pool
+                .pg
                 .query(
-                    &self.sql.revoke_subject,
+                    &self.pg.sql().revoke_subject,
                     &[&subject, &now, &reason.as_str()],
                 )
-                .await
-                .map_err(db_error)?;
+                .await?;
             rows.iter().map(|r| sid_at(r, 0)).collect()
         })
     }
@@ -353,20 +298,14 @@ impl RefreshStore for PgRefreshStore {
     fn sessions<'a>(&'a self, subject: &'a str, now: SystemTime) -> StoreFuture<'a, Vec<Session>> {
         Box::pin(async move {
             let rows = self
-                .pool
-                .query(&self.sql.sessions, &[&subject, &now])
-                .await
-                .map_err(db_error)?;
+                .pg
+                .query(&self.pg.sql().sessions, &[&subject, &now])
+                .await?;
             rows.iter().map(session_at).collect()
         })
     }
 
     fn purge<'a>(&'a self, before: SystemTime) -> StoreFuture<'a, u64> {
-        Box::pin(async move {
-            self.pool
-                .execute(&self.sql.purge, &[&before])
-                .await
-                .map_err(db_error)
-        })
+        Box::pin(async move { self.pg.execute(&self.pg.sql().purge, &[&before]).await })
     }
 }

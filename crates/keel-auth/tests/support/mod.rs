@@ -1,19 +1,22 @@
 //! Scenarios every store must pass, run by `tests/refresh.rs` (memory) and
-//! `tests/postgres.rs` (PostgreSQL), plus PostgreSQL setup.
+//! `tests/postgres.rs` (PostgreSQL), plus PostgreSQL setup; `login` is the login-policy
+//! tests' setup.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub(crate) mod apikey;
+#[cfg(feature = "ratelimit")]
+pub(crate) mod login;
 pub(crate) mod mfa;
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use keel_auth::{Clock, Error, RefreshConfig, RefreshStore, RefreshTokens};
 
 pub(crate) const HOUR: Duration = Duration::from_secs(3600);
 
 pub(crate) fn clock() -> Clock {
-    Clock::manual(UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+    Clock::manual()
 }
 
 pub(crate) fn tokens(
