@@ -49,10 +49,11 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// The service's log subscriber and metrics recorder, as in production (logs to a sink).
+/// The service's log subscriber (keel-http's JSON format) and metrics recorder, as in
+/// production (logs to a sink).
 fn install_telemetry() {
     let filter = tracing_subscriber::EnvFilter::new("info");
-    let _ = reference_service::telemetry::json_subscriber(std::io::sink, filter).try_init();
+    let _ = keel_http::json_log::json_subscriber(std::io::sink, filter).try_init();
     let _ = reference_service::telemetry::metrics_handle();
 }
 

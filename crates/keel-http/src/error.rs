@@ -1,0 +1,15 @@
+//! The crate's error type.
+
+/// Why a keel-http value could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is outside its allowed range.
+    #[error("{name} {reason}")]
+    InvalidConfig {
+        /// The setting (`header_read_timeout`, `max_connections`, …).
+        name: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}

@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod edge;
+mod error;
+#[cfg(feature = "errors")]
+#[cfg_attr(docsrs, doc(cfg(feature = "errors")))]
+pub mod errors;
+#[cfg(feature = "json-log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json-log")))]
+pub mod json_log;
+pub mod request_id;
+pub mod security_headers;
+#[cfg(feature = "serve")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
+pub mod serve;
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub mod telemetry;
+
+pub use edge::{Edge, EdgeLayer};
+pub use error::Error;
+pub use request_id::{RequestId, SetRequestId, SetRequestIdLayer, X_REQUEST_ID};
+pub use security_headers::{SecurityHeaders, SetSecurityHeaders, SetSecurityHeadersLayer};
+#[cfg(feature = "serve")]
+pub use serve::{Serve, ServeConfig, ServeConfigBuilder, serve, shutdown_signal};
+#[cfg(feature = "tracing")]
+pub use telemetry::{Telemetry, TelemetryLayer};
