@@ -49,14 +49,11 @@ async fn memory_store_is_bounded() {
 #[cfg(feature = "axum")]
 mod extractor {
     use axum::Router;
-    use axum::body::Body;
     use axum::extract::FromRef;
     use axum::routing::get;
-    use http::{Request, StatusCode, header};
-    use http_body_util::BodyExt as _;
+    use http::StatusCode;
     use keel_auth::axum::{ApiKeyAuth, ApiKeyRejection};
     use keel_auth::{ApiKeys, MemoryApiKeyStore, NewApiKey};
-    use tower::ServiceExt as _;
 
     use super::{apikey, support};
 
@@ -105,26 +102,8 @@ mod extractor {
         path: &str,
         headers: &[(&str, &str)],
     ) -> (StatusCode, Option<String>, String) {
-        let mut req = Request::get(path);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let res = app
-            .clone()
-            .oneshot(req.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = res.status();
-        let challenge = res
-            .headers()
-            .get(header::WWW_AUTHENTICATE)
-            .map(|v| v.to_str().unwrap().to_owned());
-        let body = res.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            challenge,
-            String::from_utf8_lossy(&body).into_owned(),
-        )
+        let answer = support::http::get(app, path, headers).await;
+        (answer.status, answer.challenge, answer.body)
     }
 
     #[tokio::test]

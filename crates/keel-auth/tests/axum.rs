@@ -3,15 +3,16 @@
 #![cfg(feature = "axum")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::body::Body;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{Request, StatusCode, header};
+use http::{StatusCode, header};
 use http_body_util::BodyExt as _;
 use keel_auth::axum::{AuthRejection, Authenticated, RequirePermission, RequireRole};
 use keel_auth::{
@@ -19,7 +20,7 @@ use keel_auth::{
     Revocations, StoreFuture, TokenVersions,
 };
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
+use support::http::Answer;
 
 const SECRET: &[u8] = b"q8Zk3vN1yP0cW7tR5sL2xJ9gH4fD6bM8nV3aE1uK0oI";
 
@@ -80,34 +81,12 @@ fn app(auth: Authenticator) -> Router {
         .with_state(auth)
 }
 
-struct Answer {
-    status: StatusCode,
-    challenge: Option<String>,
-    body: String,
-}
-
 async fn call(app: &Router, path: &str, authorization: &[&str]) -> Answer {
-    let mut req = Request::get(path);
-    for a in authorization {
-        req = req.header(header::AUTHORIZATION, *a);
-    }
-    let res = app
-        .clone()
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let challenge = res
-        .headers()
-        .get(header::WWW_AUTHENTICATE)
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body =
-        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    Answer {
-        status,
-        challenge,
-        body,
-    }
+    let headers: Vec<_> = authorization
+        .iter()
+        .map(|a| ("authorization", *a))
+        .collect();
+    support::http::get(app, path, &headers).await
 }
 
 async fn bearer(app: &Router, path: &str, token: &str) -> Answer {

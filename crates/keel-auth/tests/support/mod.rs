@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub(crate) mod apikey;
+pub(crate) mod http;
 #[cfg(feature = "ratelimit")]
 pub(crate) mod login;
 pub(crate) mod mfa;
