@@ -278,6 +278,19 @@ fn ensure_python() -> Result<String, String> {
 const FUZZ_EXAMPLES: &str = "25";
 const FUZZ_BUDGET: Duration = Duration::from_secs(90);
 const FUZZ_ADMIN: &str = "fuzz-admin@example.org";
+const FUZZ_USER: &str = "fuzz-user@example.org";
+/// The routes that end the caller's sessions (their own phase, their own token).
+const SESSION_ENDING: &str = "^/api/v1/auth/(logout|logout-all|password)$";
+
+/// Which operations a schemathesis run covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Every operation but the session-ending ones, with the admin's token.
+    Main,
+    /// Logout, logout everywhere and the password change, with a user's token: after
+    /// the first success the token is revoked and the rest are documented 401s.
+    SessionEnding,
+}
 
 /// Property-based fuzzing of the reference service's OpenAPI document (schemathesis from
 /// PyPI, deterministic generation): every check on, with an admin token. Fails on a server
@@ -314,9 +327,18 @@ fn fuzz_api(services: &Services, python: &str) -> Result<(), String> {
         .stdout(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("could not start reference-service: {e}"))?;
-    let result = crate::run::wait_ready(addr, &mut child)
-        .and_then(|()| login(addr, FUZZ_ADMIN, &admin_password))
-        .and_then(|token| run_schemathesis(python, addr, &token));
+    let result = crate::run::wait_ready(addr, &mut child).and_then(|()| {
+        let since = Instant::now();
+        let token = login(addr, FUZZ_ADMIN, &admin_password)?;
+        run_schemathesis(python, addr, &token, Phase::Main, since)?;
+        // The routes that end the caller's sessions, with a token of their own: an
+        // account made for this phase (logging out or changing the password of the admin
+        // would revoke the main phase's token).
+        let password = crate::run::token(18)?;
+        signup(addr, FUZZ_USER, &password)?;
+        let token = login(addr, FUZZ_USER, &password)?;
+        run_schemathesis(python, addr, &token, Phase::SessionEnding, since)
+    });
     let _ = child.kill();
     let _ = child.wait();
     result
@@ -331,14 +353,31 @@ const UNEXPRESSIBLE_RULES: [&str; 4] = [
     "invalid_email",
 ];
 
-fn run_schemathesis(python: &str, addr: SocketAddr, token: &str) -> Result<(), String> {
+fn run_schemathesis(
+    python: &str,
+    addr: SocketAddr,
+    token: &str,
+    phase: Phase,
+    since: Instant,
+) -> Result<(), String> {
+    let (what, filter, log_name) = match phase {
+        Phase::Main => (
+            "every route but the session-ending ones",
+            "--exclude-path-regex",
+            "schemathesis.log",
+        ),
+        Phase::SessionEnding => (
+            "logout, logout-all, password",
+            "--include-path-regex",
+            "schemathesis-sessions.log",
+        ),
+    };
     println!(
-        "\n==> OpenAPI fuzzing (schemathesis, {FUZZ_EXAMPLES} examples per operation, at most {FUZZ_BUDGET:?})"
+        "\n==> OpenAPI fuzzing, {what} (schemathesis, {FUZZ_EXAMPLES} examples per operation, \
+         at most {FUZZ_BUDGET:?} for both phases)"
     );
     let auth = format!("Authorization: Bearer {token}");
-    let log = crate::cmd::workspace_root()
-        .join("target")
-        .join("schemathesis.log");
+    let log = crate::cmd::workspace_root().join("target").join(log_name);
     let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let mut c = Command::new(python);
     c.args(["-m", "schemathesis.cli", "run"])
@@ -352,11 +391,7 @@ fn run_schemathesis(python: &str, addr: SocketAddr, token: &str) -> Result<(), S
             FUZZ_EXAMPLES,
         ])
         .arg("--generation-deterministic")
-        // These end the token's session: fuzzing them would revoke the token mid-run.
-        .args([
-            "--exclude-path-regex",
-            "^/api/v1/auth/(logout|logout-all|password)$",
-        ])
+        .args([filter, SESSION_ENDING])
         .stdout(out.try_clone().map_err(|e| e.to_string())?)
         .stderr(out);
     let started = Instant::now();
@@ -367,11 +402,11 @@ fn run_schemathesis(python: &str, addr: SocketAddr, token: &str) -> Result<(), S
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             break status;
         }
-        if started.elapsed() > FUZZ_BUDGET || interrupted() {
+        if since.elapsed() > FUZZ_BUDGET || interrupted() {
             let _ = child.kill();
             let _ = child.wait();
             return Err(format!(
-                "schemathesis did not finish within {FUZZ_BUDGET:?}"
+                "schemathesis did not finish within {FUZZ_BUDGET:?} (both phases)"
             ));
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -420,28 +455,49 @@ fn run_schemathesis(python: &str, addr: SocketAddr, token: &str) -> Result<(), S
     }
 }
 
+/// Signs up over HTTP/1.1.
+fn signup(addr: SocketAddr, email: &str, password: &str) -> Result<(), String> {
+    let body = format!(
+        "{{\"email\":\"{email}\",\"password\":\"{password}\",\"first_name\":\"Fuzz\",\"last_name\":\"User\"}}"
+    );
+    let answer = post(addr, "/api/v1/auth/signup", &body)?;
+    if answer.starts_with("HTTP/1.1 201") {
+        Ok(())
+    } else {
+        Err(format!(
+            "the fuzzing user could not sign up: {}",
+            answer.lines().next().unwrap_or("")
+        ))
+    }
+}
+
 /// Logs in over HTTP/1.1 and returns the access token.
 fn login(addr: SocketAddr, email: &str, password: &str) -> Result<String, String> {
     let body = format!("{{\"email\":\"{email}\",\"password\":\"{password}\"}}");
-    let mut s = TcpStream::connect(addr).map_err(|e| format!("login: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        s,
-        "POST /api/v1/auth/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .map_err(|e| format!("login: {e}"))?;
-    let mut answer = String::new();
-    s.read_to_string(&mut answer)
-        .map_err(|e| format!("login: {e}"))?;
-    answer
+    post(addr, "/api/v1/auth/login", &body)?
         .split("\"access_token\":\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .map(str::to_owned)
-        .ok_or_else(|| "the fuzzing admin could not log in".to_owned())
+        .ok_or_else(|| format!("{email} could not log in"))
+}
+
+/// A JSON `POST` over HTTP/1.1; the whole answer, head included.
+fn post(addr: SocketAddr, path: &str, body: &str) -> Result<String, String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| format!("{path}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| format!("{path}: {e}"))?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)
+        .map_err(|e| format!("{path}: {e}"))?;
+    Ok(answer)
 }
 
 /// `module` importable by `python`, installing `package` with pip when it is not.

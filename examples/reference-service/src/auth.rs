@@ -178,14 +178,29 @@ impl Caller {
     }
 }
 
-/// Whether the bearer token of a request is a valid admin token (signature, expiry and
-/// role; for the health details, which must not wait on the revocation store).
-pub fn is_admin_token(parts: &Parts, authenticator: &Authenticator) -> bool {
-    parts
-        .headers
+/// Marks a `/health` request whose bearer token is a valid, **unrevoked** admin token
+/// (signature, expiry, role, and the revocation lookup every authenticated route makes),
+/// for the health details policy ([`HealthAdmin`]). Other requests pass untouched.
+pub async fn mark_health_admin(
+    axum::extract::State(authenticator): axum::extract::State<Authenticator>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let token = req
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| authenticator.tokens().verify::<()>(t.trim()).ok())
-        .is_some_and(|c| c.has_role(Role::Admin.as_str()))
+        .map(|t| t.trim().to_owned());
+    if let Some(token) = token.filter(|_| req.uri().path() == "/health") {
+        let claims = authenticator.authenticate::<()>(&token).await;
+        if claims.is_ok_and(|c| c.has_role(Role::Admin.as_str())) {
+            req.extensions_mut().insert(HealthAdmin);
+        }
+    }
+    next.run(req).await
 }
+
+/// Set by [`mark_health_admin`] on requests from an admin.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthAdmin;

@@ -149,18 +149,22 @@ impl AppState {
     /// callers only with `KEEL_HEALTH_DETAILS_LOOPBACK=true` (a same-host proxy or sidecar
     /// makes every client loopback).
     pub fn health_router(&self) -> Router {
-        let authenticator = self.authenticator.clone();
-        let admin = DetailsPolicy::when(move |parts: &http::request::Parts| {
-            crate::auth::is_admin_token(parts, &authenticator)
+        let admin = DetailsPolicy::when(|parts: &http::request::Parts| {
+            parts.extensions.get::<crate::auth::HealthAdmin>().is_some()
         });
         let policy = if self.config.health_details_loopback {
             admin.or(DetailsPolicy::loopback())
         } else {
             admin
         };
+        // The token is checked (revocation included) before the policy looks at it.
         HealthRouter::new(self.health.clone())
             .details(policy)
             .into_router()
+            .layer(axum::middleware::from_fn_with_state(
+                self.authenticator.clone(),
+                crate::auth::mark_health_admin,
+            ))
     }
 }
 

@@ -452,3 +452,64 @@ async fn a_multi_address_signup_flood_sheds_with_503_while_logins_succeed() {
         );
     }
 }
+
+#[tokio::test]
+async fn health_details_need_an_unrevoked_admin_token() {
+    let Some(t) = spawn(Opts::default()).await else {
+        return;
+    };
+    let (_, admin) = t.admin(&email("healthadmin")).await;
+    let health = t.call(Method::GET, "/health", Some(&admin), None).await;
+    assert!(health.body.get("checks").is_some(), "{}", health.body);
+    // A valid user token shows nothing.
+    let user = email("healthuser");
+    assert_eq!(t.signup(&user).await.status, StatusCode::CREATED);
+    let (user_token, _) = tokens(&t.login(&user, PASSWORD).await.body);
+    let health = t
+        .call(Method::GET, "/health", Some(&user_token), None)
+        .await;
+    assert!(health.body.get("checks").is_none(), "{}", health.body);
+    // The admin logs out everywhere: the still-unexpired token shows nothing either
+    // (the revocation lookup every authenticated route makes; its cache lives 500 ms).
+    let all = t
+        .call(Method::POST, "/api/v1/auth/logout-all", Some(&admin), None)
+        .await;
+    assert_eq!(all.status, StatusCode::NO_CONTENT, "{}", all.body);
+    let start = Instant::now();
+    loop {
+        let health = t.call(Method::GET, "/health", Some(&admin), None).await;
+        if health.body.get("checks").is_none() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(2), "{}", health.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Found by the OpenAPI fuzzer once the session-ending routes were fuzzed: an empty
+/// refresh token (below the documented `minLength`) was accepted by logout (204).
+#[tokio::test]
+async fn logout_and_refresh_refuse_a_refresh_token_outside_the_schema() {
+    let Some(t) = spawn(Opts::default()).await else {
+        return;
+    };
+    let mail = email("logoutshape");
+    assert_eq!(t.signup(&mail).await.status, StatusCode::CREATED);
+    let (access, _) = tokens(&t.login(&mail, PASSWORD).await.body);
+    for bad in ["", "a\u{7}b"] {
+        let body = json!({ "refresh_token": bad });
+        for (path, token) in [
+            ("/api/v1/auth/logout", Some(access.as_str())),
+            ("/api/v1/auth/refresh", None),
+        ] {
+            t.call(Method::POST, path, token, Some(body.clone()))
+                .await
+                .expect_error(422, "VALIDATION_ERROR");
+        }
+    }
+    // Nothing was revoked by the refused logouts.
+    let me = t
+        .call(Method::GET, "/api/v1/users/me", Some(&access), None)
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+}

@@ -55,12 +55,16 @@ pub struct MfaLogin {
 }
 
 /// A refresh token.
-#[derive(Deserialize, utoipa::ToSchema, RedactedDebug)]
+#[derive(Deserialize, utoipa::ToSchema, Validate, RedactedDebug)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token of the last token answer (single use).
-    #[schema(min_length = 1, max_length = 256)]
-    #[validate(sensitive)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+    )]
+    #[validate(sensitive, length(min = 1, max = 256))]
     pub refresh_token: String,
 }
 
@@ -206,6 +210,7 @@ pub async fn refresh(
     State(users): State<Users>,
     Json(req): Json<RefreshRequest>,
 ) -> Result<Envelope<TokenPair>, ApiError> {
+    let req = req.clean()?;
     Ok(Envelope::new(users.refresh(&req.refresh_token).await?))
 }
 
@@ -221,6 +226,7 @@ pub async fn logout(
     caller: Caller,
     Json(req): Json<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
+    let req = req.clean()?;
     users.logout(&caller, &req.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
