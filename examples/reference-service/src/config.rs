@@ -10,7 +10,7 @@
 //! | `KEEL_REPLICAS` | `1` | replicas sharing the Redis rate limits: while Redis is unreachable each one's fallback enforces its share (quota ÷ replicas) |
 //! | `DATABASE_URL` TLS | `sslmode=prefer` | `?sslmode=verify-full&sslrootcert=/path/ca.pem` (also `require`, `verify-ca`); a mode that cannot be met stops startup |
 //! | `DATABASE_POOL_PGBOUNCER` | `off` | `transaction` behind PgBouncer in transaction pooling (unnamed statements, `SET LOCAL` session settings), `session` in session pooling |
-//! | `KEEL_MIGRATIONS_DATABASE_URL` | `DATABASE_URL` | where migrations run: the direct PostgreSQL URL when `DATABASE_URL` points at PgBouncer in transaction mode (they hold a session advisory lock) |
+//! | `KEEL_MIGRATIONS_DATABASE_URL` | `DATABASE_URL` | where migrations run: the direct PostgreSQL URL when `DATABASE_URL` points at PgBouncer in transaction mode (they also set the role's session defaults, which PgBouncer's server sessions only pick up when opened) |
 //! | `KEEL_JWT_SECRET` | required | HS256 signing secret, at least 32 bytes |
 //! | `KEEL_JWT_TTL_SECS` | `900` | access-token lifetime |
 //! | `KEEL_ENCRYPTION_KEYS` | required | keel-crypto key ring, `1:<base64 of 32 bytes>`; with several keys `*` marks the primary |
