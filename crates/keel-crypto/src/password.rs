@@ -113,6 +113,46 @@ impl Argon2Params {
     }
 }
 
+impl std::str::FromStr for Argon2Params {
+    type Err = Error;
+
+    /// Parses `m=<KiB>,t=<iterations>,p=<lanes>` (the PHC parameter string); a missing
+    /// key keeps [`OWASP`](Self::OWASP)'s value.
+    ///
+    /// ```
+    /// use keel_crypto::Argon2Params;
+    /// let p: Argon2Params = "m=47104,t=1".parse()?;
+    /// assert_eq!((p.memory_kib(), p.iterations(), p.parallelism()), (47_104, 1, 1));
+    /// assert!("m=1".parse::<Argon2Params>().is_err());
+    /// assert!("x=1".parse::<Argon2Params>().is_err());
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |why: String| Error::InvalidParameter(format!("argon2 parameters: {why}"));
+        let mut p = Self::OWASP;
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| bad(format!("`{part}` is not `key=value`")))?;
+            let v: u32 = v
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("`{v}` is not a positive integer")))?;
+            match k.trim() {
+                "m" => p.memory_kib = v,
+                "t" => p.iterations = v,
+                "p" => p.parallelism = v,
+                other => {
+                    return Err(bad(format!(
+                        "unknown parameter `{other}` (expected m, t, p)"
+                    )));
+                }
+            }
+        }
+        Self::new(p.memory_kib, p.iterations, p.parallelism)
+    }
+}
+
 impl Default for Argon2Params {
     fn default() -> Self {
         Self::OWASP

@@ -37,12 +37,13 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use keel_ratelimit::redis::RedisTarget;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::strength;
+use keel_crypto::{Argon2Params, KeyRing, StrengthCheck, WeakSettings};
 
 /// Everything the service reads from its environment.
 #[derive(Clone)]
@@ -65,8 +66,8 @@ pub struct Config {
     pub jwt_secret: SecretString,
     /// `KEEL_JWT_TTL_SECS`.
     pub jwt_ttl: Duration,
-    /// `KEEL_ENCRYPTION_KEYS`, parsed by keel-crypto's key ring.
-    pub encryption_keys: SecretString,
+    /// `KEEL_ENCRYPTION_KEYS`: keel-crypto's key ring (its `Debug` prints no key).
+    pub encryption_keys: Arc<KeyRing>,
     /// `KEEL_BIND`.
     pub bind: SocketAddr,
     /// `KEEL_CORS_ORIGINS`.
@@ -92,7 +93,7 @@ pub struct Config {
     /// `KEEL_DB_MAX_CONNECTIONS`; `None` = keel-db-pool's sizing rule.
     pub db_max_connections: Option<usize>,
     /// `KEEL_PASSWORD_HASH`.
-    pub password_hash: PasswordHashParams,
+    pub password_hash: Argon2Params,
     /// `KEEL_LOG_FORMAT`.
     pub log_format: LogFormat,
     /// `KEEL_USER_CACHE`: whether user reads go through the cache.
@@ -138,53 +139,6 @@ impl fmt::Debug for Config {
             .field("health_details_loopback", &self.health_details_loopback)
             .field("transport", &self.transport)
             .finish()
-    }
-}
-
-/// Argon2id cost parameters (`KEEL_PASSWORD_HASH=m=19456,t=2,p=1`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PasswordHashParams {
-    /// Memory in KiB.
-    pub m_cost: u32,
-    /// Iterations.
-    pub t_cost: u32,
-    /// Parallelism.
-    pub p_cost: u32,
-}
-
-impl Default for PasswordHashParams {
-    /// OWASP's Argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
-    fn default() -> Self {
-        Self {
-            m_cost: 19_456,
-            t_cost: 2,
-            p_cost: 1,
-        }
-    }
-}
-
-impl PasswordHashParams {
-    fn parse(s: &str) -> Result<Self, String> {
-        let mut out = Self::default();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| format!("`{part}` is not `key=value`"))?;
-            let v: u32 = v
-                .trim()
-                .parse()
-                .map_err(|_| format!("`{v}` is not a positive integer"))?;
-            match k.trim() {
-                "m" => out.m_cost = v,
-                "t" => out.t_cost = v,
-                "p" => out.p_cost = v,
-                other => return Err(format!("unknown parameter `{other}` (expected m, t, p)")),
-            }
-        }
-        if out.m_cost < 8 || out.t_cost == 0 || out.p_cost == 0 {
-            return Err("m must be at least 8 (KiB), t and p at least 1".into());
-        }
-        Ok(out)
     }
 }
 
@@ -335,14 +289,21 @@ impl Config {
                 None
             }
         };
-        let encryption_keys = get("KEEL_ENCRYPTION_KEYS");
-        if encryption_keys.is_none() {
-            problems.push(
-                "KEEL_ENCRYPTION_KEYS is not set (`1:<base64 of 32 random bytes>`, e.g. \
-                 `1:$(openssl rand -base64 32)`)"
-                    .into(),
-            );
-        }
+        let encryption_keys = match get("KEEL_ENCRYPTION_KEYS").map(|k| k.parse::<KeyRing>()) {
+            Some(Ok(ring)) => Some(Arc::new(ring)),
+            Some(Err(e)) => {
+                problems.push(format!("KEEL_ENCRYPTION_KEYS: {e}"));
+                None
+            }
+            None => {
+                problems.push(
+                    "KEEL_ENCRYPTION_KEYS is not set (`1:<base64 of 32 random bytes>`, e.g. \
+                     `1:$(openssl rand -base64 32)`)"
+                        .into(),
+                );
+                None
+            }
+        };
         let bind = get("KEEL_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
         let bind = match bind.parse::<SocketAddr>() {
             Ok(a) => Some(a),
@@ -445,12 +406,13 @@ impl Config {
                 None
             }
         };
-        let password_hash = match get("KEEL_PASSWORD_HASH") {
-            None => PasswordHashParams::default(),
-            Some(v) => PasswordHashParams::parse(&v).unwrap_or_else(|e| {
+        let password_hash = match get("KEEL_PASSWORD_HASH").map(|v| v.parse::<Argon2Params>()) {
+            None => Argon2Params::OWASP,
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
                 problems.push(format!("KEEL_PASSWORD_HASH: {e}"));
-                PasswordHashParams::default()
-            }),
+                Argon2Params::OWASP
+            }
         };
         let log_format = match get("KEEL_LOG_FORMAT").as_deref() {
             None | Some("json") => LogFormat::Json,
@@ -473,40 +435,26 @@ impl Config {
             false,
             &mut problems,
         );
-        let mut weak = Vec::new();
-        let p = password_hash;
-        if !strength::argon2_meets_owasp(p.m_cost, p.t_cost) {
-            weak.push(format!(
-                "KEEL_PASSWORD_HASH m={},t={} is below OWASP's Argon2id minimum (e.g. m=19456,t=2,p=1)",
-                p.m_cost, p.t_cost
-            ));
+        // keel-crypto's checks; `KEEL_DEV_MODE` turns refusals into logged warnings.
+        let mut weak = StrengthCheck::new();
+        weak.argon2("KEEL_PASSWORD_HASH", &password_hash);
+        if let Some(secret) = &jwt_secret {
+            weak.secret("KEEL_JWT_SECRET", secret.as_bytes());
         }
-        if let Some(why) = jwt_secret
-            .as_deref()
-            .and_then(|s| strength::weakness(s.as_bytes()))
-        {
-            weak.push(format!(
-                "KEEL_JWT_SECRET {why}: use `openssl rand -base64 48`"
-            ));
+        if let Some(ring) = &encryption_keys {
+            weak.key_ring("KEEL_ENCRYPTION_KEYS", ring);
         }
-        for (id, why) in encryption_keys
-            .as_deref()
-            .map(key_weaknesses)
-            .unwrap_or_default()
-        {
-            weak.push(format!(
-                "KEEL_ENCRYPTION_KEYS key {id} {why}: use `openssl rand -base64 32`"
-            ));
-        }
-        let warnings = if dev_mode {
-            weak
+        let mode = if dev_mode {
+            WeakSettings::AcceptForDevelopment
         } else {
-            problems.extend(
-                weak.into_iter()
-                    .map(|w| format!("{w} (KEEL_DEV_MODE=true accepts it)")),
-            );
-            Vec::new()
+            WeakSettings::Refuse
         };
+        let warnings = weak.enforce(mode).unwrap_or_else(|refused| {
+            let hint =
+                "(generate it with `openssl rand -base64 48`; KEEL_DEV_MODE=true accepts it)";
+            problems.extend(refused.into_iter().map(|w| format!("{w} {hint}")));
+            Vec::new()
+        });
 
         let transport = crate::server::TransportConfig::from_lookup(get, &mut problems);
 
@@ -523,7 +471,7 @@ impl Config {
                     migrations_database_url: migrations_database_url.map(Into::into),
                     jwt_secret: jwt_secret.into(),
                     jwt_ttl,
-                    encryption_keys: encryption_keys.into(),
+                    encryption_keys,
                     bind,
                     cors_origins,
                     rate_limit_global,
@@ -560,21 +508,6 @@ impl Config {
             .as_ref()
             .map_or_else(|| self.database_url(), |u| u.expose_secret())
     }
-}
-
-/// The weaknesses of the raw keys in a keel-crypto key-ring string (`1:<base64>,*2:…`);
-/// malformed entries are left to the key ring's own parser.
-fn key_weaknesses(ring: &str) -> Vec<(String, &'static str)> {
-    use base64::Engine as _;
-    ring.split(',')
-        .filter_map(|entry| {
-            let (id, key) = entry.trim().trim_start_matches('*').split_once(':')?;
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(key.trim())
-                .ok()?;
-            Some((id.to_owned(), strength::weakness(&raw)?))
-        })
-        .collect()
 }
 
 /// `REDIS_URL` (one node) or `KEEL_REDIS_CLUSTER_URLS` (seeds), `rediss://` trusting
@@ -678,7 +611,7 @@ mod tests {
         assert_eq!(c.rate_limit_signup, "5/minute");
         assert_eq!(c.auth_schema, "keel_auth");
         assert_eq!(c.request_timeout, Duration::from_secs(10));
-        assert_eq!(c.password_hash, PasswordHashParams::default());
+        assert_eq!(c.password_hash, Argon2Params::OWASP);
         assert!(c.redis.is_none());
         assert!(!c.hsts);
     }
@@ -713,7 +646,7 @@ mod tests {
                 "KEEL_BIND `nowhere`",
                 "KEEL_CORS_ORIGINS must list origins",
                 "KEEL_HSTS `maybe`",
-                "KEEL_PASSWORD_HASH: m must be",
+                "KEEL_PASSWORD_HASH: ",
             ],
         );
     }
@@ -814,7 +747,7 @@ mod tests {
         assert_eq!(c.rate_limit_global, None);
         assert_eq!(c.cors_origins.len(), 2);
         assert_eq!(c.cors_origins[1], "http://localhost:3000");
-        assert_eq!(c.password_hash.m_cost, 64);
+        assert_eq!(c.password_hash.memory_kib(), 64);
         assert_eq!(c.log_format, LogFormat::Pretty);
     }
 

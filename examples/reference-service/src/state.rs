@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use keel_auth::{ApiKeys, Authenticator};
 use keel_cache::redis::RedisTier;
-use keel_crypto::{Argon2Params, AsyncPasswordHasher, KeyRing, PasswordHasher};
+use keel_crypto::{AsyncPasswordHasher, PasswordHasher};
 use keel_health::Health;
 use keel_health::axum::{DetailsPolicy, HealthRouter};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -68,16 +68,9 @@ impl AppState {
         let err = StartupError;
         // First: the crates register their metrics (pool gauges) when built.
         let metrics = crate::telemetry::metrics_handle();
-        let keyring: KeyRing = config
-            .encryption_keys
-            .expose_secret()
-            .parse()
-            .map_err(|e| err(format!("KEEL_ENCRYPTION_KEYS: {e}")))?;
-        let keyring = Arc::new(keyring);
-        let p = config.password_hash;
-        let params = Argon2Params::new(p.m_cost, p.t_cost, p.p_cost)
-            .map_err(|e| err(format!("KEEL_PASSWORD_HASH: {e}")))?;
-        let hasher = AsyncPasswordHasher::new(PasswordHasher::new().with_params(params));
+        let keyring = Arc::clone(&config.encryption_keys);
+        let hasher =
+            AsyncPasswordHasher::new(PasswordHasher::new().with_params(config.password_hash));
         let db = crate::db::pool(&config).map_err(err)?;
         crate::db::check_tls(&db).await.map_err(err)?;
         // One lazily made, reconnecting connection (a node or a cluster, TLS as configured)

@@ -30,6 +30,8 @@ use crate::random::fill_random;
 struct RingKey {
     cipher: Aes256Gcm,
     used: Usage,
+    /// Checked once, while the raw key is at hand ([`KeyRing::weak_keys`]).
+    weakness: Option<crate::Weakness>,
 }
 
 impl RingKey {
@@ -37,6 +39,7 @@ impl RingKey {
         Self {
             cipher: Aes256Gcm::new(&(*key.expose_secret()).into()),
             used: Usage::default(),
+            weakness: crate::weakness(key.expose_secret()),
         }
     }
 }
@@ -420,6 +423,31 @@ fn decode_text(token: &str) -> Result<Vec<u8>, DecryptError> {
         tracing::debug!(reason = "not base64url", "token rejected");
         DecryptError::new()
     })
+}
+
+impl KeyRing {
+    /// The keys that look guessable (all zeros, few distinct bytes, a repeated pattern,
+    /// low entropy), by id; empty for keys from a CSPRNG. For startup checks
+    /// ([`StrengthCheck::key_ring`](crate::StrengthCheck::key_ring)).
+    ///
+    /// ```
+    /// use keel_crypto::{KeyRing, SecretKey, Weakness};
+    /// let ring = KeyRing::new(1, SecretKey::from_bytes([0; 32]));
+    /// assert_eq!(ring.weak_keys(), [(1, Weakness::AllZeros)]);
+    /// assert!(KeyRing::generate(1)?.weak_keys().is_empty());
+    /// # Ok::<(), keel_crypto::Error>(())
+    /// ```
+    #[must_use]
+    pub fn weak_keys(&self) -> Vec<(u32, crate::Weakness)> {
+        self.keys
+            .ids()
+            .into_iter()
+            .filter_map(|id| {
+                let why = self.keys.get(id)?.value().weakness?;
+                Some((id, why))
+            })
+            .collect()
+    }
 }
 
 impl FromStr for KeyRing {
