@@ -169,6 +169,8 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    // Built once per layer; only the axum middleware (and the tests) construct it.
+    #[cfg(any(feature = "axum", test))]
     pub(crate) fn new(quotas: &[Quota]) -> Self {
         let policy = (!quotas.is_empty())
             .then(|| value(|out| write_policy(out, quotas)))
