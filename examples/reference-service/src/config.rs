@@ -1,39 +1,8 @@
 //! Typed configuration from the environment (and an optional `.env` file), validated at
 //! startup with one clear message per problem.
 //!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `DATABASE_URL` | required | PostgreSQL URL |
-//! | `REDIS_URL` | unset | Redis URL (`redis://` or TLS `rediss://`); without it (and without a cluster) rate limits and the cache are in-memory (one replica) |
-//! | `KEEL_REDIS_CLUSTER_URLS` | unset | comma-separated seed URLs of a Redis Cluster (`redis://a:6379,redis://b:6379`) for the rate limits and the cache; instead of `REDIS_URL` |
-//! | `KEEL_REDIS_CA_FILE` | unset | PEM root certificate(s) that `rediss://` certificates must chain to (default: the system's), for `REDIS_URL` or the cluster's seeds |
-//! | `KEEL_REPLICAS` | `1` | replicas sharing the Redis rate limits: while Redis is unreachable each one's fallback enforces its share (quota ÷ replicas) |
-//! | `DATABASE_URL` TLS | `sslmode=prefer` | `?sslmode=verify-full&sslrootcert=/path/ca.pem` (also `require`, `verify-ca`); a mode that cannot be met stops startup |
-//! | `DATABASE_POOL_PGBOUNCER` | `off` | `transaction` behind PgBouncer in transaction pooling (unnamed statements, `SET LOCAL` session settings), `session` in session pooling |
-//! | `KEEL_MIGRATIONS_DATABASE_URL` | `DATABASE_URL` | where migrations run: the direct PostgreSQL URL when `DATABASE_URL` points at PgBouncer in transaction mode (they also set the role's session defaults, which PgBouncer's server sessions only pick up when opened) |
-//! | `KEEL_JWT_SECRET` | required | HS256 signing secret, at least 32 bytes |
-//! | `KEEL_JWT_TTL_SECS` | `900` | access-token lifetime |
-//! | `KEEL_ENCRYPTION_KEYS` | required | keel-crypto key ring, `1:<base64 of 32 bytes>`; with several keys `*` marks the primary |
-//! | `KEEL_BIND` | `127.0.0.1:8080` | listen address |
-//! | `KEEL_CORS_ORIGINS` | unset | comma-separated allowed origins (no `*`: credentials are allowed) |
-//! | `KEEL_RATE_LIMIT_GLOBAL` | `100/second` | per-IP limit on every route; `off` disables (load tests) |
-//! | `KEEL_RATE_LIMIT_SIGNUP` | `5/minute` | signups per client network (keel-auth login policy; login failures have its defaults) |
-//! | `KEEL_AUTH_SCHEMA` | `keel_auth` | PostgreSQL schema of keel-auth's tables (sessions, token versions, TOTP, API keys) |
-//! | `KEEL_TRUSTED_PROXIES` | unset | CIDRs whose `X-Forwarded-For` is believed |
-//! | `KEEL_REQUEST_TIMEOUT_SECS` | `10` | handler timeout (504 after it) |
-//! | `KEEL_HEADER_READ_TIMEOUT_MS` | `10000` | time for a request head (and for an idle connection's next request); slower connections are closed |
-//! | `KEEL_MAX_CONNECTIONS` | `1024` | open connections served at once; more are answered 503 and closed |
-//! | `KEEL_SHUTDOWN_TIMEOUT_SECS` | `20` | how long in-flight requests may drain on shutdown |
-//! | `KEEL_SHUTDOWN_DELAY_SECS` | `0` | how long readiness fails before the listener closes (load balancers notice) |
-//! | `KEEL_HSTS` | `false` | send `Strict-Transport-Security` (only behind TLS) |
-//! | `KEEL_USER_CACHE` | `true` | cache user reads (keel-cache); `false` sends every read to PostgreSQL (load tests measure the difference) |
-//! | `KEEL_REDIS_PREFIX` | `keel:ref` | prefix of every Redis key (rate limits, cache, invalidations) |
-//! | `KEEL_DB_MAX_CONNECTIONS` | cores × 2 + 1 | pool size |
-//! | `KEEL_PASSWORD_HASH` | `m=19456,t=2,p=1` | Argon2id memory (KiB), iterations, parallelism |
-//! | `KEEL_DEV_MODE` | `false` | accept weak settings with a warning: Argon2id below OWASP's minimum, low-entropy `KEEL_JWT_SECRET`, all-zero or low-entropy encryption keys (refused at startup otherwise) |
-//! | `KEEL_HEALTH_DETAILS_LOOPBACK` | `false` | show `/health` details to loopback callers without an admin token (only when no proxy or sidecar runs on the host) |
-//! | `KEEL_LOG_FORMAT` | `json` | `json` (one line per event) or `pretty` |
-//! | `RUST_LOG` | `info` | log filter |
+//! The variables, their defaults and meanings are listed once, in the README's
+//! [Configuration](crate#configuration) table.
 
 use std::fmt;
 use std::net::SocketAddr;

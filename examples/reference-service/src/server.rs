@@ -1,6 +1,6 @@
 //! Startup and shutdown around keel-http's transport.
 //!
-//! The service is served by [`keel_http::serve`] (hyper-util with a timer: header-read
+//! The service is served by [`keel_http::serve()`] (hyper-util with a timer: header-read
 //! timeout, connection cap with 503 shedding, graceful drain; see docs/http.md).
 //! [`TransportConfig`] is read from the environment:
 //! - `KEEL_HEADER_READ_TIMEOUT_MS` (default 10 s): time allowed for a request head, and
