@@ -161,9 +161,12 @@ impl RequestId {
         std::str::from_utf8(&self.buf).unwrap_or(FALLBACK)
     }
 
-    /// The id as a header value.
+    /// The id as a header value: one allocation, and clones of the value (the request's,
+    /// the response's, the access log's) share it without allocating again.
     pub fn to_header_value(&self) -> HeaderValue {
-        HeaderValue::from_bytes(&self.buf).unwrap_or(HeaderValue::from_static(FALLBACK))
+        // `from_owner`: a copied `Bytes` would allocate a second time on its first clone.
+        HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(self.buf))
+            .unwrap_or(HeaderValue::from_static(FALLBACK))
     }
 }
 

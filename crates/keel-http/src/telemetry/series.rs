@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -63,14 +64,12 @@ impl fmt::Debug for Series {
 impl Series {
     pub(super) fn record(&self, status: u16, seconds: f64) {
         self.latency.record(seconds);
-        if let Some(c) = self
-            .requests
-            .read()
-            .ok()
-            .and_then(|v| v.iter().find(|(s, _)| *s == status).map(|(_, c)| c.clone()))
-        {
-            c.increment(1);
-            return;
+        // Incremented under the read lock: no clone of the handle per request.
+        if let Ok(v) = self.requests.read() {
+            if let Some((_, c)) = v.iter().find(|(s, _)| *s == status) {
+                c.increment(1);
+                return;
+            }
         }
         let counter = metrics::counter!(REQUESTS_TOTAL, "method" => self.method, "route" => self.route.to_string(), "status" => status.to_string());
         counter.increment(1);
@@ -84,10 +83,33 @@ impl Series {
 
 type Slots = [Option<Arc<Series>>; METHODS.len() + 1];
 
+/// FNV-1a: the keys are the router's own route patterns (never client input), so a
+/// hash-flooding-resistant hasher would only cost time on every request.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
 /// The cache of [`Series`] by route and method.
 #[derive(Default)]
 pub(super) struct SeriesCache {
-    routes: RwLock<HashMap<Box<str>, Slots>>,
+    routes: RwLock<HashMap<Box<str>, Slots, BuildHasherDefault<Fnv>>>,
     len: AtomicUsize,
 }
 
