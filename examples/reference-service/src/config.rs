@@ -4,7 +4,6 @@
 //! The variables, their defaults and meanings are listed once, in the README's
 //! [Configuration](crate#configuration) table.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +13,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use keel_crypto::{Argon2Params, KeyRing, StrengthCheck, WeakSettings};
 
-/// Everything the service reads from its environment.
-#[derive(Clone)]
+/// Everything the service reads from its environment. `Debug` prints no secret: the URLs
+/// and secrets are `secrecy` types (`[REDACTED]`), the key ring and the Redis target
+/// redact themselves.
+#[derive(Debug, Clone)]
 pub struct Config {
     /// `DATABASE_URL`. A secret: it may carry a password.
     pub database_url: SecretString,
@@ -75,40 +76,6 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// `KEEL_HEADER_READ_TIMEOUT_MS`, `KEEL_MAX_CONNECTIONS` (see [`crate::server`]).
     pub transport: crate::server::TransportConfig,
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Secrets print as `[REDACTED]` (secrecy's Debug); the rest helps when debugging config.
-        f.debug_struct("Config")
-            .field("database_url", &self.database_url)
-            .field("redis", &self.redis)
-            .field("replicas", &self.replicas)
-            .field("db_pgbouncer", &self.db_pgbouncer)
-            .field("migrations_database_url", &self.migrations_database_url)
-            .field("jwt_secret", &self.jwt_secret)
-            .field("jwt_ttl", &self.jwt_ttl)
-            .field("encryption_keys", &self.encryption_keys)
-            .field("bind", &self.bind)
-            .field("cors_origins", &self.cors_origins)
-            .field("rate_limit_global", &self.rate_limit_global)
-            .field("rate_limit_signup", &self.rate_limit_signup)
-            .field("auth_schema", &self.auth_schema)
-            .field("trusted_proxies", &self.trusted_proxies)
-            .field("request_timeout", &self.request_timeout)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .field("shutdown_delay", &self.shutdown_delay)
-            .field("hsts", &self.hsts)
-            .field("redis_prefix", &self.redis_prefix)
-            .field("db_max_connections", &self.db_max_connections)
-            .field("password_hash", &self.password_hash)
-            .field("log_format", &self.log_format)
-            .field("user_cache", &self.user_cache)
-            .field("dev_mode", &self.dev_mode)
-            .field("health_details_loopback", &self.health_details_loopback)
-            .field("transport", &self.transport)
-            .finish()
-    }
 }
 
 /// Log output format.
@@ -691,10 +658,13 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug() {
-        let c = check(&OK, &[]).unwrap();
+        let mut vars = OK.to_vec();
+        vars.push(("REDIS_URL", "redis://:redispw@127.0.0.1:6379"));
+        let c = check(&vars, &[]).unwrap();
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("9f86d081"), "{dbg}");
-        assert!(!dbg.contains("postgres://"), "{dbg}");
+        for secret in ["9f86d081", "postgres://", "redispw", "AQIDBAUG"] {
+            assert!(!dbg.contains(secret), "{secret} in {dbg}");
+        }
     }
 
     #[test]
