@@ -416,3 +416,69 @@ async fn end_to_end_over_a_socket_with_connect_info() {
         ["HTTP/1.1 200 OK", "HTTP/1.1 429 Too Many Requests"]
     );
 }
+
+/// The layer keys common configurations by borrowing the request and splits it into
+/// `Parts` only when a closure needs them; both paths must answer byte for byte alike.
+#[tokio::test]
+async fn borrowed_and_split_request_paths_answer_identically() {
+    type Configure = fn(RateLimitLayer) -> RateLimitLayer;
+    let configs: [(&str, Configure); 8] = [
+        ("default", |l| l),
+        ("ietf", |l| l.header_style(HeaderStyle::Ietf)),
+        ("legacy", |l| l.header_style(HeaderStyle::Legacy)),
+        ("none", |l| l.header_style(HeaderStyle::None)),
+        ("no success headers", |l| l.headers_on_success(false)),
+        ("shadow", |l| l.shadow(true)),
+        ("skip missing", |l| l.on_missing_key(MissingKey::Skip)),
+        ("plain text", |l| l.renderer(PlainTextRenderer)),
+    ];
+    let extractors = [
+        KeyExtractor::peer_ip(),
+        KeyExtractor::header("x-api-key").or(KeyExtractor::peer_ip()),
+        KeyExtractor::client_ip(TrustedProxies::cidrs(["10.0.0.0/8"]).unwrap()),
+    ];
+    let requests: &[(Option<&str>, &[(&str, &str)])] = &[
+        (Some("192.0.2.1:1"), &[]),
+        (Some("192.0.2.1:2"), &[("x-request-id", "req-1")]),
+        (Some("192.0.2.1:3"), &[("x-api-key", "k1")]),
+        (Some("10.0.0.1:4"), &[("x-forwarded-for", "192.0.2.1")]),
+        (
+            Some("10.0.0.1:5"),
+            &[("x-forwarded-for", "garbage, 10.0.0.2")],
+        ),
+        (None, &[]),
+        (None, &[("x-api-key", "k1")]),
+        (Some("[2001:db8::1]:6"), &[]),
+    ];
+    for (name, configure) in configs {
+        for key in &extractors {
+            let clock = Clock::manual();
+            let quota = Quota::per_minute(3).named("three");
+            let borrowed = app(configure(RateLimitLayer::new(
+                memory(quota, &clock),
+                key.clone(),
+            )));
+            // A closure (that exempts nothing) forces the split path.
+            let split = app(configure(
+                RateLimitLayer::new(memory(quota, &clock), key.clone()).exempt(|_| false),
+            ));
+            let mut statuses = Vec::new();
+            for round in 0..4 {
+                for (peer, headers) in requests {
+                    let a = send(&borrowed, req("/", *peer, headers)).await;
+                    let b = send(&split, req("/", *peer, headers)).await;
+                    assert_eq!(a, b, "{name}, {key:?}, round {round}, {peer:?} {headers:?}");
+                    statuses.push(a.0);
+                }
+                clock.advance(Duration::from_secs(7));
+            }
+            // Both admitted and limited requests were compared (shadow never limits).
+            assert!(statuses.contains(&StatusCode::OK), "{name}");
+            assert_eq!(
+                statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+                name != "shadow",
+                "{name}, {key:?}"
+            );
+        }
+    }
+}

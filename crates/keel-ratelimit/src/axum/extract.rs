@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
-use http::HeaderName;
 use http::request::Parts;
+use http::{Extensions, HeaderMap, HeaderName, Request};
 use ipnet::IpNet;
 
 use crate::{Error, Key};
@@ -16,6 +16,39 @@ pub const MAX_HEADER_KEY_LEN: usize = 256;
 
 /// At most this many forwarding hops are examined, from the right.
 pub const MAX_FORWARDED_HOPS: usize = 32;
+
+/// A request head the built-in extractors read from: the split [`Parts`] or a whole
+/// [`Request`], borrowed, so the layer need not take a request apart on its hot path.
+pub(super) trait Head {
+    fn headers(&self) -> &HeaderMap;
+    fn extensions(&self) -> &Extensions;
+    /// The split head, which closures over [`Parts`] need; `None` for a whole request.
+    fn parts(&self) -> Option<&Parts>;
+}
+
+impl Head for Parts {
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+    fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+    fn parts(&self) -> Option<&Parts> {
+        Some(self)
+    }
+}
+
+impl<B> Head for Request<B> {
+    fn headers(&self) -> &HeaderMap {
+        self.headers()
+    }
+    fn extensions(&self) -> &Extensions {
+        self.extensions()
+    }
+    fn parts(&self) -> Option<&Parts> {
+        None
+    }
+}
 
 type KeyFn = Arc<dyn Fn(&Parts) -> Option<Key> + Send + Sync>;
 
@@ -219,15 +252,31 @@ impl KeyExtractor {
         }
     }
 
+    /// Whether this extractor (or one of its `or` alternatives) is a closure over
+    /// [`Parts`], so the request must be split to extract the key.
+    pub(super) fn needs_parts(&self) -> bool {
+        match &self.0 {
+            Kind::Fn(..) => true,
+            Kind::PeerIp { .. } | Kind::ClientIp { .. } | Kind::Header(_) | Kind::Global => false,
+            Kind::Or(a, b) => a.needs_parts() || b.needs_parts(),
+        }
+    }
+
     /// The key of a request, if any. Never panics, whatever the headers hold.
     pub fn extract(&self, parts: &Parts) -> Option<Key> {
+        self.extract_from(parts)
+    }
+
+    /// [`extract`](Self::extract) over any [`Head`]; a closure extractor yields `None`
+    /// for a head without [`Parts`] (callers check [`needs_parts`](Self::needs_parts)).
+    pub(super) fn extract_from<H: Head + ?Sized>(&self, head: &H) -> Option<Key> {
         match &self.0 {
-            Kind::PeerIp { v6_prefix } => peer(parts).map(|ip| ip_key(ip, *v6_prefix)),
-            Kind::ClientIp { proxies, v6_prefix } => {
-                proxies.client_ip(parts).map(|ip| ip_key(ip, *v6_prefix))
-            }
+            Kind::PeerIp { v6_prefix } => peer(head.extensions()).map(|ip| ip_key(ip, *v6_prefix)),
+            Kind::ClientIp { proxies, v6_prefix } => proxies
+                .client_ip(head.headers(), head.extensions())
+                .map(|ip| ip_key(ip, *v6_prefix)),
             Kind::Header(name) => {
-                let v = parts.headers.get(name)?;
+                let v = head.headers().get(name)?;
                 let b = v.as_bytes();
                 if b.is_empty()
                     || b.len() > MAX_HEADER_KEY_LEN
@@ -238,20 +287,19 @@ impl KeyExtractor {
                 v.to_str().ok().map(Key::from)
             }
             Kind::Global => Some(Key::global()),
-            Kind::Fn(_, f) => f(parts),
-            Kind::Or(a, b) => a.extract(parts).or_else(|| b.extract(parts)),
+            Kind::Fn(_, f) => head.parts().and_then(|p| f(p)),
+            Kind::Or(a, b) => a.extract_from(head).or_else(|| b.extract_from(head)),
         }
     }
 }
 
 /// Whether the request carries axum's `ConnectInfo<SocketAddr>`.
-pub(super) fn has_peer(parts: &Parts) -> bool {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().is_some()
+pub(super) fn has_peer(extensions: &Extensions) -> bool {
+    extensions.get::<ConnectInfo<SocketAddr>>().is_some()
 }
 
-fn peer(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
+fn peer(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
 }
@@ -352,10 +400,10 @@ impl TrustedProxies {
     }
 
     /// The client address, or `None` when the chain is malformed where it matters.
-    fn client_ip(&self, parts: &Parts) -> Option<IpAddr> {
-        let peer = peer(parts)?;
+    fn client_ip(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
+        let peer = peer(extensions)?;
         // Entries from the right (most recent hop first); None = unparseable entry.
-        let mut hops = RightToLeft::new(parts, self.header);
+        let mut hops = RightToLeft::new(headers, self.header);
         match &self.trust {
             Trust::Cidrs(nets) => {
                 if !Self::trusted(nets, peer) {
@@ -402,13 +450,12 @@ struct RightToLeft<'a> {
 }
 
 impl<'a> RightToLeft<'a> {
-    fn new(parts: &'a Parts, header: ForwardedHeader) -> Self {
+    fn new(headers: &'a HeaderMap, header: ForwardedHeader) -> Self {
         let name = match header {
             ForwardedHeader::XForwardedFor => "x-forwarded-for",
             ForwardedHeader::Forwarded => "forwarded",
         };
-        let values = parts
-            .headers
+        let values = headers
             .get_all(name)
             .iter()
             .rev()
@@ -479,7 +526,7 @@ mod tests {
     use super::*;
 
     fn parts(peer: Option<&str>, headers: &[(&str, &str)]) -> Parts {
-        let mut b = http::Request::builder();
+        let mut b = Request::builder();
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
@@ -675,7 +722,7 @@ mod tests {
             peer_v6 in proptest::bool::ANY,
         ) {
             let peer = if peer_v6 { "[::1]:1" } else { "10.0.0.1:1" };
-            let mut r = http::Request::new(());
+            let mut r = Request::new(());
             for v in &values {
                 if let Ok(v) = http::HeaderValue::from_bytes(v) {
                     r.headers_mut().append("x-forwarded-for", v.clone());

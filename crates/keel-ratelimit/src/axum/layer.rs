@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use axum::response::Response;
-use http::Request;
 use http::request::Parts;
+use http::{Extensions, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{KeyExtractor, Renderer};
 use crate::headers::{Prepared, RateHeaders};
-use crate::{Decision, Error, HeaderStyle, Key, Limiter};
+use crate::{Decision, Error, HeaderStyle, Key, KeyedLimiter, Limiter};
 
 type PartsFn<T> = Arc<dyn Fn(&Parts) -> T + Send + Sync>;
 
@@ -338,7 +338,7 @@ impl Config {
             Some(k) => k,
             None => match self.missing {
                 MissingKey::SharedBucket => {
-                    self.warn_if_no_peer(parts);
+                    self.warn_if_no_peer(&parts.extensions);
                     unkeyed()
                 }
                 MissingKey::Skip => return None,
@@ -350,14 +350,23 @@ impl Config {
 }
 
 impl Config {
+    /// Whether a request can be keyed and counted without splitting it into [`Parts`]:
+    /// no closure over `Parts` (exemption, cost, limiter choice, key) is configured.
+    fn borrows_request(&self) -> bool {
+        self.exempt.is_none()
+            && self.cost.is_none()
+            && self.select.is_none()
+            && !self.key.needs_parts()
+    }
+
     /// Logs once per layer when the key needs the peer address and the request has none:
     /// the usual cause is serving without `into_make_service_with_connect_info`, which
     /// silently turns a per-client limit into one bucket shared by every client.
     #[cold]
-    fn warn_if_no_peer(&self, parts: &Parts) {
+    fn warn_if_no_peer(&self, extensions: &Extensions) {
         if self.warned_no_peer.load(Ordering::Relaxed)
             || !self.key.uses_peer()
-            || super::extract::has_peer(parts)
+            || super::extract::has_peer(extensions)
         {
             return;
         }
@@ -393,6 +402,14 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        let memory = if self.config.borrows_request() {
+            self.config.limiter.as_keyed()
+        } else {
+            None
+        };
+        if let Some(memory) = memory {
+            return call_borrowed(&mut self.inner, &self.config, memory, req);
+        }
         let (parts, body) = req.into_parts();
         let Some((key, cost)) = self.config.key_and_cost(&parts) else {
             return ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)), None);
@@ -428,6 +445,48 @@ where
                 Verdict::Reject(res) => Ok(res),
             }
         }))
+    }
+}
+
+/// The hot path of the common configuration (a built-in key extractor, cost 1, the
+/// layer's own in-memory limiter): keys the request by borrowing it and passes it on
+/// whole; only a request that is not simply admitted is split into [`Parts`] for the
+/// shared [`Config::verdict`] and the renderer. Same decisions and headers as the
+/// general path in `call`.
+fn call_borrowed<S, B>(
+    inner: &mut S,
+    config: &Config,
+    memory: &KeyedLimiter<Key>,
+    req: Request<B>,
+) -> ResponseFuture<S::Future, S::Error>
+where
+    S: Service<Request<B>, Response = Response>,
+{
+    let key = match config.key.extract_from(&req) {
+        Some(k) => k,
+        None => match config.missing {
+            MissingKey::SharedBucket => {
+                config.warn_if_no_peer(req.extensions());
+                unkeyed()
+            }
+            MissingKey::Skip => return ResponseFuture::inner(inner.call(req), None),
+        },
+    };
+    match memory.check_key(&key, 1) {
+        Ok(d) if d.is_allowed() => {
+            let headers =
+                (config.on_success && !config.shadow).then(|| config.rate_headers(&d, true));
+            ResponseFuture::inner(inner.call(req), headers)
+        }
+        other => {
+            let (parts, body) = req.into_parts();
+            match config.verdict(&parts, other, true) {
+                Verdict::Proceed(h) => {
+                    ResponseFuture::inner(inner.call(Request::from_parts(parts, body)), h)
+                }
+                Verdict::Reject(res) => ResponseFuture::ready(res),
+            }
+        }
     }
 }
 
