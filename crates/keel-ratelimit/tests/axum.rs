@@ -437,7 +437,11 @@ async fn borrowed_and_split_request_paths_answer_identically() {
         KeyExtractor::header("x-api-key").or(KeyExtractor::peer_ip()),
         KeyExtractor::client_ip(TrustedProxies::cidrs(["10.0.0.0/8"]).unwrap()),
     ];
-    let requests: &[(Option<&str>, &[(&str, &str)])] = &[
+    type Sample = (
+        Option<&'static str>,
+        &'static [(&'static str, &'static str)],
+    );
+    let requests: &[Sample] = &[
         (Some("192.0.2.1:1"), &[]),
         (Some("192.0.2.1:2"), &[("x-request-id", "req-1")]),
         (Some("192.0.2.1:3"), &[("x-api-key", "k1")]),
