@@ -240,6 +240,64 @@ mod axum_extractors {
     }
 
     #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Profile {
+        name: Option<String>,
+        address: Option<Address>,
+    }
+
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Address {
+        city: String,
+        zip: String,
+    }
+
+    /// serde takes a struct from an array; the extractor does not, at any depth: 422 with
+    /// the path, through a real router.
+    #[tokio::test]
+    async fn arrays_are_not_structs_at_any_depth() {
+        let app = Router::new().route(
+            "/profile",
+            post(|Json(p): Json<Profile>| async move { Envelope::new(p.name) }),
+        );
+        let send = |body: &'static str| {
+            let req = Request::post("/profile")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("x-request-id", "rid-1")
+                .body(Body::from(body))
+                .unwrap();
+            let app = app.clone();
+            async move {
+                let res = app.oneshot(req).await.unwrap();
+                let status = res.status();
+                let bytes = res.into_body().collect().await.unwrap().to_bytes();
+                (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+            }
+        };
+        for (body, field, pointer) in [
+            (r#"[null, null]"#, "", ""),
+            (
+                r#"{"name":"Ada","address":["London","SW1"]}"#,
+                "address",
+                "/address",
+            ),
+        ] {
+            let (s, b) = send(body).await;
+            check(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
+            let fe = &b["error"]["fields"][0];
+            assert_eq!(
+                (fe["field"].as_str(), fe["pointer"].as_str()),
+                (Some(field), Some(pointer))
+            );
+            assert_eq!(fe["code"], "invalid_type");
+            assert_eq!(fe["params"]["expected"], "a JSON object");
+        }
+        let (s, b) = send(r#"{"name":"Ada","address":{"city":"London","zip":"SW1"}}"#).await;
+        assert_eq!((s, b["data"].as_str()), (StatusCode::OK, Some("Ada")));
+    }
+
+    #[derive(serde::Deserialize)]
     struct OrderLine {
         order: u64,
         line: u32,

@@ -2,10 +2,10 @@ use axum_core::extract::rejection::BytesRejection;
 use axum_core::extract::{FromRequest, Request};
 use bytes::Bytes;
 use http::{HeaderMap, header};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
-use super::de_error::to_field_error;
-use super::shape;
+use super::de_error::{field_error_at, to_field_error};
+use super::strict::Strict;
 use super::{Rejection, RejectionKind, request_id_from_headers};
 
 /// A JSON body extractor whose rejections are keel error envelopes.
@@ -58,8 +58,9 @@ impl<T: DeserializeOwned> Json<T> {
     ///
     /// # Errors
     /// [`RejectionKind::MalformedJson`] for a syntax error, [`RejectionKind::InvalidField`]
-    /// for a type or shape mismatch — including a body that is not a JSON object when `T`
-    /// is a struct or a map (serde's derive would accept the array form `[null, null]`).
+    /// for a type or shape mismatch — including a JSON array where a struct is expected, at
+    /// any depth (serde's derive would accept `[null, null]` for a struct of two options,
+    /// or `{"address": ["x", "y"]}` for a nested one), reported with its path.
     ///
     /// ```
     /// use keel_envelope::axum::{Json, RejectionKind};
@@ -72,33 +73,44 @@ impl<T: DeserializeOwned> Json<T> {
     /// assert!(matches!(err, RejectionKind::InvalidField(_)));
     /// ```
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RejectionKind> {
-        // A struct (or map) target takes a JSON object only: serde's derive would also
-        // take the array form (`[null, null]`), which no API documents.
-        if shape::expects_object::<T>() && !shape::is_object(bytes) {
-            // Syntax errors keep their own answer (400); a well-formed non-object is 422.
-            serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| malformed(&e))?;
-            return Err(RejectionKind::InvalidField(
-                crate::FieldError::new(
-                    &crate::FieldPath::root(),
-                    "invalid_type",
-                    "expected a JSON object",
-                )
-                .with_param("expected", "object"),
-            ));
-        }
+        // `Strict`: a struct takes a JSON object only, at every depth (serde's derive also
+        // takes the array form, which no API documents). The valid path runs without
+        // path tracking (`serde_path_to_error` keeps a copy of every key it passes, about
+        // doubling the cost); only a failed body is read again with it, to name the path.
         let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
-            let inner = err.inner();
-            match inner.classify() {
-                serde_json::error::Category::Data => {
-                    RejectionKind::InvalidField(to_field_error(err.path(), &inner.to_string()))
-                }
-                _ => malformed(inner),
+        let value = match T::deserialize(Strict(&mut *de)) {
+            Ok(value) => value,
+            Err(e) if e.classify() == serde_json::error::Category::Data => {
+                return Err(invalid::<T>(bytes, &e));
             }
-        })?;
+            Err(e) => return Err(malformed(&e)),
+        };
         // Trailing garbage after the value is a syntax error.
         de.end().map_err(|e| malformed(&e))?;
         Ok(Self(value))
+    }
+}
+
+/// The rejection of a body whose first read failed with the data error `first`.
+#[cold]
+fn invalid<T: DeserializeOwned>(bytes: &[u8], first: &serde_json::Error) -> RejectionKind {
+    // A type error can come before a syntax error further on: a body that is not JSON at
+    // all keeps its own answer (400).
+    if let Err(syntax) = serde_json::from_slice::<IgnoredAny>(bytes) {
+        return malformed(&syntax);
+    }
+    // The same read again, with `serde_path_to_error` outside `Strict` to report where.
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(Strict(de)) {
+        Err(err) => {
+            RejectionKind::InvalidField(to_field_error(err.path(), &err.inner().to_string()))
+        }
+        // Deserialization is deterministic, so this does not happen; answer as the first
+        // read did, without a path.
+        Ok(_) => RejectionKind::InvalidField(field_error_at(
+            crate::FieldPath::root(),
+            &first.to_string(),
+        )),
     }
 }
 
@@ -153,6 +165,112 @@ mod tests {
         last: Option<String>,
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Order {
+        customer: Customer,
+        lines: Vec<Line>,
+        gift: Option<Address>,
+        kind: Kind,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Customer {
+        name: String,
+        address: Address,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Address {
+        city: String,
+        zip: String,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Line {
+        sku: String,
+        qty: u32,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    #[allow(dead_code)]
+    enum Kind {
+        Pickup,
+        Ship { express: bool },
+        Wrapped(Address),
+    }
+
+    /// `body` into an `Order` is a 422 at `field` (code `invalid_type`).
+    fn check_refused(body: &str, field: &str) {
+        let Err(RejectionKind::InvalidField(fe)) = Json::<Order>::from_bytes(body.as_bytes())
+        else {
+            panic!("{body} accepted");
+        };
+        assert_eq!(
+            (fe.field.as_str(), fe.code.as_ref(), fe.message.as_ref()),
+            (field, "invalid_type", "expected a JSON object"),
+            "{body}"
+        );
+    }
+
+    const ADDRESS: &str = r#"{"city":"London","zip":"SW1"}"#;
+
+    fn order(customer_address: &str, line: &str, gift: &str, kind: &str) -> String {
+        format!(
+            r#"{{"customer":{{"name":"Ada","address":{customer_address}}},"lines":[{line}],"gift":{gift},"kind":{kind}}}"#
+        )
+    }
+
+    #[test]
+    fn a_struct_takes_an_object_only_at_every_depth() {
+        let line = r#"{"sku":"a","qty":1}"#;
+        assert!(
+            Json::<Order>::from_bytes(order(ADDRESS, line, ADDRESS, r#""pickup""#).as_bytes())
+                .is_ok()
+        );
+        assert!(
+            Json::<Order>::from_bytes(
+                order(ADDRESS, line, "null", r#"{"ship":{"express":true}}"#).as_bytes()
+            )
+            .is_ok()
+        );
+        assert!(
+            Json::<Order>::from_bytes(
+                order(
+                    ADDRESS,
+                    line,
+                    "null",
+                    &format!(r#"{{"wrapped":{ADDRESS}}}"#)
+                )
+                .as_bytes()
+            )
+            .is_ok()
+        );
+
+        check_refused(r#"[null, null, null, null]"#, "");
+        check_refused(
+            &order(r#"["London","SW1"]"#, line, "null", r#""pickup""#),
+            "customer.address",
+        );
+        check_refused(
+            &order(ADDRESS, r#"["a",1]"#, "null", r#""pickup""#),
+            "lines[0]",
+        );
+        check_refused(&order(ADDRESS, line, r#"["x","y"]"#, r#""pickup""#), "gift");
+        check_refused(
+            &order(ADDRESS, line, "null", r#"{"ship":[true]}"#),
+            "kind.ship",
+        );
+        check_refused(
+            &order(ADDRESS, line, "null", r#"{"wrapped":["x","y"]}"#),
+            "kind.wrapped",
+        );
+    }
+
     #[test]
     fn a_struct_takes_an_object_only() {
         for body in [&b"[null, null]"[..], b"null", b"\"x\"", b"1"] {
@@ -160,15 +278,24 @@ mod tests {
                 panic!("{body:?} accepted");
             };
             assert_eq!((fe.field.as_str(), fe.code.as_ref()), ("", "invalid_type"));
+            assert_eq!(fe.message, "expected a JSON object");
         }
-        let malformed = Json::<Patch>::from_bytes(b"[null,");
-        assert!(matches!(
-            malformed,
-            Err(RejectionKind::MalformedJson { .. })
-        ));
+        // A syntax error keeps its own answer even where a type error comes first.
+        for body in [&b"[null,"[..], b"{\"first\": 1, ", b"[1] x"] {
+            let malformed = Json::<Patch>::from_bytes(body);
+            assert!(
+                matches!(malformed, Err(RejectionKind::MalformedJson { .. })),
+                "{body:?}: {malformed:?}"
+            );
+        }
         assert!(Json::<Patch>::from_bytes(b" {\"first\": null}").is_ok());
-        // A sequence target still takes an array.
+        // Sequence targets still take arrays, maps objects only, tuples arrays.
         assert!(Json::<Vec<Option<u8>>>::from_bytes(b"[null, null]").is_ok());
+        assert!(Json::<(u8, String)>::from_bytes(b"[1, \"x\"]").is_ok());
+        assert!(
+            Json::<std::collections::HashMap<String, u8>>::from_bytes(b"[[\"a\", 1]]").is_err()
+        );
+        assert!(Json::<serde_json::Value>::from_bytes(b"[{\"a\": [1]}]").is_ok());
     }
 
     #[test]

@@ -32,7 +32,7 @@ mod path;
 mod query;
 mod rejection;
 mod response;
-mod shape;
+mod strict;
 
 pub use json::Json;
 pub use path::Path;
