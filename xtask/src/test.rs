@@ -330,14 +330,16 @@ fn fuzz_api(services: &Services, python: &str) -> Result<(), String> {
     let result = crate::run::wait_ready(addr, &mut child).and_then(|()| {
         let since = Instant::now();
         let token = login(addr, FUZZ_ADMIN, &admin_password)?;
-        run_schemathesis(python, addr, &token, Phase::Main, since)?;
-        // The routes that end the caller's sessions, with a token of their own: an
-        // account made for this phase (logging out or changing the password of the admin
-        // would revoke the main phase's token).
+        // The routes that end the caller's sessions get a token of their own: an account
+        // made for that phase (logging out or changing the password of the admin would
+        // revoke the main phase's token). It signs up and logs in before the main phase,
+        // whose fuzzed signups and failed logins use up the loopback network's signup
+        // quota and login-failure budget (policy limits stay on while fuzzing).
         let password = crate::run::token(18)?;
         signup(addr, FUZZ_USER, &password)?;
-        let token = login(addr, FUZZ_USER, &password)?;
-        run_schemathesis(python, addr, &token, Phase::SessionEnding, since)
+        let user_token = login(addr, FUZZ_USER, &password)?;
+        run_schemathesis(python, addr, &token, Phase::Main, since)?;
+        run_schemathesis(python, addr, &user_token, Phase::SessionEnding, since)
     });
     let _ = child.kill();
     let _ = child.wait();
