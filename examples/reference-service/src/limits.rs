@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use http::request::Parts;
-use keel_ratelimit::axum::{EnvelopeRenderer, KeyExtractor, RateLimitLayer, TrustedProxies};
+use keel_ratelimit::axum::{KeyExtractor, RateLimitLayer, TrustedProxies};
 use keel_ratelimit::redis::{RedisConnection, RedisLimiter};
 use keel_ratelimit::{Limiter, Quota};
 
@@ -85,7 +85,6 @@ impl Limits {
     pub fn global_layer(&self) -> Option<RateLimitLayer> {
         self.global.as_ref().map(|l| {
             RateLimitLayer::new(l.clone(), self.client_ip.clone())
-                .renderer(EnvelopeRenderer)
                 .exempt(|parts| parts.uri.path().starts_with("/health"))
         })
     }
