@@ -32,7 +32,8 @@ pub use error::{DecryptError, Error, Result};
 pub use hw::aes_hardware_accelerated;
 pub use key::{KEY_LEN, SecretKey};
 pub use keyring::{
-    DEFAULT_USAGE_LIMIT, KeyRing, MAX_USAGE_LIMIT, TOKEN_HEADER_LEN, TOKEN_OVERHEAD, TOKEN_VERSION,
+    DEFAULT_USAGE_LIMIT, FieldCipher, KeyRing, MAX_USAGE_LIMIT, TOKEN_HEADER_LEN, TOKEN_OVERHEAD,
+    TOKEN_VERSION,
 };
 pub use keyset::KeyState;
 pub use password::{

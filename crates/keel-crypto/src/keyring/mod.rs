@@ -4,6 +4,7 @@
 //! `format`, the nonce-budget counter in `usage`, the rotation logic (shared with
 //! [`Signer`](crate::Signer)) in `crate::keyset`.
 
+mod field;
 mod format;
 mod usage;
 
@@ -15,6 +16,7 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use zeroize::{Zeroize, Zeroizing};
 
+pub use self::field::FieldCipher;
 use self::format::{AdBuf, ID_LEN, NONCE_LEN};
 pub use self::format::{TOKEN_HEADER_LEN, TOKEN_OVERHEAD, TOKEN_VERSION};
 use self::usage::Usage;
