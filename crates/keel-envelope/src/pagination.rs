@@ -172,6 +172,19 @@ impl Page {
         self.offset
     }
 
+    /// The SQL `LIMIT` and `OFFSET` (PostgreSQL `bigint`) of this page. The offset is
+    /// known to fit; a `limit` set above `i64::MAX` after resolving saturates.
+    ///
+    /// ```
+    /// use keel_envelope::{PageBounds, PageRequest};
+    /// let page = PageRequest { page: Some(3), limit: Some(10) }.resolve(&PageBounds::default()).unwrap();
+    /// assert_eq!(page.sql_limit_offset(), (10, 20));
+    /// ```
+    pub fn sql_limit_offset(&self) -> (i64, i64) {
+        let limit = i64::try_from(self.limit).unwrap_or(i64::MAX);
+        (limit, i64::try_from(self.offset).unwrap_or(i64::MAX))
+    }
+
     /// `meta.pagination` for this page of a collection of `total` items.
     pub fn pagination(&self, total: u64) -> Pagination {
         Pagination {
@@ -285,6 +298,24 @@ mod tests {
             PageError::PageTooLarge { max }.to_string(),
             "page must be at most 92233720368547759"
         );
+    }
+
+    #[test]
+    fn sql_limit_offset_fits_bigint_at_the_largest_page() {
+        let bounds = PageBounds::default();
+        let last = PageRequest {
+            page: Some(bounds.max_page()),
+            limit: Some(bounds.max_limit),
+        };
+        let (limit, offset) = last.resolve(&bounds).unwrap().sql_limit_offset();
+        assert_eq!(limit, 100);
+        assert_eq!(
+            u64::try_from(offset).unwrap(),
+            (bounds.max_page() - 1) * 100
+        );
+        let mut edited = PageRequest::default().resolve(&bounds).unwrap();
+        edited.limit = u64::MAX;
+        assert_eq!(edited.sql_limit_offset(), (i64::MAX, 0));
     }
 
     #[test]
