@@ -73,8 +73,6 @@ pub struct UserRecord {
     pub password_hash: String,
     /// Creation time.
     pub created_at: OffsetDateTime,
-    /// Last update.
-    pub updated_at: OffsetDateTime,
 }
 
 impl std::fmt::Debug for UserRecord {

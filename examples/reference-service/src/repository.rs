@@ -1,18 +1,22 @@
-//! Repositories: SQL and row mapping only. No policy, no HTTP. Every function takes a
-//! pooled keel-db-pool [`Connection`] (statements prepared and cached per connection) and
-//! returns keel-db-pool's classified [`Error`] (unique violation with the constraint name,
-//! connection lost, timeouts) for the service layer to turn into API errors.
+//! Repositories: SQL and row mapping only. No policy, no HTTP. Every function takes the
+//! keel-db-pool [`Db`] pool (each call checks a connection out for its statements, which
+//! are prepared and cached per connection) and returns keel-db-pool's classified
+//! [`Error`] (unique violation with the constraint name, connection lost, timeouts) for
+//! the service layer to turn into API errors.
 
-use keel_db_pool::{Connection, Error, Row};
+use keel_db_pool::{Error, Row, ToSql};
 use uuid::Uuid;
 
+use crate::db::Db;
 use crate::domain::{Role, UserRecord};
 
 /// Name of the unique index on `lower(email)` (see `migrations/V1__create_users.sql`);
 /// a unique violation on it means "e-mail already registered".
 pub const EMAIL_UNIQUE_INDEX: &str = "users_email_lower_key";
 
-const COLUMNS: &str = "id, email, first_name, last_name, phone_encrypted, role, password_hash, created_at, updated_at";
+/// The columns every query returns: what [`record`] reads.
+const COLUMNS: &str =
+    "id, email, first_name, last_name, phone_encrypted, role, password_hash, created_at";
 
 /// A user to insert.
 #[derive(Clone)]
@@ -53,11 +57,8 @@ pub struct UserChanges {
     pub phone_encrypted: Option<Option<Vec<u8>>>,
 }
 
-fn map_row(row: &Row) -> Result<UserRecord, Error> {
-    map_row_inner(row).map_err(Error::from)
-}
-
-fn map_row_inner(row: &Row) -> Result<UserRecord, tokio_postgres::Error> {
+/// The row as a [`UserRecord`] (columns as in [`COLUMNS`]).
+fn record(row: &Row) -> Result<UserRecord, Error> {
     let role: String = row.try_get("role")?;
     Ok(UserRecord {
         id: row.try_get("id")?,
@@ -70,92 +71,79 @@ fn map_row_inner(row: &Row) -> Result<UserRecord, tokio_postgres::Error> {
         role: Role::parse(&role).unwrap_or(Role::User),
         password_hash: row.try_get("password_hash")?,
         created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
     })
 }
 
 /// Inserts a user and returns the stored row.
 ///
 /// # Errors
-/// Driver errors; a unique violation on [`EMAIL_UNIQUE_INDEX`] for a taken e-mail.
-pub async fn insert(c: &Connection, u: &NewUser) -> Result<UserRecord, Error> {
+/// Pool and driver errors; a unique violation on [`EMAIL_UNIQUE_INDEX`] for a taken e-mail.
+pub async fn insert(db: &Db, u: &NewUser) -> Result<UserRecord, Error> {
     let sql = format!(
         "INSERT INTO users (id, email, first_name, last_name, phone_encrypted, role, password_hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     );
-    let row = c
-        .query_one(
-            &sql,
-            &[
-                &u.id,
-                &u.email,
-                &u.first_name,
-                &u.last_name,
-                &u.phone_encrypted,
-                &u.role.as_str(),
-                &u.password_hash,
-            ],
-        )
-        .await?;
-    map_row(&row)
+    let params: [&(dyn ToSql + Sync); 7] = [
+        &u.id,
+        &u.email,
+        &u.first_name,
+        &u.last_name,
+        &u.phone_encrypted,
+        &u.role.as_str(),
+        &u.password_hash,
+    ];
+    record(&db.query_one(&sql, &params).await?)
 }
 
 /// The user with this id.
 ///
 /// # Errors
-/// Driver errors.
-pub async fn find_by_id(c: &Connection, id: Uuid) -> Result<Option<UserRecord>, Error> {
+/// Pool and driver errors.
+pub async fn find_by_id(db: &Db, id: Uuid) -> Result<Option<UserRecord>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    c.query_opt(&sql, &[&id])
+    db.query_opt(&sql, &[&id])
         .await?
         .as_ref()
-        .map(map_row)
+        .map(record)
         .transpose()
 }
 
 /// The user with this e-mail address, compared case-insensitively.
 ///
 /// # Errors
-/// Driver errors.
-pub async fn find_by_email(c: &Connection, email: &str) -> Result<Option<UserRecord>, Error> {
+/// Pool and driver errors.
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRecord>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE lower(email) = lower($1)");
-    c.query_opt(&sql, &[&email])
+    db.query_opt(&sql, &[&email])
         .await?
         .as_ref()
-        .map(map_row)
+        .map(record)
         .transpose()
 }
 
-/// One page of users, oldest first, and the total count.
+/// One page of users, oldest first, and the total count (one connection, two queries).
 ///
 /// # Errors
-/// Driver errors.
-pub async fn list(
-    c: &Connection,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<UserRecord>, u64), Error> {
+/// Pool and driver errors.
+pub async fn list(db: &Db, limit: i64, offset: i64) -> Result<(Vec<UserRecord>, u64), Error> {
     let sql = format!("SELECT {COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2");
-    let rows = c.query(&sql, &[&limit, &offset]).await?;
-    let total: i64 = c
+    let conn = db.get().await?;
+    let rows = conn.query(&sql, &[&limit, &offset]).await?;
+    let total: i64 = conn
         .query_one("SELECT count(*) FROM users", &[])
         .await?
         .try_get(0)?;
-    let users = rows.iter().map(map_row).collect::<Result<Vec<_>, _>>()?;
+    let users = rows.iter().map(record).collect::<Result<_, _>>()?;
     Ok((users, u64::try_from(total).unwrap_or(0)))
 }
 
 /// Applies `changes` and returns the updated row, or `None` when the user does not exist.
 ///
 /// # Errors
-/// Driver errors.
-pub async fn update(
-    c: &Connection,
-    id: Uuid,
-    changes: &UserChanges,
-) -> Result<Option<UserRecord>, Error> {
+/// Pool and driver errors.
+pub async fn update(db: &Db, id: Uuid, changes: &UserChanges) -> Result<Option<UserRecord>, Error> {
     let set_phone = changes.phone_encrypted.is_some();
-    let phone = changes.phone_encrypted.clone().flatten();
+    let phone = changes.phone_encrypted.as_ref().and_then(Option::as_ref);
     let sql = format!(
         "UPDATE users SET \
            first_name = COALESCE($2, first_name), \
@@ -164,54 +152,45 @@ pub async fn update(
            updated_at = now() \
          WHERE id = $1 RETURNING {COLUMNS}"
     );
-    c.query_opt(
-        &sql,
-        &[
-            &id,
-            &changes.first_name,
-            &changes.last_name,
-            &set_phone,
-            &phone,
-        ],
-    )
-    .await?
-    .as_ref()
-    .map(map_row)
-    .transpose()
+    let params: [&(dyn ToSql + Sync); 5] = [
+        &id,
+        &changes.first_name,
+        &changes.last_name,
+        &set_phone,
+        &phone,
+    ];
+    db.query_opt(&sql, &params)
+        .await?
+        .as_ref()
+        .map(record)
+        .transpose()
 }
 
-/// Replaces the password hash (rehash on login, admin password reset).
+/// Replaces the password hash (rehash on login, password change, `create-admin`).
 ///
 /// # Errors
-/// Driver errors.
-pub async fn set_password_hash(c: &Connection, id: Uuid, hash: &str) -> Result<bool, Error> {
-    let n = c
-        .execute(
-            "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
-            &[&id, &hash],
-        )
-        .await?;
-    Ok(n == 1)
+/// Pool and driver errors.
+pub async fn set_password_hash(db: &Db, id: Uuid, hash: &str) -> Result<bool, Error> {
+    let sql = "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1";
+    Ok(db.execute(sql, &[&id, &hash]).await? == 1)
 }
 
-/// Sets the role (used by `create-admin` for an existing user).
+/// Sets the role (an admin's change, `create-admin` for an existing user).
 ///
 /// # Errors
-/// Driver errors.
-pub async fn set_role(c: &Connection, id: Uuid, role: Role) -> Result<bool, Error> {
-    let n = c
-        .execute(
-            "UPDATE users SET role = $2, updated_at = now() WHERE id = $1",
-            &[&id, &role.as_str()],
-        )
-        .await?;
-    Ok(n == 1)
+/// Pool and driver errors.
+pub async fn set_role(db: &Db, id: Uuid, role: Role) -> Result<bool, Error> {
+    let sql = "UPDATE users SET role = $2, updated_at = now() WHERE id = $1";
+    Ok(db.execute(sql, &[&id, &role.as_str()]).await? == 1)
 }
 
 /// Deletes a user; `false` when there was none.
 ///
 /// # Errors
-/// Driver errors.
-pub async fn delete(c: &Connection, id: Uuid) -> Result<bool, Error> {
-    Ok(c.execute("DELETE FROM users WHERE id = $1", &[&id]).await? == 1)
+/// Pool and driver errors.
+pub async fn delete(db: &Db, id: Uuid) -> Result<bool, Error> {
+    Ok(db
+        .execute("DELETE FROM users WHERE id = $1", &[&id])
+        .await?
+        == 1)
 }

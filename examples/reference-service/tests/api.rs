@@ -198,6 +198,30 @@ async fn whole_flow_signup_login_me_admin_list_patch_cache_delete() {
         .await
         .expect_error(404, "NOT_FOUND");
     assert_ne!(admin_id, id);
+
+    // A malformed id: 422 naming the parameter (keel-envelope's `Path<Uuid>`), on every
+    // method, without echoing what was sent; authentication still comes first.
+    for method in [Method::GET, Method::PATCH, Method::DELETE] {
+        let body = (method == Method::PATCH).then(|| json!({"first_name": "Ada"}));
+        let bad = t
+            .call(method, "/api/v1/users/zz-not-a-uuid", Some(&admin), body)
+            .await;
+        bad.expect_error(422, "VALIDATION_ERROR");
+        assert_eq!(
+            bad.body["error"]["fields"][0]["field"],
+            json!("id"),
+            "{}",
+            bad.body
+        );
+        assert!(
+            !String::from_utf8_lossy(&bad.raw).contains("zz"),
+            "{}",
+            bad.body
+        );
+    }
+    t.call(Method::GET, "/api/v1/users/zz-not-a-uuid", None, None)
+        .await
+        .expect_error(401, "UNAUTHENTICATED");
 }
 
 #[tokio::test]

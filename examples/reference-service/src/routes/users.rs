@@ -1,9 +1,9 @@
 //! `/api/v1/users`: me, get (cached, `X-Cache`), list (admin), patch, delete (admin).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use http::StatusCode;
 use keel_cache::Lookup;
-use keel_envelope::axum::{Json, Query};
+use keel_envelope::axum::{Json, Path, Query};
 use keel_envelope::{Envelope, PageRequest};
 use keel_errors::ApiError;
 use uuid::Uuid;
@@ -11,11 +11,6 @@ use uuid::Uuid;
 use crate::domain::{Caller, User};
 use crate::openapi::{E401, E422, E503, Error};
 use crate::services::{ProfileChanges, Users};
-
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
-    // A malformed id cannot name a user: 404 rather than a parse error that reveals the id format.
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("User not found"))
-}
 
 /// The caller's account.
 #[utoipa::path(
@@ -46,15 +41,16 @@ pub async fn me(State(users): State<Users>, caller: Caller) -> Result<Envelope<U
         (status = 401, response = E401),
         (status = 403, response = Error),
         (status = 404, response = Error),
+        (status = 422, response = E422),
         (status = 503, response = E503),
     )
 )]
 pub async fn get(
     State(users): State<Users>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> Result<Lookup<Envelope<User>>, ApiError> {
-    let found = users.get(&caller, parse_id(&id)?).await?;
+    let found = users.get(&caller, id).await?;
     Ok(found.map(Envelope::new))
 }
 
@@ -107,10 +103,10 @@ pub async fn list(
 pub async fn update(
     State(users): State<Users>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<Uuid>,
     Json(changes): Json<ProfileChanges>,
 ) -> Result<Envelope<User>, ApiError> {
-    let user = users.update(&caller, parse_id(&id)?, changes).await?;
+    let user = users.update(&caller, id, changes).await?;
     Ok(Envelope::new(user))
 }
 
@@ -126,14 +122,15 @@ pub async fn update(
         (status = 401, response = E401),
         (status = 403, response = Error),
         (status = 404, response = Error),
+        (status = 422, response = E422),
         (status = 503, response = E503),
     )
 )]
 pub async fn delete(
     State(users): State<Users>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    users.delete(&caller, parse_id(&id)?).await?;
+    users.delete(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

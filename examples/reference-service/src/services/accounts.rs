@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{CachedUser, Users};
+use super::Users;
 use crate::domain::{Role, User};
 use crate::repository::{self, NewUser};
 
@@ -92,21 +92,19 @@ impl Users {
             last_name: account.last_name,
             role,
         };
-        let conn = self.c.db.get().await?;
-        let record = repository::insert(&conn, &new).await.map_err(|e| {
+        let record = repository::insert(&self.c.db, &new).await.map_err(|e| {
             if e.is_unique_violation() && e.constraint() == Some(repository::EMAIL_UNIQUE_INDEX) {
                 ApiError::conflict("An account with this e-mail address already exists")
             } else {
                 ApiError::from(e)
             }
         })?;
-        drop(conn);
         self.c.jobs.spawn("welcome_email", async move {
             // Stands in for an SMTP call: the job outlives the request; shutdown waits for it.
             tokio::time::sleep(Duration::from_millis(50)).await;
             tracing::info!(user_id = %id, "sent welcome e-mail");
         });
-        self.public(&CachedUser::from(&record))
+        self.public(record)
     }
 
     pub(super) async fn hash(&self, password: &SecretString) -> Result<String, ApiError> {
@@ -124,8 +122,7 @@ impl Users {
         password: &SecretString,
     ) -> Result<(), ApiError> {
         let hash = self.hash(password).await?;
-        let conn = self.c.db.get().await?;
-        repository::set_password_hash(&conn, id, &hash).await?;
+        repository::set_password_hash(&self.c.db, id, &hash).await?;
         Ok(())
     }
 
@@ -143,21 +140,16 @@ impl Users {
             phone: None,
         }
         .clean()?;
-        let conn = self.c.db.get().await?;
-        let existing = repository::find_by_email(&conn, &account.email).await?;
-        drop(conn);
-        let Some(record) = existing else {
+        let existing = repository::find_by_email(&self.c.db, &account.email).await?;
+        let Some(mut record) = existing else {
             return self.create(account, Role::Admin).await;
         };
         self.set_password(record.id, &SecretString::from(account.password))
             .await?;
-        let conn = self.c.db.get().await?;
-        repository::set_role(&conn, record.id, Role::Admin).await?;
-        drop(conn);
+        repository::set_role(&self.c.db, record.id, Role::Admin).await?;
         self.revoke_everything(record.id).await?;
         self.forget(record.id).await;
-        let mut cached = CachedUser::from(&record);
-        cached.role = Role::Admin;
-        self.public(&cached)
+        record.role = Role::Admin;
+        self.public(record)
     }
 }

@@ -8,7 +8,7 @@ mod users;
 
 use std::sync::Arc;
 
-use keel_crypto::KeyRing;
+use keel_crypto::{FieldCipher, KeyRing};
 use keel_errors::ApiError;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -41,14 +41,14 @@ pub struct CachedUser {
     created_at: OffsetDateTime,
 }
 
-impl From<&UserRecord> for CachedUser {
-    fn from(r: &UserRecord) -> Self {
+impl From<UserRecord> for CachedUser {
+    fn from(r: UserRecord) -> Self {
         Self {
             id: r.id,
-            email: r.email.clone(),
-            first_name: r.first_name.clone(),
-            last_name: r.last_name.clone(),
-            phone_encrypted: r.phone_encrypted.clone(),
+            email: r.email,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            phone_encrypted: r.phone_encrypted,
             role: r.role,
             created_at: r.created_at,
         }
@@ -74,12 +74,16 @@ pub struct Components {
 #[derive(Debug, Clone)]
 pub struct Users {
     c: Arc<Components>,
+    /// Phones, encrypted with the user id as associated data: a ciphertext copied to
+    /// another row never decrypts.
+    phones: FieldCipher,
 }
 
 impl Users {
     /// The service over `components`.
     pub fn new(components: Components) -> Self {
         Self {
+            phones: FieldCipher::new(Arc::clone(&components.keyring), PHONE_PURPOSE),
             c: Arc::new(components),
         }
     }
@@ -90,31 +94,24 @@ impl Users {
     }
 
     fn encrypt_phone(&self, phone: &str, user: Uuid) -> Result<Vec<u8>, ApiError> {
-        // The user id as associated data: a ciphertext copied to another row never decrypts.
-        let token = self
-            .c
-            .keyring
-            .encrypt(PHONE_PURPOSE, phone.as_bytes(), user.as_bytes());
+        let token = self.phones.encrypt(phone, user.as_bytes());
         token.map_err(ApiError::internal)
     }
 
-    fn public(&self, u: &CachedUser) -> Result<User, ApiError> {
-        let phone = match &u.phone_encrypted {
-            Some(token) => {
-                let ring = &self.c.keyring;
-                let bytes = ring
-                    .decrypt(PHONE_PURPOSE, token, u.id.as_bytes())
-                    .map_err(ApiError::internal)?;
-                Some(String::from_utf8(bytes).map_err(ApiError::internal)?)
-            }
-            None => None,
-        };
+    /// The public view: the phone decrypted (a stored token that does not decrypt is a
+    /// server fault, 500, never the client's).
+    fn public(&self, u: impl Into<CachedUser>) -> Result<User, ApiError> {
+        let u = u.into();
+        let phone = u.phone_encrypted.as_deref().map(|token| {
+            let phone = self.phones.decrypt(token, u.id.as_bytes());
+            phone.map_err(ApiError::internal)
+        });
         Ok(User {
             id: u.id,
-            email: u.email.clone(),
-            first_name: u.first_name.clone(),
-            last_name: u.last_name.clone(),
-            phone,
+            email: u.email,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            phone: phone.transpose()?,
             role: u.role,
             created_at: u.created_at,
         })

@@ -92,9 +92,7 @@ impl Users {
             .check_input(email, password.expose_secret())
             .map_err(|_| keel_auth::Error::InvalidCredentials)?;
         let attempt = auth.login.check_login(&email, client, device).await?;
-        let conn = self.c.db.get().await?;
-        let record = repository::find_by_email(&conn, email.as_str()).await?;
-        drop(conn);
+        let record = repository::find_by_email(&self.c.db, email.as_str()).await?;
         let hash = record.as_ref().map(|r| r.password_hash.as_str());
         let ok = auth.admission.verify_or_dummy(&password, hash).await?;
         let Some(record) = record.filter(|_| ok) else {
@@ -141,8 +139,7 @@ impl Users {
     /// The account of a token subject, as it is now (a deleted account's sessions end).
     async fn current(&self, sub: &str) -> Result<(Uuid, Role), ApiError> {
         let id: Uuid = sub.parse().map_err(|_| keel_auth::Error::InvalidToken)?;
-        let conn = self.c.db.get().await?;
-        let record = repository::find_by_id(&conn, id).await?;
+        let record = repository::find_by_id(&self.c.db, id).await?;
         let record = record.ok_or(keel_auth::Error::InvalidToken)?;
         Ok((record.id, record.role))
     }
@@ -204,9 +201,7 @@ impl Users {
         new: String,
     ) -> Result<(), ApiError> {
         require_user(caller)?;
-        let conn = self.c.db.get().await?;
-        let record = repository::find_by_id(&conn, caller.id).await?;
-        drop(conn);
+        let record = repository::find_by_id(&self.c.db, caller.id).await?;
         let record = record.ok_or(keel_auth::Error::InvalidToken)?;
         let auth = &self.c.auth;
         if !auth
@@ -235,9 +230,7 @@ impl Users {
     /// 503 when the store is down.
     pub async fn enroll_totp(&self, caller: &Caller) -> Result<MfaEnrollment, ApiError> {
         require_user(caller)?;
-        let conn = self.c.db.get().await?;
-        let record = repository::find_by_id(&conn, caller.id).await?;
-        drop(conn);
+        let record = repository::find_by_id(&self.c.db, caller.id).await?;
         let record = record.ok_or(keel_auth::Error::InvalidToken)?;
         let e = self
             .c

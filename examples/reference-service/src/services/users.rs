@@ -82,14 +82,12 @@ impl Users {
     /// 401 when the account no longer exists; 503 when the database is down.
     pub async fn me(&self, caller: &Caller) -> Result<User, ApiError> {
         require_user(caller)?;
-        let conn = self.c.db.get().await?;
-        let record = repository::find_by_id(&conn, caller.id).await?;
-        drop(conn);
+        let record = repository::find_by_id(&self.c.db, caller.id).await?;
         let record = record.ok_or_else(|| {
             ApiError::unauthenticated("The account of this token no longer exists")
                 .with_www_authenticate("Bearer realm=\"keel\", error=\"invalid_token\"")
         })?;
-        self.public(&CachedUser::from(&record))
+        self.public(record)
     }
 
     /// A user by id (self or admin), through the cache when it is enabled.
@@ -100,9 +98,8 @@ impl Users {
         require_reader(caller, id)?;
         let db = self.c.db.clone();
         let load = async move {
-            let conn = db.get().await?;
-            let record = repository::find_by_id(&conn, id).await?;
-            Ok::<_, ApiError>(record.as_ref().map(CachedUser::from))
+            let record = repository::find_by_id(&db, id).await?;
+            Ok::<_, ApiError>(record.map(CachedUser::from))
         };
         let found = match &self.c.cache {
             Some(cache) => cache.get_or_load_optional(user_key(id), || load).await?,
@@ -110,7 +107,7 @@ impl Users {
         };
         let (user, status) = found.into_parts();
         let user = user.ok_or_else(not_found)?;
-        Ok(Lookup::new(self.public(&user)?, status))
+        Ok(Lookup::new(self.public(user)?, status))
     }
 
     /// A page of users, oldest first (admin).
@@ -124,15 +121,11 @@ impl Users {
     ) -> Result<(Vec<User>, Pagination), ApiError> {
         require_admin(caller)?;
         let page = page.resolve(&PAGE_BOUNDS)?;
-        // `Page` guarantees the offset fits an i64; the limit is at most 100.
-        let limit = i64::try_from(page.limit).map_err(ApiError::internal)?;
-        let offset = i64::try_from(page.offset()).map_err(ApiError::internal)?;
-        let conn = self.c.db.get().await?;
-        let (records, total) = repository::list(&conn, limit, offset).await?;
-        drop(conn);
+        let (limit, offset) = page.sql_limit_offset();
+        let (records, total) = repository::list(&self.c.db, limit, offset).await?;
         let users = records
-            .iter()
-            .map(|r| self.public(&CachedUser::from(r)))
+            .into_iter()
+            .map(|r| self.public(r))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((users, page.pagination(total)))
     }
@@ -170,20 +163,16 @@ impl Users {
             last_name: changes.last_name,
             phone_encrypted,
         };
-        let conn = self.c.db.get().await?;
-        let record = repository::update(&conn, id, &db_changes).await?;
-        drop(conn);
+        let record = repository::update(&self.c.db, id, &db_changes).await?;
         let mut record = record.ok_or_else(not_found)?;
         if let Some(role) = changes.role.filter(|r| *r != record.role) {
-            let conn = self.c.db.get().await?;
-            repository::set_role(&conn, id, role).await?;
-            drop(conn);
+            repository::set_role(&self.c.db, id, role).await?;
             record.role = role;
             // A demotion must not wait for the old tokens to expire.
             self.revoke_everything(id).await?;
         }
         self.forget(id).await;
-        self.public(&CachedUser::from(&record))
+        self.public(record)
     }
 
     /// Deletes a user (admin) and invalidates the cached copy everywhere.
@@ -196,9 +185,7 @@ impl Users {
         if caller.id == id {
             return Err(ApiError::forbidden("You cannot delete your own account"));
         }
-        let conn = self.c.db.get().await?;
-        let deleted = repository::delete(&conn, id).await?;
-        drop(conn);
+        let deleted = repository::delete(&self.c.db, id).await?;
         self.forget(id).await;
         if deleted {
             self.revoke_everything(id).await?;
