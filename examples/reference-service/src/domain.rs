@@ -54,8 +54,10 @@ impl Caller {
     }
 }
 
-/// A user as stored: what repositories read and write.
-#[derive(Clone, PartialEq, Eq)]
+/// A user as stored, without the password hash (see
+/// [`Credentials`](crate::repository::Credentials)): what the repository reads and the
+/// user cache holds (the phone still **encrypted**: PII never sits in Redis in the clear).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     /// Primary key.
     pub id: Uuid,
@@ -69,15 +71,14 @@ pub struct UserRecord {
     pub phone_encrypted: Option<Vec<u8>>,
     /// Role.
     pub role: Role,
-    /// Argon2id PHC string.
-    pub password_hash: String,
     /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
 impl std::fmt::Debug for UserRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Personal data and the hash stay out of logs.
+        // Personal data stays out of logs.
         f.debug_struct("UserRecord")
             .field("id", &self.id)
             .field("role", &self.role)

@@ -14,9 +14,24 @@ use crate::domain::{Role, UserRecord};
 /// a unique violation on it means "e-mail already registered".
 pub const EMAIL_UNIQUE_INDEX: &str = "users_email_lower_key";
 
-/// The columns every query returns: what [`record`] reads.
-const COLUMNS: &str =
-    "id, email, first_name, last_name, phone_encrypted, role, password_hash, created_at";
+/// The columns of a [`UserRecord`]: what [`record`] reads.
+const COLUMNS: &str = "id, email, first_name, last_name, phone_encrypted, role, created_at";
+
+/// A user with its password hash: only for checking and changing a password.
+pub struct Credentials {
+    /// The user.
+    pub user: UserRecord,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
 
 /// A user to insert.
 #[derive(Clone)]
@@ -69,8 +84,15 @@ fn record(row: &Row) -> Result<UserRecord, Error> {
         // The CHECK constraint allows only the two known roles; an unknown one (a newer
         // schema) is treated as the least privileged.
         role: Role::parse(&role).unwrap_or(Role::User),
-        password_hash: row.try_get("password_hash")?,
         created_at: row.try_get("created_at")?,
+    })
+}
+
+/// The row as [`Credentials`] (the columns of [`COLUMNS`] and `password_hash`).
+fn credentials(row: &Row) -> Result<Credentials, Error> {
+    Ok(Credentials {
+        user: record(row)?,
+        password_hash: row.try_get("password_hash")?,
     })
 }
 
@@ -118,6 +140,32 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRecord>, E
         .await?
         .as_ref()
         .map(record)
+        .transpose()
+}
+
+/// The user with this e-mail address (compared case-insensitively) and its password hash.
+///
+/// # Errors
+/// Pool and driver errors.
+pub async fn credentials_by_email(db: &Db, email: &str) -> Result<Option<Credentials>, Error> {
+    let sql = format!("SELECT {COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)");
+    db.query_opt(&sql, &[&email])
+        .await?
+        .as_ref()
+        .map(credentials)
+        .transpose()
+}
+
+/// The user with this id and its password hash.
+///
+/// # Errors
+/// Pool and driver errors.
+pub async fn credentials_by_id(db: &Db, id: Uuid) -> Result<Option<Credentials>, Error> {
+    let sql = format!("SELECT {COLUMNS}, password_hash FROM users WHERE id = $1");
+    db.query_opt(&sql, &[&id])
+        .await?
+        .as_ref()
+        .map(credentials)
         .transpose()
 }
 

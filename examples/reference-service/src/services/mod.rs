@@ -10,8 +10,6 @@ use std::sync::Arc;
 
 use keel_crypto::{FieldCipher, KeyRing};
 use keel_errors::ApiError;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use accounts::NewAccount;
@@ -27,34 +25,6 @@ use crate::jobs::Jobs;
 /// purpose (another column, another service) never decrypts here.
 pub const PHONE_PURPOSE: &str = "users.phone";
 
-/// What the user cache stores: the public fields with the phone still **encrypted** (PII
-/// never sits in Redis in the clear), never the password hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CachedUser {
-    id: Uuid,
-    email: String,
-    first_name: String,
-    last_name: String,
-    phone_encrypted: Option<Vec<u8>>,
-    role: Role,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
-}
-
-impl From<UserRecord> for CachedUser {
-    fn from(r: UserRecord) -> Self {
-        Self {
-            id: r.id,
-            email: r.email,
-            first_name: r.first_name,
-            last_name: r.last_name,
-            phone_encrypted: r.phone_encrypted,
-            role: r.role,
-            created_at: r.created_at,
-        }
-    }
-}
-
 /// The components the users service is built from (see [`crate::state`]).
 #[derive(Debug)]
 pub struct Components {
@@ -65,7 +35,7 @@ pub struct Components {
     /// The key ring encrypting phones (keel-crypto).
     pub keyring: Arc<KeyRing>,
     /// The user cache (keel-cache), `None` when `KEEL_USER_CACHE=false`.
-    pub cache: Option<keel_cache::Cache<String, CachedUser>>,
+    pub cache: Option<keel_cache::Cache<String, UserRecord>>,
     /// Background jobs.
     pub jobs: Jobs,
 }
@@ -89,7 +59,7 @@ impl Users {
     }
 
     /// The user cache, when enabled (for `/metrics`).
-    pub fn cache(&self) -> Option<&keel_cache::Cache<String, CachedUser>> {
+    pub fn cache(&self) -> Option<&keel_cache::Cache<String, UserRecord>> {
         self.c.cache.as_ref()
     }
 
@@ -100,8 +70,7 @@ impl Users {
 
     /// The public view: the phone decrypted (a stored token that does not decrypt is a
     /// server fault, 500, never the client's).
-    fn public(&self, u: impl Into<CachedUser>) -> Result<User, ApiError> {
-        let u = u.into();
+    fn public(&self, u: UserRecord) -> Result<User, ApiError> {
         let phone = u.phone_encrypted.as_deref().map(|token| {
             let phone = self.phones.decrypt(token, u.id.as_bytes());
             phone.map_err(ApiError::internal)

@@ -92,7 +92,7 @@ impl Users {
             .check_input(email, password.expose_secret())
             .map_err(|_| keel_auth::Error::InvalidCredentials)?;
         let attempt = auth.login.check_login(&email, client, device).await?;
-        let record = repository::find_by_email(&self.c.db, email.as_str()).await?;
+        let record = repository::credentials_by_email(&self.c.db, email.as_str()).await?;
         let hash = record.as_ref().map(|r| r.password_hash.as_str());
         let ok = auth.admission.verify_or_dummy(&password, hash).await?;
         let Some(record) = record.filter(|_| ok) else {
@@ -102,11 +102,11 @@ impl Users {
         let device = attempt.succeeded().await.map(|d| d.as_str().to_owned());
         if auth.admission.needs_rehash(&record.password_hash) {
             // Best effort: a failure here must not fail the login.
-            if let Err(e) = self.set_password(record.id, &password).await {
-                tracing::warn!(error = %e, user_id = %record.id, "could not upgrade the password hash");
+            if let Err(e) = self.set_password(record.user.id, &password).await {
+                tracing::warn!(error = %e, user_id = %record.user.id, "could not upgrade the password hash");
             }
         }
-        let sub = record.id.to_string();
+        let sub = record.user.id.to_string();
         if auth.mfa.is_enabled(&sub).await? {
             let challenge = auth.mfa.begin(&sub, LOGIN_PURPOSE).await?;
             return Ok(LoginOutcome::MfaRequired {
@@ -115,7 +115,7 @@ impl Users {
             });
         }
         Ok(LoginOutcome::Tokens(
-            self.start_session(record.id, record.role).await?,
+            self.start_session(record.user.id, record.user.role).await?,
             device,
         ))
     }
@@ -201,7 +201,7 @@ impl Users {
         new: String,
     ) -> Result<(), ApiError> {
         require_user(caller)?;
-        let record = repository::find_by_id(&self.c.db, caller.id).await?;
+        let record = repository::credentials_by_id(&self.c.db, caller.id).await?;
         let record = record.ok_or(keel_auth::Error::InvalidToken)?;
         let auth = &self.c.auth;
         if !auth
@@ -212,10 +212,10 @@ impl Users {
             return Err(keel_auth::Error::InvalidCredentials.into());
         }
         let checked = super::NewAccount {
-            email: record.email.clone(),
+            email: record.user.email,
             password: new,
-            first_name: record.first_name.clone(),
-            last_name: record.last_name.clone(),
+            first_name: record.user.first_name,
+            last_name: record.user.last_name,
             phone: None,
         }
         .clean()?;

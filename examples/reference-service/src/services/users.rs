@@ -10,8 +10,7 @@ use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
 use super::{
-    CachedUser, Users, not_found, require_admin, require_reader, require_user, require_writer,
-    user_key,
+    Users, not_found, require_admin, require_reader, require_user, require_writer, user_key,
 };
 use crate::domain::{Caller, Role, User};
 use crate::repository::{self, UserChanges};
@@ -99,7 +98,7 @@ impl Users {
         let db = self.c.db.clone();
         let load = async move {
             let record = repository::find_by_id(&db, id).await?;
-            Ok::<_, ApiError>(record.map(CachedUser::from))
+            Ok::<_, ApiError>(record)
         };
         let found = match &self.c.cache {
             Some(cache) => cache.get_or_load_optional(user_key(id), || load).await?,
