@@ -15,7 +15,8 @@ use std::sync::Arc;
 /// processes and releases (never `Hash` output or `Debug`), and distinct keys must write
 /// distinct strings.
 ///
-/// Implemented for strings, integers, `bool`, `char` and [`Key`].
+/// Implemented for strings, integers, `bool`, `char`, [`Key`], and `uuid::Uuid` (feature
+/// `uuid`, written hyphenated and lowercase).
 ///
 /// ```
 /// use keel_cache::CacheKey;
@@ -133,6 +134,23 @@ impl CacheKey for char {
     }
     fn from_key_str(s: &str) -> Option<Self> {
         s.parse().ok()
+    }
+}
+
+#[cfg(feature = "uuid")]
+#[cfg_attr(docsrs, doc(cfg(feature = "uuid")))]
+impl CacheKey for uuid::Uuid {
+    fn write_key(&self, out: &mut String) {
+        let mut buf = uuid::Uuid::encode_buffer();
+        out.push_str(self.hyphenated().encode_lower(&mut buf));
+    }
+    fn key_len(&self) -> usize {
+        uuid::fmt::Hyphenated::LENGTH
+    }
+    fn from_key_str(s: &str) -> Option<Self> {
+        // Only the form `write_key` writes: the inverse, not a lenient parser.
+        let id = uuid::Uuid::try_parse(s).ok()?;
+        (id.to_key_string() == s).then_some(id)
     }
 }
 
@@ -313,6 +331,26 @@ mod tests {
 
     fn check(key: &Key, expected: &str) {
         assert_eq!(key.as_str(), expected);
+    }
+
+    #[cfg(feature = "uuid")]
+    #[test]
+    fn uuid_keys_write_the_hyphenated_lowercase_form_and_read_only_it() {
+        let id = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let text = "01234567-89ab-cdef-0123-456789abcdef";
+        assert_eq!(id.to_key_string(), text);
+        assert_eq!(id.key_len(), text.len());
+        assert_eq!(uuid::Uuid::from_key_str(text), Some(id));
+        for other in [
+            "01234567-89AB-CDEF-0123-456789ABCDEF",
+            "0123456789abcdef0123456789abcdef",
+            "{01234567-89ab-cdef-0123-456789abcdef}",
+            "urn:uuid:01234567-89ab-cdef-0123-456789abcdef",
+            "user:1",
+            "",
+        ] {
+            assert_eq!(uuid::Uuid::from_key_str(other), None, "{other}");
+        }
     }
 
     #[test]
