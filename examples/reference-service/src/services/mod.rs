@@ -35,7 +35,7 @@ pub struct Components {
     /// The key ring encrypting phones (keel-crypto).
     pub keyring: Arc<KeyRing>,
     /// The user cache (keel-cache), `None` when `KEEL_USER_CACHE=false`.
-    pub cache: Option<keel_cache::Cache<String, UserRecord>>,
+    pub cache: Option<keel_cache::Cache<Uuid, UserRecord>>,
     /// Background jobs.
     pub jobs: Jobs,
 }
@@ -59,7 +59,7 @@ impl Users {
     }
 
     /// The user cache, when enabled (for `/metrics`).
-    pub fn cache(&self) -> Option<&keel_cache::Cache<String, UserRecord>> {
+    pub fn cache(&self) -> Option<&keel_cache::Cache<Uuid, UserRecord>> {
         self.c.cache.as_ref()
     }
 
@@ -89,7 +89,7 @@ impl Users {
     /// Drops a user from the cache here and, through Redis, on every replica.
     async fn forget(&self, id: Uuid) {
         if let Some(cache) = &self.c.cache {
-            cache.invalidate(&user_key(id)).await;
+            cache.invalidate(&id).await;
         }
     }
 
@@ -101,10 +101,6 @@ impl Users {
         self.c.auth.refresh.revoke_subject(&sub).await?;
         Ok(())
     }
-}
-
-fn user_key(id: Uuid) -> String {
-    format!("user:{id}")
 }
 
 fn not_found() -> ApiError {

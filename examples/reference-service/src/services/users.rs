@@ -9,9 +9,7 @@ use keel_validation::rules::{self, PhoneOptions};
 use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
-use super::{
-    Users, not_found, require_admin, require_reader, require_user, require_writer, user_key,
-};
+use super::{Users, not_found, require_admin, require_reader, require_user, require_writer};
 use crate::domain::{Caller, Role, User};
 use crate::repository::{self, UserChanges};
 
@@ -101,7 +99,7 @@ impl Users {
             Ok::<_, ApiError>(record)
         };
         let found = match &self.c.cache {
-            Some(cache) => cache.get_or_load_optional(user_key(id), || load).await?,
+            Some(cache) => cache.get_or_load_optional(id, || load).await?,
             None => Lookup::new(load.await?, CacheStatus::Miss),
         };
         let (user, status) = found.into_parts();
