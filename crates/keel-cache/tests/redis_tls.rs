@@ -6,13 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use keel_cache::redis::RedisTier;
+use keel_cache::redis::{RedisTier, Topology};
 use keel_cache::{Cache, CacheStatus};
 use keel_testkit::{TempRedis, TestCa};
 
+/// The one-call constructor a service uses for its settings: a node's URL and a CA PEM.
 fn tier(url: &str, prefix: &str, ca: &TestCa) -> RedisTier {
-    RedisTier::new(redis::Client::open(url).unwrap())
-        .tls_root_certificates(ca.cert_pem())
+    RedisTier::from_urls(Topology::Node, [url], Some(ca.cert_pem().as_bytes()))
         .unwrap()
         .key_prefix(prefix)
         .op_timeout(Duration::from_secs(2))
@@ -80,4 +80,27 @@ fn root_certificates_are_checked_when_configured() {
     let ca = TestCa::new("keel-cache test CA").unwrap();
     assert!(err("rediss://127.0.0.1:1", "junk").contains("no PEM certificate"));
     assert!(err("redis://127.0.0.1:1", ca.cert_pem()).contains("rediss://"));
+}
+
+#[test]
+fn from_urls_checks_the_settings() {
+    let err = |topology, urls: &[&str], pem: Option<&str>| {
+        RedisTier::from_urls(topology, urls, pem.map(str::as_bytes))
+            .unwrap_err()
+            .to_string()
+    };
+    let ca = TestCa::new("keel-cache test CA").unwrap();
+    assert!(err(Topology::Node, &[], None).contains("exactly one URL, not 0"));
+    let two = ["rediss://a:6380", "rediss://b:6380"];
+    assert!(err(Topology::Node, &two, None).contains("exactly one URL, not 2"));
+    assert!(RedisTier::from_urls(Topology::Node, ["http://a"], None).is_err());
+    // A private CA for a plaintext URL, on a node and on every cluster seed.
+    assert!(err(Topology::Node, &["redis://a:6379"], Some(ca.cert_pem())).contains("rediss://"));
+    #[cfg(feature = "redis-cluster")]
+    {
+        let mixed = ["rediss://a:6380", "redis://b:6379"];
+        assert!(err(Topology::Cluster, &mixed, Some(ca.cert_pem())).contains("rediss://"));
+        assert!(err(Topology::Cluster, &[], None).contains("at least one seed"));
+        RedisTier::from_urls(Topology::Cluster, two, Some(ca.cert_pem().as_bytes())).unwrap();
+    }
 }

@@ -18,7 +18,7 @@ use futures_util::future::BoxFuture;
 use tracing::level_filters::LevelFilter;
 
 pub use builder::ConfigBuilder;
-pub use options::{QueueMode, Recycling, SessionSetup, SslMode, StatementMode};
+pub use options::{PgBouncer, QueueMode, Recycling, SessionSetup, SslMode, StatementMode};
 
 use crate::Error;
 use crate::session::SessionParams;

@@ -19,7 +19,7 @@ mod tls;
 mod transaction;
 
 pub use config::{
-    Config, ConfigBuilder, QueueMode, Recycling, SessionSetup, SslMode, StatementMode,
+    Config, ConfigBuilder, PgBouncer, QueueMode, Recycling, SessionSetup, SslMode, StatementMode,
     default_max_size,
 };
 pub use connection::Connection;

@@ -432,6 +432,36 @@ impl Pool {
         }
     }
 
+    /// Connects once to check that the server meets the TLS mode, so that a mode it
+    /// cannot meet (no TLS offered, a certificate from another CA or for another host)
+    /// stops startup with a clear error instead of failing every checkout. A database
+    /// that is merely unreachable is not an error here (readiness reports it, the pool
+    /// keeps retrying). In `disable` and `prefer`, which never refuse a server, nothing
+    /// connects.
+    ///
+    /// # Errors
+    /// [`Error::Tls`]: the handshake or the certificate verification failed.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), keel_db_pool::Error> {
+    /// use keel_db_pool::Pool;
+    ///
+    /// // Lazy: a database that is down does not stop the process …
+    /// let pool = Pool::from_url("postgres://app@db:5432/app?sslmode=verify-full&sslrootcert=/etc/ca.pem")?;
+    /// // … but a certificate that can never work does.
+    /// pool.check_tls().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn check_tls(&self) -> Result<(), Error> {
+        if !self.config().ssl_mode().requires_tls() {
+            return Ok(());
+        }
+        match self.ping().await {
+            Err(e) if e.tls_failure().is_some() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Connection counts now.
     pub fn status(&self) -> PoolStatus {
         let s = self.inner.pool.status();

@@ -1,6 +1,7 @@
 //! TLS to a real PostgreSQL with `ssl = on` and a throwaway CA (keel-testkit): what
 //! each `sslmode` accepts and rejects, typed errors for a wrong CA and a wrong host
-//! name, and proof from the server (`pg_stat_ssl`) that the connection is encrypted.
+//! name, proof from the server (`pg_stat_ssl`) that the connection is encrypted, and
+//! `Pool::check_tls` (the startup check of a lazy pool).
 #![cfg(feature = "rustls")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -169,6 +170,44 @@ async fn wrong_ca_and_wrong_host_name_are_typed_errors() {
 }
 
 #[tokio::test]
+async fn check_tls_refuses_a_certificate_problem_but_not_an_outage() {
+    let Some(s) = tls_server() else { return };
+    let url =
+        |port: u16| format!("postgres://postgres@127.0.0.1:{port}/postgres?sslmode=verify-full");
+    let lazy = |b: ConfigBuilder| Pool::new(b.build().unwrap()).unwrap();
+
+    // A certificate from another CA can never work: refused, typed.
+    let other_ca = TestCa::new("some other CA").unwrap();
+    let pool = lazy(builder(&url(s.pg.port())).ssl_root_cert_pem(other_ca.cert_pem()));
+    let err = pool.check_tls().await.unwrap_err();
+    assert_eq!(err.tls_failure(), Some(TlsFailure::UnknownIssuer), "{err}");
+
+    // The right CA: accepted, and the connection it opened is encrypted.
+    let pool = lazy(builder(&url(s.pg.port())).ssl_root_cert_pem(s.ca.cert_pem()));
+    pool.check_tls().await.unwrap();
+    assert_eq!(pool.status().size, 1);
+    assert!(encrypted(&pool).await.unwrap());
+
+    // Nothing listening is an outage, not a TLS problem: left to readiness.
+    let pool = lazy(
+        builder(&url(keel_testkit::free_port()))
+            .ssl_root_cert_pem(s.ca.cert_pem())
+            .wait_timeout(Duration::from_millis(500)),
+    );
+    pool.check_tls().await.unwrap();
+    assert!(pool.ping().await.unwrap_err().is_unavailable());
+
+    // `prefer` never refuses a server, so nothing connects.
+    let prefer = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?sslmode=prefer",
+        s.pg.port()
+    );
+    let pool = lazy(builder(&prefer));
+    pool.check_tls().await.unwrap();
+    assert_eq!(pool.status().size, 0);
+}
+
+#[tokio::test]
 async fn a_server_without_tls() {
     let Some(url) = keel_testkit::database_url() else {
         return;
@@ -183,6 +222,19 @@ async fn a_server_without_tls() {
     let err = connect(builder(&format!("{url}{sep}sslmode=require")))
         .await
         .unwrap_err();
+    assert_eq!(
+        err.tls_failure(),
+        Some(TlsFailure::NotSupportedByServer),
+        "{err}"
+    );
+    // … and a lazy pool's startup check says so.
+    let lazy = Pool::new(
+        builder(&format!("{url}{sep}sslmode=require"))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let err = lazy.check_tls().await.unwrap_err();
     assert_eq!(
         err.tls_failure(),
         Some(TlsFailure::NotSupportedByServer),

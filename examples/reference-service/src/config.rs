@@ -4,14 +4,19 @@
 //! The variables, their defaults and meanings are listed once, in the README's
 //! [Configuration](crate#configuration) table.
 
+use std::fmt::Display;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keel_crypto::{Argon2Params, KeyRing, StrengthCheck, WeakSettings};
+use keel_db_pool::PgBouncer;
+use keel_http::ServeConfig;
+use keel_http::serve::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 use keel_ratelimit::redis::RedisTarget;
 use secrecy::{ExposeSecret, SecretString};
-
-use keel_crypto::{Argon2Params, KeyRing, StrengthCheck, WeakSettings};
 
 /// Everything the service reads from its environment. `Debug` prints no secret: the URLs
 /// and secrets are `secrecy` types (`[REDACTED]`), the key ring and the Redis target
@@ -28,8 +33,8 @@ pub struct Config {
     pub redis_urls: Vec<SecretString>,
     /// `KEEL_REPLICAS`: how many replicas share the Redis rate limits (fallback share).
     pub replicas: u32,
-    /// `DATABASE_POOL_PGBOUNCER`.
-    pub db_pgbouncer: crate::db::PgBouncer,
+    /// `DATABASE_POOL_PGBOUNCER` (keel-db-pool's names).
+    pub db_pgbouncer: PgBouncer,
     /// `KEEL_MIGRATIONS_DATABASE_URL`; `None` = `DATABASE_URL`.
     pub migrations_database_url: Option<SecretString>,
     /// `KEEL_JWT_SECRET`, at least 32 bytes.
@@ -74,8 +79,9 @@ pub struct Config {
     pub health_details_loopback: bool,
     /// Weak settings accepted because of `KEEL_DEV_MODE` (logged at startup).
     pub warnings: Vec<String>,
-    /// `KEEL_HEADER_READ_TIMEOUT_MS`, `KEEL_MAX_CONNECTIONS` (see [`crate::server`]).
-    pub transport: crate::server::TransportConfig,
+    /// keel-http's transport bounds: `KEEL_HEADER_READ_TIMEOUT_MS`, `KEEL_MAX_CONNECTIONS`,
+    /// and `KEEL_SHUTDOWN_TIMEOUT_SECS` as the drain timeout.
+    pub transport: ServeConfig,
 }
 
 /// Log output format.
@@ -115,22 +121,12 @@ impl Config {
     /// [`ConfigError`] listing every missing or malformed variable.
     pub fn from_env() -> Result<Self, ConfigError> {
         // A missing .env is the normal case in production; a malformed one is a problem.
-        let mut dotenv_problem = None;
-        if let Err(e) = dotenvy::dotenv()
-            && !e.not_found()
-        {
-            dotenv_problem = Some(format!(".env could not be read: {e}"));
-        }
+        let dotenv = dotenvy::dotenv().err().filter(|e| !e.not_found());
         let result = Self::from_lookup(|k| std::env::var(k).ok());
-        match (result, dotenv_problem) {
-            (Ok(c), None) => Ok(c),
-            (Ok(_), Some(p)) => Err(ConfigError { problems: vec![p] }),
-            (Err(mut e), Some(p)) => {
-                e.problems.insert(0, p);
-                Err(e)
-            }
-            (Err(e), None) => Err(e),
-        }
+        let Some(e) = dotenv else { return result };
+        let mut problems = result.err().map_or_else(Vec::new, |e| e.problems);
+        problems.insert(0, format!(".env could not be read: {e}"));
+        Err(ConfigError { problems })
     }
 
     /// Builds the configuration from a lookup function (tests pass a map).
@@ -138,239 +134,107 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] listing every missing or malformed variable.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut problems = Vec::new();
-        let get = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
+        let mut env = Env {
+            get,
+            problems: Vec::new(),
         };
-
-        let database_url = match get("DATABASE_URL") {
-            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => Some(u),
-            Some(_) => {
-                problems.push("DATABASE_URL must start with postgres:// or postgresql://".into());
-                None
-            }
-            None => {
-                problems.push(
-                    "DATABASE_URL is not set: point it at PostgreSQL, or run `cargo xtask run`, \
-                     which starts throwaway PostgreSQL/Redis and sets everything up"
-                        .into(),
-                );
-                None
-            }
-        };
-        let redis_urls: Vec<String> = get("REDIS_URL")
-            .into_iter()
-            .chain(
-                get("KEEL_REDIS_CLUSTER_URLS")
-                    .iter()
-                    .flat_map(|s| s.split(','))
-                    .map(|u| u.trim().to_owned())
-                    .filter(|u| !u.is_empty()),
+        let database_url = env
+            .required(
+                "DATABASE_URL",
+                ": point it at PostgreSQL, or run `cargo xtask run`, which starts throwaway \
+                 PostgreSQL/Redis and sets everything up",
             )
-            .collect();
-        let cluster = get("KEEL_REDIS_CLUSTER_URLS").is_some();
+            .and_then(|u| env.postgres_url("DATABASE_URL", u));
+        let (redis_node, redis_seeds) = (env.str("REDIS_URL"), env.list("KEEL_REDIS_CLUSTER_URLS"));
         let redis = redis_target(
-            &redis_urls,
-            cluster,
-            get("REDIS_URL").is_some(),
-            get("KEEL_REDIS_CA_FILE"),
+            redis_node.as_deref(),
+            &redis_seeds,
+            env.str("KEEL_REDIS_CA_FILE"),
         )
-        .unwrap_or_else(|e| {
-            problems.push(e);
-            None
-        });
-        let replicas = match get("KEEL_REPLICAS").map(|v| v.parse::<u32>()) {
-            None => 1,
-            Some(Ok(n)) if (1..=1000).contains(&n) => n,
-            Some(_) => {
-                problems.push("KEEL_REPLICAS must be a number in 1..=1000".into());
-                1
-            }
-        };
-        let db_pgbouncer =
-            match crate::db::PgBouncer::parse(get("DATABASE_POOL_PGBOUNCER").as_deref()) {
-                Ok(m) => m,
-                Err(e) => {
-                    problems.push(e);
-                    crate::db::PgBouncer::Off
-                }
-            };
-        let migrations_database_url = match get("KEEL_MIGRATIONS_DATABASE_URL") {
-            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => Some(u),
-            Some(_) => {
-                problems.push(
-                    "KEEL_MIGRATIONS_DATABASE_URL must start with postgres:// or postgresql://"
-                        .into(),
-                );
-                None
-            }
-            None => None,
-        };
-        let jwt_secret = match get("KEEL_JWT_SECRET") {
-            Some(s) if s.len() >= MIN_JWT_SECRET_LEN => Some(s),
-            Some(s) => {
-                problems.push(format!(
-                    "KEEL_JWT_SECRET is {} bytes; it must be at least {MIN_JWT_SECRET_LEN} \
-                     (e.g. `openssl rand -base64 48`)",
-                    s.len()
-                ));
-                None
-            }
-            None => {
-                problems.push(format!(
-                    "KEEL_JWT_SECRET is not set (at least {MIN_JWT_SECRET_LEN} random bytes)"
-                ));
-                None
-            }
-        };
-        let encryption_keys = match get("KEEL_ENCRYPTION_KEYS").map(|k| k.parse::<KeyRing>()) {
-            Some(Ok(ring)) => Some(Arc::new(ring)),
-            Some(Err(e)) => {
-                problems.push(format!("KEEL_ENCRYPTION_KEYS: {e}"));
-                None
-            }
-            None => {
-                problems.push(
-                    "KEEL_ENCRYPTION_KEYS is not set (`1:<base64 of 32 random bytes>`, e.g. \
-                     `1:$(openssl rand -base64 32)`)"
-                        .into(),
-                );
-                None
-            }
-        };
-        let bind = get("KEEL_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let bind = match bind.parse::<SocketAddr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                problems.push(format!(
-                    "KEEL_BIND `{bind}` is not an address like 127.0.0.1:8080"
-                ));
-                None
-            }
-        };
-
-        let mut cors_origins = Vec::new();
-        for origin in get("KEEL_CORS_ORIGINS").iter().flat_map(|s| s.split(',')) {
-            let origin = origin.trim();
-            if origin.is_empty() {
-                continue;
-            }
-            if origin == "*" {
-                problems.push(
-                    "KEEL_CORS_ORIGINS must list origins: `*` is refused because requests carry credentials"
-                        .into(),
-                );
-            } else if !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                problems.push(format!(
-                    "KEEL_CORS_ORIGINS entry `{origin}` must start with http:// or https://"
-                ));
-            } else {
-                match http::HeaderValue::from_str(origin.trim_end_matches('/')) {
-                    Ok(v) => cors_origins.push(v),
-                    Err(_) => problems.push(format!(
-                        "KEEL_CORS_ORIGINS entry `{origin}` is not a valid origin"
-                    )),
-                }
-            }
-        }
-
-        let rate_limit_global = match get("KEEL_RATE_LIMIT_GLOBAL") {
-            Some(v) if v.eq_ignore_ascii_case("off") => None,
-            Some(v) => Some(v),
-            None => Some("100/second".to_owned()),
-        };
-        let rate_limit_signup = get("KEEL_RATE_LIMIT_SIGNUP").unwrap_or_else(|| "5/minute".into());
-        let auth_schema = get("KEEL_AUTH_SCHEMA").unwrap_or_else(|| "keel_auth".into());
-        if keel_auth::migrations::check_schema(&auth_schema).is_err() {
-            problems.push("KEEL_AUTH_SCHEMA must be 1-63 characters of [a-z0-9_]".into());
-        }
-        let trusted_proxies = get("KEEL_TRUSTED_PROXIES")
-            .map(|s| {
-                s.split(',')
-                    .map(|p| p.trim().to_owned())
-                    .filter(|p| !p.is_empty())
-                    .collect()
+        .unwrap_or_else(|e| env.refuse(e));
+        let redis_urls = redis_node.into_iter().chain(redis_seeds).map(Into::into);
+        let replicas = env
+            .number("KEEL_REPLICAS", 1..=1000, "a number")
+            .unwrap_or(1);
+        let db_pgbouncer = env
+            .parse("DATABASE_POOL_PGBOUNCER", |v, _| {
+                format!(" `{v}` must be transaction, session or off")
             })
             .unwrap_or_default();
-
-        let mut secs = |name: &str, default: u64, max: u64| -> Duration {
-            match get(name).map(|v| v.parse::<u64>()) {
-                None => Duration::from_secs(default),
-                Some(Ok(n)) if (1..=max).contains(&n) => Duration::from_secs(n),
-                Some(_) => {
-                    problems.push(format!(
-                        "{name} must be a whole number of seconds in 1..={max}"
-                    ));
-                    Duration::from_secs(default)
-                }
-            }
+        let migrations_database_url = env
+            .str("KEEL_MIGRATIONS_DATABASE_URL")
+            .and_then(|u| env.postgres_url("KEEL_MIGRATIONS_DATABASE_URL", u));
+        let jwt_secret = match env.required(
+            "KEEL_JWT_SECRET",
+            &format!(" (at least {MIN_JWT_SECRET_LEN} random bytes)"),
+        ) {
+            Some(s) if s.len() < MIN_JWT_SECRET_LEN => env.refuse(format!(
+                "KEEL_JWT_SECRET is {} bytes; it must be at least {MIN_JWT_SECRET_LEN} \
+                 (e.g. `openssl rand -base64 48`)",
+                s.len()
+            )),
+            secret => secret,
         };
-        let jwt_ttl = secs("KEEL_JWT_TTL_SECS", 900, 86_400);
-        let request_timeout = secs("KEEL_REQUEST_TIMEOUT_SECS", 10, 300);
-        let shutdown_timeout = secs("KEEL_SHUTDOWN_TIMEOUT_SECS", 20, 600);
-
-        let shutdown_delay = match get("KEEL_SHUTDOWN_DELAY_SECS").map(|v| v.parse::<u64>()) {
-            None => Duration::ZERO,
-            Some(Ok(n)) if n <= 120 => Duration::from_secs(n),
-            Some(_) => {
-                problems.push(
-                    "KEEL_SHUTDOWN_DELAY_SECS must be a whole number of seconds in 0..=120".into(),
-                );
-                Duration::ZERO
+        let encryption_keys = env
+            .required(
+                "KEEL_ENCRYPTION_KEYS",
+                " (`1:<base64 of 32 random bytes>`, e.g. `1:$(openssl rand -base64 32)`)",
+            )
+            .and_then(|_| env.parse::<KeyRing>("KEEL_ENCRYPTION_KEYS", |_, e| format!(": {e}")))
+            .map(Arc::new);
+        let bind = env
+            .parse("KEEL_BIND", |v, _: std::net::AddrParseError| {
+                format!(" `{v}` is not an address like 127.0.0.1:8080")
+            })
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let mut cors_origins = Vec::new();
+        for origin in env.list("KEEL_CORS_ORIGINS") {
+            let header = http::HeaderValue::from_str(origin.trim_end_matches('/'));
+            match header {
+                _ if origin == "*" => env.problem(
+                    "KEEL_CORS_ORIGINS must list origins: `*` is refused because requests \
+                     carry credentials",
+                ),
+                _ if !(origin.starts_with("http://") || origin.starts_with("https://")) => env
+                    .problem(format!(
+                        "KEEL_CORS_ORIGINS entry `{origin}` must start with http:// or https://"
+                    )),
+                Ok(v) => cors_origins.push(v),
+                Err(_) => env.problem(format!(
+                    "KEEL_CORS_ORIGINS entry `{origin}` is not a valid origin"
+                )),
             }
-        };
-        let hsts = flag(
-            get("KEEL_HSTS").as_deref(),
-            "KEEL_HSTS",
-            false,
-            &mut problems,
-        );
-        let user_cache = flag(
-            get("KEEL_USER_CACHE").as_deref(),
-            "KEEL_USER_CACHE",
-            true,
-            &mut problems,
-        );
-        let redis_prefix = get("KEEL_REDIS_PREFIX").unwrap_or_else(|| "keel:ref".into());
-        let db_max_connections = match get("KEEL_DB_MAX_CONNECTIONS").map(|v| v.parse::<usize>()) {
-            None => None,
-            Some(Ok(n)) if (1..=1000).contains(&n) => Some(n),
-            Some(_) => {
-                problems.push("KEEL_DB_MAX_CONNECTIONS must be a number in 1..=1000".into());
-                None
-            }
-        };
-        let password_hash = match get("KEEL_PASSWORD_HASH").map(|v| v.parse::<Argon2Params>()) {
-            None => Argon2Params::OWASP,
-            Some(Ok(p)) => p,
-            Some(Err(e)) => {
-                problems.push(format!("KEEL_PASSWORD_HASH: {e}"));
-                Argon2Params::OWASP
-            }
-        };
-        let log_format = match get("KEEL_LOG_FORMAT").as_deref() {
+        }
+        let rate_limit_global = Some(env.or("KEEL_RATE_LIMIT_GLOBAL", "100/second"))
+            .filter(|v| !v.eq_ignore_ascii_case("off"));
+        let rate_limit_signup = env.or("KEEL_RATE_LIMIT_SIGNUP", "5/minute");
+        let auth_schema = env.or("KEEL_AUTH_SCHEMA", "keel_auth");
+        if keel_auth::migrations::check_schema(&auth_schema).is_err() {
+            env.problem("KEEL_AUTH_SCHEMA must be 1-63 characters of [a-z0-9_]");
+        }
+        let trusted_proxies = env.list("KEEL_TRUSTED_PROXIES");
+        let jwt_ttl = env.secs("KEEL_JWT_TTL_SECS", 900, 1..=86_400);
+        let request_timeout = env.secs("KEEL_REQUEST_TIMEOUT_SECS", 10, 1..=300);
+        let shutdown_timeout = env.secs("KEEL_SHUTDOWN_TIMEOUT_SECS", 20, 1..=600);
+        let shutdown_delay = env.secs("KEEL_SHUTDOWN_DELAY_SECS", 0, 0..=120);
+        let hsts = env.flag("KEEL_HSTS", false);
+        let user_cache = env.flag("KEEL_USER_CACHE", true);
+        let redis_prefix = env.or("KEEL_REDIS_PREFIX", "keel:ref");
+        let db_max_connections = env.number("KEEL_DB_MAX_CONNECTIONS", 1..=1000, "a number");
+        let password_hash = env
+            .parse("KEEL_PASSWORD_HASH", |_, e| format!(": {e}"))
+            .unwrap_or(Argon2Params::OWASP);
+        let log_format = match env.str("KEEL_LOG_FORMAT").as_deref() {
             None | Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
             Some(other) => {
-                problems.push(format!("KEEL_LOG_FORMAT `{other}` must be json or pretty"));
+                env.problem(format!("KEEL_LOG_FORMAT `{other}` must be json or pretty"));
                 LogFormat::Json
             }
         };
+        let dev_mode = env.flag("KEEL_DEV_MODE", false);
+        let health_details_loopback = env.flag("KEEL_HEALTH_DETAILS_LOOPBACK", false);
 
-        let dev_mode = flag(
-            get("KEEL_DEV_MODE").as_deref(),
-            "KEEL_DEV_MODE",
-            false,
-            &mut problems,
-        );
-        let health_details_loopback = flag(
-            get("KEEL_HEALTH_DETAILS_LOOPBACK").as_deref(),
-            "KEEL_HEALTH_DETAILS_LOOPBACK",
-            false,
-            &mut problems,
-        );
         // keel-crypto's checks; `KEEL_DEV_MODE` turns refusals into logged warnings.
         let mut weak = StrengthCheck::new();
         weak.argon2("KEEL_PASSWORD_HASH", &password_hash);
@@ -388,20 +252,41 @@ impl Config {
         let warnings = weak.enforce(mode).unwrap_or_else(|refused| {
             let hint =
                 "(generate it with `openssl rand -base64 48`; KEEL_DEV_MODE=true accepts it)";
-            problems.extend(refused.into_iter().map(|w| format!("{w} {hint}")));
+            for weak in refused {
+                env.problem(format!("{weak} {hint}"));
+            }
             Vec::new()
         });
 
-        let transport = crate::server::TransportConfig::from_lookup(get, &mut problems);
+        let header_read_timeout = env
+            .number(
+                "KEEL_HEADER_READ_TIMEOUT_MS",
+                100..=120_000,
+                "a whole number of milliseconds",
+            )
+            .map_or(DEFAULT_HEADER_READ_TIMEOUT, Duration::from_millis);
+        let max_connections = env
+            .number("KEEL_MAX_CONNECTIONS", 1..=1_000_000, "a number")
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        // The ranges above are inside keel-http's bounds, so this refuses nothing.
+        let transport = ServeConfig::builder()
+            .header_read_timeout(header_read_timeout)
+            .max_connections(max_connections)
+            .drain_timeout(shutdown_timeout)
+            .build()
+            .unwrap_or_else(|e| {
+                env.problem(format!("transport: {e}"));
+                ServeConfig::default()
+            });
 
-        match (database_url, jwt_secret, encryption_keys, bind) {
-            (Some(database_url), Some(jwt_secret), Some(encryption_keys), Some(bind))
-                if problems.is_empty() =>
+        match (database_url, jwt_secret, encryption_keys) {
+            (Some(database_url), Some(jwt_secret), Some(encryption_keys))
+                if env.problems.is_empty() =>
             {
                 Ok(Self {
                     database_url: database_url.into(),
                     redis,
-                    redis_urls: redis_urls.into_iter().map(Into::into).collect(),
+                    redis_urls: redis_urls.collect(),
                     replicas,
                     db_pgbouncer,
                     migrations_database_url: migrations_database_url.map(Into::into),
@@ -429,7 +314,9 @@ impl Config {
                     warnings,
                 })
             }
-            _ => Err(ConfigError { problems }),
+            _ => Err(ConfigError {
+                problems: env.problems,
+            }),
         }
     }
 
@@ -446,20 +333,126 @@ impl Config {
     }
 }
 
+/// The environment as [`Config::from_lookup`] reads it: trimmed values (empty means
+/// unset), and every problem found, one message each naming its variable.
+struct Env<F> {
+    get: F,
+    problems: Vec<String>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn str(&self, var: &str) -> Option<String> {
+        (self.get)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn or(&self, var: &str, default: &str) -> String {
+        self.str(var).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// A comma-separated list, entries trimmed, empty ones skipped.
+    fn list(&self, var: &str) -> Vec<String> {
+        let value = self.str(var).unwrap_or_default();
+        let entries = value.split(',').map(str::trim).filter(|e| !e.is_empty());
+        entries.map(str::to_owned).collect()
+    }
+
+    fn problem(&mut self, message: impl Into<String>) {
+        self.problems.push(message.into());
+    }
+
+    /// Records `message`; the setting has no value.
+    fn refuse<T>(&mut self, message: String) -> Option<T> {
+        self.problems.push(message);
+        None
+    }
+
+    /// `var`'s value, or "`var` is not set`hint`".
+    fn required(&mut self, var: &str, hint: &str) -> Option<String> {
+        let value = self.str(var);
+        if value.is_none() {
+            self.problem(format!("{var} is not set{hint}"));
+        }
+        value
+    }
+
+    /// `var` parsed; a refusal reads `var` followed by `why(value, error)`.
+    fn parse<T: FromStr>(
+        &mut self,
+        var: &str,
+        why: impl FnOnce(&str, T::Err) -> String,
+    ) -> Option<T> {
+        let value = self.str(var)?;
+        match value.parse() {
+            Ok(v) => Some(v),
+            Err(e) => self.refuse(format!("{var}{}", why(&value, e))),
+        }
+    }
+
+    /// A number in `range`; a refusal reads "`var` must be `what` in `range`".
+    fn number<T>(&mut self, var: &str, range: RangeInclusive<T>, what: &str) -> Option<T>
+    where
+        T: FromStr + PartialOrd + Display,
+    {
+        let value = self.str(var)?;
+        match value.parse() {
+            Ok(n) if range.contains(&n) => Some(n),
+            _ => self.refuse(format!(
+                "{var} must be {what} in {}..={}",
+                range.start(),
+                range.end()
+            )),
+        }
+    }
+
+    /// Whole seconds in `range` (default `default`).
+    fn secs(&mut self, var: &str, default: u64, range: RangeInclusive<u64>) -> Duration {
+        let secs = self.number(var, range, "a whole number of seconds");
+        Duration::from_secs(secs.unwrap_or(default))
+    }
+
+    /// `true/false`, `1/0`, `yes/no`, `on/off`; unset means `default`.
+    fn flag(&mut self, var: &str, default: bool) -> bool {
+        match self.str(var).as_deref() {
+            None => default,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some("0" | "false" | "no" | "off") => false,
+            Some(other) => {
+                self.problem(format!("{var} `{other}` must be true or false"));
+                default
+            }
+        }
+    }
+
+    /// `url` when it is a PostgreSQL URL.
+    fn postgres_url(&mut self, var: &str, url: String) -> Option<String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Some(url);
+        }
+        self.refuse(format!(
+            "{var} must start with postgres:// or postgresql://"
+        ))
+    }
+}
+
 /// `REDIS_URL` (one node) or `KEEL_REDIS_CLUSTER_URLS` (seeds), `rediss://` trusting
 /// `KEEL_REDIS_CA_FILE` when set; nothing connects here.
 fn redis_target(
-    urls: &[String],
-    cluster: bool,
-    node: bool,
+    node: Option<&str>,
+    seeds: &[String],
     ca_file: Option<String>,
 ) -> Result<Option<RedisTarget>, String> {
-    let var = if cluster {
-        "KEEL_REDIS_CLUSTER_URLS"
-    } else {
+    let var = if seeds.is_empty() {
         "REDIS_URL"
+    } else {
+        "KEEL_REDIS_CLUSTER_URLS"
     };
-    if cluster && node {
+    let urls: Vec<&str> = node
+        .into_iter()
+        .chain(seeds.iter().map(String::as_str))
+        .collect();
+    if node.is_some() && !seeds.is_empty() {
         return Err(
             "REDIS_URL and KEEL_REDIS_CLUSTER_URLS are both set: give one Redis deployment".into(),
         );
@@ -470,13 +463,13 @@ fn redis_target(
     {
         return Err(format!("{var} must start with redis:// or rediss://"));
     }
-    let target = match urls {
-        [] if ca_file.is_some() => {
+    let target = match (node, ca_file.is_some()) {
+        _ if !seeds.is_empty() => RedisTarget::cluster(seeds),
+        (Some(url), _) => RedisTarget::node(url),
+        (None, true) => {
             return Err("KEEL_REDIS_CA_FILE needs REDIS_URL or KEEL_REDIS_CLUSTER_URLS".into());
         }
-        [] => return Ok(None),
-        [url] if !cluster => RedisTarget::node(url),
-        seeds => RedisTarget::cluster(seeds),
+        (None, false) => return Ok(None),
     };
     let target = target.map_err(|e| format!("{var}: {e}"))?;
     match ca_file {
@@ -485,18 +478,5 @@ fn redis_target(
             .tls_root_certificates_file(path)
             .map(Some)
             .map_err(|e| format!("KEEL_REDIS_CA_FILE: {e}")),
-    }
-}
-
-/// A boolean variable: `true/false`, `1/0`, `yes/no`, `on/off`; unset means `default`.
-fn flag(value: Option<&str>, var: &str, default: bool, problems: &mut Vec<String>) -> bool {
-    match value {
-        None => default,
-        Some("1" | "true" | "yes" | "on") => true,
-        Some("0" | "false" | "no" | "off") => false,
-        Some(other) => {
-            problems.push(format!("{var} `{other}` must be true or false"));
-            default
-        }
     }
 }

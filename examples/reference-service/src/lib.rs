@@ -23,5 +23,5 @@ pub mod state;
 pub mod telemetry;
 
 pub use config::Config;
-pub use server::{Server, serve};
+pub use server::serve;
 pub use state::AppState;

@@ -2,7 +2,7 @@
 //! in one transaction under an advisory lock, so replicas starting together apply each
 //! once; recorded with a checksum in `keel_migrations`), then keel-auth's.
 
-use keel_db_pool::{Migration, Migrator, Pool};
+use keel_db_pool::{Migration, Migrator, PgBouncer, Pool};
 
 /// The service's migrations, in order (`migrations/`).
 pub const MIGRATIONS: &[Migration] = &[Migration::new(
@@ -16,14 +16,15 @@ pub const MIGRATION_LOCK_KEY: i64 = 0x6b65_656c_7265_6631; // "keelref1"
 
 /// A one-connection pool for migrations on `url`: no statement timeout (a migration may
 /// legitimately run long; the lock wait is bounded by the migrator), TLS as the URL says.
-fn pool(url: &str, pgbouncer: crate::db::PgBouncer) -> Result<Pool, keel_db_pool::Error> {
+fn pool(url: &str, pgbouncer: PgBouncer) -> Result<Pool, keel_db_pool::Error> {
     let builder = keel_db_pool::Config::builder()
         .url(url)
         .name("migrations")
         .application_name("keel-reference-service migrations")
         .max_size(1)
-        .statement_timeout(None);
-    Pool::new(crate::db::with_pgbouncer(builder, pgbouncer).build()?)
+        .statement_timeout(None)
+        .pgbouncer(pgbouncer);
+    Pool::new(builder.build()?)
 }
 
 /// Applies the service's pending migrations on `url` and returns their versions.
@@ -32,7 +33,7 @@ fn pool(url: &str, pgbouncer: crate::db::PgBouncer) -> Result<Pool, keel_db_pool
 /// PostgreSQL unreachable (or TLS refused), the lock held by another replica for more
 /// than 60 s, a failing migration (nothing applied), or an applied one changed since.
 pub async fn run(url: &str) -> Result<Vec<u32>, keel_db_pool::Error> {
-    let pool = pool(url, crate::db::PgBouncer::Off)?;
+    let pool = pool(url, PgBouncer::Off)?;
     let applied = apply(&pool).await;
     pool.close();
     applied
@@ -53,7 +54,7 @@ async fn apply(pool: &Pool) -> Result<Vec<u32>, keel_db_pool::Error> {
 pub async fn all(config: &crate::Config) -> Result<(), String> {
     // Behind PgBouncer in transaction mode `KEEL_MIGRATIONS_DATABASE_URL` is the direct URL.
     let mode = match config.migrations_database_url {
-        Some(_) => crate::db::PgBouncer::Off,
+        Some(_) => PgBouncer::Off,
         None => config.db_pgbouncer,
     };
     let var = "KEEL_MIGRATIONS_DATABASE_URL";
@@ -62,7 +63,7 @@ pub async fn all(config: &crate::Config) -> Result<(), String> {
         let applied = apply(&pool).await.map_err(|e| e.to_string())?;
         let auth = keel_auth::migrations::apply(&pool, &config.auth_schema).await;
         let auth = auth.map_err(|e| format!("keel-auth migrations: {e}"))?;
-        if config.db_pgbouncer == crate::db::PgBouncer::Transaction {
+        if config.db_pgbouncer == PgBouncer::Transaction {
             role_settings(config, &pool).await?;
         }
         tracing::info!(?applied, keel_auth = ?auth, "migrations done");

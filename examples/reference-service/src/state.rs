@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::FromRef;
 use keel_auth::{ApiKeys, Authenticator};
-use keel_cache::redis::RedisTier;
+use keel_cache::redis::{RedisTier, Topology};
 use keel_crypto::{AsyncPasswordHasher, PasswordHasher};
 use keel_health::Health;
 use keel_health::axum::{DetailsPolicy, HealthRouter};
@@ -72,7 +72,13 @@ impl AppState {
         let hasher =
             AsyncPasswordHasher::new(PasswordHasher::new().with_params(config.password_hash));
         let db = crate::db::pool(&config).map_err(err)?;
-        crate::db::check_tls(&db).await.map_err(err)?;
+        // A TLS mode the server cannot meet stops startup instead of failing every request.
+        db.check_tls().await.map_err(|e| {
+            err(format!(
+                "DATABASE_URL: TLS to PostgreSQL failed ({e}); check sslmode, sslrootcert and \
+                 the server's certificate"
+            ))
+        })?;
         // One lazily made, reconnecting connection (a node or a cluster, TLS as configured)
         // for every limiter and the health check: a Redis down at startup is an outage.
         let redis = match &config.redis {
@@ -174,20 +180,14 @@ async fn user_cache(
     let Some(target) = &config.redis else {
         return Ok(Some(builder.build()));
     };
-    let urls = config.redis_urls.iter().map(|u| u.expose_secret());
-    let tier = if target.is_cluster() {
-        RedisTier::cluster(urls)
+    // The same deployment (node or cluster) and private CA as the limits' connection.
+    let topology = if target.is_cluster() {
+        Topology::Cluster
     } else {
-        let client = target.clients().first().cloned();
-        client
-            .map(RedisTier::new)
-            .ok_or_else(|| keel_cache::Error::Redis("no URL".into()))
+        Topology::Node
     };
-    let tier = match target.tls_root_certificates_pem() {
-        Some(pem) => tier.and_then(|t| t.tls_root_certificates(pem)),
-        None => tier,
-    };
-    let tier = tier
+    let urls = config.redis_urls.iter().map(ExposeSecret::expose_secret);
+    let tier = RedisTier::from_urls(topology, urls, target.tls_root_certificates_pem())
         .map_err(|e| format!("cache: {e}"))?
         .key_prefix(format!("{}:cache:", config.redis_prefix))
         .invalidation_broadcast(true);

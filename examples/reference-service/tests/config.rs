@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use keel_crypto::Argon2Params;
+use keel_db_pool::PgBouncer;
+use keel_http::ServeConfig;
 use reference_service::config::{Config, LogFormat};
-use reference_service::db::PgBouncer;
-use reference_service::server::TransportConfig;
 
 fn check(vars: &[(&str, &str)], expected_problems: &[&str]) -> Option<Config> {
     let map: HashMap<String, String> = vars
@@ -233,9 +233,14 @@ fn every_default() {
     assert!(c.user_cache && !c.dev_mode && !c.health_details_loopback);
     assert!(c.cors_origins.is_empty() && c.trusted_proxies.is_empty());
     assert!(c.warnings.is_empty());
-    assert_eq!(c.transport, TransportConfig::default());
-    assert_eq!(c.transport.header_read_timeout, Duration::from_secs(10));
-    assert_eq!(c.transport.max_connections, 1024);
+    assert_eq!(c.transport.header_read_timeout(), Duration::from_secs(10));
+    assert_eq!(c.transport.max_connections(), 1024);
+    assert_eq!(
+        c.transport.max_shedding(),
+        ServeConfig::default().max_shedding()
+    );
+    // The drain is bounded by KEEL_SHUTDOWN_TIMEOUT_SECS.
+    assert_eq!(c.transport.drain_timeout(), c.shutdown_timeout);
 }
 
 /// `(variable, value)` on top of [`OK`] is refused with exactly `message`.
@@ -347,15 +352,15 @@ fn transport_settings_parse_and_are_bounded() {
     vars.extend([
         ("KEEL_HEADER_READ_TIMEOUT_MS", "300"),
         ("KEEL_MAX_CONNECTIONS", "2"),
+        ("KEEL_SHUTDOWN_TIMEOUT_SECS", "7"),
     ]);
     let c = check(&vars, &[]).unwrap();
     assert_eq!(
-        c.transport,
-        TransportConfig {
-            header_read_timeout: Duration::from_millis(300),
-            max_connections: 2,
-        }
+        c.transport.header_read_timeout(),
+        Duration::from_millis(300)
     );
+    assert_eq!(c.transport.max_connections(), 2);
+    assert_eq!(c.transport.drain_timeout(), Duration::from_secs(7));
     check_exact(
         "KEEL_HEADER_READ_TIMEOUT_MS",
         "10s",

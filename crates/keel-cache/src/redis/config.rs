@@ -61,6 +61,17 @@ impl Target {
     }
 }
 
+/// What the URLs given to [`RedisTier::from_urls`] name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Topology {
+    /// One node (or a proxy in front of one): exactly one URL.
+    Node,
+    /// A Redis Cluster (feature `redis-cluster`): one or more seed URLs; the client
+    /// discovers the other masters.
+    Cluster,
+}
+
 impl fmt::Debug for RedisTier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The clients' connection info may hold a password: print only the addresses.
@@ -121,6 +132,64 @@ impl RedisTier {
             ));
         }
         Ok(Self::with_target(Target::Cluster(seeds)))
+    }
+
+    /// A tier from Redis settings as a service reads them from its environment, in one
+    /// call: `urls` are one node's or a cluster's seeds (`topology`), and
+    /// `root_certificates`, when given, is the PEM of the private CA that `rediss://`
+    /// certificates must chain to (feature `rustls`; see
+    /// [`tls_root_certificates`](Self::tls_root_certificates)).
+    ///
+    /// # Errors
+    /// [`Error::Redis`] for a malformed URL, no URL (or several for a node), a cluster
+    /// without feature `redis-cluster`, root certificates without feature `rustls`, or
+    /// root certificates `tls_root_certificates` refuses.
+    ///
+    /// ```
+    /// use keel_cache::redis::{RedisTier, Topology};
+    ///
+    /// let tier = RedisTier::from_urls(Topology::Node, ["redis://127.0.0.1:6379"], None)?;
+    /// assert!(RedisTier::from_urls(Topology::Node, ["redis://a", "redis://b"], None).is_err());
+    /// # drop(tier); Ok::<(), keel_cache::Error>(())
+    /// ```
+    pub fn from_urls<I, S>(
+        topology: Topology,
+        urls: I,
+        root_certificates: Option<&[u8]>,
+    ) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let urls: Vec<S> = urls.into_iter().collect();
+        let tier = match (topology, urls.as_slice()) {
+            (Topology::Node, [url]) => Self::new(
+                redis::Client::open(url.as_ref()).map_err(|e| Error::Redis(e.to_string()))?,
+            ),
+            (Topology::Node, _) => {
+                return Err(Error::Redis(format!(
+                    "one Redis node takes exactly one URL, not {}",
+                    urls.len()
+                )));
+            }
+            #[cfg(feature = "redis-cluster")]
+            (Topology::Cluster, _) => Self::cluster(urls)?,
+            #[cfg(not(feature = "redis-cluster"))]
+            (Topology::Cluster, _) => {
+                return Err(Error::Redis(
+                    "a Redis Cluster needs keel-cache's `redis-cluster` feature".to_owned(),
+                ));
+            }
+        };
+        match root_certificates {
+            None => Ok(tier),
+            #[cfg(feature = "rustls")]
+            Some(pem) => tier.tls_root_certificates(pem),
+            #[cfg(not(feature = "rustls"))]
+            Some(_) => Err(Error::Redis(
+                "TLS root certificates need keel-cache's `rustls` feature".to_owned(),
+            )),
+        }
     }
 
     fn with_target(target: Target) -> Self {

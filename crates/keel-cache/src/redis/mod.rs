@@ -48,7 +48,7 @@ use crate::entry::{Entry, NEVER};
 use crate::stats::{Counters, bump};
 use crate::tier::{BoxFut, L2Get, SecondTier};
 use crate::{Cache, CacheBuilder, CacheKey, Clock, Error};
-pub use config::RedisTier;
+pub use config::{RedisTier, Topology};
 use conn::{Conn, ScanNode};
 
 impl<K, V> CacheBuilder<K, V>

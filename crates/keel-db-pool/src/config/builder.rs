@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use tracing::level_filters::LevelFilter;
 
-use super::options::{QueueMode, Recycling, SessionSetup, SslMode, StatementMode};
+use super::options::{PgBouncer, QueueMode, Recycling, SessionSetup, SslMode, StatementMode};
 use super::url::{UrlTls, split_tls};
 use super::{Config, OnConnect, SlowStatements, default_max_size};
 use crate::Error;
@@ -361,6 +361,17 @@ impl ConfigBuilder {
     pub fn pgbouncer_transaction_mode(self) -> Self {
         self.statement_mode(StatementMode::Unnamed)
             .session_setup(SessionSetup::SetLocal)
+    }
+
+    /// The settings for what sits between the pool and PostgreSQL: `Transaction` is
+    /// [`pgbouncer_transaction_mode`](Self::pgbouncer_transaction_mode), `Session` is
+    /// [`SessionSetup::SetCommands`], `Off` changes nothing.
+    pub fn pgbouncer(self, mode: PgBouncer) -> Self {
+        match mode {
+            PgBouncer::Off => self,
+            PgBouncer::Transaction => self.pgbouncer_transaction_mode(),
+            PgBouncer::Session => self.session_setup(SessionSetup::SetCommands),
+        }
     }
 
     /// Logs every statement run through the helpers that takes at least `threshold`,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tracing::level_filters::LevelFilter;
 
 use super::builder::ConfigBuilder;
-use super::options::{SessionSetup, StatementMode};
+use super::options::PgBouncer;
 
 impl ConfigBuilder {
     /// Reads the environment:
@@ -21,7 +21,7 @@ impl ConfigBuilder {
     /// | `DATABASE_POOL_IDLE_TIMEOUT` | [`idle_timeout`](Self::idle_timeout) (`0` = none) |
     /// | `DATABASE_STATEMENT_TIMEOUT` | [`statement_timeout`](Self::statement_timeout) (`0` = none) |
     /// | `DATABASE_SLOW_STATEMENT_THRESHOLD` | [`log_slow_statements`](Self::log_slow_statements) at `WARN` (`0` = log every statement) |
-    /// | `DATABASE_POOL_PGBOUNCER` | `transaction`: [`pgbouncer_transaction_mode`](Self::pgbouncer_transaction_mode); `session`: [`SessionSetup::SetCommands`]; `off` (default) |
+    /// | `DATABASE_POOL_PGBOUNCER` | [`pgbouncer`](Self::pgbouncer): `transaction`, `session` or `off` (default); see [`PgBouncer`](crate::PgBouncer) |
     ///
     /// TLS comes from the URL: `?sslmode=verify-full&sslrootcert=/path/ca.pem`.
     ///
@@ -89,15 +89,13 @@ impl ConfigBuilder {
             b.slow_statements.threshold = d;
         }
         match get("DATABASE_POOL_PGBOUNCER").as_deref().map(str::trim) {
-            None | Some("" | "off") => {}
-            Some("transaction") => {
-                b.statement_mode = StatementMode::Unnamed;
-                b.session_setup = SessionSetup::SetLocal;
-            }
-            Some("session") => b.session_setup = SessionSetup::SetCommands,
-            Some(other) => errors.push(format!(
-                "DATABASE_POOL_PGBOUNCER={other:?} is not one of transaction, session, off"
-            )),
+            None | Some("") => {}
+            Some(value) => match value.parse::<PgBouncer>() {
+                Ok(mode) => b = b.pgbouncer(mode),
+                Err(_) => errors.push(format!(
+                    "DATABASE_POOL_PGBOUNCER={value:?} is not one of transaction, session, off"
+                )),
+            },
         }
         if !errors.is_empty() {
             b.env_error = Some(errors.join("; "));
@@ -124,7 +122,7 @@ fn parse_duration(s: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Error;
+    use crate::{Error, SessionSetup, StatementMode};
 
     const URL: &str = "postgres://app:secret@localhost:5432/app";
 

@@ -1,5 +1,5 @@
 //! The small option types of a [`Config`](crate::Config): recycling, queue order,
-//! session setup, statement mode and TLS mode.
+//! session setup, statement mode, PgBouncer mode and TLS mode.
 
 use std::fmt;
 use std::str::FromStr;
@@ -94,6 +94,73 @@ pub enum StatementMode {
     /// before 1.21 in transaction pooling, where a named statement prepared on one
     /// server connection is missing on the next.
     Unnamed,
+}
+
+/// What sits between the pool and PostgreSQL, with the names `DATABASE_POOL_PGBOUNCER`
+/// takes (see [`ConfigBuilder::from_env`](crate::ConfigBuilder::from_env)); applied with
+/// [`ConfigBuilder::pgbouncer`](crate::ConfigBuilder::pgbouncer).
+///
+/// ```
+/// use keel_db_pool::{Config, PgBouncer, SessionSetup, StatementMode};
+///
+/// let mode: PgBouncer = "transaction".parse()?;
+/// let config = Config::builder()
+///     .url("postgres://app@pgbouncer:6432/app")
+///     .pgbouncer(mode)
+///     .build()?;
+/// assert_eq!(config.statement_mode(), StatementMode::Unnamed);
+/// assert_eq!(config.session_setup(), SessionSetup::SetLocal);
+/// assert_eq!(PgBouncer::Session.to_string(), "session");
+/// assert!("statement".parse::<PgBouncer>().is_err());
+/// # Ok::<(), keel_db_pool::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PgBouncer {
+    /// PostgreSQL directly, or a pooler that keeps sessions whole (`off`, **the
+    /// default**): the settings are left as they are.
+    #[default]
+    Off,
+    /// PgBouncer (before 1.21) in transaction pooling (`transaction`):
+    /// [`StatementMode::Unnamed`] and [`SessionSetup::SetLocal`], as
+    /// [`ConfigBuilder::pgbouncer_transaction_mode`](crate::ConfigBuilder::pgbouncer_transaction_mode).
+    Transaction,
+    /// PgBouncer in session pooling (`session`): [`SessionSetup::SetCommands`], since
+    /// PgBouncer refuses the startup `options` parameter.
+    Session,
+}
+
+impl PgBouncer {
+    /// The name `DATABASE_POOL_PGBOUNCER` takes (`off`, `transaction`, `session`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Transaction => "transaction",
+            Self::Session => "session",
+        }
+    }
+}
+
+impl fmt::Display for PgBouncer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PgBouncer {
+    type Err = crate::Error;
+
+    /// Parses `off`, `transaction` or `session`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Self::Off),
+            "transaction" => Ok(Self::Transaction),
+            "session" => Ok(Self::Session),
+            other => Err(crate::Error::Config(format!(
+                "PgBouncer mode {other:?} is not one of transaction, session, off"
+            ))),
+        }
+    }
 }
 
 /// TLS to the server, with libpq's `sslmode` names (`?sslmode=verify-full` in the
