@@ -12,6 +12,9 @@ mod error;
 mod errors;
 #[cfg(feature = "ratelimit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ratelimit")))]
+pub mod flow;
+#[cfg(feature = "ratelimit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ratelimit")))]
 pub mod login;
 mod mfa;
 pub mod migrations;

@@ -1,128 +1,115 @@
-//! Authentication on keel-auth: HS256 access tokens with per-subject revocation (token
-//! version in PostgreSQL, checked on every request through a 500 ms cache, so a bump is
-//! seen by every replica within a second), rotating refresh tokens, TOTP step-up, API
-//! keys, the abuse-resistant login policy and bounded password-hash admission; and the
-//! [`Caller`] extractor (bearer token, or an API key for service-to-service reads).
+//! Authentication on keel-auth: its session flows ([`SessionFlow`]: login with the TOTP
+//! step-up, refresh rotation, logout, password change, TOTP enrollment) over every store
+//! in one PostgreSQL schema, with HS256 access tokens whose revocation (token version,
+//! checked on every request through a 500 ms cache) every replica sees within a second,
+//! API keys, the login policy (limits in Redis when configured) and bounded hash
+//! admission; the users table as its [`AccountStore`]; and the [`Caller`] extractor
+//! (bearer token, or an API key for service-to-service reads).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{FromRef, FromRequestParts};
 use http::header;
 use http::request::Parts;
 use keel_auth::admission::PasswordAdmission;
 use keel_auth::axum::{ApiKeyAuth, Authenticated, X_API_KEY};
-use keel_auth::login::LoginPolicy;
-use keel_auth::{
-    AccessTokens, ApiKeys, ApiKeysConfig, Authenticator, Key, KeySet, Mfa, MfaConfig,
-    PgApiKeyStore, PgMfaStore, PgRefreshStore, PgTokenVersions, RefreshConfig, RefreshTokens,
-    Revocations,
-};
+use keel_auth::flow::{Account, AccountStore, AuthComponents, SessionFlow};
+use keel_auth::login::{LoginEmail, LoginPolicy};
+use keel_auth::{ApiKeys, ApiKeysConfig, Authenticator, Key, KeySet, StoreFuture};
 use keel_crypto::{AsyncPasswordHasher, KeyRing, SecretKey};
 use keel_errors::ApiError;
 use keel_ratelimit::Quota;
 use keel_ratelimit::redis::RedisConnection;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use crate::config::Config;
 use crate::db::Db;
 use crate::domain::{Caller, Role};
+use crate::repository::{self, Credentials};
 
 /// Issuer (and TOTP issuer) of every token.
 pub const ISSUER: &str = "keel-reference-service";
-/// Purpose of the login step-up challenge.
-pub const LOGIN_PURPOSE: &str = "login";
 /// The scope an API key needs to read users.
 pub const USERS_READ: &str = "users:read";
 
-/// Every keel-auth component the service uses; cheap to clone.
-#[derive(Clone)]
-pub struct Auth {
-    /// Access tokens and revocation.
-    pub authenticator: Authenticator,
-    /// Refresh-token sessions.
-    pub refresh: RefreshTokens,
-    /// TOTP second factor.
-    pub mfa: Mfa,
-    /// Service-to-service API keys.
-    pub api_keys: ApiKeys,
-    /// Login and signup limits.
-    pub login: Arc<LoginPolicy>,
-    /// Bounded password hashing (503 + `Retry-After` when full).
-    pub admission: PasswordAdmission,
-}
-
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth").finish_non_exhaustive()
+/// Builds keel-auth's session flows over PostgreSQL schema `KEEL_AUTH_SCHEMA` and the
+/// users table (login limits in Redis, a node or a cluster, when configured).
+///
+/// # Errors
+/// A message naming what keel-auth refused.
+pub fn new(
+    config: &Config,
+    db: &Db,
+    keyring: Arc<KeyRing>,
+    hasher: AsyncPasswordHasher,
+    redis: Option<&RedisConnection>,
+) -> Result<SessionFlow, String> {
+    let secret = config.jwt_secret.expose_secret().as_bytes();
+    let keys = Key::hs256("k1", secret).and_then(KeySet::new);
+    // The policy key must be the same on every replica: derived from the JWT secret.
+    let digest = Sha256::new()
+        .chain_update(b"keel-reference-service login policy\0")
+        .chain_update(secret)
+        .finalize();
+    let policy_secret = SecretKey::from_slice(&digest).map_err(|e| format!("login policy: {e}"))?;
+    let signups = Quota::parse_many(&config.rate_limit_signup)
+        .map_err(|e| format!("KEEL_RATE_LIMIT_SIGNUP: {e}"))?;
+    let mut parts = AuthComponents::postgres(db.clone(), &config.auth_schema, ISSUER)
+        .keys(keys.map_err(|e| format!("KEEL_JWT_SECRET: {e}"))?)
+        .access_ttl(config.jwt_ttl)
+        .mfa_key_ring(keyring)
+        .api_keys(
+            ApiKeysConfig::builder("keel")
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .login_policy(LoginPolicy::builder(policy_secret).signups(signups))
+        .admission(PasswordAdmission::new(hasher));
+    if let Some(conn) = redis {
+        parts = parts.login_redis(conn.clone(), format!("{}:auth:", config.redis_prefix));
     }
+    let parts = parts.build().map_err(|e| format!("auth: {e}"))?;
+    Ok(SessionFlow::new(parts, UserAccounts(db.clone())))
 }
 
-impl Auth {
-    /// Builds the components over PostgreSQL schema `KEEL_AUTH_SCHEMA` (and Redis, a node
-    /// or a cluster, for the login limits when configured).
-    ///
-    /// # Errors
-    /// A message naming what keel-auth refused.
-    pub async fn new(
-        config: &Config,
-        db: &Db,
-        keyring: Arc<KeyRing>,
-        hasher: AsyncPasswordHasher,
-        redis: Option<&RedisConnection>,
-    ) -> Result<Self, String> {
-        let schema = config.auth_schema.as_str();
-        let key = Key::hs256("k1", config.jwt_secret.expose_secret().as_bytes())
-            .map_err(e("KEEL_JWT_SECRET"))?;
-        let tokens = AccessTokens::builder(ISSUER, KeySet::new(key).map_err(e("keys"))?)
-            .ttl(config.jwt_ttl)
-            .build()
-            .map_err(e("access tokens"))?;
-        let versions = PgTokenVersions::with_schema(db.clone(), schema).map_err(e("schema"))?;
-        let authenticator = Authenticator::new(tokens).with_revocations(Revocations::new(versions));
-        let refresh_store = PgRefreshStore::with_schema(db.clone(), schema).map_err(e("schema"))?;
-        let refresh_config = RefreshConfig::builder().build().map_err(e("refresh"))?;
-        let mfa_store = PgMfaStore::with_schema(db.clone(), schema).map_err(e("schema"))?;
-        let mfa_config = MfaConfig::builder(ISSUER).build().map_err(e("mfa"))?;
-        let key_store = PgApiKeyStore::with_schema(db.clone(), schema).map_err(e("schema"))?;
-        let keys_config = ApiKeysConfig::builder("keel")
-            .build()
-            .map_err(e("api keys"))?;
-        // The policy key must be the same on every replica: derived from the JWT secret.
-        let digest = Sha256::new()
-            .chain_update(b"keel-reference-service login policy\0")
-            .chain_update(config.jwt_secret.expose_secret().as_bytes())
-            .finalize();
-        let secret =
-            SecretKey::from_slice(&digest).map_err(|err| format!("login policy: {err}"))?;
-        let signups = Quota::parse_many(&config.rate_limit_signup)
-            .map_err(|err| format!("KEEL_RATE_LIMIT_SIGNUP: {err}"))?;
-        let builder = LoginPolicy::builder(secret).signups(signups);
-        let prefix = format!("{}:auth:", config.redis_prefix);
-        let login = match redis {
-            None => builder.build(),
-            Some(conn) => builder.build_redis(conn, &prefix),
-        }
-        .map_err(e("login policy"))?;
-        Ok(Self {
-            authenticator,
-            refresh: RefreshTokens::new(refresh_store, refresh_config),
-            mfa: Mfa::new(mfa_store, keyring, mfa_config),
-            api_keys: ApiKeys::new(key_store, keys_config),
-            login: Arc::new(login),
-            admission: PasswordAdmission::new(hasher),
+/// The users table as keel-auth's accounts: the subject is the user id, the role the
+/// tokens carry is read from the row (again at every refresh).
+struct UserAccounts(Db);
+
+fn account(c: Credentials) -> Account {
+    let role = c.user.role.as_str();
+    Account::new(c.user.id.to_string(), c.user.email, c.password_hash).roles([role])
+}
+
+impl AccountStore for UserAccounts {
+    fn find_by_login<'a>(&'a self, login: &'a LoginEmail) -> StoreFuture<'a, Option<Account>> {
+        Box::pin(async move {
+            let found = repository::credentials_by_email(&self.0, login.as_str()).await;
+            Ok(found.map_err(keel_auth::Error::store)?.map(account))
         })
     }
 
-    /// Access-token lifetime.
-    pub fn access_ttl(&self) -> Duration {
-        self.authenticator.tokens().ttl()
+    fn find_by_subject<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, Option<Account>> {
+        Box::pin(async move {
+            let Ok(id) = subject.parse::<Uuid>() else {
+                return Ok(None);
+            };
+            let found = repository::credentials_by_id(&self.0, id).await;
+            Ok(found.map_err(keel_auth::Error::store)?.map(account))
+        })
     }
-}
 
-fn e(what: &'static str) -> impl Fn(keel_auth::Error) -> String {
-    move |err| format!("{what}: {err}")
+    fn set_password_hash<'a>(&'a self, subject: &'a str, hash: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let Ok(id) = subject.parse::<Uuid>() else {
+                return Ok(false);
+            };
+            let set = repository::set_password_hash(&self.0, id, hash).await;
+            set.map_err(keel_auth::Error::store)
+        })
+    }
 }
 
 fn is_api_key(parts: &Parts) -> bool {

@@ -4,6 +4,9 @@
 
 use axum::Router;
 use http::{HeaderValue, header};
+use keel_auth::flow::{
+    IssuedApiKey, LoginRequest, MfaEnrollment, MfaRequired, RecoveryCodeList, TokenPair,
+};
 use keel_envelope::{Envelope, ErrorEnvelope};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, PathItem};
@@ -16,7 +19,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::domain::{Role, User};
 use crate::routes::{auth, ops, users};
-use crate::services::{MfaEnrollment, NewAccount, ProfileChanges, TokenPair};
+use crate::services::{NewAccount, ProfileChanges};
 
 // Envelopes by name: utoipa's path macro composes generic bodies through a hidden trait,
 // so handlers document these aliases (keel-envelope names each `Envelope_<T>`).
@@ -29,9 +32,9 @@ pub type TokenBody = Envelope<TokenPair>;
 /// `Envelope<MfaEnrollment>`.
 pub type EnrollmentBody = Envelope<MfaEnrollment>;
 /// `Envelope<RecoveryCodes>`.
-pub type RecoveryCodesBody = Envelope<auth::RecoveryCodes>;
+pub type RecoveryCodesBody = Envelope<RecoveryCodeList>;
 /// `Envelope<CreatedKey>`.
-pub type CreatedKeyBody = Envelope<auth::CreatedKey>;
+pub type CreatedKeyBody = Envelope<IssuedApiKey>;
 
 /// The API description.
 #[derive(Debug, OpenApi)]
@@ -50,8 +53,8 @@ pub type CreatedKeyBody = Envelope<auth::CreatedKey>;
         users::me, users::get, users::list, users::update, users::delete, ops::metrics,
     ),
     components(
-        schemas(NewAccount, auth::LoginRequest, ProfileChanges, User, Role, TokenPair, MfaEnrollment, ErrorEnvelope,
-            UserBody, UserListBody, TokenBody, EnrollmentBody, RecoveryCodesBody, CreatedKeyBody, auth::MfaRequired),
+        schemas(NewAccount, LoginRequest, ProfileChanges, User, Role, TokenPair, MfaEnrollment, ErrorEnvelope,
+            UserBody, UserListBody, TokenBody, EnrollmentBody, RecoveryCodesBody, CreatedKeyBody, MfaRequired),
         responses(Error, E401, E422, E429, E503),
     ),
     modifiers(&Security, &Operations),

@@ -15,7 +15,6 @@ use keel_health::axum::{DetailsPolicy, HealthRouter};
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::ExposeSecret;
 
-use crate::auth::Auth;
 use crate::config::Config;
 use crate::db::Db;
 use crate::jobs::Jobs;
@@ -89,11 +88,11 @@ impl AppState {
             ),
             None => None,
         };
-        let auth = Auth::new(&config, &db, Arc::clone(&keyring), hasher, redis.as_ref())
-            .await
+        let auth = crate::auth::new(&config, &db, Arc::clone(&keyring), hasher, redis.as_ref())
             .map_err(err)?;
         let jobs = Jobs::new();
-        let (authenticator, api_keys) = (auth.authenticator.clone(), auth.api_keys.clone());
+        let parts = auth.components();
+        let (authenticator, api_keys) = (parts.authenticator.clone(), parts.api_keys.clone());
         let users = Users::new(Components {
             db: db.clone(),
             auth,

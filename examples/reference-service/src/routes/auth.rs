@@ -3,56 +3,25 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use keel_auth::flow::{
+    CodeRequest, IssuedApiKey, LoginOutcome, LoginRequest, MfaEnrollment, MfaLoginRequest,
+    PasswordChangeRequest, RecoveryCodeList, TokenPair,
+};
 use keel_envelope::Envelope;
 use keel_envelope::axum::Json;
 use keel_errors::ApiError;
 use keel_validation::{RedactedDebug, Validate};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::ClientIp;
 use crate::domain::Caller;
 use crate::openapi::{E401, E422, E429, E503, Error};
-use crate::services::{LoginOutcome, MfaEnrollment, NewAccount, TokenPair, Users};
+use crate::services::{NewAccount, Users};
 
-/// Login request body.
-#[derive(Deserialize, utoipa::ToSchema, RedactedDebug)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    /// E-mail address (case-insensitive).
-    #[schema(example = "ada@example.org", min_length = 3, max_length = 254)]
-    pub email: String,
-    /// Password.
-    #[schema(example = "correct horse battery staple", format = Password, min_length = 1, max_length = 1024)]
-    #[validate(sensitive)]
-    pub password: String,
-}
-
-/// A login that needs its second factor.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MfaRequired {
-    /// Always `true`.
-    pub mfa_required: bool,
-    /// Single-use challenge for `POST /api/v1/auth/login/mfa`.
-    pub mfa_token: String,
-    /// Its lifetime in seconds.
-    pub expires_in: u64,
-}
-
-/// Second-factor body: a login challenge and a TOTP or recovery code.
-#[derive(Deserialize, utoipa::ToSchema, RedactedDebug)]
-#[serde(deny_unknown_fields)]
-pub struct MfaLogin {
-    /// The `mfa_token` of the login answer.
-    #[schema(min_length = 1, max_length = 256)]
-    #[validate(sensitive)]
-    pub mfa_token: String,
-    /// A 6-digit TOTP code or a recovery code.
-    #[schema(example = "123456", min_length = 1, max_length = 64)]
-    #[validate(sensitive)]
-    pub code: String,
-}
+/// The login route: the only path the device cookie is sent to.
+const LOGIN_PATH: &str = "/api/v1/auth/login";
 
 /// A refresh token.
 #[derive(Deserialize, utoipa::ToSchema, Validate, RedactedDebug)]
@@ -68,31 +37,6 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-/// A TOTP code.
-#[derive(Deserialize, utoipa::ToSchema, RedactedDebug)]
-#[serde(deny_unknown_fields)]
-pub struct CodeRequest {
-    /// The 6-digit code the authenticator app shows.
-    #[schema(example = "123456", min_length = 1, max_length = 64)]
-    #[validate(sensitive)]
-    pub code: String,
-}
-
-/// A password change.
-#[derive(Deserialize, utoipa::ToSchema, RedactedDebug)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordChange {
-    /// The current password.
-    #[schema(format = Password, min_length = 1, max_length = 1024)]
-    #[validate(sensitive)]
-    pub current_password: String,
-    /// The new password: 8–128 characters, not a common password (a bundled list), not
-    /// your e-mail or name.
-    #[schema(format = Password, min_length = 8, max_length = 128)]
-    #[validate(sensitive)]
-    pub new_password: String,
-}
-
 /// An API key to create.
 #[derive(Debug, Deserialize, utoipa::ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
@@ -106,22 +50,6 @@ pub struct NewKey {
     )]
     #[validate(length(min = 1, max = 32))]
     pub name: String,
-}
-
-/// A created API key: the secret is shown once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CreatedKey {
-    /// Key id.
-    pub id: String,
-    /// The key (`X-API-Key: …`); reads users (`users:read`).
-    pub key: String,
-}
-
-/// Recovery codes, shown once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RecoveryCodes {
-    /// Single-use codes accepted in place of a TOTP code.
-    pub recovery_codes: Vec<String>,
 }
 
 /// Creates an account (signup quota per client network).
@@ -164,41 +92,35 @@ pub async fn login(
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
         .and_then(keel_auth::login::device_cookie);
+    let password = SecretString::from(req.password);
     let outcome = users
-        .login(ip, &req.email, SecretString::from(req.password), device)
+        .sessions()
+        .login(&req.email, &password, ip, device)
         .await?;
     Ok(match outcome {
-        LoginOutcome::Tokens(tokens, device) => {
+        LoginOutcome::Tokens { tokens, device } => {
             let mut res = Envelope::new(tokens).into_response();
-            if let Some(v) = device.and_then(|d| d.parse().ok()) {
+            let cookie = device.map(|d| d.set_cookie(LOGIN_PATH));
+            if let Some(v) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
                 res.headers_mut().insert(header::SET_COOKIE, v);
             }
             res
         }
-        LoginOutcome::MfaRequired {
-            mfa_token,
-            expires_in,
-        } => Envelope::new(MfaRequired {
-            mfa_required: true,
-            mfa_token,
-            expires_in,
-        })
-        .into_response(),
+        LoginOutcome::MfaRequired(challenge) => Envelope::new(challenge).into_response(),
     })
 }
 
 /// Completes a login with the second factor.
-#[utoipa::path(post, path = "/api/v1/auth/login/mfa", tag = "auth", request_body = MfaLogin,
+#[utoipa::path(post, path = "/api/v1/auth/login/mfa", tag = "auth", request_body = MfaLoginRequest,
     responses((status = 200, description = "Tokens", body = crate::openapi::TokenBody),
         (status = 400, response = Error), (status = 401, response = E401), (status = 415, response = Error),
         (status = 422, response = E422), (status = 429, response = E429), (status = 503, response = E503)))]
 pub async fn login_mfa(
     State(users): State<Users>,
-    Json(req): Json<MfaLogin>,
+    Json(req): Json<MfaLoginRequest>,
 ) -> Result<Envelope<TokenPair>, ApiError> {
-    Ok(Envelope::new(
-        users.login_mfa(&req.mfa_token, &req.code).await?,
-    ))
+    let tokens = users.sessions().complete_mfa(&req.mfa_token, &req.code);
+    Ok(Envelope::new(tokens.await?))
 }
 
 /// Rotates a refresh token; presenting a spent one ends its whole session.
@@ -211,7 +133,8 @@ pub async fn refresh(
     Json(req): Json<RefreshRequest>,
 ) -> Result<Envelope<TokenPair>, ApiError> {
     let req = req.clean()?;
-    Ok(Envelope::new(users.refresh(&req.refresh_token).await?))
+    let tokens = users.sessions().refresh(&req.refresh_token).await?;
+    Ok(Envelope::new(tokens))
 }
 
 /// Ends this session: its refresh token and its access tokens.
@@ -245,7 +168,7 @@ pub async fn logout_all(
 }
 
 /// Changes the caller's password; every session ends.
-#[utoipa::path(put, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
+#[utoipa::path(put, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChangeRequest,
     security(("bearer" = [])),
     responses((status = 204, description = "Changed; log in again"),
         (status = 400, response = Error), (status = 401, response = E401), (status = 403, response = Error),
@@ -254,12 +177,12 @@ pub async fn logout_all(
 pub async fn change_password(
     State(users): State<Users>,
     caller: Caller,
-    Json(req): Json<PasswordChange>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<PasswordChangeRequest>,
 ) -> Result<StatusCode, ApiError> {
     let current = SecretString::from(req.current_password);
-    users
-        .change_password(&caller, current, req.new_password)
-        .await?;
+    let new = SecretString::from(req.new_password);
+    users.change_password(&caller, ip, current, new).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -286,9 +209,8 @@ pub async fn confirm_totp(
     State(users): State<Users>,
     caller: Caller,
     Json(req): Json<CodeRequest>,
-) -> Result<Envelope<RecoveryCodes>, ApiError> {
-    let recovery_codes = users.confirm_totp(&caller, &req.code).await?;
-    Ok(Envelope::new(RecoveryCodes { recovery_codes }))
+) -> Result<Envelope<RecoveryCodeList>, ApiError> {
+    Ok(Envelope::new(users.confirm_totp(&caller, &req.code).await?))
 }
 
 /// Issues an API key that reads users (admin).
@@ -302,8 +224,8 @@ pub async fn create_api_key(
     State(users): State<Users>,
     caller: Caller,
     Json(req): Json<NewKey>,
-) -> Result<(StatusCode, Envelope<CreatedKey>), ApiError> {
+) -> Result<(StatusCode, Envelope<IssuedApiKey>), ApiError> {
     let req = req.clean()?;
-    let (id, key) = users.create_api_key(&caller, &req.name).await?;
-    Ok((StatusCode::CREATED, Envelope::new(CreatedKey { id, key })))
+    let key = users.create_api_key(&caller, &req.name).await?;
+    Ok((StatusCode::CREATED, Envelope::new(key)))
 }

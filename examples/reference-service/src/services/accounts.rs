@@ -72,7 +72,7 @@ impl Users {
     /// 429 past the signup quota; 422 with every invalid field; 503 + `Retry-After` when
     /// the hashing queue is full or the database is down; 409 for a taken e-mail.
     pub async fn signup(&self, client: IpAddr, account: NewAccount) -> Result<User, ApiError> {
-        self.c.auth.login.check_signup(client).await?;
+        self.c.auth.components().login.check_signup(client).await?;
         self.create(account.clean()?, Role::User).await
     }
 
@@ -111,6 +111,7 @@ impl Users {
         Ok(self
             .c
             .auth
+            .components()
             .admission
             .hash(HashPurpose::Signup, password)
             .await?)

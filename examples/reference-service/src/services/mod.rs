@@ -13,10 +13,8 @@ use keel_errors::ApiError;
 use uuid::Uuid;
 
 pub use accounts::NewAccount;
-pub use sessions::{LoginOutcome, MfaEnrollment, TokenPair};
 pub use users::ProfileChanges;
 
-use crate::auth::Auth;
 use crate::db::Db;
 use crate::domain::{Caller, Role, User, UserRecord};
 use crate::jobs::Jobs;
@@ -30,8 +28,9 @@ pub const PHONE_PURPOSE: &str = "users.phone";
 pub struct Components {
     /// The pool.
     pub db: Db,
-    /// keel-auth: tokens, sessions, MFA, API keys, login policy, hash admission.
-    pub auth: Auth,
+    /// keel-auth's session flows and components: tokens, sessions, MFA, API keys, login
+    /// policy, hash admission.
+    pub auth: keel_auth::flow::SessionFlow,
     /// The key ring encrypting phones (keel-crypto).
     pub keyring: Arc<KeyRing>,
     /// The user cache (keel-cache), `None` when `KEEL_USER_CACHE=false`.
@@ -96,10 +95,7 @@ impl Users {
     /// Revokes every token of `id` at once (token version bump: every replica rejects
     /// older access tokens within the revocation cache's 500 ms) and every session.
     async fn revoke_everything(&self, id: Uuid) -> Result<(), ApiError> {
-        let sub = id.to_string();
-        self.c.auth.authenticator.revoke_all(&sub).await?;
-        self.c.auth.refresh.revoke_subject(&sub).await?;
-        Ok(())
+        Ok(self.c.auth.logout_everywhere(&id.to_string()).await?)
     }
 }
 
