@@ -24,5 +24,5 @@ pub use error_envelope::{ErrorBody, ErrorEnvelope};
 pub use field_error::FieldError;
 pub use field_path::{FieldPath, PathSegment};
 pub use meta::{MAX_REQUEST_ID_LEN, Meta, is_valid_request_id};
-pub use pagination::{Page, PageBounds, PageError, PageRequest, Pagination};
+pub use pagination::{Page, PageBounds, PageError, PageParams, PageRequest, Pagination};
 pub use value::Value;

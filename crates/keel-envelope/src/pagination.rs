@@ -94,6 +94,73 @@ impl Default for PageBounds {
     }
 }
 
+/// [`PageBounds`] known at compile time, and (feature `utoipa`) the `page` and `limit`
+/// query parameters documented with exactly those bounds, so the OpenAPI document and the
+/// checks cannot drift apart.
+///
+/// ```
+/// use keel_envelope::{PageParams, PageRequest};
+///
+/// /// The bounds of one list endpoint: `#[utoipa::path(params(UserPage))]` documents them.
+/// type UserPage = PageParams<20, 100>;
+///
+/// let page = PageRequest { page: Some(2), limit: None }.resolve(&UserPage::BOUNDS).unwrap();
+/// assert_eq!((page.limit, page.offset()), (20, 20));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageParams<const DEFAULT_LIMIT: u64, const MAX_LIMIT: u64>;
+
+impl<const DEFAULT_LIMIT: u64, const MAX_LIMIT: u64> PageParams<DEFAULT_LIMIT, MAX_LIMIT> {
+    /// `PageBounds { default_limit: DEFAULT_LIMIT, max_limit: MAX_LIMIT }`.
+    pub const BOUNDS: PageBounds = PageBounds {
+        default_limit: DEFAULT_LIMIT,
+        max_limit: MAX_LIMIT,
+    };
+}
+
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+impl<const DEFAULT_LIMIT: u64, const MAX_LIMIT: u64> utoipa::IntoParams
+    for PageParams<DEFAULT_LIMIT, MAX_LIMIT>
+{
+    /// `page` (integer, 1 to [`PageBounds::max_page`]) and `limit` (integer, 1 to
+    /// `MAX_LIMIT`), both optional, in the query unless the route says otherwise.
+    fn into_params(
+        parameter_in_provider: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::Required;
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
+
+        let param = |name: &str, description: String, max: u64| {
+            let schema = ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::Integer))
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(1))
+                .maximum(Some(max));
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(parameter_in_provider().unwrap_or(ParameterIn::Query))
+                .description(Some(description))
+                .required(Required::False)
+                .schema(Some(schema))
+                .build()
+        };
+        vec![
+            param(
+                "page",
+                "1-based page (default 1)".to_owned(),
+                Self::BOUNDS.max_page(),
+            ),
+            param(
+                "limit",
+                format!("Items per page (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})"),
+                MAX_LIMIT,
+            ),
+        ]
+    }
+}
+
 /// The `page` and `limit` query parameters as the client sent them.
 ///
 /// Deserialize it (e.g. with `keel_envelope::axum::Query`), then [`resolve`](Self::resolve)
@@ -316,6 +383,39 @@ mod tests {
         let mut edited = PageRequest::default().resolve(&bounds).unwrap();
         edited.limit = u64::MAX;
         assert_eq!(edited.sql_limit_offset(), (i64::MAX, 0));
+    }
+
+    #[test]
+    fn page_params_bounds_are_the_const_arguments() {
+        assert_eq!(PageParams::<20, 100>::BOUNDS, PageBounds::default());
+        let b = PageParams::<5, 10>::BOUNDS;
+        assert_eq!((b.default_limit, b.max_limit), (5, 10));
+    }
+
+    #[cfg(feature = "utoipa")]
+    #[test]
+    fn page_params_document_the_bounds_they_check() {
+        use utoipa::IntoParams;
+        let params = PageParams::<5, 10>::into_params(|| None);
+        let json = serde_json::to_value(&params).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([
+                {"name": "page", "in": "query", "description": "1-based page (default 1)",
+                 "required": false, "schema": {"type": "integer", "format": "int64",
+                 "minimum": 1, "maximum": PageParams::<5, 10>::BOUNDS.max_page()}},
+                {"name": "limit", "in": "query", "description": "Items per page (default 5, at most 10)",
+                 "required": false, "schema": {"type": "integer", "format": "int64",
+                 "minimum": 1, "maximum": 10}},
+            ])
+        );
+        let in_path =
+            PageParams::<5, 10>::into_params(|| Some(utoipa::openapi::path::ParameterIn::Path));
+        assert!(
+            in_path
+                .iter()
+                .all(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Path)
+        );
     }
 
     #[test]
