@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::{Caller, User};
 use crate::openapi::{E401, E422, E503, Error};
-use crate::services::{ProfileChanges, Users};
+use crate::services::{ProfileChanges, UserPage, Users};
 
 /// The caller's account.
 #[utoipa::path(
@@ -60,10 +60,7 @@ pub async fn get(
     path = "/api/v1/users",
     tag = "users",
     security(("bearer" = []), ("api_key" = [])),
-    params(
-        ("page" = Option<u64>, Query, description = "1-based page (default 1)", minimum = 1, maximum = 92_233_720_368_547_759_u64),
-        ("limit" = Option<u64>, Query, description = "Items per page (default 20, at most 100)", minimum = 1, maximum = 100),
-    ),
+    params(UserPage),
     responses(
         (status = 200, description = "A page of users with `meta.pagination`", body = crate::openapi::UserListBody),
         (status = 401, response = E401),

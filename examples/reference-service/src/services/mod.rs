@@ -13,7 +13,7 @@ use keel_errors::ApiError;
 use uuid::Uuid;
 
 pub use accounts::NewAccount;
-pub use users::ProfileChanges;
+pub use users::{ProfileChanges, UserPage};
 
 use crate::db::Db;
 use crate::domain::{Caller, Role, User, UserRecord};

@@ -1,7 +1,7 @@
 //! The users resource: me, get (cached), list, update, delete.
 
 use keel_cache::{CacheStatus, Lookup};
-use keel_envelope::{PageBounds, PageRequest, Pagination};
+use keel_envelope::{PageParams, PageRequest, Pagination};
 use keel_errors::ApiError;
 use keel_validation::Validate;
 use keel_validation::Violation;
@@ -13,11 +13,9 @@ use super::{Users, not_found, require_admin, require_reader, require_user, requi
 use crate::domain::{Caller, Role, User};
 use crate::repository::{self, UserChanges};
 
-/// `page` and `limit` bounds of the admin list.
-pub(super) const PAGE_BOUNDS: PageBounds = PageBounds {
-    default_limit: 20,
-    max_limit: 100,
-};
+/// `page` and `limit` of the admin list: checked against `UserPage::BOUNDS`, documented
+/// by the same type (`params(UserPage)`).
+pub type UserPage = PageParams<20, 100>;
 
 // Names follow the signup rules (keel-validation derive); the phone is normalized to E.164.
 /// A profile change; absent fields stay unchanged, `"phone": null` removes the phone.
@@ -117,7 +115,7 @@ impl Users {
         page: PageRequest,
     ) -> Result<(Vec<User>, Pagination), ApiError> {
         require_admin(caller)?;
-        let page = page.resolve(&PAGE_BOUNDS)?;
+        let page = page.resolve(&UserPage::BOUNDS)?;
         let (limit, offset) = page.sql_limit_offset();
         let (records, total) = repository::list(&self.c.db, limit, offset).await?;
         let users = records
