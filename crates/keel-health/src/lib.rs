@@ -15,6 +15,9 @@ mod error;
 mod health;
 #[cfg(feature = "metrics")]
 mod metrics;
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+pub mod openapi;
 mod options;
 mod report;
 mod slot;
