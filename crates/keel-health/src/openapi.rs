@@ -197,7 +197,7 @@ const DEFAULT_TAG: &str = "health";
 ///
 /// const HEALTH: HealthPaths = HealthPaths::new()
 ///     .tag("operations")
-///     .details_security("bearer")
+///     .details_security(Probe::Readiness, "bearer")
 ///     .describe(Probe::Readiness, "PostgreSQL reachable; `fail` while draining.");
 ///
 /// let doc = HEALTH.openapi();
@@ -213,7 +213,7 @@ pub struct HealthPaths {
     prefix: &'static str,
     kubernetes_paths: bool,
     tag: Option<&'static str>,
-    security: Option<&'static str>,
+    security: [Option<&'static str>; 4],
     descriptions: [Option<&'static str>; 4],
 }
 
@@ -281,7 +281,7 @@ impl HealthPaths {
             prefix: "",
             kubernetes_paths: false,
             tag: None,
-            security: None,
+            security: [None; 4],
             descriptions: [None; 4],
         }
     }
@@ -326,18 +326,22 @@ impl HealthPaths {
         self
     }
 
-    /// Documents that callers may authenticate with the security scheme named `scheme`
-    /// (declared by the application) to see the details, and may also call
-    /// anonymously: `security: [{}, {scheme: []}]`.
+    /// Documents that callers of `probe` may authenticate with the security scheme named
+    /// `scheme` (declared by the application) to see the details, and may also call
+    /// anonymously: `security: [{}, {scheme: []}]`. For the probes whose
+    /// [`DetailsPolicy`](crate::axum::DetailsPolicy) looks at credentials.
     ///
     /// ```
-    /// let doc = keel_health::openapi::HealthPaths::new().details_security("bearer").openapi();
-    /// let live = doc.paths.paths["/health/live"].get.as_ref().and_then(|op| op.security.as_ref());
-    /// assert_eq!(live.map(Vec::len), Some(2));
+    /// use keel_health::{Probe, openapi::HealthPaths};
+    ///
+    /// let doc = HealthPaths::new().details_security(Probe::Full, "bearer").openapi();
+    /// let security = |path: &str| doc.paths.paths[path].get.as_ref().and_then(|op| op.security.clone());
+    /// assert_eq!(security("/health").map(|s| s.len()), Some(2));
+    /// assert!(security("/health/live").is_none());
     /// ```
     #[must_use]
-    pub const fn details_security(mut self, scheme: &'static str) -> Self {
-        self.security = Some(scheme);
+    pub const fn details_security(mut self, probe: Probe, scheme: &'static str) -> Self {
+        self.security[index(probe)] = Some(scheme);
         self
     }
 
@@ -381,7 +385,7 @@ impl HealthPaths {
                             .response("200", report_response("`pass` or `warn`"))
                             .response("503", report_response(fail)),
                     );
-                if let Some(scheme) = self.security {
+                if let Some(scheme) = self.security[index(probe)] {
                     op = op
                         .security(SecurityRequirement::default())
                         .security(SecurityRequirement::new(scheme, Vec::<String>::new()));

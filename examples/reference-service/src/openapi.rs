@@ -1,25 +1,32 @@
 //! OpenAPI 3.1 document generated from the handlers (utoipa), served at `/openapi.json`,
 //! and the Swagger UI at `/docs` (vendored: no network at build or view time). The
-//! envelope, error and pagination schemas are keel-envelope's (`utoipa` feature).
+//! envelope, error and pagination schemas and the error responses are keel-envelope's,
+//! the health probes and their `application/health+json` schema keel-health's (both
+//! `utoipa` features); this file holds the service's choices.
 
 use axum::Router;
 use http::{HeaderValue, header};
 use keel_auth::flow::{
     IssuedApiKey, LoginRequest, MfaEnrollment, MfaRequired, RecoveryCodeList, TokenPair,
 };
-use keel_envelope::{Envelope, ErrorEnvelope};
+use keel_envelope::Envelope;
+use keel_envelope::openapi::CommonResponses;
+use keel_health::Probe;
+use keel_health::openapi::HealthPaths;
 use tower_http::set_header::SetResponseHeaderLayer;
-use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{
-    ContentBuilder, Ref, RefOr, Response, ResponseBuilder, ResponsesBuilder, header::HeaderBuilder,
-};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::domain::{Role, User};
 use crate::routes::{auth, ops, users};
 use crate::services::{NewAccount, ProfileChanges};
+
+/// The short names the routes give keel-envelope's documented error responses.
+pub use keel_envelope::openapi::{
+    ErrorResponse as Error, RateLimited as E429, ServiceUnavailable as E503,
+    Unauthenticated as E401, ValidationFailed as E422,
+};
 
 // Envelopes by name: utoipa's path macro composes generic bodies through a hidden trait,
 // so handlers document these aliases (keel-envelope names each `Envelope_<T>`).
@@ -53,11 +60,10 @@ pub type CreatedKeyBody = Envelope<IssuedApiKey>;
         users::me, users::get, users::list, users::update, users::delete, ops::metrics,
     ),
     components(
-        schemas(NewAccount, LoginRequest, ProfileChanges, User, Role, TokenPair, MfaEnrollment, ErrorEnvelope,
+        schemas(NewAccount, LoginRequest, ProfileChanges, User, Role, TokenPair, MfaEnrollment,
             UserBody, UserListBody, TokenBody, EnrollmentBody, RecoveryCodesBody, CreatedKeyBody, MfaRequired),
-        responses(Error, E401, E422, E429, E503),
     ),
-    modifiers(&Security, &Operations),
+    modifiers(&Security, &HEALTH, &COMMON),
     tags(
         (name = "auth", description = "Signup, login, sessions, second factor, API keys"),
         (name = "users", description = "User accounts"),
@@ -65,67 +71,6 @@ pub type CreatedKeyBody = Envelope<IssuedApiKey>;
     )
 )]
 pub struct ApiDoc;
-
-fn error(description: &str, headers: &[(&str, &str)]) -> RefOr<Response> {
-    let content = ContentBuilder::new()
-        .schema(Some(Ref::from_schema_name(ErrorEnvelope::name())))
-        .build();
-    let mut b = ResponseBuilder::new()
-        .description(description)
-        .content("application/json", content);
-    for (name, what) in headers {
-        let h = HeaderBuilder::new()
-            .schema(String::schema())
-            .description(Some(*what))
-            .build();
-        b = b.header(*name, h);
-    }
-    b.build().into()
-}
-
-use utoipa::PartialSchema as _;
-
-macro_rules! error_response {
-    ($name:ident, $doc:literal, $desc:literal $(, ($h:literal, $hd:literal))*) => {
-        #[doc = $doc]
-        #[derive(Debug)]
-        pub struct $name;
-        impl<'s> ToResponse<'s> for $name {
-            fn response() -> (&'s str, RefOr<Response>) {
-                (stringify!($name), error($desc, &[$(($h, $hd)),*]))
-            }
-        }
-    };
-}
-
-error_response!(
-    Error,
-    "Any error envelope.",
-    "Error envelope; `error.code` names the error"
-);
-error_response!(
-    E401,
-    "401.",
-    "Missing, invalid, expired or revoked credentials (`UNAUTHENTICATED`)",
-    ("WWW-Authenticate", "RFC 6750 challenge")
-);
-error_response!(
-    E422,
-    "422.",
-    "Invalid fields (`VALIDATION_ERROR`, every problem in `error.fields`)"
-);
-error_response!(
-    E429,
-    "429.",
-    "Rate limited (`RATE_LIMITED`)",
-    ("Retry-After", "Seconds until a retry may pass")
-);
-error_response!(
-    E503,
-    "503.",
-    "Overloaded or a dependency is down (`SERVICE_UNAVAILABLE`)",
-    ("Retry-After", "Seconds until a retry may pass")
-);
 
 struct Security;
 
@@ -145,69 +90,30 @@ impl Modify for Security {
     }
 }
 
-/// The keel-health endpoints (their router lives in keel-health), and 429/503 on every
-/// operation that can answer them.
-struct Operations;
+/// keel-health's probes as `state.health_router()` mounts them (details for admins).
+const HEALTH: HealthPaths = HealthPaths::new()
+    .tag("operations")
+    .details_security(Probe::Full, "bearer")
+    .describe(
+        Probe::Readiness,
+        "PostgreSQL reachable (Redis, when configured, non-critical: `warn`); \
+         `fail` while starting or draining.",
+    )
+    .describe(
+        Probe::Startup,
+        "`pass` once the first PostgreSQL check has passed.",
+    )
+    .describe(
+        Probe::Full,
+        "Every check, plus the non-critical system checks and uptime. Details only with an \
+         admin token (or from loopback with `KEEL_HEALTH_DETAILS_LOOPBACK=true`).",
+    );
 
-fn health_op(summary: &str) -> Operation {
-    let json = || ContentBuilder::new().build();
-    let responses = ResponsesBuilder::new()
-        .response(
-            "200",
-            ResponseBuilder::new()
-                .description("Pass or warn")
-                .content("application/health+json", json()),
-        )
-        .response(
-            "503",
-            ResponseBuilder::new()
-                .description("Failing, or draining during shutdown")
-                .content("application/health+json", json()),
-        );
-    OperationBuilder::new()
-        .tag("operations")
-        .summary(Some(summary))
-        .responses(responses)
-        .build()
-}
-
-impl Modify for Operations {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            let ops = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for op in ops.into_iter().flatten() {
-                for (status, name) in [("429", "E429"), ("503", "E503")] {
-                    op.responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
-                }
-            }
-        }
-        let probes = [
-            ("/health/live", "Liveness: the process is serving (no I/O)"),
-            (
-                "/health/ready",
-                "Readiness: PostgreSQL (and Redis when configured) reachable",
-            ),
-            (
-                "/health/startup",
-                "Startup: the first PostgreSQL check has passed",
-            ),
-            ("/health", "Full report; details only with an admin token"),
-        ];
-        for (path, summary) in probes {
-            let item = PathItem::new(HttpMethod::Get, health_op(summary));
-            openapi.paths.paths.insert(path.to_owned(), item);
-        }
-    }
-}
+/// 429 (global per-IP limit; the probes are exempt) and 503 (connection cap, database or
+/// hashing queue full) wherever a route does not document them itself.
+const COMMON: CommonResponses = CommonResponses::new()
+    .on_every_operation(&[429, 503])
+    .except_paths_under(&["/health"]);
 
 /// The OpenAPI document as pretty JSON (what `/openapi.json` serves, and the snapshot test compares).
 pub fn openapi_json() -> String {
