@@ -72,7 +72,10 @@ fn common_statuses_on_every_operation_without_overriding() {
     let doc = document();
     let get = &doc["paths"]["/items/{id}"]["get"]["responses"];
     assert_eq!(get["429"]["$ref"], "#/components/responses/RateLimited");
-    assert_eq!(get["503"]["$ref"], "#/components/responses/ServiceUnavailable");
+    assert_eq!(
+        get["503"]["$ref"],
+        "#/components/responses/ServiceUnavailable"
+    );
     let post = &doc["paths"]["/items"]["post"]["responses"];
     assert_eq!(post["429"]["$ref"], "#/components/responses/RateLimited");
     assert_eq!(
@@ -86,11 +89,19 @@ fn headers_and_bodies_of_the_registered_responses() {
     let doc = document();
     let responses = &doc["components"]["responses"];
     let header = |name: &str, header: &str| responses[name]["headers"][header]["schema"].clone();
-    assert_eq!(header("Unauthenticated", "WWW-Authenticate")["type"], "string");
+    assert_eq!(
+        header("Unauthenticated", "WWW-Authenticate")["type"],
+        "string"
+    );
     assert_eq!(header("RateLimited", "Retry-After")["type"], "integer");
     assert_eq!(header("ServiceUnavailable", "Retry-After")["minimum"], 0);
     assert!(responses["NotFound"]["headers"].is_null());
-    for name in ["Unauthenticated", "NotFound", "ValidationFailed", "RateLimited"] {
+    for name in [
+        "Unauthenticated",
+        "NotFound",
+        "ValidationFailed",
+        "RateLimited",
+    ] {
         assert_eq!(
             responses[name]["content"]["application/json"]["schema"]["$ref"],
             "#/components/schemas/ErrorEnvelope",
@@ -104,5 +115,8 @@ fn the_document_round_trips() {
     let text = Api::openapi().to_json().unwrap_or_default();
     let back: utoipa::openapi::OpenApi = serde_json::from_str(&text).unwrap_or_default();
     assert_eq!(back.to_json().unwrap_or_default(), text);
-    assert!(back.components.is_some_and(|c| c.responses.contains_key("RateLimited")));
+    assert!(
+        back.components
+            .is_some_and(|c| c.responses.contains_key("RateLimited"))
+    );
 }
