@@ -22,6 +22,15 @@ pub type Db = keel_db_pool::Pool;
 /// A malformed `DATABASE_URL`, or a TLS setting it cannot honour (an unreadable
 /// `sslrootcert`, `sslmode=prefer` with a root certificate).
 pub fn pool(config: &Config) -> Result<Db, String> {
+    pool_config(config).and_then(|c| Db::new(c).map_err(|e| format!("DATABASE_URL: {e}")))
+}
+
+/// The pool's configuration (also the source of the role settings migrations write
+/// behind PgBouncer in transaction mode).
+///
+/// # Errors
+/// As [`pool`].
+pub fn pool_config(config: &Config) -> Result<keel_db_pool::Config, String> {
     let builder = keel_db_pool::Config::builder()
         .url(config.database_url())
         .name("users")
@@ -34,6 +43,5 @@ pub fn pool(config: &Config) -> Result<Db, String> {
         Some(n) => builder.max_size(n),
         None => builder,
     };
-    let pool = builder.build().and_then(Db::new);
-    pool.map_err(|e| format!("DATABASE_URL: {e}"))
+    builder.build().map_err(|e| format!("DATABASE_URL: {e}"))
 }

@@ -16,31 +16,6 @@ use crate::config::Config;
 /// How long a Redis rate-limit call may take before the local fallback answers.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(50);
 
-async fn limiter(
-    config: &Config,
-    redis: Option<&RedisConnection>,
-    name: &str,
-    spec: &str,
-    var: &str,
-) -> Result<Limiter, String> {
-    let quotas = Quota::parse_many(spec).map_err(|e| format!("{var}: {e}"))?;
-    match redis {
-        None => keel_ratelimit::KeyedLimiter::builder()
-            .quotas(quotas)
-            .build()
-            .map(Limiter::from)
-            .map_err(|e| format!("{var}: {e}")),
-        Some(conn) => RedisLimiter::builder()
-            .quotas(quotas)
-            .prefix(format!("{}:rl:{name}:", config.redis_prefix))
-            .timeout(REDIS_TIMEOUT)
-            .replicas(config.replicas)
-            .build(conn.clone())
-            .map(Limiter::from)
-            .map_err(|e| format!("{var} (Redis): {e}")),
-    }
-}
-
 /// The HTTP-level limits: who the client is, and the global per-IP layer.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -55,11 +30,22 @@ impl Limits {
     /// A message naming the variable whose quota or proxy list is malformed, or a Redis
     /// client that cannot be set up (an unreachable Redis is not an error: the limiters
     /// fall back to memory until it returns).
-    pub async fn new(config: &Config, redis: Option<&RedisConnection>) -> Result<Self, String> {
-        let global = match &config.rate_limit_global {
-            None => None,
-            Some(spec) => {
-                Some(limiter(config, redis, "global", spec, "KEEL_RATE_LIMIT_GLOBAL").await?)
+    pub fn new(config: &Config, redis: Option<&RedisConnection>) -> Result<Self, String> {
+        let var = "KEEL_RATE_LIMIT_GLOBAL";
+        let global = match (&config.rate_limit_global, redis) {
+            (None, _) => None,
+            (Some(spec), None) => {
+                Some(Limiter::memory_from_spec(spec).map_err(|e| format!("{var}: {e}"))?)
+            }
+            (Some(spec), Some(conn)) => {
+                let quotas = Quota::parse_many(spec).map_err(|e| format!("{var}: {e}"))?;
+                let limiter = RedisLimiter::builder()
+                    .quotas(quotas)
+                    .prefix(format!("{}:rl:global:", config.redis_prefix))
+                    .timeout(REDIS_TIMEOUT)
+                    .replicas(config.replicas)
+                    .build(conn.clone());
+                Some(limiter.map_err(|e| format!("{var} (Redis): {e}"))?.into())
             }
         };
         let client_ip = if config.trusted_proxies.is_empty() {

@@ -86,7 +86,7 @@ pub struct StackOptions {
 impl StackOptions {
     /// The options of a running service.
     pub fn from_state(state: &AppState) -> Self {
-        let config = state.config();
+        let config = &state.config;
         Self {
             cors_origins: config.cors_origins.clone(),
             hsts: config.hsts,

@@ -80,10 +80,7 @@ pub async fn all(config: &crate::Config) -> Result<(), String> {
 /// over the migration URL: directly, before PgBouncer opens server sessions (which
 /// keep the defaults they started with), so its user should be the service's role.
 async fn role_settings(config: &crate::Config, migrations: &Pool) -> Result<(), String> {
-    let service_pool = crate::db::pool(config)?;
-    let sql = service_pool.config().role_settings_sql();
-    service_pool.close();
-    let Some(sql) = sql else {
+    let Some(sql) = crate::db::pool_config(config)?.role_settings_sql() else {
         return Ok(());
     };
     let result = async { migrations.get().await?.batch_execute(&sql).await }.await;

@@ -31,9 +31,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let config = state.config();
+    let config = &state.config;
     let drain_delay = config.shutdown_delay;
-    let health = state.health().clone();
+    let health = state.health.clone();
     let stop = async move {
         shutdown.await;
         tracing::info!(
@@ -49,13 +49,13 @@ pub async fn serve(
         .security_headers(crate::middleware::security_headers(config.hsts))
         .with_graceful_shutdown(stop)
         .await?;
-    state.jobs().shutdown(config.shutdown_timeout).await;
-    state.pool().close();
+    state.jobs.shutdown(config.shutdown_timeout).await;
+    state.db.close();
     tracing::info!("shutdown complete");
     Ok(())
 }
 
 /// Spawns the metrics upkeep; the interval is short enough for histograms to stay bounded.
 pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
-    crate::telemetry::spawn_metrics_upkeep(state.metrics().clone(), Duration::from_secs(5))
+    crate::telemetry::spawn_metrics_upkeep(state.metrics.clone(), Duration::from_secs(5))
 }

@@ -80,14 +80,8 @@ impl AppState {
         })?;
         // One lazily made, reconnecting connection (a node or a cluster, TLS as configured)
         // for every limiter and the health check: a Redis down at startup is an outage.
-        let redis = match &config.redis {
-            Some(target) => Some(
-                target
-                    .connect_lazy(REDIS_WAIT)
-                    .map_err(|e| err(format!("Redis: {e}")))?,
-            ),
-            None => None,
-        };
+        let redis = config.redis.as_ref().map(|t| t.connect_lazy(REDIS_WAIT));
+        let redis = redis.transpose().map_err(|e| err(format!("Redis: {e}")))?;
         let auth = crate::auth::new(&config, &db, Arc::clone(&keyring), hasher, redis.as_ref())
             .map_err(err)?;
         let jobs = Jobs::new();
@@ -102,7 +96,7 @@ impl AppState {
         });
         Ok(Self {
             health: crate::health::build(&db, redis.as_ref()).map_err(err)?,
-            limits: Limits::new(&config, redis.as_ref()).await.map_err(err)?,
+            limits: Limits::new(&config, redis.as_ref()).map_err(err)?,
             metrics,
             config: Arc::new(config),
             users,
@@ -111,31 +105,6 @@ impl AppState {
             jobs,
             db,
         })
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// Background jobs.
-    pub fn jobs(&self) -> &Jobs {
-        &self.jobs
-    }
-
-    /// The Prometheus handle.
-    pub fn metrics(&self) -> &PrometheusHandle {
-        &self.metrics
-    }
-
-    /// The health registry.
-    pub fn health(&self) -> &Health {
-        &self.health
-    }
-
-    /// The pool.
-    pub fn pool(&self) -> &Db {
-        &self.db
     }
 
     /// The global per-IP rate-limit layer, unless disabled.

@@ -432,7 +432,7 @@ async fn graceful_shutdown_finishes_an_in_flight_request() {
         .await
         .expect("server stopped after draining")
         .unwrap();
-    assert!(t.state.health().is_draining());
+    assert!(t.state.health.is_draining());
     // The listener is closed.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }

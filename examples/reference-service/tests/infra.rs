@@ -91,7 +91,7 @@ async fn postgres_verify_full_connects_encrypted_and_a_wrong_ca_stops_startup() 
     .await
     .unwrap();
     assert_eq!(
-        t.state.pool().config().ssl_mode(),
+        t.state.db.config().ssl_mode(),
         keel_db_pool::SslMode::VerifyFull
     );
     // Migrations ran over TLS (spawn), and the service's use cases work over it.
@@ -101,7 +101,7 @@ async fn postgres_verify_full_connects_encrypted_and_a_wrong_ca_stops_startup() 
     // The pool's sessions are encrypted.
     let row = t
         .state
-        .pool()
+        .db
         .query_one(
             "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
             &[],
@@ -188,7 +188,7 @@ async fn rediss_with_a_private_ca_carries_the_limits_and_a_wrong_ca_is_refused()
     .unwrap();
 
     // The service's Redis (limiters, login policy, health check) is the TLS one.
-    let redis = t.state.config().redis.clone().unwrap();
+    let redis = t.state.config.redis.clone().unwrap();
     let mut conn = redis.connect(WAIT).await.unwrap();
     let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
     assert_eq!(pong, "PONG");
@@ -279,7 +279,7 @@ async fn a_redis_cluster_carries_a_limit_shared_by_two_instances() {
     })
     .await
     .unwrap();
-    assert!(a.state.config().redis.as_ref().unwrap().is_cluster());
+    assert!(a.state.config.redis.as_ref().unwrap().is_cluster());
 
     // One quota of 4 for both instances: 2 + 2 pass, then both refuse. In-memory
     // limits would let each pass 4.
@@ -303,7 +303,7 @@ async fn a_redis_cluster_carries_a_limit_shared_by_two_instances() {
     // The health check's connection: a cluster connection.
     let mut conn = b
         .state
-        .config()
+        .config
         .redis
         .as_ref()
         .unwrap()
@@ -383,7 +383,7 @@ async fn the_service_works_behind_pgbouncer_in_transaction_mode() {
     // Outside a transaction a statement gets the role's settings (written by migrate).
     let timeout: String = t
         .state
-        .pool()
+        .db
         .query_one("SHOW statement_timeout", &[])
         .await
         .unwrap()
