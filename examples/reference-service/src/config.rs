@@ -101,15 +101,6 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
-impl ConfigError {
-    /// Whether `DATABASE_URL` is missing (the usual first-run mistake: point at `cargo xtask run`).
-    pub fn database_url_missing(&self) -> bool {
-        self.problems
-            .iter()
-            .any(|p| p.starts_with("DATABASE_URL is not set"))
-    }
-}
-
 /// The shortest accepted JWT secret, in bytes (RFC 7518 §3.2: at least the hash size).
 pub const MIN_JWT_SECRET_LEN: usize = 32;
 

@@ -29,11 +29,6 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("reference-service: {e}");
-            if e.database_url_missing() {
-                eprintln!(
-                    "\nTo try it locally with throwaway PostgreSQL and Redis: cargo xtask run"
-                );
-            }
             return ExitCode::from(2);
         }
     };
