@@ -70,6 +70,13 @@ pub struct UserChanges {
     pub last_name: Option<String>,
     /// New phone token; `Some(None)` removes the phone.
     pub phone_encrypted: Option<Option<Vec<u8>>>,
+    /// New role.
+    pub role: Option<Role>,
+}
+
+/// The row a `query_opt` found, if any, mapped.
+fn mapped<T>(row: Option<Row>, map: fn(&Row) -> Result<T, Error>) -> Result<Option<T>, Error> {
+    row.map(|row| map(&row)).transpose()
 }
 
 /// The row as a [`UserRecord`] (columns as in [`COLUMNS`]).
@@ -123,11 +130,7 @@ pub async fn insert(db: &Db, u: &NewUser) -> Result<UserRecord, Error> {
 /// Pool and driver errors.
 pub async fn find_by_id(db: &Db, id: Uuid) -> Result<Option<UserRecord>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    db.query_opt(&sql, &[&id])
-        .await?
-        .as_ref()
-        .map(record)
-        .transpose()
+    mapped(db.query_opt(&sql, &[&id]).await?, record)
 }
 
 /// The user with this e-mail address, compared case-insensitively.
@@ -136,11 +139,7 @@ pub async fn find_by_id(db: &Db, id: Uuid) -> Result<Option<UserRecord>, Error> 
 /// Pool and driver errors.
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRecord>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE lower(email) = lower($1)");
-    db.query_opt(&sql, &[&email])
-        .await?
-        .as_ref()
-        .map(record)
-        .transpose()
+    mapped(db.query_opt(&sql, &[&email]).await?, record)
 }
 
 /// The user with this e-mail address (compared case-insensitively) and its password hash.
@@ -149,11 +148,7 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRecord>, E
 /// Pool and driver errors.
 pub async fn credentials_by_email(db: &Db, email: &str) -> Result<Option<Credentials>, Error> {
     let sql = format!("SELECT {COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)");
-    db.query_opt(&sql, &[&email])
-        .await?
-        .as_ref()
-        .map(credentials)
-        .transpose()
+    mapped(db.query_opt(&sql, &[&email]).await?, credentials)
 }
 
 /// The user with this id and its password hash.
@@ -162,11 +157,7 @@ pub async fn credentials_by_email(db: &Db, email: &str) -> Result<Option<Credent
 /// Pool and driver errors.
 pub async fn credentials_by_id(db: &Db, id: Uuid) -> Result<Option<Credentials>, Error> {
     let sql = format!("SELECT {COLUMNS}, password_hash FROM users WHERE id = $1");
-    db.query_opt(&sql, &[&id])
-        .await?
-        .as_ref()
-        .map(credentials)
-        .transpose()
+    mapped(db.query_opt(&sql, &[&id]).await?, credentials)
 }
 
 /// One page of users, oldest first, and the total count (one connection, two queries).
@@ -185,33 +176,43 @@ pub async fn list(db: &Db, limit: i64, offset: i64) -> Result<(Vec<UserRecord>, 
     Ok((users, u64::try_from(total).unwrap_or(0)))
 }
 
-/// Applies `changes` and returns the updated row, or `None` when the user does not exist.
+/// Applies `changes` in one statement and returns the updated row with the role it had
+/// before (to tell a role change), or `None` when the user does not exist.
 ///
 /// # Errors
 /// Pool and driver errors.
-pub async fn update(db: &Db, id: Uuid, changes: &UserChanges) -> Result<Option<UserRecord>, Error> {
+pub async fn update(
+    db: &Db,
+    id: Uuid,
+    changes: &UserChanges,
+) -> Result<Option<(UserRecord, Role)>, Error> {
     let set_phone = changes.phone_encrypted.is_some();
     let phone = changes.phone_encrypted.as_ref().and_then(Option::as_ref);
+    let role = changes.role.map(Role::as_str);
+    // The CTE locks the row and reads the role it had; `RETURNING` sees the new values.
     let sql = format!(
-        "UPDATE users SET \
+        "WITH previous AS (SELECT role AS previous_role FROM users WHERE id = $1 FOR UPDATE) \
+         UPDATE users SET \
            first_name = COALESCE($2, first_name), \
            last_name = COALESCE($3, last_name), \
            phone_encrypted = CASE WHEN $4 THEN $5 ELSE phone_encrypted END, \
+           role = COALESCE($6, role), \
            updated_at = now() \
-         WHERE id = $1 RETURNING {COLUMNS}"
+         FROM previous WHERE id = $1 RETURNING {COLUMNS}, previous_role"
     );
-    let params: [&(dyn ToSql + Sync); 5] = [
+    let params: [&(dyn ToSql + Sync); 6] = [
         &id,
         &changes.first_name,
         &changes.last_name,
         &set_phone,
         &phone,
+        &role,
     ];
-    db.query_opt(&sql, &params)
-        .await?
-        .as_ref()
-        .map(record)
-        .transpose()
+    let with_previous = |row: &Row| -> Result<(UserRecord, Role), Error> {
+        let previous: String = row.try_get("previous_role")?;
+        Ok((record(row)?, Role::parse(&previous).unwrap_or(Role::User)))
+    };
+    mapped(db.query_opt(&sql, &params).await?, with_previous)
 }
 
 /// Replaces the password hash (rehash on login, password change, `create-admin`).

@@ -225,6 +225,46 @@ async fn whole_flow_signup_login_me_admin_list_patch_cache_delete() {
 }
 
 #[tokio::test]
+async fn a_role_change_applies_with_the_profile_change_and_only_a_real_change_revokes() {
+    let Some(t) = app_with_test_routes().await else {
+        return;
+    };
+    let (_, admin) = t.admin(&email("roles-admin")).await;
+    let (id, token) = t.user(&email("roles-user")).await;
+    let path = format!("/api/v1/users/{id}");
+    let me = |token: &str| {
+        let t = &t;
+        let token = token.to_owned();
+        async move {
+            t.call(Method::GET, "/api/v1/users/me", Some(&token), None)
+                .await
+                .status
+        }
+    };
+    // The role it already has: nothing changes, the user's token stays valid (the revoking
+    // replica drops its revocation cache at once, so this is not a timing question).
+    let same = json!({"role": "user"});
+    let p = t.call(Method::PATCH, &path, Some(&admin), Some(same)).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert_eq!(me(&token).await, StatusCode::OK);
+    // A name and a promotion in one request: both stored (one statement), old tokens revoked.
+    let both = json!({"first_name": "grace", "role": "admin"});
+    let p = t.call(Method::PATCH, &path, Some(&admin), Some(both)).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert_eq!(p.body["data"]["first_name"], json!("Grace"));
+    assert_eq!(p.body["data"]["role"], json!("admin"));
+    let stored = t.call(Method::GET, &path, Some(&admin), None).await;
+    assert_eq!(
+        stored.body["data"]["role"],
+        json!("admin"),
+        "{}",
+        stored.body
+    );
+    assert_eq!(stored.body["data"]["first_name"], json!("Grace"));
+    assert_eq!(me(&token).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn every_error_row_has_status_code_and_security_headers() {
     let Some(t) = app_with_test_routes().await else {
         return;

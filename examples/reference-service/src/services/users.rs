@@ -157,12 +157,11 @@ impl Users {
             first_name: changes.first_name,
             last_name: changes.last_name,
             phone_encrypted,
+            role: changes.role,
         };
-        let record = repository::update(&self.c.db, id, &db_changes).await?;
-        let mut record = record.ok_or_else(not_found)?;
-        if let Some(role) = changes.role.filter(|r| *r != record.role) {
-            repository::set_role(&self.c.db, id, role).await?;
-            record.role = role;
+        let updated = repository::update(&self.c.db, id, &db_changes).await?;
+        let (record, previous_role) = updated.ok_or_else(not_found)?;
+        if record.role != previous_role {
             // A demotion must not wait for the old tokens to expire.
             self.revoke_everything(id).await?;
         }
