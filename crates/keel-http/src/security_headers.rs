@@ -1,12 +1,15 @@
 //! Security headers on every response: a prebuilt [`SecurityHeaders`] set, inserted in
 //! one pass where the response does not already carry the header.
 //!
-//! The defaults ([`DEFAULTS`]) suit a JSON API: `X-Content-Type-Options: nosniff`,
-//! `X-Frame-Options: DENY`, `Referrer-Policy: strict-origin-when-cross-origin`, a
-//! `Permissions-Policy` that denies the powerful features, and a
-//! `Content-Security-Policy` that lets a response load nothing ([`API_CSP`]).
-//! `Strict-Transport-Security` is opt-in ([`SecurityHeaders::with_hsts`]): it is only
-//! right once every client reaches the service over HTTPS.
+//! The defaults ([`DEFAULTS`]) are the headers OWASP's REST Security Cheat Sheet asks of
+//! **every API response**: `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and
+//! a `Content-Security-Policy` that lets a response load nothing and be framed by nobody
+//! ([`API_CSP`]). The headers that only matter once a browser renders a response as a
+//! document (`Referrer-Policy`, `Permissions-Policy`, the HTML directives of a CSP) are in
+//! [`SecurityHeaders::html`], for the few routes that serve HTML: on a JSON body they do
+//! nothing but add ~200 bytes to every response. `Strict-Transport-Security` is opt-in
+//! ([`SecurityHeaders::with_hsts`]): it is only right once every client reaches the
+//! service over HTTPS.
 //!
 //! A handler that needs another value (an HTML page with its own CSP) sets the header
 //! itself; the layer never overrides one that is present.
@@ -44,24 +47,42 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-/// `Content-Security-Policy` of API responses: JSON never needs to load anything.
-pub const API_CSP: &str =
+/// `Content-Security-Policy` of API responses: JSON never needs to load anything
+/// (`default-src 'none'`) and is never framed (`frame-ancestors 'none'`, OWASP's
+/// anti-clickjacking directive for APIs). The document-only directives (`base-uri`,
+/// `form-action`) are in [`HTML_CSP`].
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// `Content-Security-Policy` of [`SecurityHeaders::html`]: [`API_CSP`] plus the directives
+/// that do not fall back to `default-src` and only matter in a rendered document.
+pub const HTML_CSP: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// `Strict-Transport-Security` of [`SecurityHeaders::with_hsts`]: two years, subdomains
 /// included (the value the HSTS preload list asks for, without `preload`).
 pub const HSTS: &str = "max-age=63072000; includeSubDomains";
 
-/// The headers of [`SecurityHeaders::api`] (name, value).
-pub const DEFAULTS: [(&str, &str); 5] = [
+/// The headers of [`SecurityHeaders::api`] (name, value): what OWASP's REST Security
+/// Cheat Sheet lists for every API response (`Content-Type`, `Cache-Control` and HSTS
+/// aside, which depend on the response and the deployment).
+pub const DEFAULTS: [(&str, &str); 3] = [
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
-    ("referrer-policy", "strict-origin-when-cross-origin"),
+    ("content-security-policy", API_CSP),
+];
+
+/// The headers of [`SecurityHeaders::html`] (name, value): for responses a browser
+/// renders as a document (an HTML page, API docs). A page that loads its own scripts
+/// replaces the CSP with [`SecurityHeaders::with`].
+pub const HTML_DEFAULTS: [(&str, &str); 5] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
     (
         "permissions-policy",
         "accelerometer=(), camera=(), geolocation=(), gyroscope=(), microphone=(), payment=(), usb=()",
     ),
-    ("content-security-policy", API_CSP),
+    ("content-security-policy", HTML_CSP),
 ];
 
 /// A set of response headers, built once and shared by every response (cloning the set
@@ -73,11 +94,11 @@ pub const DEFAULTS: [(&str, &str); 5] = [
 ///
 /// let set = SecurityHeaders::api()
 ///     .with(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"))
-///     .without(&header::REFERRER_POLICY);
+///     .without(&header::CONTENT_SECURITY_POLICY);
 /// let mut headers = HeaderMap::new();
 /// set.apply(&mut headers);
 /// assert_eq!(headers[header::X_FRAME_OPTIONS], "SAMEORIGIN");
-/// assert!(!headers.contains_key(header::REFERRER_POLICY));
+/// assert!(!headers.contains_key(header::CONTENT_SECURITY_POLICY));
 /// ```
 #[derive(Debug, Clone)]
 pub struct SecurityHeaders {
@@ -93,8 +114,21 @@ impl Default for SecurityHeaders {
 impl SecurityHeaders {
     /// The [`DEFAULTS`] for a JSON API.
     pub fn api() -> Self {
-        DEFAULTS
-            .iter()
+        Self::from_static(&DEFAULTS)
+    }
+
+    /// The [`HTML_DEFAULTS`] for responses rendered as a document (HTML pages).
+    ///
+    /// ```
+    /// use keel_http::security_headers::SecurityHeaders;
+    /// assert_eq!(SecurityHeaders::html().len(), 5);
+    /// ```
+    pub fn html() -> Self {
+        Self::from_static(&HTML_DEFAULTS)
+    }
+
+    fn from_static(set: &[(&'static str, &'static str)]) -> Self {
+        set.iter()
             .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
             .collect::<Vec<_>>()
             .into()
@@ -269,9 +303,10 @@ mod tests {
         );
         SecurityHeaders::api().apply(&mut h);
         assert_eq!(h[header::CONTENT_SECURITY_POLICY], "default-src 'self'");
-        for (name, value) in &DEFAULTS[..4] {
+        for (name, value) in &DEFAULTS[..2] {
             assert_eq!(h[*name], *value);
         }
+        assert!(!h.contains_key(header::REFERRER_POLICY));
         assert!(!h.contains_key(header::STRICT_TRANSPORT_SECURITY));
     }
 
@@ -282,6 +317,12 @@ mod tests {
             .with_hsts()
             .without(&header::X_FRAME_OPTIONS);
         assert_eq!(set.len(), DEFAULTS.len());
+        let html = SecurityHeaders::html();
+        assert!(html.iter().any(|(n, _)| n == "permissions-policy"));
+        assert!(
+            html.iter()
+                .any(|(n, v)| n == header::CONTENT_SECURITY_POLICY && v == HTML_CSP)
+        );
         assert!(set.iter().all(|(n, _)| n != header::X_FRAME_OPTIONS));
         assert!(SecurityHeaders::none().is_empty());
     }

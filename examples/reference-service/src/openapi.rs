@@ -13,7 +13,6 @@ use keel_envelope::Envelope;
 use keel_envelope::openapi::CommonResponses;
 use keel_health::Probe;
 use keel_health::openapi::HealthPaths;
-use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
@@ -120,11 +119,14 @@ pub fn openapi_json() -> String {
     ApiDoc::openapi().to_pretty_json().unwrap_or_default()
 }
 
-/// `/docs` (Swagger UI) and `/openapi.json`, with a CSP that lets the UI run.
+/// `/docs` (Swagger UI) and `/openapi.json`, with keel-http's headers for HTML pages
+/// (`Referrer-Policy`, `Permissions-Policy`, which the API set leaves out) and a CSP that
+/// lets the UI run.
 pub fn docs_router() -> Router {
     let ui = SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi());
-    Router::from(ui).layer(SetResponseHeaderLayer::overriding(
+    let headers = keel_http::SecurityHeaders::html().with(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(crate::middleware::DOCS_CSP),
-    ))
+    );
+    Router::from(ui).layer(keel_http::SetSecurityHeadersLayer::new(headers))
 }
