@@ -23,28 +23,29 @@
 //! ```
 
 mod batched;
+mod format;
 
 pub use batched::{
     BatchedWriter, BatchedWriterBuilder, DEFAULT_INTERVAL, DEFAULT_LIMIT, WorkerGuard,
 };
+pub use format::{JsonFormat, JsonSpanFields};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::format::{Format, Json, JsonFields};
 use tracing_subscriber::fmt::{MakeWriter, SubscriberBuilder};
 
 /// A subscriber builder writing one JSON object per event to `writer`, filtered by
-/// `filter`, with the current span's fields (`span`) and without the span list.
+/// `filter`: [`JsonFormat`] (the shape of tracing-subscriber's `json()` with the current
+/// span's fields as `span` and without the span list, written without serde_json).
 pub fn json_subscriber<W>(
     writer: W,
     filter: EnvFilter,
-) -> SubscriberBuilder<JsonFields, Format<Json>, EnvFilter, W>
+) -> SubscriberBuilder<JsonSpanFields, JsonFormat, EnvFilter, W>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     tracing_subscriber::fmt()
-        .json()
         .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(false)
+        .fmt_fields(JsonSpanFields)
+        .event_format(JsonFormat)
         .with_writer(writer)
 }
 
