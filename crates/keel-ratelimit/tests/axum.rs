@@ -154,6 +154,34 @@ async fn exempt_shadow_and_missing_keys() {
     }
     assert_eq!(limiter.stats().allowed, 0);
 
+    // The built-in path rule: `/health` and below pass uncounted, the rest is limited.
+    let by_path = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .route("/health", get(|| async { "healthy" }))
+        .route("/health/live", get(|| async { "live" }))
+        .route("/healthz", get(|| async { "not exempt" }))
+        .layer(
+            RateLimitLayer::new(limiter.clone(), KeyExtractor::peer_ip())
+                .exempt_path_prefix("/health"),
+        );
+    for _ in 0..5 {
+        for path in ["/health", "/health/live"] {
+            let (s, h, _) = send(&by_path, req(path, peer, &[])).await;
+            assert_eq!(s, StatusCode::OK, "{path}");
+            assert!(h.get("ratelimit").is_none(), "{path}: exempt, no headers");
+        }
+    }
+    assert_eq!(limiter.stats().allowed, 0);
+    assert_eq!(
+        send(&by_path, req("/healthz", peer, &[])).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&by_path, req("/", peer, &[])).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let limiter = memory(Quota::per_minute(1), &clock);
+
     let shadow = app(RateLimitLayer::new(limiter.clone(), KeyExtractor::peer_ip()).shadow(true));
     for _ in 0..5 {
         let (s, h, _) = send(&shadow, req("/", peer, &[])).await;

@@ -70,8 +70,7 @@ impl Limits {
     /// The global per-IP layer (health probes exempt), unless disabled.
     pub fn global_layer(&self) -> Option<RateLimitLayer> {
         self.global.as_ref().map(|l| {
-            RateLimitLayer::new(l.clone(), self.client_ip.clone())
-                .exempt(|parts| parts.uri.path().starts_with("/health"))
+            RateLimitLayer::new(l.clone(), self.client_ip.clone()).exempt_path_prefix("/health")
         })
     }
 }

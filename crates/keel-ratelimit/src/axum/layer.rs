@@ -45,6 +45,8 @@ struct Config {
     cost: Option<PartsFn<u32>>,
     select: Option<PartsFn<Option<Limiter>>>,
     exempt: Option<PartsFn<bool>>,
+    /// Path prefixes (segment-aligned, no trailing `/`) whose requests pass uncounted.
+    exempt_paths: Vec<Box<str>>,
     shadow: bool,
     style: HeaderStyle,
     on_success: bool,
@@ -64,6 +66,7 @@ impl fmt::Debug for Config {
             .field("cost", &self.cost.is_some())
             .field("limiter_for", &self.select.is_some())
             .field("exempt", &self.exempt.is_some())
+            .field("exempt_paths", &self.exempt_paths)
             .field("shadow", &self.shadow)
             .field("style", &self.style)
             .field("headers_on_success", &self.on_success)
@@ -116,6 +119,7 @@ impl RateLimitLayer {
                 cost: None,
                 select: None,
                 exempt: None,
+                exempt_paths: Vec::new(),
                 shadow: false,
                 style: HeaderStyle::default(),
                 on_success: true,
@@ -182,6 +186,30 @@ impl RateLimitLayer {
         F: Fn(&Parts) -> bool + Send + Sync + 'static,
     {
         Arc::make_mut(&mut self.config).exempt = Some(Arc::new(exempt));
+        self
+    }
+
+    /// Requests whose path is `prefix` or lies below it (`/health` exempts `/health` and
+    /// `/health/live`, not `/healthz` or `/health-report`) pass without being counted.
+    /// Can be called several times; a trailing `/` is ignored, so `/` exempts every path.
+    ///
+    /// Prefer it to [`exempt`](Self::exempt) for path rules: a closure needs the request
+    /// split into [`Parts`] (and put back together) on every request, while a path prefix
+    /// is checked on the request as it is, and keeps the layer's allocation-free fast path
+    /// for every other request.
+    ///
+    /// ```
+    /// # use keel_ratelimit::{Limiter, axum::{KeyExtractor, RateLimitLayer}};
+    /// let layer = RateLimitLayer::new(Limiter::memory_from_spec("100/minute")?, KeyExtractor::peer_ip())
+    ///     .exempt_path_prefix("/health")
+    ///     .exempt_path_prefix("/metrics");
+    /// # Ok::<(), keel_ratelimit::Error>(())
+    /// ```
+    pub fn exempt_path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        let prefix: String = prefix.into();
+        Arc::make_mut(&mut self.config)
+            .exempt_paths
+            .push(prefix.trim_end_matches('/').into());
         self
     }
 
@@ -350,6 +378,15 @@ impl Config {
 }
 
 impl Config {
+    /// Whether `path` is one of the [`exempt_path_prefix`](RateLimitLayer::exempt_path_prefix)
+    /// prefixes or below one (segment-aligned).
+    fn exempt_path(&self, path: &str) -> bool {
+        self.exempt_paths.iter().any(|p| {
+            path.strip_prefix(&**p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    }
+
     /// Whether a request can be keyed and counted without splitting it into [`Parts`]:
     /// no closure over `Parts` (exemption, cost, limiter choice, key) is configured.
     fn borrows_request(&self) -> bool {
@@ -402,6 +439,9 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        if self.config.exempt_path(req.uri().path()) {
+            return ResponseFuture::inner(self.inner.call(req), None);
+        }
         let memory = if self.config.borrows_request() {
             self.config.limiter.as_keyed()
         } else {
@@ -559,5 +599,41 @@ where
             },
             StateProj::Boxed { future } => future.as_mut().poll(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(prefixes: &[&str], path: &str, exempt: bool) {
+        let limiter = Limiter::memory_from_spec("1/second").expect("quota");
+        let mut layer = RateLimitLayer::new(limiter, KeyExtractor::peer_ip());
+        for p in prefixes {
+            layer = layer.exempt_path_prefix(*p);
+        }
+        assert_eq!(
+            layer.config.exempt_path(path),
+            exempt,
+            "{prefixes:?} {path}"
+        );
+        // A path rule keeps the borrowed-request fast path; a closure does not.
+        assert!(layer.config.borrows_request());
+        assert!(!layer.exempt(|_| false).config.borrows_request());
+    }
+
+    #[test]
+    fn exempt_path_prefixes_are_segment_aligned() {
+        check(&["/health"], "/health", true);
+        check(&["/health"], "/health/live", true);
+        check(&["/health/"], "/health/live", true);
+        check(&["/health/"], "/health", true);
+        check(&["/health"], "/healthz", false);
+        check(&["/health"], "/health-report", false);
+        check(&["/health"], "/api/health", false);
+        check(&["/health"], "/", false);
+        check(&["/metrics", "/health"], "/health/ready", true);
+        check(&["/"], "/anything", true);
+        check(&[], "/health", false);
     }
 }
