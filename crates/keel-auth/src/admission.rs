@@ -8,7 +8,10 @@
 //!
 //! [`PasswordAdmission`] puts admission control in front of it:
 //!
-//! - at most [`concurrency`](PasswordAdmissionBuilder::concurrency) hashes run at once, and
+//! - at most [`concurrency`](PasswordAdmissionBuilder::concurrency) hashes run at once —
+//!   with [`PasswordAdmission::new`] **one fewer than the machine's cores**
+//!   ([`default_concurrency`]), so a login flood never takes every core from the async
+//!   workers that answer health probes and cheap requests — and
 //!   at most [`signup_concurrency`](PasswordAdmissionBuilder::signup_concurrency) of them
 //!   hash new passwords ([`HashPurpose::Signup`]) — the rest of the slots are **reserved
 //!   for logins**, whatever the signup load;
@@ -66,6 +69,40 @@ const DEFAULT_SIGNUP_QUEUE: usize = 8;
 const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(5);
 /// Default `Retry-After` of an [`Error::Overloaded`].
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The default number of concurrent hashes over a hasher bounded to `hasher_max`, on a
+/// machine with `cores` cores: `hasher_max`, but at most `cores - 1` (at least 1).
+///
+/// Argon2id keeps a core busy for its whole run (~25 ms at OWASP parameters). With as
+/// many hashes as cores, a login flood leaves the Tokio workers no core of their own: on
+/// a 2-core machine a liveness probe's p99 rose from ~5 ms to 10–20 ms under login
+/// saturation. One core fewer costs a share of peak login throughput and keeps the rest
+/// of the service responsive. [`PasswordAdmission::new`] uses it; with the builder, set
+/// [`PasswordAdmissionBuilder::concurrency`] (up to the hasher's bound).
+///
+/// ```
+/// use keel_auth::admission::default_concurrency;
+/// assert_eq!(default_concurrency(2, 2), 1);
+/// assert_eq!(default_concurrency(8, 8), 7);
+/// assert_eq!(default_concurrency(2, 8), 2);
+/// assert_eq!(default_concurrency(4, 1), 1);
+/// ```
+#[must_use]
+pub const fn default_concurrency(hasher_max: usize, cores: usize) -> usize {
+    let reserve_one = cores.saturating_sub(1);
+    let n = if hasher_max < reserve_one {
+        hasher_max
+    } else {
+        reserve_one
+    };
+    if n == 0 { 1 } else { n }
+}
+
+/// [`default_concurrency`] on this machine.
+fn machine_default(hasher_max: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    default_concurrency(hasher_max, cores)
+}
 
 /// What a password hash is for: decides which slots and which queue it may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,7 +184,9 @@ pub struct PasswordAdmissionBuilder {
 
 impl PasswordAdmissionBuilder {
     /// How many hashes may run at once (default and maximum: the hasher's own
-    /// [`max_concurrency`](AsyncPasswordHasher::max_concurrency), normally the core count).
+    /// [`max_concurrency`](AsyncPasswordHasher::max_concurrency), normally the core count;
+    /// [`PasswordAdmission::new`] takes [`default_concurrency`], one fewer than the cores,
+    /// and `.concurrency(default_concurrency(max, cores))` does the same here).
     /// A larger value would let the hasher's unprioritised queue decide the order again,
     /// so [`build`](Self::build) rejects it.
     pub fn concurrency(mut self, n: usize) -> Self {
@@ -294,17 +333,20 @@ impl fmt::Debug for PasswordAdmission {
 }
 
 impl PasswordAdmission {
-    /// An admission with the default bounds over `hasher`.
+    /// An admission with the default bounds over `hasher`: [`default_concurrency`] hashes
+    /// at once (one fewer than the cores), half of them at most for signups.
     ///
     /// ```
-    /// use keel_auth::admission::PasswordAdmission;
+    /// use keel_auth::admission::{PasswordAdmission, default_concurrency};
     /// use keel_crypto::{AsyncPasswordHasher, PasswordHasher};
     /// let a = PasswordAdmission::new(AsyncPasswordHasher::with_max_concurrency(PasswordHasher::new(), 4));
-    /// assert_eq!((a.concurrency(), a.signup_concurrency()), (4, 2));
+    /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// assert_eq!(a.concurrency(), default_concurrency(4, cores));
+    /// assert_eq!(a.signup_concurrency(), (a.concurrency() / 2).max(1));
     /// ```
     #[must_use]
     pub fn new(hasher: AsyncPasswordHasher) -> Self {
-        let total = hasher.max_concurrency().max(1);
+        let total = machine_default(hasher.max_concurrency().max(1));
         Self {
             inner: Arc::new(Inner {
                 hasher,
@@ -857,6 +899,22 @@ mod tests {
         let _ = granted.await;
         assert_eq!(next.await.unwrap().unwrap(), HashPurpose::Login);
         check(&a, 0, 0, 0, 0);
+    }
+
+    #[test]
+    fn new_leaves_a_core_to_the_async_workers() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        for max in [1, 2, 4, 64] {
+            let h = AsyncPasswordHasher::with_max_concurrency(PasswordHasher::new(), max);
+            let a = PasswordAdmission::new(h);
+            assert_eq!(a.concurrency(), default_concurrency(max, cores), "{max}");
+            assert!(a.concurrency() >= 1 && a.concurrency() <= max);
+            assert!(
+                cores == 1 || a.concurrency() < cores,
+                "{max} on {cores} cores"
+            );
+            assert_eq!(a.signup_concurrency(), (a.concurrency() / 2).max(1));
+        }
     }
 
     #[test]
