@@ -63,9 +63,7 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, docs = %format!("http://{addr}/docs"), "listening");
-    let upkeep = server::spawn_background(&state);
     let result = server::serve(listener, app, state, keel_http::shutdown_signal()).await;
-    upkeep.abort();
     result.map_err(|e| e.to_string())
 }
 

@@ -14,7 +14,6 @@
 //! background jobs finish (same bound), the pool closes.
 
 use std::future::Future;
-use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -53,9 +52,4 @@ pub async fn serve(
     state.db.close();
     tracing::info!("shutdown complete");
     Ok(())
-}
-
-/// Spawns the metrics upkeep; the interval is short enough for histograms to stay bounded.
-pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
-    crate::telemetry::spawn_metrics_upkeep(state.metrics.clone(), Duration::from_secs(5))
 }

@@ -31,10 +31,15 @@ pub fn init_tracing(format: LogFormat) -> json_log::WorkerGuard {
     guard
 }
 
-/// The process-wide Prometheus recorder, installed on first use.
+/// How often the recorder's upkeep (histogram draining) runs: often enough for histograms
+/// to stay bounded.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The process-wide Prometheus recorder, installed on first use, with its upkeep on one
+/// thread of its own (as the exporter's own `install` does).
 ///
 /// The `metrics` facade has one global recorder per process, so every service instance
-/// in a process (tests run two) shares it.
+/// in a process (tests run two, each on its own runtime) shares it.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -48,23 +53,19 @@ pub fn metrics_handle() -> PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics shows only this service's own");
             }
+            let upkeep = handle.clone();
+            let thread = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                });
+            if let Err(e) = thread {
+                tracing::warn!(error = %e, "no metrics upkeep thread: histograms grow until scraped");
+            }
             describe_metrics();
             metrics::describe_counter!("background_jobs_total", "Background jobs started, by kind");
             handle
         })
         .clone()
-}
-
-/// Runs the recorder's upkeep (histogram draining) every `every` until the runtime stops.
-pub fn spawn_metrics_upkeep(
-    handle: PrometheusHandle,
-    every: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            handle.run_upkeep();
-        }
-    })
 }
