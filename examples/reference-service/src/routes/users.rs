@@ -9,7 +9,7 @@ use keel_errors::ApiError;
 use uuid::Uuid;
 
 use crate::domain::{Caller, User};
-use crate::openapi::{E401, E422, E503, Error};
+use crate::openapi::{E401, E422, Error};
 use crate::services::{ProfileChanges, UserPage, Users};
 
 /// The caller's account.
@@ -21,7 +21,6 @@ use crate::services::{ProfileChanges, UserPage, Users};
     responses(
         (status = 200, description = "The caller", body = crate::openapi::UserBody),
         (status = 401, response = E401),
-        (status = 503, response = E503),
     )
 )]
 pub async fn me(State(users): State<Users>, caller: Caller) -> Result<Envelope<User>, ApiError> {
@@ -42,7 +41,6 @@ pub async fn me(State(users): State<Users>, caller: Caller) -> Result<Envelope<U
         (status = 403, response = Error),
         (status = 404, response = Error),
         (status = 422, response = E422),
-        (status = 503, response = E503),
     )
 )]
 pub async fn get(
@@ -66,7 +64,6 @@ pub async fn get(
         (status = 401, response = E401),
         (status = 403, response = Error),
         (status = 422, response = E422),
-        (status = 503, response = E503),
     )
 )]
 pub async fn list(
@@ -94,7 +91,6 @@ pub async fn list(
         (status = 404, response = Error),
         (status = 415, response = Error),
         (status = 422, response = E422),
-        (status = 503, response = E503),
     )
 )]
 pub async fn update(
@@ -120,7 +116,6 @@ pub async fn update(
         (status = 403, response = Error),
         (status = 404, response = Error),
         (status = 422, response = E422),
-        (status = 503, response = E503),
     )
 )]
 pub async fn delete(
