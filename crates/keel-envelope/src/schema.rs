@@ -18,7 +18,9 @@
 use std::borrow::Cow;
 
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type,
+};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::{Envelope, ErrorBody, ErrorEnvelope, FieldError, MAX_REQUEST_ID_LEN, Meta, Pagination};
@@ -94,7 +96,8 @@ impl PartialSchema for Meta {
                 string("The `X-Request-Id` answered.").max_length(Some(MAX_REQUEST_ID_LEN)),
             )
             .property("pagination", reference::<Pagination>())
-            .additional_properties(Some(Schema::Object(ObjectBuilder::new().build())))
+            // `with_extra` members hold any JSON value, not only objects.
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
             .into()
     }
 }
@@ -236,6 +239,15 @@ mod tests {
         for n in ["ErrorBody", "Meta", "FieldError", "Pagination"] {
             assert!(names.contains(&n), "{n} in {names:?}");
         }
+    }
+
+    #[test]
+    fn meta_extension_members_may_be_any_value() {
+        // `with_extra("api_version", "2024-01")` writes a string.
+        let meta = serde_json::to_value(Meta::default().with_extra("api_version", "2024-01"))
+            .unwrap_or_default();
+        assert!(meta["api_version"].is_string());
+        assert_eq!(json(Meta::schema())["additionalProperties"], true);
     }
 
     #[test]

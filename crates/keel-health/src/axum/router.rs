@@ -64,6 +64,24 @@ impl HealthRouter {
         self
     }
 
+    /// The OpenAPI description of the paths this router serves (the Kubernetes paths
+    /// included when on), to tag, describe and merge into the application's document.
+    ///
+    /// ```
+    /// use keel_health::{Health, axum::HealthRouter};
+    ///
+    /// let router = HealthRouter::new(Health::builder().build()?).kubernetes_paths(true);
+    /// let doc = router.openapi_paths().tag("operations").openapi();
+    /// assert!(doc.paths.paths.contains_key("/readyz"));
+    /// # Ok::<(), keel_health::Error>(())
+    /// ```
+    #[cfg(feature = "utoipa")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+    #[must_use]
+    pub const fn openapi_paths(&self) -> crate::openapi::HealthPaths {
+        crate::openapi::HealthPaths::new().kubernetes_paths(self.kubernetes_paths)
+    }
+
     /// The router; merge it into the application's (`Router::merge`) or nest it.
     pub fn into_router<S>(self) -> Router<S>
     where
