@@ -90,8 +90,9 @@ impl CommonResponses {
         self
     }
 
-    /// Leaves the operations of paths starting with one of `prefixes` alone (e.g. probes
-    /// mounted outside the rate limiter). They still get their references registered.
+    /// Leaves the operations of paths at or below one of `prefixes` alone, at segment
+    /// boundaries (`/health` covers `/health` and `/health/live`, not `/healthz`): e.g.
+    /// probes the rate limiter exempts. They still get their references registered.
     ///
     /// ```
     /// use keel_envelope::openapi::CommonResponses;
@@ -129,6 +130,13 @@ impl CommonResponses {
     }
 }
 
+/// `path` is `prefix` or below it, at a segment boundary (`/health` covers `/health/live`,
+/// not `/healthz`), as keel-ratelimit's `exempt_path_prefix` matches.
+fn is_under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'))
+}
+
 /// Every operation of a path item.
 fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
     [
@@ -158,7 +166,7 @@ impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut OpenApi) {
         let mut referenced: Vec<String> = Vec::new();
         for (path, item) in &mut openapi.paths.paths {
-            let skip = self.except.iter().any(|p| path.starts_with(p));
+            let skip = self.except.iter().any(|prefix| is_under(path, prefix));
             for operation in operations(item) {
                 if !skip {
                     self.add_missing(operation);
@@ -268,6 +276,19 @@ mod tests {
         assert!(j["paths"]["/a"]["get"]["responses"]["99"].is_null());
         assert!(j["paths"]["/health"]["get"]["responses"]["418"].is_null());
         assert!(j["components"]["responses"]["ErrorResponse"].is_object());
+    }
+
+    #[test]
+    fn prefixes_match_at_segment_boundaries() {
+        for (path, prefix, expected) in [
+            ("/health", "/health", true),
+            ("/health/live", "/health", true),
+            ("/healthz", "/health", false),
+            ("/api/v1/x", "/api/", true),
+            ("/ap", "/api", false),
+        ] {
+            assert_eq!(is_under(path, prefix), expected, "{path} under {prefix}");
+        }
     }
 
     #[test]
