@@ -17,6 +17,9 @@ pub mod serve;
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub mod telemetry;
+#[cfg(feature = "timeout")]
+#[cfg_attr(docsrs, doc(cfg(feature = "timeout")))]
+pub mod timeout;
 
 pub use edge::{Edge, EdgeLayer};
 pub use error::Error;
@@ -26,3 +29,5 @@ pub use security_headers::{SecurityHeaders, SetSecurityHeaders, SetSecurityHeade
 pub use serve::{Serve, ServeConfig, ServeConfigBuilder, serve, shutdown_signal};
 #[cfg(feature = "tracing")]
 pub use telemetry::{Telemetry, TelemetryLayer};
+#[cfg(feature = "timeout")]
+pub use timeout::{Timeout, TimeoutLayer};
