@@ -293,7 +293,41 @@ async fn panics_become_a_500_envelope_without_the_message() {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             keel_http::errors::panic_response,
         ));
-    let res = call(&app, get_req("/")).await;
+    assert_panic_envelope(call(&app, get_req("/")).await).await;
+
+    // keel-http's own layer: the same envelope, for a panic in the handler's future
+    // and in a service's `call`, and the service keeps serving.
+    let app: Router = Router::new()
+        .route(
+            "/",
+            get(|| async {
+                if true {
+                    panic!("secret detail");
+                }
+                "unreachable"
+            }),
+        )
+        .route("/ok", get(|| async { "ok" }))
+        .layer(keel_http::errors::CatchPanicLayer::new());
+    assert_panic_envelope(call(&app, get_req("/")).await).await;
+    // A panic in the inner service's `call` itself (axum's router calls lazily, so
+    // this takes a bare service).
+    let mut svc =
+        tower::Layer::layer(
+            &keel_http::errors::CatchPanicLayer::new(),
+            tower::service_fn(
+                |_: Request<Body>| -> std::future::Ready<
+                    Result<axum::response::Response, std::convert::Infallible>,
+                > { panic!("secret detail in call") },
+            ),
+        );
+    let res = tower::Service::call(&mut svc, get_req("/")).await.unwrap();
+    assert_panic_envelope(res).await;
+    assert_eq!(call(&app, get_req("/ok")).await.status(), 200);
+}
+
+#[cfg(feature = "errors")]
+async fn assert_panic_envelope(res: axum::response::Response) {
     assert_eq!(res.status(), 500);
     let body = http_body_util::BodyExt::collect(res.into_body())
         .await
