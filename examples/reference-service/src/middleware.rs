@@ -10,8 +10,8 @@
 //! | 4 | CORS | answers preflights before rate limits and handlers; absent when no origin is configured |
 //! | 5 | keel-errors `RenderErrorsLayer` | request id in every error body; bodiless errors from the layers below become envelopes |
 //! | 6 | global rate limit | per client IP (keel-ratelimit), optional |
-//! | 7 | catch panic | a panicking handler becomes a 500 envelope (keel-http `errors::panic_response`); the process keeps serving |
-//! | 8 | timeout | a handler over the limit becomes a 504 envelope |
+//! | 7 | catch panic (keel-http `errors::CatchPanicLayer`) | a panicking handler becomes a 500 envelope; the process keeps serving; axum's body type kept (no re-boxing) |
+//! | 8 | timeout (keel-http `TimeoutLayer`) | a handler over the limit becomes a 504 envelope; no timer is armed for a response ready on the first poll |
 //! | 9 | body limit | 64 KiB; larger bodies are a 413 envelope |
 //!
 //! Each layer is applied once for the whole stack (one boxed service per route, not one
@@ -22,15 +22,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use http::{HeaderName, HeaderValue, Method, header};
 use keel_errors::axum::RenderErrorsLayer;
-use keel_http::{EdgeLayer, SecurityHeaders, TelemetryLayer, X_REQUEST_ID};
+use keel_http::errors::CatchPanicLayer;
+use keel_http::{EdgeLayer, SecurityHeaders, TelemetryLayer, TimeoutLayer, X_REQUEST_ID};
 use tower::ServiceBuilder;
 use tower::util::MapResponseLayer;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::state::AppState;
 
@@ -135,17 +134,8 @@ pub fn apply_layers(router: Router, opts: &StackOptions, upto: usize) -> Router 
         .option_layer((on(3) && !opts.cors_origins.is_empty()).then(|| cors(&opts.cors_origins)))
         .option_layer(on(4).then(RenderErrorsLayer::new))
         .option_layer(opts.global_limit.clone().filter(|_| on(5)))
-        .option_layer(on(6).then(|| {
-            // catch-panic boxes the body; the layers outside work on axum's body type.
-            ServiceBuilder::new()
-                .layer(MapResponseLayer::new(|res: http::Response<_>| {
-                    res.map(axum::body::Body::new)
-                }))
-                .layer(CatchPanicLayer::custom(keel_http::errors::panic_response))
-        }))
-        .option_layer(on(7).then(|| {
-            TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, opts.request_timeout)
-        }))
+        .option_layer(on(6).then(CatchPanicLayer::new))
+        .option_layer(on(7).then(|| TimeoutLayer::new(opts.request_timeout)))
         .option_layer(on(8).then(|| DefaultBodyLimit::max(BODY_LIMIT)));
     router.layer(stack)
 }
