@@ -5,6 +5,9 @@ use keel_errors::ApiError;
 use crate::Error;
 use crate::token::DEFAULT_REALM;
 
+/// `Retry-After` of a store outage: the same second keel-db-pool's conversion answers.
+const STORE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl From<Error> for ApiError {
     /// | error | answer |
     /// |---|---|
@@ -14,7 +17,7 @@ impl From<Error> for ApiError {
     /// | `RateLimited` | 429 `RATE_LIMITED` with `Retry-After` |
     /// | `Overloaded` | 503 `SERVICE_UNAVAILABLE` with `Retry-After` |
     /// | `InvalidInput` | 400 `BAD_REQUEST` with the (static, input-free) message |
-    /// | `Store` | 503 `SERVICE_UNAVAILABLE`; the cause is logged, never rendered |
+    /// | `Store` | 503 `SERVICE_UNAVAILABLE` with `Retry-After: 1` (as keel-db-pool's database errors); the cause is logged, never rendered |
     /// | `Config`, `Crypto` | 500 `INTERNAL_ERROR`; the cause is logged, never rendered |
     ///
     /// The realm is [`DEFAULT_REALM`]; the axum extractors use the `Authenticator`'s.
@@ -44,6 +47,7 @@ impl From<Error> for ApiError {
             Error::InvalidInput(message) => Self::bad_request(message),
             Error::Store(_) => {
                 Self::service_unavailable("Authentication is temporarily unavailable")
+                    .with_retry_after(STORE_RETRY_AFTER)
                     .with_source(e)
             }
             Error::Config(_) | Error::Crypto(_) => Self::internal(e),
@@ -104,5 +108,7 @@ mod tests {
             retry_after: Duration::from_secs(2),
         });
         assert_eq!(api.retry_after(), Some(Duration::from_secs(2)));
+        let api = ApiError::from(Error::store(std::io::Error::other("down")));
+        assert_eq!(api.retry_after(), Some(Duration::from_secs(1)));
     }
 }

@@ -57,7 +57,6 @@ redacted_debug!(MfaRequired { mfa_required, expires_in } secret { mfa_token });
 
 /// What a login with the right password leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(clippy::large_enum_variant)]
 pub enum LoginOutcome {
     /// Signed in.
     Tokens {
