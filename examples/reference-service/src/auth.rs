@@ -12,7 +12,7 @@ use axum::extract::{FromRef, FromRequestParts};
 use http::header;
 use http::request::Parts;
 use keel_auth::admission::PasswordAdmission;
-use keel_auth::axum::{ApiKeyAuth, Authenticated, X_API_KEY};
+use keel_auth::axum::{ApiKeyAuth, Authenticated};
 use keel_auth::flow::{Account, AccountStore, AuthComponents, SessionFlow};
 use keel_auth::login::{LoginEmail, LoginPolicy};
 use keel_auth::{ApiKeys, ApiKeysConfig, Authenticator, Key, KeySet, StoreFuture};
@@ -112,15 +112,6 @@ impl AccountStore for UserAccounts {
     }
 }
 
-fn is_api_key(parts: &Parts) -> bool {
-    parts.headers.contains_key(X_API_KEY)
-        || parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("apikey "))
-}
-
 /// The authenticated caller: `Authorization: Bearer <access token>` (401 with an RFC 6750
 /// challenge when missing, invalid, expired or revoked), or an API key
 /// (`X-API-Key` / `Authorization: ApiKey …`) with the `users:read` scope, which reads
@@ -134,8 +125,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        if is_api_key(parts) {
-            let key = ApiKeyAuth::from_request_parts(parts, state).await?;
+        if let Some(key) = Option::<ApiKeyAuth>::from_request_parts(parts, state).await? {
             key.require_scope(USERS_READ)?;
             return Ok(Self::service(&key.0));
         }

@@ -513,3 +513,99 @@ async fn logout_and_refresh_refuse_a_refresh_token_outside_the_schema() {
         .await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
 }
+
+#[tokio::test]
+async fn the_device_cookie_lets_its_owner_in_while_strangers_lock_the_account() {
+    let Some(t) = spawn(Opts::default()).await else {
+        return;
+    };
+    let mail = email("device");
+    assert_eq!(t.signup(&mail).await.status, StatusCode::CREATED);
+    let owner: SocketAddr = "198.51.100.1:4000".parse().unwrap();
+    let right = json!({"email": mail, "password": PASSWORD});
+    let l = t.send(from_peer(owner, "/api/v1/auth/login", &right)).await;
+    assert_eq!(l.status, StatusCode::OK, "{}", l.body);
+    let cookie = l.headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("keel_device="), "{cookie}");
+    assert!(
+        cookie.ends_with("; Path=/api/v1/auth/login; HttpOnly; Secure; SameSite=Strict"),
+        "{cookie}"
+    );
+    let device = cookie.split(';').next().unwrap().to_owned();
+
+    // Wrong passwords from many addresses spend the account's budget...
+    let wrong = json!({"email": mail, "password": "not the password"});
+    let mut locked = false;
+    for n in 0..20u8 {
+        let peer = SocketAddr::from(([203, 0, 113, n], 4000));
+        let r = t.send(from_peer(peer, "/api/v1/auth/login", &wrong)).await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            locked = true;
+            break;
+        }
+        r.expect_error(401, "UNAUTHENTICATED");
+    }
+    assert!(locked, "distributed guessing is stopped");
+    // ... so a new client with the right password waits ...
+    let stranger: SocketAddr = "198.51.100.77:4000".parse().unwrap();
+    let r = t
+        .send(from_peer(stranger, "/api/v1/auth/login", &right))
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    // ... while the owner's browser, presenting its cookie, gets in.
+    let mut req = from_peer(owner, "/api/v1/auth/login", &right);
+    req.headers_mut()
+        .insert("cookie", format!("theme=dark; {device}").parse().unwrap());
+    let r = t.send(req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn password_change_checks_the_current_password_and_the_rules_then_ends_every_session() {
+    let Some(t) = spawn(Opts::default()).await else {
+        return;
+    };
+    let mail = email("passwd");
+    assert_eq!(t.signup(&mail).await.status, StatusCode::CREATED);
+    let (access, refresh_token) = tokens(&t.login(&mail, PASSWORD).await.body);
+    let change = |current: &str, new: &str| {
+        let body = json!({"current_password": current, "new_password": new});
+        t.call(
+            Method::PUT,
+            "/api/v1/auth/password",
+            Some(&access),
+            Some(body),
+        )
+    };
+    let new = "an entirely different passphrase";
+
+    change("not the password", new)
+        .await
+        .expect_error(401, "UNAUTHENTICATED");
+    // The signup rules, with the account's names as context.
+    let weak = change(PASSWORD, "Lovelace").await;
+    weak.expect_error(422, "VALIDATION_ERROR");
+    assert_eq!(weak.body["error"]["fields"][0]["field"], json!("password"));
+    change(PASSWORD, "password123")
+        .await
+        .expect_error(422, "VALIDATION_ERROR");
+    // Nothing changed so far: the session still works.
+    let me = t
+        .call(Method::GET, "/api/v1/users/me", Some(&access), None)
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+
+    let ok = change(PASSWORD, new).await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT, "{}", ok.body);
+    t.call(Method::GET, "/api/v1/users/me", Some(&access), None)
+        .await
+        .expect_error(401, "UNAUTHENTICATED");
+    refresh(&t, &refresh_token)
+        .await
+        .expect_error(401, "UNAUTHENTICATED");
+    t.login(&mail, PASSWORD)
+        .await
+        .expect_error(401, "UNAUTHENTICATED");
+    assert_eq!(t.login(&mail, new).await.status, StatusCode::OK);
+}

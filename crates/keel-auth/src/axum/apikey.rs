@@ -243,14 +243,20 @@ fn single<'a>(parts: &'a Parts, name: &HeaderName) -> Result<Option<&'a str>, Ap
 /// The presented key: from `Authorization: ApiKey …` (other schemes are left to other
 /// extractors) or `X-API-Key`, never both.
 pub(crate) fn presented_key(parts: &Parts) -> Result<Option<&str>, ApiKeyRejectionKind> {
-    let from_authorization = match single(parts, &AUTHORIZATION)? {
-        Some(value) => {
-            let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-            scheme
-                .eq_ignore_ascii_case("apikey")
-                .then(|| rest.trim_matches(' '))
-        }
-        None => None,
+    // Only an `ApiKey` scheme makes the header ours: a bearer token (longer than any key,
+    // possibly repeated) is judged by the bearer extractor, not here.
+    let ours = parts
+        .headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .any(|v| is_api_key_scheme(v.as_bytes()));
+    let from_authorization = if ours {
+        single(parts, &AUTHORIZATION)?.map(|value| {
+            let (_, rest) = value.split_once(' ').unwrap_or((value, ""));
+            rest.trim_matches(' ')
+        })
+    } else {
+        None
     };
     let from_header = single(parts, &X_API_KEY)?.map(|v| v.trim_matches(' '));
     let key = match (from_authorization, from_header) {
@@ -266,6 +272,12 @@ pub(crate) fn presented_key(parts: &Parts) -> Result<Option<&str>, ApiKeyRejecti
         return Err(ApiKeyRejectionKind::InvalidKey);
     }
     Ok(Some(key))
+}
+
+/// Whether an `Authorization` value uses the `ApiKey` scheme (case-insensitive).
+fn is_api_key_scheme(value: &[u8]) -> bool {
+    let scheme = value.split(|b| *b == b' ').next().unwrap_or_default();
+    scheme.eq_ignore_ascii_case(b"apikey")
 }
 
 async fn authenticate(
@@ -332,8 +344,21 @@ mod tests {
         check(&[("authorization", "ApiKey kl_abc")], Ok(Some("kl_abc")));
         check(&[("authorization", "apikey  kl_abc ")], Ok(Some("kl_abc")));
         check(&[("x-api-key", "kl_abc")], Ok(Some("kl_abc")));
-        // A bearer token is someone else's business.
+        // A bearer token is someone else's business, whatever its length or count.
         check(&[("authorization", "Bearer eyJ")], Ok(None));
+        let jwt = format!("Bearer {}", "e".repeat(MAX_API_KEY_HEADER_LEN * 4));
+        check(&[("authorization", jwt.as_str())], Ok(None));
+        check(
+            &[("authorization", "Bearer a"), ("authorization", "Bearer b")],
+            Ok(None),
+        );
+        check(
+            &[
+                ("authorization", "Bearer a"),
+                ("authorization", "ApiKey kl_b"),
+            ],
+            Err(InvalidKey),
+        );
         check(
             &[("authorization", "Bearer eyJ"), ("x-api-key", "kl_abc")],
             Ok(Some("kl_abc")),
