@@ -233,4 +233,43 @@ mod tests {
             serde_json::json!({"access_token": "a", "token_type": "Bearer", "expires_in": 900, "refresh_token": "r"})
         );
     }
+
+    #[cfg(feature = "utoipa")]
+    #[test]
+    fn schemas_carry_the_bounds_and_the_documented_names() {
+        use utoipa::{PartialSchema, ToSchema};
+
+        fn schema<T: PartialSchema>() -> serde_json::Value {
+            serde_json::to_value(T::schema()).unwrap()
+        }
+        let login = schema::<LoginRequest>();
+        assert_eq!(login["properties"]["email"]["maxLength"], 254);
+        assert_eq!(login["properties"]["password"]["maxLength"], 1024);
+        assert_eq!(login["properties"]["password"]["format"], "password");
+        assert_eq!(login["additionalProperties"], false);
+        let change = schema::<PasswordChangeRequest>();
+        assert_eq!(change["properties"]["new_password"]["minLength"], 8);
+        assert_eq!(change["properties"]["new_password"]["maxLength"], 128);
+        let mfa = schema::<MfaLoginRequest>();
+        assert_eq!(mfa["properties"]["mfa_token"]["maxLength"], 256);
+        assert_eq!(mfa["properties"]["code"]["maxLength"], 64);
+        assert_eq!(
+            schema::<CodeRequest>()["properties"]["code"]["maxLength"],
+            64
+        );
+        assert_eq!(
+            schema::<TokenPair>()["required"],
+            serde_json::json!(["access_token", "token_type", "expires_in", "refresh_token"])
+        );
+        let names = [
+            MfaLoginRequest::name(),
+            PasswordChangeRequest::name(),
+            RecoveryCodeList::name(),
+            IssuedApiKey::name(),
+        ];
+        assert_eq!(
+            names,
+            ["MfaLogin", "PasswordChange", "RecoveryCodes", "CreatedKey"]
+        );
+    }
 }
