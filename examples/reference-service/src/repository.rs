@@ -224,15 +224,6 @@ pub async fn set_password_hash(db: &Db, id: Uuid, hash: &str) -> Result<bool, Er
     Ok(db.execute(sql, &[&id, &hash]).await? == 1)
 }
 
-/// Sets the role (an admin's change, `create-admin` for an existing user).
-///
-/// # Errors
-/// Pool and driver errors.
-pub async fn set_role(db: &Db, id: Uuid, role: Role) -> Result<bool, Error> {
-    let sql = "UPDATE users SET role = $2, updated_at = now() WHERE id = $1";
-    Ok(db.execute(sql, &[&id, &role.as_str()]).await? == 1)
-}
-
 /// Deletes a user; `false` when there was none.
 ///
 /// # Errors

@@ -11,6 +11,7 @@ use axum::routing::get;
 use common::{Opts, PASSWORD, TestApp, assert_security_headers, spawn};
 use http::{Method, Request, StatusCode};
 use reference_service::AppState;
+use reference_service::domain::Role;
 use serde_json::json;
 
 fn email(tag: &str) -> String {
@@ -262,6 +263,41 @@ async fn a_role_change_applies_with_the_profile_change_and_only_a_real_change_re
     );
     assert_eq!(stored.body["data"]["first_name"], json!("Grace"));
     assert_eq!(me(&token).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn create_admin_promotes_an_existing_user_sets_its_password_and_revokes_its_tokens() {
+    let Some(t) = app_with_test_routes().await else {
+        return;
+    };
+    let mail = email("promoted");
+    let (id, token) = t.user(&mail).await;
+    let path = format!("/api/v1/users/{id}");
+    // Read once, so the user is cached with its old role.
+    let cached = t.call(Method::GET, &path, Some(&token), None).await;
+    assert_eq!(cached.body["data"]["role"], json!("user"));
+    let new_password = "another correct horse staple";
+    let admin = t
+        .state
+        .users
+        .create_admin(mail.clone(), new_password.to_owned());
+    let admin = admin.await.unwrap();
+    assert_eq!((admin.id.to_string(), admin.role), (id, Role::Admin));
+    assert_eq!(admin.first_name, "Ada", "the profile is kept");
+    let me = t.call(Method::GET, "/api/v1/users/me", Some(&token), None);
+    me.await.expect_error(401, "UNAUTHENTICATED");
+    let old = t.login(&mail, PASSWORD).await;
+    old.expect_error(401, "UNAUTHENTICATED");
+    let l = t.login(&mail, new_password).await;
+    assert_eq!(l.status, StatusCode::OK, "{}", l.body);
+    let token = l.body["data"]["access_token"].as_str().unwrap();
+    // The cached copy was dropped: the read shows the new role.
+    let user = t.call(Method::GET, &path, Some(token), None).await;
+    assert_eq!(user.body["data"]["role"], json!("admin"), "{}", user.body);
+    let list = t
+        .call(Method::GET, "/api/v1/users", Some(token), None)
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
 }
 
 #[tokio::test]

@@ -10,9 +10,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::Users;
+use super::{Users, not_found};
 use crate::domain::{Role, User};
-use crate::repository::{self, NewUser};
+use crate::repository::{self, NewUser, UserChanges};
 
 // A typical FastAPI service's signup rules, declared once with keel-validation: `clean()`
 // normalizes (e-mail trimmed and lowercased; names HTML-stripped, whitespace-collapsed and
@@ -142,15 +142,19 @@ impl Users {
         }
         .clean()?;
         let existing = repository::find_by_email(&self.c.db, &account.email).await?;
-        let Some(mut record) = existing else {
+        let Some(record) = existing else {
             return self.create(account, Role::Admin).await;
         };
         self.set_password(record.id, &SecretString::from(account.password))
             .await?;
-        repository::set_role(&self.c.db, record.id, Role::Admin).await?;
+        let promote = UserChanges {
+            role: Some(Role::Admin),
+            ..UserChanges::default()
+        };
+        let updated = repository::update(&self.c.db, record.id, &promote).await?;
+        let (record, _) = updated.ok_or_else(not_found)?;
         self.revoke_everything(record.id).await?;
         self.forget(record.id).await;
-        record.role = Role::Admin;
         self.public(record)
     }
 }
