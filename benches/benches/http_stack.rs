@@ -228,9 +228,11 @@ fn layers(_: &mut Criterion) {
         "rounds": rounds, "batch": batch,
         "rows": json_rows,
     });
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target")
+    // Where criterion writes and `cargo xtask bench` reads: `$CARGO_TARGET_DIR` (relative
+    // to the workspace root) when set, the workspace's `target/` otherwise.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), |d| root.join(d))
         .join("criterion");
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(
