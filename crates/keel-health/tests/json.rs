@@ -298,3 +298,54 @@ async fn kubernetes_paths_and_head() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[derive(Clone)]
+struct Marked;
+
+#[tokio::test(start_paused = true)]
+async fn the_report_layer_runs_for_the_full_report_only() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    // Marks every request it sees; the policy shows details to marked requests.
+    let layer = axum::middleware::from_fn(
+        move |mut req: axum::extract::Request, next: axum::middleware::Next| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            req.extensions_mut().insert(Marked);
+            next.run(req)
+        },
+    );
+    let router: axum::Router = HealthRouter::new(sample())
+        .details(DetailsPolicy::when(|p| {
+            p.extensions.get::<Marked>().is_some()
+        }))
+        .kubernetes_paths(true)
+        .into_router_with_report_layer(layer);
+    for path in [
+        "/health/live",
+        "/health/ready",
+        "/health/startup",
+        "/livez",
+        "/readyz",
+        "/startupz",
+    ] {
+        let (_, _, _, body) = get(&router, path, None).await;
+        let doc: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(doc.as_object().unwrap().len(), 1, "{path}: {doc}");
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "the probes never pass the layer"
+    );
+    let (status, _, _, body) = get(&router, "/health", None).await;
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        doc["serviceId"], "orders-api",
+        "the layer marked the report request"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

@@ -127,8 +127,7 @@ impl AppState {
         // The token is checked (revocation included) before the policy looks at it.
         HealthRouter::new(self.health.clone())
             .details(policy)
-            .into_router()
-            .layer(axum::middleware::from_fn_with_state(
+            .into_router_with_report_layer(axum::middleware::from_fn_with_state(
                 self.authenticator.clone(),
                 crate::auth::mark_health_admin,
             ))

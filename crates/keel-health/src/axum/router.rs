@@ -1,10 +1,12 @@
 //! [`HealthRouter`]: the health endpoints as an axum `Router`.
 
+use std::convert::Infallible;
+
 use ::axum::Router;
 use ::axum::body::{Body, Bytes};
 use ::axum::extract::{Request, State};
-use ::axum::response::Response;
-use ::axum::routing::get;
+use ::axum::response::{IntoResponse, Response};
+use ::axum::routing::{MethodRouter, Route, get};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 
@@ -87,11 +89,55 @@ impl HealthRouter {
     where
         S: Clone + Send + Sync + 'static,
     {
+        self.build(get(full))
+    }
+
+    /// The router, with `layer` around the full report (`/health`) only: e.g. a
+    /// middleware that authenticates the caller for a [`DetailsPolicy`] (its cost is
+    /// then never paid by the probes, which show no details).
+    ///
+    /// ```
+    /// use axum::{extract::Request, middleware::{self, Next}, response::Response};
+    /// use keel_health::{Health, axum::{DetailsPolicy, HealthRouter}};
+    ///
+    /// #[derive(Clone)]
+    /// struct Admin;
+    ///
+    /// async fn mark_admin(mut req: Request, next: Next) -> Response {
+    ///     if req.headers().contains_key("x-admin-demo") {
+    ///         req.extensions_mut().insert(Admin);
+    ///     }
+    ///     next.run(req).await
+    /// }
+    ///
+    /// let health = Health::builder().build()?;
+    /// let router: axum::Router = HealthRouter::new(health)
+    ///     .details(DetailsPolicy::when(|p| p.extensions.get::<Admin>().is_some()))
+    ///     .into_router_with_report_layer(middleware::from_fn(mark_admin));
+    /// # let _ = router;
+    /// # Ok::<(), keel_health::Error>(())
+    /// ```
+    pub fn into_router_with_report_layer<S, L>(self, layer: L) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+        L: tower_layer::Layer<Route> + Clone + Send + Sync + 'static,
+        L::Service: tower_service::Service<Request> + Clone + Send + Sync + 'static,
+        <L::Service as tower_service::Service<Request>>::Response: IntoResponse + 'static,
+        <L::Service as tower_service::Service<Request>>::Error: Into<Infallible> + 'static,
+        <L::Service as tower_service::Service<Request>>::Future: Send + 'static,
+    {
+        self.build(get(full).layer(layer))
+    }
+
+    fn build<S>(self, full: MethodRouter<AppState>) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
         let mut router = Router::new()
             .route(Probe::Liveness.path(), get(live))
             .route(Probe::Readiness.path(), get(ready))
             .route(Probe::Startup.path(), get(startup))
-            .route(Probe::Full.path(), get(full));
+            .route(Probe::Full.path(), full);
         if self.kubernetes_paths {
             router = router
                 .route("/livez", get(live))
