@@ -22,9 +22,9 @@ use crate::routes::{auth, ops, users};
 use crate::services::{NewAccount, ProfileChanges};
 
 /// The short names the routes give keel-envelope's documented error responses.
+/// (429 and 503 are added to every operation by `COMMON`.)
 pub use keel_envelope::openapi::{
-    ErrorResponse as Error, RateLimited as E429, ServiceUnavailable as E503,
-    Unauthenticated as E401, ValidationFailed as E422,
+    ErrorResponse as Error, Unauthenticated as E401, ValidationFailed as E422,
 };
 
 // Envelopes by name: utoipa's path macro composes generic bodies through a hidden trait,

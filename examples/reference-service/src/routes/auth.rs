@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::ClientIp;
 use crate::domain::Caller;
-use crate::openapi::{E401, E422, E429, E503, Error};
+use crate::openapi::{E401, E422, Error};
 use crate::services::{NewAccount, Users};
 
 /// The login route: the only path the device cookie is sent to.
@@ -58,8 +58,7 @@ pub struct NewKey {
         (status = 201, description = "Account created; `Location` names it", body = crate::openapi::UserBody,
             headers(("Location" = String, description = "/api/v1/users/{id}"))),
         (status = 400, response = Error), (status = 409, response = Error), (status = 413, response = Error),
-        (status = 415, response = Error), (status = 422, response = E422), (status = 429, response = E429),
-        (status = 503, response = E503)))]
+        (status = 415, response = Error), (status = 422, response = E422)))]
 pub async fn signup(
     State(users): State<Users>,
     ClientIp(ip): ClientIp,
@@ -80,8 +79,7 @@ pub async fn signup(
     responses(
         (status = 200, description = "Tokens, or `{mfa_required, mfa_token, expires_in}`", body = crate::openapi::TokenBody),
         (status = 400, response = Error), (status = 401, response = E401), (status = 413, response = Error),
-        (status = 415, response = Error), (status = 422, response = E422), (status = 429, response = E429),
-        (status = 503, response = E503)))]
+        (status = 415, response = Error), (status = 422, response = E422)))]
 pub async fn login(
     State(users): State<Users>,
     ClientIp(ip): ClientIp,
@@ -114,7 +112,7 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/v1/auth/login/mfa", tag = "auth", request_body = MfaLoginRequest,
     responses((status = 200, description = "Tokens", body = crate::openapi::TokenBody),
         (status = 400, response = Error), (status = 401, response = E401), (status = 415, response = Error),
-        (status = 422, response = E422), (status = 429, response = E429), (status = 503, response = E503)))]
+        (status = 422, response = E422)))]
 pub async fn login_mfa(
     State(users): State<Users>,
     Json(req): Json<MfaLoginRequest>,
@@ -127,7 +125,7 @@ pub async fn login_mfa(
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, description = "New tokens", body = crate::openapi::TokenBody),
         (status = 400, response = Error), (status = 401, response = E401), (status = 415, response = Error),
-        (status = 422, response = E422), (status = 429, response = E429), (status = 503, response = E503)))]
+        (status = 422, response = E422)))]
 pub async fn refresh(
     State(users): State<Users>,
     Json(req): Json<RefreshRequest>,
@@ -142,8 +140,7 @@ pub async fn refresh(
     security(("bearer" = [])),
     responses((status = 204, description = "Logged out"),
         (status = 400, response = Error), (status = 401, response = E401), (status = 403, response = Error),
-        (status = 415, response = Error), (status = 422, response = E422), (status = 429, response = E429),
-        (status = 503, response = E503)))]
+        (status = 415, response = Error), (status = 422, response = E422)))]
 pub async fn logout(
     State(users): State<Users>,
     caller: Caller,
@@ -157,8 +154,7 @@ pub async fn logout(
 /// Ends every session of the caller, on every replica.
 #[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
     responses((status = 204, description = "Every session ended"),
-        (status = 401, response = E401), (status = 403, response = Error), (status = 429, response = E429),
-        (status = 503, response = E503)))]
+        (status = 401, response = E401), (status = 403, response = Error)))]
 pub async fn logout_all(
     State(users): State<Users>,
     caller: Caller,
@@ -172,8 +168,7 @@ pub async fn logout_all(
     security(("bearer" = [])),
     responses((status = 204, description = "Changed; log in again"),
         (status = 400, response = Error), (status = 401, response = E401), (status = 403, response = Error),
-        (status = 415, response = Error), (status = 422, response = E422), (status = 429, response = E429),
-        (status = 503, response = E503)))]
+        (status = 415, response = Error), (status = 422, response = E422)))]
 pub async fn change_password(
     State(users): State<Users>,
     caller: Caller,
@@ -189,8 +184,7 @@ pub async fn change_password(
 /// Starts a TOTP enrollment.
 #[utoipa::path(post, path = "/api/v1/auth/mfa/totp", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "Secret and `otpauth://` URI", body = crate::openapi::EnrollmentBody),
-        (status = 401, response = E401), (status = 403, response = Error), (status = 429, response = E429),
-        (status = 503, response = E503)))]
+        (status = 401, response = E401), (status = 403, response = Error)))]
 pub async fn enroll_totp(
     State(users): State<Users>,
     caller: Caller,
@@ -203,8 +197,7 @@ pub async fn enroll_totp(
     security(("bearer" = [])),
     responses((status = 200, description = "Enabled; recovery codes, shown once", body = crate::openapi::RecoveryCodesBody),
         (status = 400, response = Error), (status = 401, response = E401), (status = 403, response = Error),
-        (status = 415, response = Error), (status = 422, response = E422), (status = 429, response = E429),
-        (status = 503, response = E503)))]
+        (status = 415, response = Error), (status = 422, response = E422)))]
 pub async fn confirm_totp(
     State(users): State<Users>,
     caller: Caller,
@@ -218,8 +211,7 @@ pub async fn confirm_totp(
     security(("bearer" = [])),
     responses((status = 201, description = "The key, shown once", body = crate::openapi::CreatedKeyBody),
         (status = 400, response = Error), (status = 401, response = E401), (status = 403, response = Error),
-        (status = 415, response = Error), (status = 422, response = E422), (status = 429, response = E429),
-        (status = 503, response = E503)))]
+        (status = 415, response = Error), (status = 422, response = E422)))]
 pub async fn create_api_key(
     State(users): State<Users>,
     caller: Caller,
