@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
-use http::header;
 use http::request::Parts;
 use keel_auth::admission::PasswordAdmission;
 use keel_auth::axum::{ApiKeyAuth, Authenticated};
@@ -156,26 +155,22 @@ impl Caller {
 }
 
 /// Marks a `/health` request whose bearer token is a valid, **unrevoked** admin token
-/// (signature, expiry, role, and the revocation lookup every authenticated route makes),
-/// for the health details policy ([`HealthAdmin`]). Other requests pass untouched.
+/// (keel-auth's `Authenticated`: the token parsing, signature, expiry and revocation
+/// lookup every authenticated route makes), for the health details policy
+/// ([`HealthAdmin`]). Other requests pass untouched; the probes never reach this (it
+/// wraps the full report only).
 pub async fn mark_health_admin(
     axum::extract::State(authenticator): axum::extract::State<Authenticator>,
-    mut req: axum::extract::Request,
+    req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
-    if let Some(token) = token.filter(|_| req.uri().path() == "/health") {
-        let claims = authenticator.authenticate::<()>(&token).await;
-        if claims.is_ok_and(|c| c.has_role(Role::Admin.as_str())) {
-            req.extensions_mut().insert(HealthAdmin);
-        }
+    let (mut parts, body) = req.into_parts();
+    let admin = Authenticated::<()>::from_request_parts(&mut parts, &authenticator).await;
+    if admin.is_ok_and(|Authenticated(c)| c.has_role(Role::Admin.as_str())) {
+        parts.extensions.insert(HealthAdmin);
     }
-    next.run(req).await
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
 }
 
 /// Set by [`mark_health_admin`] on requests from an admin.

@@ -255,36 +255,27 @@ fn write_timestamp(w: &mut impl fmt::Write, t: SystemTime) -> fmt::Result {
     SECOND.with(|cell| {
         let mut cached = cell.borrow_mut();
         if cached.0 != secs {
-            let (y, mo, d) = civil_from_days(secs / 86_400);
-            let s = secs % 86_400;
+            // `secs` came from a `SystemTime`, so it is representable (else the epoch).
+            let t = i64::try_from(secs)
+                .ok()
+                .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
             cached.1.clear();
             write!(
                 cached.1,
-                "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
-                s / 3600,
-                s / 60 % 60,
-                s % 60
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
             )?;
             cached.0 = secs;
         }
         w.write_str(&cached.1)
     })?;
     write!(w, ".{:06}Z", since.subsec_micros())
-}
-
-/// (year, month, day) of the `days`-th day after 1970-01-01 (proleptic Gregorian; Howard
-/// Hinnant's `civil_from_days`, restricted to days after the epoch).
-const fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    (y, m, d)
 }
 
 #[cfg(test)]
