@@ -1,4 +1,5 @@
-//! tower / axum integration: [`RateLimitLayer`] and its [`KeyExtractor`]s.
+//! tower / axum integration: [`RateLimitLayer`] and its [`KeyExtractor`]s; the
+//! [`ClientIp`] extractor for limits checked inside handlers.
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -19,10 +20,12 @@
 //! # Ok::<(), keel_ratelimit::Error>(())
 //! ```
 
+mod client_ip;
 mod extract;
 mod layer;
 mod render;
 
+pub use client_ip::ClientIp;
 pub use extract::{
     ForwardedHeader, KeyExtractor, MAX_FORWARDED_HOPS, MAX_HEADER_KEY_LEN, TrustedProxies,
 };
