@@ -228,7 +228,10 @@ pub(crate) fn field_validate(
     }
     let inner_opt = option_inner(f.ty);
     let is_option = inner_opt.is_some();
-    let value_ty = inner_opt.unwrap_or(f.ty);
+    // `Option<Option<T>>` (a PATCH field: absent, `null`, or a value): the rules see the
+    // inner value only; absent and `null` skip them.
+    let double_inner = inner_opt.and_then(option_inner);
+    let value_ty = double_inner.or(inner_opt).unwrap_or(f.ty);
     let mut body = TokenStream2::new();
     let implicit_control = is_text_type(value_ty)
         && !f.attrs.allow_control
@@ -286,10 +289,17 @@ pub(crate) fn field_validate(
                 }
             }
         });
+        let present = if double_inner.is_some() {
+            quote!(::core::option::Option::Some(::core::option::Option::Some(
+                __v
+            )))
+        } else {
+            quote!(::core::option::Option::Some(__v))
+        };
         quote! {{
             #path
             #req
-            if let ::core::option::Option::Some(__v) = &#access {
+            if let #present = &#access {
                 #body
             }
         }}

@@ -12,6 +12,7 @@ pub mod normalize;
 mod path;
 pub mod rules;
 mod sensitive;
+pub mod serde;
 mod swar;
 mod text;
 mod validate;

@@ -217,3 +217,107 @@ fn newtype_validates_at_the_root() {
     assert_eq!(e.as_slice()[0].field, "");
     assert_eq!(Email(" A@B.CO ".into()).clean().unwrap().0, "a@b.co");
 }
+
+fn not_unknown(s: &str) -> Result<(), Violation> {
+    if s == "Unknown" {
+        Err(Violation::new("reserved", "is reserved"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A merge-patch body: every field absent, `null` or a value.
+#[derive(Debug, Deserialize, Validate)]
+struct Patch {
+    #[serde(default, deserialize_with = "keel_validation::serde::double_option")]
+    #[normalize(phone)]
+    #[validate(phone)]
+    phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "keel_validation::serde::double_option")]
+    #[normalize(collapse_whitespace, title_case)]
+    #[validate(length(min = 2, max = 5), custom = not_unknown)]
+    nickname: Option<Option<String>>,
+    #[serde(default, deserialize_with = "keel_validation::serde::double_option")]
+    #[validate(required, range(max = 10))]
+    level: Option<Option<u8>>,
+}
+
+fn patch(json: &str) -> Result<Patch, serde_json::Error> {
+    serde_json::from_str(json)
+}
+
+#[test]
+fn three_state_fields_absent_null_and_value() {
+    // Absent: `None`, no rule runs (but `required` asks for presence).
+    let p = patch("{}").unwrap();
+    assert_eq!((&p.phone, &p.nickname, p.level), (&None, &None, None));
+    assert_eq!(
+        fields(&p.validate().unwrap_err()),
+        [("level".to_owned(), "required".to_owned())]
+    );
+    // `null`: `Some(None)`, present, so `required` is met; the value rules are skipped.
+    let p = patch(r#"{"phone": null, "nickname": null, "level": null}"#)
+        .unwrap()
+        .clean()
+        .unwrap();
+    assert_eq!(
+        (p.phone, p.nickname, p.level),
+        (Some(None), Some(None), Some(None))
+    );
+    // A value: normalized, then validated as a plain field would be.
+    let p = patch(r#"{"phone": "+44 20 7183 8750", "nickname": "  ada  ", "level": 3}"#).unwrap();
+    let p = p.clean().unwrap();
+    assert_eq!(p.phone, Some(Some("+442071838750".to_owned())));
+    assert_eq!(p.nickname, Some(Some("Ada".to_owned())));
+    assert_eq!(p.level, Some(Some(3)));
+}
+
+#[test]
+fn three_state_fields_report_the_inner_value_errors() {
+    let p = patch(r#"{"phone": "12", "nickname": "a\u0000", "level": 11}"#).unwrap();
+    assert_eq!(
+        fields(&p.clean().unwrap_err()),
+        [
+            ("phone", "invalid_phone"),
+            ("nickname", "control_chars"),
+            ("level", "too_large"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    // Custom rules receive the inner value (`&String`), after normalization.
+    let p = patch(r#"{"nickname": "unknown", "level": 1}"#).unwrap();
+    assert_eq!(
+        fields(&p.clean().unwrap_err()),
+        [
+            ("nickname".to_owned(), "too_long".to_owned()),
+            ("nickname".to_owned(), "reserved".to_owned())
+        ]
+    );
+    // Anything but `null` or a `T` is a deserialization error, not a silent "absent".
+    assert!(serde_json::from_str::<Patch>(r#"{"level": "x"}"#).is_err());
+}
+
+/// `RedactedDebug` on a plain record (no `Validate`): personal data and hashes marked
+/// `sensitive` print as `[REDACTED]`, whatever their type.
+#[derive(keel_validation::RedactedDebug)]
+#[allow(dead_code)]
+struct Record {
+    id: u32,
+    #[validate(sensitive)]
+    email: String,
+    #[validate(sensitive)]
+    phone_encrypted: Option<Vec<u8>>,
+}
+
+#[test]
+fn redacted_debug_on_a_record() {
+    let r = Record {
+        id: 7,
+        email: "ada@example.org".into(),
+        phone_encrypted: Some(vec![1, 2, 3]),
+    };
+    assert_eq!(
+        format!("{r:?}"),
+        "Record { id: 7, email: [REDACTED], phone_encrypted: [REDACTED] }"
+    );
+}

@@ -1,5 +1,6 @@
 //! The domain: users and roles. Plain data; no I/O.
 
+use keel_validation::RedactedDebug;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -57,33 +58,28 @@ impl Caller {
 /// A user as stored, without the password hash (see
 /// [`Credentials`](crate::repository::Credentials)): what the repository reads and the
 /// user cache holds (the phone still **encrypted**: PII never sits in Redis in the clear).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Personal data stays out of logs: `Debug` redacts the `sensitive` fields.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, RedactedDebug)]
 pub struct UserRecord {
     /// Primary key.
     pub id: Uuid,
     /// Normalized (lowercase) e-mail address; unique case-insensitively.
+    #[validate(sensitive)]
     pub email: String,
     /// Normalized first name.
+    #[validate(sensitive)]
     pub first_name: String,
     /// Normalized last name.
+    #[validate(sensitive)]
     pub last_name: String,
     /// The phone number as a keel-crypto token (never plaintext).
+    #[validate(sensitive)]
     pub phone_encrypted: Option<Vec<u8>>,
     /// Role.
     pub role: Role,
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-}
-
-impl std::fmt::Debug for UserRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Personal data stays out of logs.
-        f.debug_struct("UserRecord")
-            .field("id", &self.id)
-            .field("role", &self.role)
-            .finish_non_exhaustive()
-    }
 }
 
 /// The public view of a user: what the API returns (never the password hash).

@@ -5,6 +5,7 @@
 //! the service layer to turn into API errors.
 
 use keel_db_pool::{Error, Row, ToSql};
+use keel_validation::RedactedDebug;
 use uuid::Uuid;
 
 use crate::db::Db;
@@ -17,48 +18,39 @@ pub const EMAIL_UNIQUE_INDEX: &str = "users_email_lower_key";
 /// The columns of a [`UserRecord`]: what [`record`] reads.
 const COLUMNS: &str = "id, email, first_name, last_name, phone_encrypted, role, created_at";
 
-/// A user with its password hash: only for checking and changing a password.
+/// A user with its password hash: only for checking and changing a password. `Debug`
+/// (keel-validation's `RedactedDebug`) prints `[REDACTED]` for the `sensitive` fields.
+#[derive(RedactedDebug)]
 pub struct Credentials {
     /// The user.
     pub user: UserRecord,
     /// Argon2id PHC string.
+    #[validate(sensitive)]
     pub password_hash: String,
 }
 
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A user to insert.
-#[derive(Clone)]
+/// A user to insert; personal data and the hash are redacted in `Debug`.
+#[derive(Clone, RedactedDebug)]
 pub struct NewUser {
     /// Primary key chosen by the caller.
     pub id: Uuid,
     /// Normalized e-mail address.
+    #[validate(sensitive)]
     pub email: String,
     /// Normalized first name.
+    #[validate(sensitive)]
     pub first_name: String,
     /// Normalized last name.
+    #[validate(sensitive)]
     pub last_name: String,
     /// Encrypted phone token.
+    #[validate(sensitive)]
     pub phone_encrypted: Option<Vec<u8>>,
     /// Role.
     pub role: Role,
     /// Argon2id PHC string.
+    #[validate(sensitive)]
     pub password_hash: String,
-}
-
-impl std::fmt::Debug for NewUser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewUser")
-            .field("id", &self.id)
-            .field("role", &self.role)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Changes to a user; `None` leaves a column as it is.

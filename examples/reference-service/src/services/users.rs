@@ -4,9 +4,7 @@ use keel_cache::{CacheStatus, Lookup};
 use keel_envelope::{PageParams, PageRequest, Pagination};
 use keel_errors::ApiError;
 use keel_validation::Validate;
-use keel_validation::Violation;
-use keel_validation::rules::{self, PhoneOptions};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Users, not_found, require_admin, require_reader, require_user, require_writer};
@@ -48,26 +46,13 @@ pub struct ProfileChanges {
     /// number (a known country calling code, a plausible length): a rule a schema cannot
     /// express, answered 422 `invalid_phone`.
     #[schema(value_type = Option<String>, example = "+44 20 7183 8750")]
-    #[serde(default, deserialize_with = "double_option")]
-    #[validate(custom = phone_rule)]
+    #[serde(default, deserialize_with = "keel_validation::serde::double_option")]
+    #[normalize(phone)]
+    #[validate(phone)]
     pub phone: Option<Option<String>>,
     /// New role (admins only); a change revokes the user's tokens at once.
     #[serde(default)]
     pub role: Option<Role>,
-}
-
-/// The phone rule on the three-state field: the derive skips an absent field and hands
-/// over the inner value (`None` for `null`, which removes the phone).
-fn phone_rule(value: &Option<String>) -> Result<(), Violation> {
-    match value {
-        Some(p) => rules::phone(p, &PhoneOptions::new()),
-        None => Ok(()),
-    }
-}
-
-/// `Some(None)` for an explicit `null`, `None` (via `default`) for an absent field.
-fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 impl Users {
@@ -133,7 +118,7 @@ impl Users {
         &self,
         caller: &Caller,
         id: Uuid,
-        mut changes: ProfileChanges,
+        changes: ProfileChanges,
     ) -> Result<User, ApiError> {
         require_writer(caller, id)?;
         if changes.role.is_some() {
@@ -142,10 +127,6 @@ impl Users {
                 // Nobody demotes themselves: the last admin cannot lock everyone out.
                 return Err(ApiError::forbidden("You cannot change your own role"));
             }
-        }
-        // The derive normalizes `String`/`Option<String>` fields; the three-state phone is ours.
-        if let Some(Some(p)) = &mut changes.phone {
-            keel_validation::normalize::phone(p, &PhoneOptions::new());
         }
         let changes = changes.clean()?;
         let phone_encrypted = match changes.phone {
