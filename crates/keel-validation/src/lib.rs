@@ -5,6 +5,7 @@ mod async_validate;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+pub mod env;
 mod error;
 #[cfg(feature = "errors")]
 mod errors;
