@@ -5,6 +5,11 @@
 //! validation, and the revocation check (token version + session) answered from the cache —
 //! at most 1.3× `jsonwebtoken::decode` into an equivalent plain claims struct.
 //!
+//! The verified-token cache (on by default): `auth/token_cache_*` pairs the extractor with
+//! the cache (a repeated token: SHA-256 of the token, a map lookup, a clone of the claims)
+//! against the same extractor with `without_token_cache()` (base64, signature, claims JSON
+//! on every request); both run the revocation check.
+//!
 //! API keys: the extractor (`X-API-Key`) and `ApiKeys::verify` over the memory store, next to
 //! the keel-crypto primitives they are built on (parse with checksum + constant-time hash
 //! comparison), i.e. what a service would hand-roll around its own lookup.
@@ -63,6 +68,7 @@ fn ready<F: Future>(f: F) -> F::Output {
 
 struct Setup {
     auth: Authenticator,
+    uncached: Authenticator,
     token: String,
     parts: Parts,
     raw_key: DecodingKey,
@@ -98,8 +104,10 @@ fn setup(key: Key, raw_key: DecodingKey, alg: Algorithm) -> Setup {
     raw_validation.set_audience(&[AUDIENCE]);
     raw_validation.set_issuer(&[ISSUER]);
     raw_validation.leeway = 10;
+    let uncached = auth.clone().without_token_cache();
     Setup {
         auth,
+        uncached,
         token,
         parts,
         raw_key,
@@ -107,7 +115,7 @@ fn setup(key: Key, raw_key: DecodingKey, alg: Algorithm) -> Setup {
     }
 }
 
-fn bench_pair(c: &mut Criterion, group: &str, mut s: Setup) {
+fn bench_pair(c: &mut Criterion, group: &str, cache_group: &str, mut s: Setup) {
     // Both sides must accept the token, or the comparison is meaningless.
     let raw = jsonwebtoken::decode::<PlainClaims>(&s.token, &s.raw_key, &s.raw_validation);
     assert!(raw.is_ok(), "raw decode rejected the token: {raw:?}");
@@ -142,6 +150,29 @@ fn bench_pair(c: &mut Criterion, group: &str, mut s: Setup) {
         });
     });
     g.finish();
+
+    // The same extractor with and without the verified-token cache, same token.
+    assert!(s.auth.token_cache_limits().is_some() && s.uncached.token_cache_limits().is_none());
+    let mut g = c.benchmark_group(cache_group);
+    g.bench_function("keel_extractor_token_cache", |b| {
+        b.iter(|| {
+            ready(Authenticated::<()>::from_request_parts(
+                black_box(&mut s.parts),
+                &s.auth,
+            ))
+            .map(|a| a.exp)
+        });
+    });
+    g.bench_function("extractor_without_token_cache", |b| {
+        b.iter(|| {
+            ready(Authenticated::<()>::from_request_parts(
+                black_box(&mut s.parts),
+                &s.uncached,
+            ))
+            .map(|a| a.exp)
+        });
+    });
+    g.finish();
 }
 
 fn hs256(c: &mut Criterion) {
@@ -149,6 +180,7 @@ fn hs256(c: &mut Criterion) {
     bench_pair(
         c,
         "auth/verify_hs256",
+        "auth/token_cache_hs256",
         setup(key, DecodingKey::from_secret(SECRET), Algorithm::HS256),
     );
 }
@@ -159,6 +191,7 @@ fn eddsa(c: &mut Criterion) {
     bench_pair(
         c,
         "auth/verify_eddsa",
+        "auth/token_cache_eddsa",
         setup(key, DecodingKey::from_ed_der(&public), Algorithm::EdDSA),
     );
 }

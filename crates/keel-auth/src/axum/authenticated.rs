@@ -99,7 +99,7 @@ pub(crate) fn bearer_token(parts: &Parts) -> Result<Option<&str>, AuthRejectionK
     Ok(Some(token))
 }
 
-pub(crate) async fn authenticate<C: DeserializeOwned>(
+pub(crate) async fn authenticate<C: DeserializeOwned + Clone + Send + Sync + 'static>(
     parts: &Parts,
     auth: &Authenticator,
 ) -> Result<Option<Claims<C>>, AuthRejection> {
@@ -117,7 +117,7 @@ impl<S, C> FromRequestParts<S> for Authenticated<C>
 where
     Authenticator: FromRef<S>,
     S: Send + Sync,
-    C: DeserializeOwned + Send + Sync + 'static,
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
 {
     type Rejection = AuthRejection;
 
@@ -137,7 +137,7 @@ impl<S, C> OptionalFromRequestParts<S> for Authenticated<C>
 where
     Authenticator: FromRef<S>,
     S: Send + Sync,
-    C: DeserializeOwned + Send + Sync + 'static,
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
 {
     type Rejection = AuthRejection;
 

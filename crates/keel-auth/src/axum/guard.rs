@@ -122,7 +122,7 @@ macro_rules! guard {
             Authenticator: FromRef<S>,
             S: Send + Sync,
             T: $tr,
-            C: DeserializeOwned + Send + Sync + 'static,
+            C: DeserializeOwned + Clone + Send + Sync + 'static,
         {
             type Rejection = AuthRejection;
 

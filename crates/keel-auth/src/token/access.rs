@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -129,6 +130,9 @@ pub struct AccessTokens {
 
 struct Inner {
     keys: RwLock<Arc<KeySet>>,
+    /// Bumped by every key change (under the write lock): the verified-token cache keeps
+    /// only what was verified under the current keys.
+    key_generation: AtomicU64,
     opts: Options,
 }
 
@@ -243,6 +247,25 @@ impl AccessTokens {
         &self,
         token: &str,
     ) -> std::result::Result<Claims<C>, Reject> {
+        self.verify_counted_reason(token).map(|(claims, _)| claims)
+    }
+
+    /// As [`verify`](Self::verify), also returning the length of the encoded claims (what
+    /// the verified-token cache counts as the entry's size).
+    pub(crate) fn verify_counted<C: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<(Claims<C>, usize)> {
+        self.verify_counted_reason(token).map_err(|reason| {
+            tracing::debug!(reason = reason.as_str(), "rejected access token");
+            Error::InvalidToken
+        })
+    }
+
+    fn verify_counted_reason<C: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> std::result::Result<(Claims<C>, usize), Reject> {
         let o = &self.inner.opts;
         if token.len() > o.max_token_len {
             return Err(Reject::TooLong);
@@ -294,7 +317,7 @@ impl AccessTokens {
             .map_err(|_| Reject::Claims)?;
         let claims: Claims<C> = serde_json::from_slice(&payload).map_err(|_| Reject::Claims)?;
         self.validate(&claims)?;
-        Ok(claims)
+        Ok((claims, payload.len()))
     }
 
     fn validate<C>(&self, c: &Claims<C>) -> std::result::Result<(), Reject> {
@@ -376,6 +399,7 @@ impl AccessTokens {
         let mut copy = KeySet::clone(&guard);
         f(&mut copy)?;
         *guard = Arc::new(copy);
+        self.inner.key_generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -407,6 +431,16 @@ impl AccessTokens {
     #[must_use]
     pub fn clock(&self) -> &Clock {
         &self.inner.opts.clock
+    }
+
+    /// How many times the keys changed (see [`update_keys`](Self::update_keys)).
+    pub(crate) fn key_generation(&self) -> u64 {
+        self.inner.key_generation.load(Ordering::Acquire)
+    }
+
+    /// Tokens longer than this are rejected before any parsing.
+    pub(crate) fn max_token_len(&self) -> usize {
+        self.inner.opts.max_token_len
     }
 
     fn keys_guard(&self) -> RwLockReadGuard<'_, Arc<KeySet>> {
@@ -523,6 +557,7 @@ impl AccessTokensBuilder {
         Ok(AccessTokens {
             inner: Arc::new(Inner {
                 keys: RwLock::new(Arc::new(self.keys)),
+                key_generation: AtomicU64::new(0),
                 opts: self.opts,
             }),
         })

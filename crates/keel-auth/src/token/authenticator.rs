@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{AccessToken, AccessTokens, Claims};
+use super::verified::VerifiedTokens;
+use super::{AccessToken, AccessTokens, Claims, TokenCacheLimits};
 use crate::{Result, Revocations};
 
 /// Default `realm` of `WWW-Authenticate` challenges.
@@ -17,6 +18,13 @@ pub const DEFAULT_REALM: &str = "api";
 /// Authenticates requests: verifies an access token ([`AccessTokens`]) and, when configured,
 /// checks it against revocations ([`Revocations`]: token version and session). Issues tokens
 /// stamped with the subject's current version, and revokes.
+///
+/// **Verified-token cache** (on by default, [`TokenCacheLimits::default`]): a token whose
+/// signature and claims were verified is remembered, keyed by its SHA-256, until it expires
+/// (by the tokens' [`Clock`](crate::Clock)) or the keys change, so a client repeating its
+/// token pays a hash and a lookup instead of the signature and JSON. The revocation check
+/// still runs on every request. Bounded in entries and memory; only verified tokens enter
+/// it. [`without_token_cache`](Self::without_token_cache) turns it off.
 ///
 /// This is what the axum extractors ([`Authenticated`](crate::axum::Authenticated), …) take
 /// from the application state (`FromRef`). Cloning is cheap.
@@ -47,6 +55,7 @@ struct Inner {
     tokens: AccessTokens,
     revocations: Option<Revocations>,
     realm: Box<str>,
+    verified: Option<Arc<VerifiedTokens>>,
 }
 
 impl fmt::Debug for Authenticator {
@@ -55,6 +64,7 @@ impl fmt::Debug for Authenticator {
             .field("tokens", &self.inner.tokens)
             .field("revocations", &self.inner.revocations)
             .field("realm", &self.inner.realm)
+            .field("token_cache", &self.token_cache_limits())
             .finish()
     }
 }
@@ -70,6 +80,7 @@ impl Authenticator {
                 tokens,
                 revocations: None,
                 realm: DEFAULT_REALM.into(),
+                verified: VerifiedTokens::new(TokenCacheLimits::default()).map(Arc::new),
             }),
         }
     }
@@ -84,6 +95,41 @@ impl Authenticator {
                 ..inner
             }),
         }
+    }
+
+    /// Bounds the verified-token cache (a new, empty one; zero entries or bytes turns it
+    /// off).
+    ///
+    /// ```
+    /// # fn main() -> keel_auth::Result<()> {
+    /// use keel_auth::token::{AccessTokens, Authenticator, Key, KeySet, TokenCacheLimits};
+    ///
+    /// let tokens = AccessTokens::builder("me", KeySet::new(Key::generate_hs256("k1")?)?).build()?;
+    /// let auth = Authenticator::new(tokens).with_token_cache(TokenCacheLimits::new(1_000, 1 << 20));
+    /// assert_eq!(auth.token_cache_limits(), Some(TokenCacheLimits::new(1_000, 1 << 20)));
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_token_cache(self, limits: TokenCacheLimits) -> Self {
+        let inner = Arc::unwrap_or_clone(self.inner);
+        Self {
+            inner: Arc::new(Inner {
+                verified: VerifiedTokens::new(limits).map(Arc::new),
+                ..inner
+            }),
+        }
+    }
+
+    /// Verifies every token in full on every request (no verified-token cache).
+    #[must_use]
+    pub fn without_token_cache(self) -> Self {
+        self.with_token_cache(TokenCacheLimits::new(0, 0))
+    }
+
+    /// The verified-token cache's bounds, `None` when it is off.
+    #[must_use]
+    pub fn token_cache_limits(&self) -> Option<TokenCacheLimits> {
+        self.inner.verified.as_ref().map(|v| v.limits())
     }
 
     /// The `realm` of `WWW-Authenticate` challenges (default `"api"`). Characters other than
@@ -104,14 +150,21 @@ impl Authenticator {
         }
     }
 
-    /// Verifies `token` and checks it is not revoked; returns its claims.
+    /// Verifies `token` (or finds it in the verified-token cache) and checks it is not
+    /// revoked; returns its claims.
     ///
     /// # Errors
     /// [`Error::InvalidToken`](crate::Error::InvalidToken) for any bad or revoked token (the
     /// reason is logged at `debug`); [`Error::Store`](crate::Error::Store) when the revocation
     /// store failed on a cache miss (fail closed).
-    pub async fn authenticate<C: DeserializeOwned>(&self, token: &str) -> Result<Claims<C>> {
-        let claims = self.inner.tokens.verify(token)?;
+    pub async fn authenticate<C>(&self, token: &str) -> Result<Claims<C>>
+    where
+        C: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let claims = match &self.inner.verified {
+            Some(cache) => cache.verify(&self.inner.tokens, token)?,
+            None => self.inner.tokens.verify(token)?,
+        };
         if let Some(revocations) = &self.inner.revocations {
             revocations.check(&claims).await?;
         }

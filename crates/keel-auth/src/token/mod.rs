@@ -7,6 +7,7 @@ mod claims;
 mod key;
 mod keyset;
 mod response;
+mod verified;
 
 pub use access::{
     ACCESS_TOKEN_TYP, AccessTokens, AccessTokensBuilder, DEFAULT_LEEWAY, DEFAULT_MAX_CLAIM_ENTRIES,
@@ -17,3 +18,4 @@ pub use claims::Claims;
 pub use key::{Algorithm, Key, MAX_KID_LEN, MIN_HMAC_SECRET_LEN};
 pub use keyset::{KeySet, MAX_KEYS};
 pub use response::{AccessToken, AccessTokenResponse, NO_STORE_HEADERS};
+pub use verified::{DEFAULT_TOKEN_CACHE_BYTES, DEFAULT_TOKEN_CACHE_ENTRIES, TokenCacheLimits};
