@@ -10,6 +10,9 @@ mod error;
 #[cfg(feature = "errors")]
 mod errors;
 pub mod normalize;
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+pub mod openapi;
 mod path;
 pub mod rules;
 mod sensitive;

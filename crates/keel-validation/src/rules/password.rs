@@ -91,9 +91,9 @@ pub const COMPOSITION_SPECIALS: &str = "!@#$%^&*(),.?\":{}|<>";
 pub struct PasswordPolicy {
     min_chars: usize,
     max_chars: usize,
-    reject_common: bool,
-    reject_user_info: bool,
-    composition: bool,
+    pub(crate) reject_common: bool,
+    pub(crate) reject_user_info: bool,
+    pub(crate) composition: bool,
 }
 
 impl Default for PasswordPolicy {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use keel_auth::admission::HashPurpose;
 use keel_errors::ApiError;
+use keel_validation::openapi::{EmailAddress, Password, PersonName};
 use keel_validation::{RedactedDebug, Validate};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -23,35 +24,22 @@ use crate::repository::{self, NewUser, UserChanges};
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     /// E-mail address; normalized to lowercase, unique case-insensitively.
-    #[schema(example = "ada@example.org", max_length = 254, format = Email)]
+    #[schema(value_type = EmailAddress)]
     #[normalize(email)]
     #[validate(email)]
     pub email: String,
-    /// Password: 8–128 characters without control characters; not a common password (a
-    /// bundled list of the most common ones) and not your e-mail or name — rules a schema
-    /// cannot express, answered 422 `VALIDATION_ERROR`.
-    #[schema(example = "correct horse battery staple", min_length = 8, max_length = 128, format = Password,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
+    /// Password (NIST rules; the schema names those it cannot express); only its
+    /// Argon2id hash is stored.
+    #[schema(value_type = Password)]
     #[validate(password(context(email, first_name, last_name)))]
     pub password: String,
-    /// First name: HTML removed, whitespace collapsed, title-cased, 2–50 characters (no `<`,
-    /// `>` or control characters, at least two visible ones).
-    #[schema(
-        example = "ada",
-        min_length = 2,
-        max_length = 50,
-        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*$"
-    )]
+    /// First name: HTML removed, whitespace collapsed, title-cased, 2–50 characters.
+    #[schema(value_type = PersonName)]
     #[normalize(strip_html, collapse_whitespace, title_case)]
     #[validate(length(min = 2, max = 50))]
     pub first_name: String,
     /// Last name: same rules as the first name.
-    #[schema(
-        example = "lovelace",
-        min_length = 2,
-        max_length = 50,
-        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(value_type = PersonName)]
     #[normalize(strip_html, collapse_whitespace, title_case)]
     #[validate(length(min = 2, max = 50))]
     pub last_name: String,

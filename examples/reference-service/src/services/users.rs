@@ -4,6 +4,7 @@ use keel_cache::{CacheStatus, Lookup};
 use keel_envelope::{PageParams, PageRequest, Pagination};
 use keel_errors::ApiError;
 use keel_validation::Validate;
+use keel_validation::openapi::PersonName;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -21,23 +22,13 @@ pub type UserPage = PageParams<20, 100>;
 #[serde(deny_unknown_fields)]
 pub struct ProfileChanges {
     /// New first name (same rules as signup).
-    #[schema(
-        example = "Ada",
-        min_length = 2,
-        max_length = 50,
-        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(value_type = Option<PersonName>)]
     #[serde(default)]
     #[normalize(strip_html, collapse_whitespace, title_case)]
     #[validate(length(min = 2, max = 50))]
     pub first_name: Option<String>,
     /// New last name (same rules as signup).
-    #[schema(
-        example = "Lovelace",
-        min_length = 2,
-        max_length = 50,
-        pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*[^<>\s\x00-\x1F\x7F-\x9F][^<>\x00-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(value_type = Option<PersonName>)]
     #[serde(default)]
     #[normalize(strip_html, collapse_whitespace, title_case)]
     #[validate(length(min = 2, max = 50))]
