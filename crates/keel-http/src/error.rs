@@ -12,4 +12,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A CORS origin was refused (feature `cors`: `cors::parse_origin`).
+    #[error("CORS origin `{origin}` {reason}")]
+    InvalidOrigin {
+        /// The origin as given (control characters escaped, cut to 100 characters).
+        origin: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
 }
