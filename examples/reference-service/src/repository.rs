@@ -53,8 +53,8 @@ pub struct NewUser {
     pub password_hash: String,
 }
 
-/// Changes to a user; `None` leaves a column as it is.
-#[derive(Debug, Clone, Default)]
+/// Changes to a user; `None` leaves a column as it is. `Debug` redacts the hash.
+#[derive(Clone, Default, RedactedDebug)]
 pub struct UserChanges {
     /// New first name.
     pub first_name: Option<String>,
@@ -64,6 +64,9 @@ pub struct UserChanges {
     pub phone_encrypted: Option<Option<Vec<u8>>>,
     /// New role.
     pub role: Option<Role>,
+    /// New Argon2id PHC string.
+    #[validate(sensitive)]
+    pub password_hash: Option<String>,
 }
 
 /// The row a `query_opt` found, if any, mapped.
@@ -125,15 +128,6 @@ pub async fn find_by_id(db: &Db, id: Uuid) -> Result<Option<UserRecord>, Error> 
     mapped(db.query_opt(&sql, &[&id]).await?, record)
 }
 
-/// The user with this e-mail address, compared case-insensitively.
-///
-/// # Errors
-/// Pool and driver errors.
-pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRecord>, Error> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE lower(email) = lower($1)");
-    mapped(db.query_opt(&sql, &[&email]).await?, record)
-}
-
 /// The user with this e-mail address (compared case-insensitively) and its password hash.
 ///
 /// # Errors
@@ -189,16 +183,18 @@ pub async fn update(
            last_name = COALESCE($3, last_name), \
            phone_encrypted = CASE WHEN $4 THEN $5 ELSE phone_encrypted END, \
            role = COALESCE($6, role), \
+           password_hash = COALESCE($7, password_hash), \
            updated_at = now() \
          FROM previous WHERE id = $1 RETURNING {COLUMNS}, previous_role"
     );
-    let params: [&(dyn ToSql + Sync); 6] = [
+    let params: [&(dyn ToSql + Sync); 7] = [
         &id,
         &changes.first_name,
         &changes.last_name,
         &set_phone,
         &phone,
         &role,
+        &changes.password_hash,
     ];
     let with_previous = |row: &Row| -> Result<(UserRecord, Role), Error> {
         let previous: String = row.try_get("previous_role")?;
@@ -207,7 +203,7 @@ pub async fn update(
     mapped(db.query_opt(&sql, &params).await?, with_previous)
 }
 
-/// Replaces the password hash (rehash on login, password change, `create-admin`).
+/// Replaces the password hash (keel-auth's rehash on login and password change).
 ///
 /// # Errors
 /// Pool and driver errors.

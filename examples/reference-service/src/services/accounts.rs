@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{Users, not_found};
 use crate::domain::{Role, User};
-use crate::repository::{self, NewUser, UserChanges};
+use crate::repository::{self, Credentials, NewUser, UserChanges};
 
 // A typical FastAPI service's signup rules, declared once with keel-validation: `clean()`
 // normalizes (e-mail trimmed and lowercased; names HTML-stripped, whitespace-collapsed and
@@ -66,10 +66,9 @@ impl Users {
 
     async fn create(&self, account: NewAccount, role: Role) -> Result<User, ApiError> {
         let id = Uuid::new_v4();
-        let password = SecretString::from(account.password);
         let new = NewUser {
             id,
-            password_hash: self.hash(&password).await?,
+            password_hash: self.hash(account.password).await?,
             phone_encrypted: account
                 .phone
                 .as_deref()
@@ -95,24 +94,11 @@ impl Users {
         self.public(record)
     }
 
-    pub(super) async fn hash(&self, password: &SecretString) -> Result<String, ApiError> {
-        Ok(self
-            .c
-            .auth
-            .components()
-            .admission
-            .hash(HashPurpose::Signup, password)
-            .await?)
-    }
-
-    pub(super) async fn set_password(
-        &self,
-        id: Uuid,
-        password: &SecretString,
-    ) -> Result<(), ApiError> {
-        let hash = self.hash(password).await?;
-        repository::set_password_hash(&self.c.db, id, &hash).await?;
-        Ok(())
+    /// The password's Argon2id hash, under bounded admission (503 when the queue is full).
+    async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let admission = &self.c.auth.components().admission;
+        let password = SecretString::from(password);
+        Ok(admission.hash(HashPurpose::Signup, &password).await?)
     }
 
     /// Creates the admin account `email`, or promotes an existing user and sets its
@@ -129,14 +115,13 @@ impl Users {
             phone: None,
         }
         .clean()?;
-        let existing = repository::find_by_email(&self.c.db, &account.email).await?;
-        let Some(record) = existing else {
+        let existing = repository::credentials_by_email(&self.c.db, &account.email).await?;
+        let Some(Credentials { user: record, .. }) = existing else {
             return self.create(account, Role::Admin).await;
         };
-        self.set_password(record.id, &SecretString::from(account.password))
-            .await?;
         let promote = UserChanges {
             role: Some(Role::Admin),
+            password_hash: Some(self.hash(account.password).await?),
             ..UserChanges::default()
         };
         let updated = repository::update(&self.c.db, record.id, &promote).await?;

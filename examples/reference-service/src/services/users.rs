@@ -54,11 +54,8 @@ impl Users {
     pub async fn me(&self, caller: &Caller) -> Result<User, ApiError> {
         require_user(caller)?;
         let record = repository::find_by_id(&self.c.db, caller.id).await?;
-        let record = record.ok_or_else(|| {
-            ApiError::unauthenticated("The account of this token no longer exists")
-                .with_www_authenticate("Bearer realm=\"keel\", error=\"invalid_token\"")
-        })?;
-        self.public(record)
+        // A deleted account's tokens are revoked: answer as for any revoked token.
+        self.public(record.ok_or(keel_auth::Error::InvalidToken)?)
     }
 
     /// A user by id (self or admin), through the cache when it is enabled.
@@ -68,9 +65,11 @@ impl Users {
     pub async fn get(&self, caller: &Caller, id: Uuid) -> Result<Lookup<User>, ApiError> {
         require_reader(caller, id)?;
         let db = self.c.db.clone();
+        // Errors stay `ApiError`s through the cache (503 + `Retry-After` when the database is down).
         let load = async move {
-            let record = repository::find_by_id(&db, id).await?;
-            Ok::<_, ApiError>(record)
+            repository::find_by_id(&db, id)
+                .await
+                .map_err(ApiError::from)
         };
         let found = match &self.c.cache {
             Some(cache) => cache.get_or_load_optional(id, || load).await?,
@@ -130,6 +129,7 @@ impl Users {
             last_name: changes.last_name,
             phone_encrypted,
             role: changes.role,
+            password_hash: None,
         };
         let updated = repository::update(&self.c.db, id, &db_changes).await?;
         let (record, previous_role) = updated.ok_or_else(not_found)?;
@@ -153,9 +153,9 @@ impl Users {
         }
         let deleted = repository::delete(&self.c.db, id).await?;
         self.forget(id).await;
-        if deleted {
-            self.revoke_everything(id).await?;
+        if !deleted {
+            return Err(not_found());
         }
-        if deleted { Ok(()) } else { Err(not_found()) }
+        self.revoke_everything(id).await
     }
 }
