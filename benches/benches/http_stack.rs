@@ -54,7 +54,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn install_telemetry() {
     let filter = tracing_subscriber::EnvFilter::new("info");
     let _ = keel_http::json_log::json_subscriber(std::io::sink, filter).try_init();
-    let _ = reference_service::telemetry::metrics_handle();
+    let _ = keel_http::prometheus::Prometheus::install();
 }
 
 fn bare() -> Router {

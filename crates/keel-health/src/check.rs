@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -127,6 +128,25 @@ impl Observation {
     #[must_use]
     pub const fn pass() -> Self {
         Self::new(Status::Pass)
+    }
+
+    /// A passing observation of a round trip: its duration as the observed value, in
+    /// milliseconds (unit `"ms"`), as for a `…:responseTime` check. A `Duration`
+    /// returned by a check converts into this ([`IntoObservation`]), so a `ping()` that
+    /// returns the round trip plugs in as is.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use keel_health::{Observation, Status};
+    ///
+    /// let o = Observation::response_time(Duration::from_micros(1500));
+    /// assert_eq!(o.status(), Status::Pass);
+    /// assert_eq!(o.observed_value(), Some(&serde_json::json!(1.5)));
+    /// assert_eq!(o.observed_unit(), Some("ms"));
+    /// ```
+    #[must_use]
+    pub fn response_time(rtt: Duration) -> Self {
+        Self::pass().with_value(rtt.as_secs_f64() * 1000.0, "ms")
     }
 
     /// A degraded observation with a human-readable reason.
@@ -259,10 +279,12 @@ impl From<Status> for Observation {
 /// | [`Status`] | that status |
 /// | `()` | `pass` |
 /// | `bool` | `true` → `pass`, `false` → `fail` ("check returned false") |
+/// | [`Duration`] | `pass` with the round trip in milliseconds ([`Observation::response_time`]) |
 /// | `Result<T, E: Display>` | `Ok(t)` → `t`'s observation, `Err(e)` → `fail` with `e.to_string()` as output |
 ///
-/// So `pool.ping()` returning `Result<(), PoolError>` or `Result<Duration, _>`… plugs in
-/// directly as long as the `Ok` type converts (map it to `()` otherwise).
+/// So `pool.ping()` returning `Result<(), PoolError>` or `Result<Duration, _>` (the
+/// round trip, reported in milliseconds) plugs in directly as long as the `Ok` type
+/// converts (map it to `()` otherwise).
 ///
 /// ```
 /// use keel_health::{IntoObservation, Status};
@@ -305,6 +327,12 @@ impl IntoObservation for bool {
     }
 }
 
+impl IntoObservation for Duration {
+    fn into_observation(self) -> Observation {
+        Observation::response_time(self)
+    }
+}
+
 impl<T: IntoObservation, E: fmt::Display> IntoObservation for Result<T, E> {
     fn into_observation(self) -> Observation {
         match self {
@@ -336,6 +364,19 @@ mod tests {
             Some("boom"),
         );
         check(Observation::warn("w"), Status::Warn, Some("w"));
+        check(Duration::from_millis(3), Status::Pass, None);
+        check(
+            Err::<Duration, _>("timed out"),
+            Status::Fail,
+            Some("timed out"),
+        );
+    }
+
+    #[test]
+    fn a_round_trip_is_reported_in_milliseconds() {
+        let o = Ok::<_, String>(Duration::from_micros(2_250)).into_observation();
+        assert_eq!(o.observed_value(), Some(&serde_json::json!(2.25)));
+        assert_eq!(o.observed_unit(), Some("ms"));
     }
 
     #[tokio::test]

@@ -20,4 +20,8 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// [`Prometheus::install`](crate::prometheus::Prometheus::install): another `metrics`
+    /// recorder was installed in the process first.
+    #[error("another metrics recorder is already installed in this process")]
+    RecorderInstalled,
 }

@@ -24,11 +24,13 @@
 
 mod batched;
 mod format;
+mod init;
 
 pub use batched::{
     BatchedWriter, BatchedWriterBuilder, DEFAULT_INTERVAL, DEFAULT_LIMIT, WorkerGuard,
 };
 pub use format::{JsonFormat, JsonSpanFields};
+pub use init::{LogFormat, ParseLogFormatError, init};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::{MakeWriter, SubscriberBuilder};
 

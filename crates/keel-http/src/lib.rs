@@ -12,6 +12,9 @@ pub mod errors;
 #[cfg(feature = "json-log")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json-log")))]
 pub mod json_log;
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub mod prometheus;
 pub mod request_id;
 pub mod security_headers;
 #[cfg(feature = "serve")]

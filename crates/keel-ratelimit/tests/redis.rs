@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use keel_ratelimit::redis::{FailMode, RedisLimiter};
+use keel_ratelimit::redis::{FailMode, RedisLimiter, RedisTarget};
 use keel_ratelimit::{Error, Key, Quota, Source};
 
 async fn limiter(url: &str, prefix: &str, quotas: &str) -> RedisLimiter {
@@ -372,4 +372,32 @@ async fn a_probe_cancelled_midway_does_not_stop_later_probes() {
     );
     assert_eq!(l.stats().errors, 2, "a later request probed again");
     held.abort();
+}
+
+#[tokio::test]
+async fn ping_measures_the_round_trip_and_reports_an_outage() {
+    let Some(url) = keel_testkit::redis_url() else {
+        return;
+    };
+    let conn = RedisTarget::node(&url)
+        .unwrap()
+        .connect_lazy(Duration::from_secs(1))
+        .unwrap();
+    let start = Instant::now();
+    let rtt = conn.ping().await.unwrap();
+    assert!(rtt > Duration::ZERO && rtt <= start.elapsed(), "{rtt:?}");
+
+    // Nothing listens there: an error within the connection's timeout, not a hang.
+    let down = format!("redis://127.0.0.1:{}", keel_testkit::free_port());
+    let conn = RedisTarget::node(&down)
+        .unwrap()
+        .connect_lazy(Duration::from_millis(200))
+        .unwrap();
+    let start = Instant::now();
+    assert!(matches!(conn.ping().await, Err(Error::Redis(_))));
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }

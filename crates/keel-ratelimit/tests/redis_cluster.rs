@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use keel_ratelimit::redis::{FailMode, RedisLimiter, RedisLimiterBuilder};
+use keel_ratelimit::redis::{FailMode, RedisLimiter, RedisLimiterBuilder, RedisTarget};
 use keel_ratelimit::{Clock, Key, Quota, Source};
 use keel_testkit::TempRedisCluster;
 
@@ -74,6 +74,13 @@ async fn two_replicas_share_limits_on_every_master() {
         .connect_cluster(urls.iter().rev())
         .await
         .unwrap();
+
+    // A health check's PING reaches the cluster.
+    let conn = RedisTarget::cluster(&urls)
+        .unwrap()
+        .connect_lazy(Duration::from_millis(500))
+        .unwrap();
+    assert!(conn.ping().await.unwrap() > Duration::ZERO);
 
     let keys = key_per_node(&c, &prefix);
     for (node, key) in keys.iter().enumerate() {
@@ -225,6 +232,14 @@ async fn a_cluster_down_at_startup_is_an_outage_not_an_error() {
     assert_eq!(admitted(&l, &key, 5, Source::Fallback).await, 3);
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert_eq!(l.stats().fallback_entered, 1);
+    // A health check's PING fails, bounded by the timeout.
+    let conn = RedisTarget::cluster(&seeds)
+        .unwrap()
+        .connect_lazy(Duration::from_millis(100))
+        .unwrap();
+    let t = Instant::now();
+    assert!(conn.ping().await.is_err());
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 
     let none: [&str; 0] = [];
     for nodes in [&none[..], &["not a url"][..]] {

@@ -15,6 +15,7 @@ pub struct Jobs {
 impl Jobs {
     /// An empty tracker.
     pub fn new() -> Self {
+        metrics::describe_counter!("background_jobs_total", "Background jobs started, by kind");
         Self::default()
     }
 

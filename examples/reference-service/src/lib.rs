@@ -20,7 +20,6 @@ pub mod routes;
 pub mod server;
 pub mod services;
 pub mod state;
-pub mod telemetry;
 
 pub use config::Config;
 pub use server::serve;

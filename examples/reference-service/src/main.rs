@@ -3,8 +3,9 @@
 
 use std::process::ExitCode;
 
-use reference_service::config::Config;
-use reference_service::{AppState, migrate, routes, server, telemetry};
+use keel_http::json_log;
+use reference_service::config::{Config, LogFormat};
+use reference_service::{AppState, migrate, routes, server};
 
 const USAGE: &str = "\
 usage: reference-service [command]
@@ -33,7 +34,10 @@ async fn main() -> ExitCode {
         }
     };
     // Flushes buffered log lines when main returns.
-    let _log_guard = telemetry::init_tracing(config.log_format);
+    let _log_guard = json_log::init(match config.log_format {
+        LogFormat::Json => json_log::LogFormat::Json,
+        LogFormat::Pretty => json_log::LogFormat::Pretty,
+    });
     for warning in &config.warnings {
         tracing::warn!(%warning, "weak setting accepted because KEEL_DEV_MODE=true");
     }

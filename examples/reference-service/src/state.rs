@@ -12,7 +12,7 @@ use keel_cache::redis::{RedisTier, Topology};
 use keel_crypto::{AsyncPasswordHasher, PasswordHasher};
 use keel_health::Health;
 use keel_health::axum::{DetailsPolicy, HealthRouter};
-use metrics_exporter_prometheus::PrometheusHandle;
+use keel_http::prometheus::Prometheus;
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
@@ -48,8 +48,8 @@ pub struct AppState {
     pub jobs: Jobs,
     /// The pool (closed on shutdown).
     pub db: Db,
-    /// The Prometheus handle.
-    pub metrics: PrometheusHandle,
+    /// The process's Prometheus exporter (keel-http).
+    pub metrics: Prometheus,
 }
 
 /// Why the service could not start.
@@ -66,7 +66,7 @@ impl AppState {
     pub async fn new(config: Config) -> Result<Self, StartupError> {
         let err = StartupError;
         // First: the crates register their metrics (pool gauges) when built.
-        let metrics = crate::telemetry::metrics_handle();
+        let metrics = Prometheus::install().map_err(|e| err(format!("metrics: {e}")))?;
         let keyring = Arc::clone(&config.encryption_keys);
         let hasher =
             AsyncPasswordHasher::new(PasswordHasher::new().with_params(config.password_hash));

@@ -347,6 +347,35 @@ impl fmt::Debug for RedisConnection {
     }
 }
 
+impl RedisConnection {
+    /// Sends `PING` and returns the round trip (for a health check: keel-health turns a
+    /// `Result<Duration, _>` into a `pass` with the round trip in ms). On a cluster the
+    /// command goes where the client routes it (every master), so the round trip is the
+    /// slowest one. Bounded by the connection's response timeout
+    /// ([`RedisTarget::connect_lazy`]'s `timeout`).
+    ///
+    /// # Errors
+    /// [`Error::Redis`]: Redis unreachable, timed out or refusing the command.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), keel_ratelimit::Error> {
+    /// use std::time::Duration;
+    /// use keel_ratelimit::redis::RedisTarget;
+    ///
+    /// let conn = RedisTarget::node("redis://127.0.0.1:6379")?.connect_lazy(Duration::from_secs(1))?;
+    /// let rtt = conn.ping().await?;
+    /// println!("Redis answered in {rtt:?}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn ping(&self) -> Result<Duration, Error> {
+        // Clones share the underlying connection (both kinds are handles).
+        let mut conn = self.clone();
+        let start = std::time::Instant::now();
+        redis::cmd("PING").query_async::<()>(&mut conn).await?;
+        Ok(start.elapsed())
+    }
+}
+
 impl From<ConnectionManager> for RedisConnection {
     fn from(conn: ConnectionManager) -> Self {
         Self::Single(conn)

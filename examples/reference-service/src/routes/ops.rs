@@ -1,8 +1,7 @@
 //! Operational endpoints: Prometheus metrics.
 
 use axum::extract::State;
-use axum::response::IntoResponse;
-use http::header;
+use axum::response::Response;
 
 use crate::state::AppState;
 
@@ -14,13 +13,9 @@ use crate::state::AppState;
     tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
 )]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Some(cache) = state.users.cache() {
         cache.record_metrics();
     }
-    let content_type = "text/plain; version=0.0.4; charset=utf-8";
-    (
-        [(header::CONTENT_TYPE, content_type)],
-        state.metrics.render(),
-    )
+    state.metrics.response()
 }
