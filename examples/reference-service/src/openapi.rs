@@ -109,9 +109,11 @@ const HEALTH: HealthPaths = HealthPaths::new()
     );
 
 /// 429 (global per-IP limit; the probes are exempt) and 503 (connection cap, database or
-/// hashing queue full) wherever a route does not document them itself.
+/// hashing queue full) wherever a route does not document them itself; 401 and 403 on
+/// every route that requires a token or key.
 const COMMON: CommonResponses = CommonResponses::new()
     .on_every_operation(&[429, 503])
+    .on_secured_operations(&[401, 403])
     .except_paths_under(&["/health"]);
 
 /// The OpenAPI document as pretty JSON (what `/openapi.json` serves, and the snapshot test compares).

@@ -1,6 +1,7 @@
 //! [`CommonResponses`]: responses every operation can answer, added where missing.
 
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Components, OpenApi, Ref, RefOr};
 use utoipa::{Modify, PartialSchema, ToSchema};
 
@@ -48,6 +49,7 @@ const RESPONSE_REF: &str = "#/components/responses/";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CommonResponses {
     statuses: &'static [u16],
+    secured: &'static [u16],
     except: &'static [&'static str],
 }
 
@@ -65,6 +67,7 @@ impl CommonResponses {
     pub const fn new() -> Self {
         Self {
             statuses: &[],
+            secured: &[],
             except: &[],
         }
     }
@@ -90,6 +93,43 @@ impl CommonResponses {
         self
     }
 
+    /// Documents each status as [`on_every_operation`](Self::on_every_operation) does, but
+    /// only on operations that require credentials: those with a security requirement
+    /// (their own, or the document's when they have none) of which no alternative is
+    /// empty (an empty requirement, `{}`, makes credentials optional, as on a health report
+    /// that shows more to admins). Typically `&[401, 403]`: a missing or revoked token, a
+    /// caller without the permission.
+    ///
+    /// ```
+    /// use keel_envelope::openapi::CommonResponses;
+    /// use utoipa::OpenApi;
+    ///
+    /// #[utoipa::path(get, path = "/me", security(("bearer" = [])),
+    ///     responses((status = 200, description = "The caller")))]
+    /// async fn me() {}
+    ///
+    /// #[utoipa::path(get, path = "/open", responses((status = 200, description = "Hi")))]
+    /// async fn open() {}
+    ///
+    /// const COMMON: CommonResponses = CommonResponses::new().on_secured_operations(&[401, 403]);
+    ///
+    /// #[derive(OpenApi)]
+    /// #[openapi(paths(me, open), modifiers(&COMMON))]
+    /// struct Api;
+    ///
+    /// let json = serde_json::to_value(Api::openapi())?;
+    /// let me = &json["paths"]["/me"]["get"]["responses"];
+    /// assert_eq!(me["401"]["$ref"], "#/components/responses/Unauthenticated");
+    /// assert_eq!(me["403"]["$ref"], "#/components/responses/Forbidden");
+    /// assert!(json["paths"]["/open"]["get"]["responses"]["401"].is_null());
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn on_secured_operations(mut self, statuses: &'static [u16]) -> Self {
+        self.secured = statuses;
+        self
+    }
+
     /// Leaves the operations of paths at or below one of `prefixes` alone, at segment
     /// boundaries (`/health` covers `/health` and `/health/live`, not `/healthz`): e.g.
     /// probes the rate limiter exempts. They still get their references registered.
@@ -109,8 +149,8 @@ impl CommonResponses {
     }
 
     /// (status, response component) for each valid status.
-    fn responses(&self) -> impl Iterator<Item = (String, &'static Spec)> + '_ {
-        self.statuses
+    fn responses(statuses: &[u16]) -> impl Iterator<Item = (String, &'static Spec)> + '_ {
+        statuses
             .iter()
             .filter(|s| (100..=599).contains(*s))
             .filter_map(|&status| {
@@ -119,8 +159,21 @@ impl CommonResponses {
             })
     }
 
-    fn add_missing(&self, operation: &mut Operation) {
-        for (status, spec) in self.responses() {
+    /// Adds the common statuses, and the secured ones when `operation` requires
+    /// credentials (`global`: the document's security requirements).
+    fn add_missing(&self, operation: &mut Operation, global: Option<&[SecurityRequirement]>) {
+        let required = operation
+            .security
+            .as_deref()
+            .or(global)
+            .is_some_and(|alternatives| {
+                !alternatives.is_empty()
+                    && !alternatives
+                        .iter()
+                        .any(|r| *r == SecurityRequirement::default())
+            });
+        let secured = if required { self.secured } else { &[] };
+        for (status, spec) in Self::responses(self.statuses).chain(Self::responses(secured)) {
             operation
                 .responses
                 .responses
@@ -165,11 +218,12 @@ fn register_error_schemas(components: &mut Components) {
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut OpenApi) {
         let mut referenced: Vec<String> = Vec::new();
+        let global = openapi.security.as_deref();
         for (path, item) in &mut openapi.paths.paths {
             let skip = self.except.iter().any(|prefix| is_under(path, prefix));
             for operation in operations(item) {
                 if !skip {
-                    self.add_missing(operation);
+                    self.add_missing(operation, global);
                 }
                 // No let chains: the crate's MSRV is 1.85.
                 let names = operation
@@ -276,6 +330,50 @@ mod tests {
         assert!(j["paths"]["/a"]["get"]["responses"]["99"].is_null());
         assert!(j["paths"]["/health"]["get"]["responses"]["418"].is_null());
         assert!(j["components"]["responses"]["ErrorResponse"].is_object());
+    }
+
+    #[test]
+    fn secured_statuses_go_only_where_credentials_are_required() {
+        use utoipa::openapi::security::SecurityRequirement as Req;
+        let mut doc = doc();
+        let bearer = || Req::new("bearer", Vec::<String>::new());
+        let op = |security: Option<Vec<Req>>| {
+            let mut op = OperationBuilder::new().build();
+            op.security = security;
+            op
+        };
+        let mut item = PathItem::new(HttpMethod::Get, op(Some(vec![bearer()])));
+        item.post = Some(op(Some(vec![Req::default(), bearer()]))); // optional credentials
+        item.put = Some(op(Some(Vec::new()))); // `security: []`: none needed
+        item.delete = Some(op(None)); // inherits the document's
+        doc.paths.paths.insert("/s".into(), item);
+        let common = CommonResponses::new()
+            .on_every_operation(&[429])
+            .on_secured_operations(&[401, 403]);
+        let statuses = |doc: &OpenApi, method: &str| {
+            let j = serde_json::to_value(doc).unwrap_or_default();
+            let r = &j["paths"]["/s"][method]["responses"];
+            ["401", "403", "429"].map(|s| r[s]["$ref"].as_str().map(str::to_owned))
+        };
+        let mut without_global = doc.clone();
+        common.modify(&mut without_global);
+        let refs =
+            |names: [&str; 3]| names.map(|n| (!n.is_empty()).then(|| format!("{RESPONSE_REF}{n}")));
+        let all = refs(["Unauthenticated", "Forbidden", "RateLimited"]);
+        let limited = refs(["", "", "RateLimited"]);
+        assert_eq!(statuses(&without_global, "get"), all);
+        assert_eq!(statuses(&without_global, "post"), limited);
+        assert_eq!(statuses(&without_global, "put"), limited);
+        assert_eq!(statuses(&without_global, "delete"), limited);
+        // A document-wide requirement covers the operations without their own.
+        doc.security = Some(vec![bearer()]);
+        common.modify(&mut doc);
+        assert_eq!(statuses(&doc, "delete"), all);
+        assert_eq!(statuses(&doc, "put"), limited);
+        assert!(
+            serde_json::to_value(&doc).unwrap_or_default()["components"]["responses"]["Forbidden"]
+                .is_object()
+        );
     }
 
     #[test]

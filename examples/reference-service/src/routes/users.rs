@@ -1,4 +1,5 @@
 //! `/api/v1/users`: me, get (cached, `X-Cache`), list (admin), patch, delete (admin).
+//! 401 and 403 are documented on every route by `CommonResponses` ([`crate::openapi`]).
 
 use axum::extract::State;
 use http::StatusCode;
@@ -9,7 +10,7 @@ use keel_errors::ApiError;
 use uuid::Uuid;
 
 use crate::domain::{Caller, User};
-use crate::openapi::{E401, E422, Error};
+use crate::openapi::{E422, Error};
 use crate::services::{ProfileChanges, UserPage, Users};
 
 /// The caller's account.
@@ -20,7 +21,6 @@ use crate::services::{ProfileChanges, UserPage, Users};
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = crate::openapi::UserBody),
-        (status = 401, response = E401),
     )
 )]
 pub async fn me(State(users): State<Users>, caller: Caller) -> Result<Envelope<User>, ApiError> {
@@ -37,8 +37,6 @@ pub async fn me(State(users): State<Users>, caller: Caller) -> Result<Envelope<U
     responses(
         (status = 200, description = "The user", body = crate::openapi::UserBody,
             headers(("X-Cache" = String, description = "`HIT` or `MISS`"))),
-        (status = 401, response = E401),
-        (status = 403, response = Error),
         (status = 404, response = Error),
         (status = 422, response = E422),
     )
@@ -61,8 +59,6 @@ pub async fn get(
     params(UserPage),
     responses(
         (status = 200, description = "A page of users with `meta.pagination`", body = crate::openapi::UserListBody),
-        (status = 401, response = E401),
-        (status = 403, response = Error),
         (status = 422, response = E422),
     )
 )]
@@ -86,8 +82,6 @@ pub async fn list(
     responses(
         (status = 200, description = "The updated user", body = crate::openapi::UserBody),
         (status = 400, response = Error),
-        (status = 401, response = E401),
-        (status = 403, response = Error),
         (status = 404, response = Error),
         (status = 415, response = Error),
         (status = 422, response = E422),
@@ -112,8 +106,6 @@ pub async fn update(
     params(("id" = Uuid, Path, description = "User id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = E401),
-        (status = 403, response = Error),
         (status = 404, response = Error),
         (status = 422, response = E422),
     )
