@@ -1,6 +1,8 @@
 //! axum integration (feature `axum`): the [`Authenticated`] extractor, the [`RequireRole`] /
 //! [`RequirePermission`] guards, RFC 6750 rejections ([`AuthRejection`]) and token responses
-//! ([`NoStore`], `IntoResponse` for [`AccessTokenResponse`](crate::AccessTokenResponse)).
+//! ([`NoStore`], `IntoResponse` for [`AccessTokenResponse`](crate::AccessTokenResponse));
+//! with features `errors` and `ratelimit`, the ready-made session routes
+//! ([`SessionRoutes`], module [`routes`]).
 //!
 //! Every extractor takes the [`Authenticator`](crate::Authenticator) from the router state
 //! through `FromRef`.
@@ -42,6 +44,9 @@ mod authenticated;
 mod guard;
 mod rejection;
 mod response;
+#[cfg(all(feature = "errors", feature = "ratelimit"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "errors", feature = "ratelimit"))))]
+pub mod routes;
 
 pub use apikey::{
     ApiKeyAuth, ApiKeyRejection, ApiKeyRejectionKind, MAX_API_KEY_HEADER_LEN, X_API_KEY,
@@ -50,3 +55,8 @@ pub use authenticated::Authenticated;
 pub use guard::{Permission, RequirePermission, RequireRole, Role};
 pub use rejection::{AuthRejection, AuthRejectionKind};
 pub use response::NoStore;
+#[cfg(all(feature = "errors", feature = "ratelimit"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "errors", feature = "ratelimit"))))]
+pub use routes::{
+    DEFAULT_BODY_LIMIT, SessionPaths, SessionRoute, SessionRoutes, default_password_rule,
+};

@@ -23,6 +23,7 @@ pub struct Account {
     login: String,
     password_hash: String,
     roles: Vec<String>,
+    context: Vec<String>,
 }
 
 impl Account {
@@ -40,6 +41,7 @@ impl Account {
             login: login.into(),
             password_hash: password_hash.into(),
             roles: Vec::new(),
+            context: Vec::new(),
         }
     }
 
@@ -52,6 +54,27 @@ impl Account {
         S: Into<String>,
     {
         self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets what a new password must not be besides the login name: the holder's names, a
+    /// user name (NIST SP 800-63B's "context-specific words"). The password rule of a
+    /// password change sees them ([`SessionFlow::change_password`](super::SessionFlow::change_password),
+    /// and `SessionRoutes::password_rule` with feature `axum`), so it needs no second
+    /// lookup; never put secrets here.
+    ///
+    /// ```
+    /// use keel_auth::flow::Account;
+    /// let account = Account::new("7f3c", "ada@example.org", "$argon2id$…").context(["Ada", "Lovelace"]);
+    /// assert_eq!(account.context_words(), ["Ada", "Lovelace"]);
+    /// ```
+    #[must_use]
+    pub fn context<I, S>(mut self, words: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.context = words.into_iter().map(Into::into).collect();
         self
     }
 
@@ -77,6 +100,12 @@ impl Account {
     #[must_use]
     pub fn role_names(&self) -> &[String] {
         &self.roles
+    }
+
+    /// The context words ([`context`](Self::context)).
+    #[must_use]
+    pub fn context_words(&self) -> &[String] {
+        &self.context
     }
 }
 

@@ -101,7 +101,7 @@ pub use components::AuthComponents;
 pub use components::PgAuthBuilder;
 pub use wire::{
     CodeRequest, IssuedApiKey, LoginOutcome, LoginRequest, MfaEnrollment, MfaLoginRequest,
-    MfaRequired, PasswordChangeRequest, RecoveryCodeList, TokenPair,
+    MfaRequired, PasswordChangeRequest, RecoveryCodeList, RefreshRequest, TokenPair,
 };
 
 use crate::admission::HashPurpose;

@@ -170,6 +170,24 @@ pub struct CodeRequest {
 }
 redacted_debug!(CodeRequest {} secret { code });
 
+/// A refresh token: the body of refresh and logout.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct RefreshRequest {
+    /// The refresh token of the last token answer (single use).
+    #[cfg_attr(
+        feature = "utoipa",
+        schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+        )
+    )]
+    pub refresh_token: String,
+}
+redacted_debug!(RefreshRequest {} secret { refresh_token });
+
 /// A password change.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,8 +223,12 @@ mod tests {
         .unwrap();
         let mfa: MfaLoginRequest =
             serde_json::from_str(r#"{"mfa_token":"tok-secret","code":"code-secret"}"#).unwrap();
-        let all = format!("{pair:?}{login:?}{change:?}{mfa:?}");
-        for secret in ["acc-", "ref-", "pw-", "cur-", "new-", "tok-", "code-"] {
+        let refresh: RefreshRequest =
+            serde_json::from_str(r#"{"refresh_token":"rt-secret"}"#).unwrap();
+        let all = format!("{pair:?}{login:?}{change:?}{mfa:?}{refresh:?}");
+        for secret in [
+            "acc-", "ref-", "pw-", "cur-", "new-", "tok-", "code-", "rt-",
+        ] {
             assert!(!all.contains(secret), "{secret} leaked: {all}");
         }
         assert!(all.contains("a@b.c") && all.contains("900"));
