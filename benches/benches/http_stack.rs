@@ -80,7 +80,7 @@ fn options() -> StackOptions {
     let limiter = Limiter::memory_from_spec("1000000/second").unwrap();
     let key = KeyExtractor::client_ip(TrustedProxies::cidrs(Vec::<String>::new()).unwrap());
     StackOptions {
-        cors_origins: Vec::new(),
+        cors: None,
         hsts: false,
         request_timeout: Duration::from_secs(10),
         global_limit: Some(

@@ -157,19 +157,20 @@ impl<'a> EnvReader<'a> {
         }
     }
 
-    /// `var` converted by `convert`; a refusal reads "`var`: `reason`" (the value is not
-    /// quoted: `convert` decides what its reason shows).
-    pub fn parse_with<T>(
+    /// `var` converted by `convert` (often `str::parse` of a type whose error explains
+    /// itself); a refusal reads "`var`: `error`" (the value is not quoted: the error
+    /// decides what it shows).
+    pub fn parse_with<T, E: Display>(
         &mut self,
         var: &str,
-        convert: impl FnOnce(&str) -> Result<T, String>,
+        convert: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<T> {
         let value = self.optional(var)?;
         match convert(&value) {
             Ok(converted) => Some(converted),
-            Err(reason) => {
-                self.problems
-                    .push(EnvProblem::new(var, format!("{var}: {reason}")));
+            Err(error) => {
+                let message = format!("{var}: {error}");
+                self.problems.push(EnvProblem::new(var, message));
                 None
             }
         }

@@ -22,14 +22,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use http::{HeaderName, HeaderValue, Method, header};
+use http::{HeaderName, Method, header};
 use keel_errors::axum::RenderErrorsLayer;
+use keel_http::cors::StrictCors;
 use keel_http::errors::CatchPanicLayer;
-use keel_http::{EdgeLayer, SecurityHeaders, TelemetryLayer, TimeoutLayer, X_REQUEST_ID};
+use keel_http::{EdgeLayer, SecurityHeaders, TelemetryLayer, TimeoutLayer};
 use tower::ServiceBuilder;
 use tower::util::MapResponseLayer;
 use tower_http::compression::CompressionLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::CorsLayer;
 
 use crate::state::AppState;
 
@@ -51,29 +52,26 @@ pub fn security_headers(hsts: bool) -> SecurityHeaders {
     if hsts { set.with_hsts() } else { set }
 }
 
-fn cors(origins: &[HeaderValue]) -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, X_REQUEST_ID])
-        .expose_headers([
-            X_REQUEST_ID,
-            header::RETRY_AFTER,
-            HeaderName::from_static("ratelimit"),
-            HeaderName::from_static("ratelimit-policy"),
-            HeaderName::from_static("x-cache"),
-            header::LOCATION,
-        ])
-        .allow_credentials(true)
-        .max_age(Duration::from_secs(600))
+/// The CORS layer: keel-http's strict policy for the configured origins (credentials
+/// allowed, keel's headers exposed), with this API's methods and the `X-Cache` and
+/// `Location` headers its responses carry.
+fn cors(policy: &StrictCors) -> CorsLayer {
+    let methods = [Method::GET, Method::POST, Method::PATCH, Method::DELETE];
+    let policy = policy
+        .clone()
+        .allow_methods(methods)
+        .expose_header(header::LOCATION);
+    policy
+        .expose_header(HeaderName::from_static("x-cache"))
+        .layer()
 }
 
 /// What the stack needs from the configuration (and the global limit), so it can be
 /// built without a running service (the per-layer benchmark does).
 #[derive(Debug, Clone)]
 pub struct StackOptions {
-    /// Allowed CORS origins (none: no CORS headers).
-    pub cors_origins: Vec<HeaderValue>,
+    /// The CORS policy (`None` or no origin: no CORS layer).
+    pub cors: Option<StrictCors>,
     /// Send `Strict-Transport-Security`.
     pub hsts: bool,
     /// Handler timeout (504 after it).
@@ -87,7 +85,7 @@ impl StackOptions {
     pub fn from_state(state: &AppState) -> Self {
         let config = &state.config;
         Self {
-            cors_origins: config.cors_origins.clone(),
+            cors: config.cors.clone(),
             hsts: config.hsts,
             request_timeout: config.request_timeout,
             global_limit: state.global_rate_limit_layer(),
@@ -131,7 +129,12 @@ pub fn apply_layers(router: Router, opts: &StackOptions, upto: usize) -> Router 
         }))
         .option_layer(on(2).then(TelemetryLayer::new))
         // No origin configured: no CORS layer at all (same-origin only, no `Vary` noise).
-        .option_layer((on(3) && !opts.cors_origins.is_empty()).then(|| cors(&opts.cors_origins)))
+        .option_layer(
+            opts.cors
+                .as_ref()
+                .filter(|c| on(3) && !c.is_empty())
+                .map(cors),
+        )
         .option_layer(on(4).then(RenderErrorsLayer::new))
         .option_layer(opts.global_limit.clone().filter(|_| on(5)))
         .option_layer(on(6).then(CatchPanicLayer::new))

@@ -25,8 +25,8 @@ fn check(vars: &[(&str, &str)], expected_problems: &[&str]) -> Option<Config> {
             Some(c)
         }
         Err(e) => {
-            assert_eq!(e.problems.len(), expected_problems.len(), "{e}");
-            for (got, want) in e.problems.iter().zip(expected_problems) {
+            assert_eq!(e.problems().len(), expected_problems.len(), "{e}");
+            for (got, want) in e.messages().zip(expected_problems) {
                 assert!(got.starts_with(want), "`{got}` should start with `{want}`");
             }
             None
@@ -60,8 +60,12 @@ fn defaults() {
 fn every_problem_is_reported_at_once() {
     let e = Config::from_lookup(|_| None).unwrap_err();
     // The usual first-run mistake points at `cargo xtask run`.
-    assert!(e.problems[0].starts_with("DATABASE_URL is not set"));
-    assert!(e.problems[0].contains("cargo xtask run"), "{e}");
+    assert!(
+        e.problems()[0]
+            .message()
+            .starts_with("DATABASE_URL is not set")
+    );
+    assert!(e.problems()[0].message().contains("cargo xtask run"), "{e}");
     check(
         &[],
         &[
@@ -85,7 +89,7 @@ fn every_problem_is_reported_at_once() {
             "REDIS_URL must start",
             "KEEL_JWT_SECRET is 5 bytes",
             "KEEL_BIND `nowhere`",
-            "KEEL_CORS_ORIGINS must list origins",
+            "KEEL_CORS_ORIGINS: CORS origin `*` is refused",
             "KEEL_HSTS `maybe`",
             "KEEL_PASSWORD_HASH: ",
         ],
@@ -154,7 +158,7 @@ fn redis_tls_cluster_replicas_and_pgbouncer_settings() {
         if redis.0 == "REDIS_URL" {
             // A private CA file that does not exist (and would need rediss://).
             vars.push(("KEEL_REDIS_CA_FILE", "/nonexistent/ca.pem"));
-            check(&vars, &["KEEL_REDIS_CA_FILE: "]);
+            check(&vars, &["KEEL_REDIS_CA_FILE is refused: "]);
         } else {
             check(&vars, &[expected]);
         }
@@ -189,8 +193,8 @@ fn optional_values_parse() {
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     assert!(c.warnings[0].starts_with("KEEL_PASSWORD_HASH m=64,t=1"));
     assert_eq!(c.rate_limit_global, None);
-    assert_eq!(c.cors_origins.len(), 2);
-    assert_eq!(c.cors_origins[1], "http://localhost:3000");
+    let origins = c.cors.as_ref().unwrap().origins();
+    assert_eq!(origins, ["https://a.example", "http://localhost:3000"]);
     assert_eq!(c.password_hash.memory_kib(), 64);
     assert_eq!(c.log_format, LogFormat::Pretty);
 }
@@ -232,7 +236,7 @@ fn every_default() {
     assert_eq!(c.db_max_connections, None);
     assert_eq!(c.log_format, LogFormat::Json);
     assert!(c.user_cache && !c.dev_mode && !c.health_details_loopback);
-    assert!(c.cors_origins.is_empty() && c.trusted_proxies.is_empty());
+    assert!(c.cors.is_none() && c.trusted_proxies.is_empty());
     assert!(c.warnings.is_empty());
     assert_eq!(c.transport.header_read_timeout(), Duration::from_secs(10));
     assert_eq!(c.transport.max_connections(), 1024);
@@ -251,7 +255,7 @@ fn check_exact(var: &'static str, value: &'static str, message: &str) {
     vars.push((var, value));
     let map: HashMap<&str, &str> = vars.into_iter().collect();
     let e = Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).unwrap_err();
-    assert_eq!(e.problems, [message], "{var}={value}");
+    assert_eq!(e.messages().collect::<Vec<_>>(), [message], "{var}={value}");
 }
 
 #[test]
@@ -330,11 +334,39 @@ fn every_bound_has_its_message() {
         (
             "KEEL_CORS_ORIGINS",
             "ftp://a",
-            "KEEL_CORS_ORIGINS entry `ftp://a` must start with http:// or https://",
+            "KEEL_CORS_ORIGINS: CORS origin `ftp://a` must start with http:// or https://",
         ),
         (
+            "KEEL_CORS_ORIGINS",
+            "https://a.example, null",
+            "KEEL_CORS_ORIGINS: CORS origin `null` is refused: sandboxed and file: pages, \
+             which anyone can make, send it",
+        ),
+        (
+            "KEEL_CORS_ORIGINS",
+            "https://a.example/app",
+            "KEEL_CORS_ORIGINS: CORS origin `https://a.example/app` must be \
+             scheme://host[:port], without path, query, fragment or user",
+        ),
+        (
+            "KEEL_BIND",
+            "nowhere",
+            "KEEL_BIND `nowhere` must be an address like 127.0.0.1:8080",
+        ),
+        (
+            "KEEL_REDIS_CLUSTER_URLS",
+            "redis://a:6379,http://b",
+            "KEEL_REDIS_CLUSTER_URLS must start with redis:// or rediss://",
+        ),
+        (
+            "KEEL_JWT_SECRET",
+            "short",
+            "KEEL_JWT_SECRET is 5 bytes; it must be at least 32 (e.g. `openssl rand -base64 48`)",
+        ),
+        // A refused URL is never quoted: it may carry a password.
+        (
             "DATABASE_URL",
-            "mysql://x",
+            "mysql://app:hunter2@x",
             "DATABASE_URL must start with postgres:// or postgresql://",
         ),
         (

@@ -150,9 +150,18 @@ fn parse_quotes_and_parse_with_does_not() {
             assert_eq!(env.parse::<u8>("UNSET", "a byte"), None);
             let key = env.parse_with("KEY", |_| Err::<(), _>("not base64".to_owned()));
             assert_eq!(key, None);
-            assert_eq!(env.parse_with("ADDR", |v| Ok(v.len())), Some(12));
+            assert_eq!(
+                env.parse_with("ADDR", |v| Ok::<_, String>(v.len())),
+                Some(12)
+            );
+            let port = env.parse_with("KEY", str::parse::<u16>);
+            assert_eq!(port, None);
         },
-        &["BAD `nowhere` must be an address", "KEY: not base64"],
+        &[
+            "BAD `nowhere` must be an address",
+            "KEY: not base64",
+            "KEY: invalid digit found in string",
+        ],
     );
 }
 
