@@ -48,13 +48,6 @@ pub struct Caller {
     pub read_only: bool,
 }
 
-impl Caller {
-    /// Whether the caller may read the account `id`: its own, or any as admin.
-    pub fn may_read(&self, id: Uuid) -> bool {
-        self.id == id || self.role == Role::Admin
-    }
-}
-
 /// A user as stored, without the password hash (see
 /// [`Credentials`](crate::repository::Credentials)): what the repository reads and the
 /// user cache holds (the phone still **encrypted**: PII never sits in Redis in the clear).

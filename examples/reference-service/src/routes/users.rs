@@ -5,12 +5,13 @@ use axum::extract::State;
 use http::StatusCode;
 use keel_cache::Lookup;
 use keel_envelope::axum::{Json, Path, Query};
+use keel_envelope::openapi::{BadRequest, NotFound, UnsupportedMediaType};
 use keel_envelope::{Envelope, PageRequest};
 use keel_errors::ApiError;
 use uuid::Uuid;
 
 use crate::domain::{Caller, User};
-use crate::openapi::{E422, Error};
+use crate::openapi::E422;
 use crate::services::{ProfileChanges, UserPage, Users};
 
 /// The caller's account.
@@ -37,7 +38,7 @@ pub async fn me(State(users): State<Users>, caller: Caller) -> Result<Envelope<U
     responses(
         (status = 200, description = "The user", body = crate::openapi::UserBody,
             headers(("X-Cache" = String, description = "`HIT` or `MISS`"))),
-        (status = 404, response = Error),
+        (status = 404, response = NotFound),
         (status = 422, response = E422),
     )
 )]
@@ -81,9 +82,9 @@ pub async fn list(
     request_body = ProfileChanges,
     responses(
         (status = 200, description = "The updated user", body = crate::openapi::UserBody),
-        (status = 400, response = Error),
-        (status = 404, response = Error),
-        (status = 415, response = Error),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = E422),
     )
 )]
@@ -106,7 +107,7 @@ pub async fn update(
     params(("id" = Uuid, Path, description = "User id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, response = Error),
+        (status = 404, response = NotFound),
         (status = 422, response = E422),
     )
 )]
