@@ -45,6 +45,8 @@
 //! [`number`]: EnvReader::number
 //! [`parse_with`]: EnvReader::parse_with
 
+#[cfg(feature = "dotenv")]
+mod dotenv;
 mod problem;
 
 use std::fmt::{self, Display, Write as _};

@@ -48,7 +48,7 @@ pub struct Config {
     pub encryption_keys: Arc<KeyRing>,
     /// `KEEL_BIND`.
     pub bind: SocketAddr,
-    /// `KEEL_CORS_ORIGINS`, validated by keel-http's `StrictCors`; `None` when unset.
+    /// `KEEL_CORS_ORIGINS`, validated by keel-http's `StrictCors`; `None` when no origin.
     pub cors: Option<StrictCors>,
     /// `KEEL_RATE_LIMIT_GLOBAL`; `None` when `off`.
     pub rate_limit_global: Option<String>,
@@ -101,28 +101,13 @@ pub const MIN_JWT_SECRET_LEN: usize = 32;
 
 impl Config {
     /// Reads the process environment, after loading `.env` from the current directory
-    /// when it exists (variables already set win).
+    /// when it exists (variables already set win; a malformed line is a problem named by
+    /// its variable, never quoted).
     ///
     /// # Errors
     /// [`ConfigError`] listing every missing or malformed variable.
     pub fn from_env() -> Result<Self, ConfigError> {
-        // A missing .env is the normal case in production; a malformed one is a problem.
-        let dotenv = dotenvy::dotenv().err().filter(|e| !e.not_found());
-        let mut env = EnvReader::from_process_env();
-        match dotenv {
-            // Name the line by its variable: the line itself may hold a secret.
-            Some(dotenvy::Error::LineParse(line, _)) => {
-                let end = line.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
-                let name = &line[..end.unwrap_or(line.len())];
-                env.problem(
-                    ".env",
-                    format!("could not be parsed at the line of `{name}`"),
-                );
-            }
-            Some(e) => env.problem(".env", format!("could not be read: {e}")),
-            None => {}
-        }
-        Self::read(env)
+        Self::read(EnvReader::from_process_env_and_dotenv())
     }
 
     /// Builds the configuration from a lookup function (tests pass a map).
@@ -174,6 +159,7 @@ impl Config {
         let bind = env.parse("KEEL_BIND", "an address like 127.0.0.1:8080");
         let bind = bind.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
         let cors = env.parse_with("KEEL_CORS_ORIGINS", StrictCors::from_list);
+        let cors = cors.filter(|c| !c.is_empty());
         let rate_limit_global = Some(env.or("KEEL_RATE_LIMIT_GLOBAL", "100/second"))
             .filter(|v| !v.eq_ignore_ascii_case("off"));
         let rate_limit_signup = env.or("KEEL_RATE_LIMIT_SIGNUP", "5/minute");
@@ -235,14 +221,10 @@ impl Config {
             .header_read_timeout(header_read_timeout)
             .max_connections(max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))
             .drain_timeout(shutdown_timeout)
-            .build()
-            .unwrap_or_else(|e| {
-                env.problem(
-                    "KEEL_MAX_CONNECTIONS",
-                    format_args!("or KEEL_HEADER_READ_TIMEOUT_MS: {e}"),
-                );
-                ServeConfig::default()
-            });
+            .build();
+        let transport = transport
+            .map_err(|e| env.problem("KEEL_MAX_CONNECTIONS", format_args!("(transport): {e}")))
+            .unwrap_or_default();
 
         let required = database_url.zip(jwt_secret).zip(encryption_keys);
         let config = required.map(|((database_url, jwt_secret), encryption_keys)| Self {

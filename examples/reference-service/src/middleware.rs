@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use http::{HeaderName, Method, header};
+use http::{HeaderName, header};
 use keel_errors::axum::RenderErrorsLayer;
 use keel_http::cors::StrictCors;
 use keel_http::errors::CatchPanicLayer;
@@ -52,15 +52,10 @@ pub fn security_headers(hsts: bool) -> SecurityHeaders {
     if hsts { set.with_hsts() } else { set }
 }
 
-/// The CORS layer: keel-http's strict policy for the configured origins (credentials
-/// allowed, keel's headers exposed), with this API's methods and the `X-Cache` and
-/// `Location` headers its responses carry.
+/// keel-http's strict CORS for the configured origins (credentials allowed, keel's
+/// headers exposed), plus the `Location` and `X-Cache` headers of this API's responses.
 fn cors(policy: &StrictCors) -> CorsLayer {
-    let methods = [Method::GET, Method::POST, Method::PATCH, Method::DELETE];
-    let policy = policy
-        .clone()
-        .allow_methods(methods)
-        .expose_header(header::LOCATION);
+    let policy = policy.clone().expose_header(header::LOCATION);
     policy
         .expose_header(HeaderName::from_static("x-cache"))
         .layer()
@@ -70,7 +65,7 @@ fn cors(policy: &StrictCors) -> CorsLayer {
 /// built without a running service (the per-layer benchmark does).
 #[derive(Debug, Clone)]
 pub struct StackOptions {
-    /// The CORS policy (`None` or no origin: no CORS layer).
+    /// The CORS policy (`None`: no CORS layer).
     pub cors: Option<StrictCors>,
     /// Send `Strict-Transport-Security`.
     pub hsts: bool,
@@ -129,12 +124,7 @@ pub fn apply_layers(router: Router, opts: &StackOptions, upto: usize) -> Router 
         }))
         .option_layer(on(2).then(TelemetryLayer::new))
         // No origin configured: no CORS layer at all (same-origin only, no `Vary` noise).
-        .option_layer(
-            opts.cors
-                .as_ref()
-                .filter(|c| on(3) && !c.is_empty())
-                .map(cors),
-        )
+        .option_layer(opts.cors.as_ref().filter(|_| on(3)).map(cors))
         .option_layer(on(4).then(RenderErrorsLayer::new))
         .option_layer(opts.global_limit.clone().filter(|_| on(5)))
         .option_layer(on(6).then(CatchPanicLayer::new))
