@@ -140,11 +140,23 @@ fn tower_layer(c: &mut Criterion) {
         limiter.clone(),
         KeyExtractor::peer_ip(),
     )));
-    let no_headers = served(
-        app()
-            .layer(RateLimitLayer::new(limiter, KeyExtractor::peer_ip()).headers_on_success(false)),
+    let no_headers = served(app().layer(
+        RateLimitLayer::new(limiter.clone(), KeyExtractor::peer_ip()).headers_on_success(false),
+    ));
+    // The layer around the whole router (no per-route boxing by `Router::layer`).
+    let around = tower::Layer::layer(
+        &RateLimitLayer::new(limiter, KeyExtractor::peer_ip()),
+        plain.clone(),
     );
     let mut g = c.benchmark_group("ratelimit/tower_layer");
+    g.bench_function("keel_rate_limit_layer_around_router", |b| {
+        let mut i = 0u32;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let res = rt.block_on(around.clone().oneshot(request(i))).unwrap();
+            black_box(res.status())
+        });
+    });
     for (name, router) in [
         ("unlimited_router", &plain),
         ("keel_rate_limit_layer", &limited),
@@ -447,49 +459,99 @@ fn interleaved(_c: &mut Criterion) {
         );
     }
 
+    interleaved_layer();
+}
+
+/// The layer's own cost, paired: rounds of 2,000 requests through each variant in turn
+/// (40 rounds, medians), so machine load hits every variant alike.
+///
+/// - `Router::layer` rows: axum wraps each route in the layer and boxes it (a cloned,
+///   boxed service and a boxed future per request), so their peer is the same router with
+///   an identity layer added the same way, not the bare router.
+/// - "around the router" rows: the layer wraps the whole router (`layer.layer(router)`),
+///   as `ServiceBuilder` stacks in front of `axum::serve` do; peer = the bare router.
+fn interleaved_layer() {
+    use tower::Layer as _;
+    use tower::util::MapResponseLayer;
+
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let plain = served(app());
     let limiter = KeyedLimiter::builder()
         .quota(Quota::per_second(1_000_000))
         .build()
         .unwrap();
-    let limited = served(app().layer(RateLimitLayer::new(
-        limiter.clone(),
-        KeyExtractor::peer_ip(),
-    )));
-    let bare = served(
-        app()
-            .layer(RateLimitLayer::new(limiter, KeyExtractor::peer_ip()).headers_on_success(false)),
-    );
-    let (mut p, mut l, mut d, mut b) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let layer = RateLimitLayer::new(limiter, KeyExtractor::peer_ip());
+    let quiet = layer.clone().headers_on_success(false);
+    let plain = served(app());
+    let identity = served(app().layer(MapResponseLayer::new(|r: axum::response::Response| r)));
+    let routed = served(app().layer(layer.clone()));
+    let routed_quiet = served(app().layer(quiet.clone()));
+    let around = layer.layer(plain.clone());
+    let around_quiet = quiet.layer(plain.clone());
+
     let mut i = 0u32;
+    let mut time = |call: &mut dyn FnMut(u32) -> axum::http::StatusCode| {
+        let start = Instant::now();
+        for _ in 0..2_000 {
+            i = i.wrapping_add(1);
+            black_box(call(i));
+        }
+        start.elapsed().as_nanos() as f64 / 2_000.0
+    };
+    let mut rows: [Vec<f64>; 6] = Default::default();
+    let mut added: [Vec<f64>; 4] = Default::default();
     for _ in 0..40 {
-        let mut time = |router: &Router| {
-            let start = Instant::now();
-            for _ in 0..2_000 {
-                i = i.wrapping_add(1);
-                let res = rt.block_on(router.clone().oneshot(request(i))).unwrap();
-                black_box(res.status());
-            }
-            start.elapsed().as_nanos() as f64 / 2_000.0
-        };
-        let pt = time(&plain);
-        let lt = time(&limited);
-        let bt = time(&bare);
-        p.push(pt);
-        l.push(lt);
-        d.push(lt - pt);
-        b.push(bt - pt);
+        let t = [
+            time(&mut |i| {
+                rt.block_on(plain.clone().oneshot(request(i)))
+                    .unwrap()
+                    .status()
+            }),
+            time(&mut |i| {
+                rt.block_on(identity.clone().oneshot(request(i)))
+                    .unwrap()
+                    .status()
+            }),
+            time(&mut |i| {
+                rt.block_on(routed.clone().oneshot(request(i)))
+                    .unwrap()
+                    .status()
+            }),
+            time(&mut |i| {
+                rt.block_on(routed_quiet.clone().oneshot(request(i)))
+                    .unwrap()
+                    .status()
+            }),
+            time(&mut |i| {
+                rt.block_on(around.clone().oneshot(request(i)))
+                    .unwrap()
+                    .status()
+            }),
+            time(&mut |i| {
+                rt.block_on(around_quiet.clone().oneshot(request(i)))
+                    .unwrap()
+                    .status()
+            }),
+        ];
+        for (row, v) in rows.iter_mut().zip(t) {
+            row.push(v);
+        }
+        added[0].push(t[2] - t[1]);
+        added[1].push(t[3] - t[1]);
+        added[2].push(t[4] - t[0]);
+        added[3].push(t[5] - t[0]);
     }
+    let [p, id, r, rq, a, aq] = rows.map(median);
+    let [dr, drq, da, daq] = added.map(median);
     eprintln!(
-        "interleaved tower layer: unlimited router {:.0} ns, with RateLimitLayer {:.0} ns; median added per request: {:.0} ns with headers, {:.0} ns without success headers",
-        median(p),
-        median(l),
-        median(d),
-        median(b)
+        "interleaved tower layer (median ns/request over 40 rounds): bare router {p:.0}, \
+         + identity layer via Router::layer {id:.0}, + RateLimitLayer via Router::layer {r:.0} \
+         (no success headers {rq:.0}), RateLimitLayer around the router {a:.0} (no success \
+         headers {aq:.0}); median added by the layer: via Router::layer {dr:.0} ns with all \
+         headers, {drq:.0} ns without success headers; around the router {da:.0} ns with all \
+         headers, {daq:.0} ns without success headers"
     );
 }
 

@@ -7,6 +7,10 @@ use crate::{Envelope, is_valid_request_id};
 
 /// Initial capacity of a response body buffer.
 const RESPONSE_BUFFER: usize = 512;
+/// Room for the headers a production stack adds on the way out (request id, security
+/// headers, cache status, `Vary`, rate limit, `Content-Length`): sized once here, the map
+/// does not have to grow and rehash in a middleware layer.
+const RESPONSE_HEADERS: usize = 12;
 
 /// Serializes `body` as a JSON response with `status`.
 ///
@@ -29,6 +33,7 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Res
         Ok(()) => {
             let mut res = Response::new(axum_core::body::Body::from(Bytes::from(bytes)));
             *res.status_mut() = status;
+            *res.headers_mut() = HeaderMap::with_capacity(RESPONSE_HEADERS);
             res.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
