@@ -136,9 +136,7 @@ async fn setup(routes: impl FnOnce(SessionRoutes) -> SessionRoutes) -> Option<Se
     let sql = format!("INSERT INTO {schema}.accounts VALUES ('u1', $1, $2, 'user', 'Lovelace')");
     pool.execute(&sql, &[&MAIL, &hash]).await.unwrap();
     let flow = SessionFlow::new(parts, PgAccounts { pool, schema });
-    let app = routes(SessionRoutes::new(flow.clone()))
-        .into_router()
-        .unwrap();
+    let app = routes(SessionRoutes::new(flow.clone())).into_router();
     Some(Setup { flow, app, clock })
 }
 
@@ -638,7 +636,7 @@ async fn paths_are_configurable_and_the_cookie_follows_the_login_path() {
     let paths = SessionPaths::new()
         .path(SessionRoute::Login, "/auth/sign-in")
         .disable(SessionRoute::TotpEnroll);
-    let Some(s) = setup(|r| r.paths(paths)).await else {
+    let Some(s) = setup(|r| r.paths(paths).unwrap()).await else {
         return;
     };
     let l = call(Method::POST, "/auth/sign-in")
@@ -656,8 +654,6 @@ async fn paths_are_configurable_and_the_cookie_follows_the_login_path() {
     assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
     // Invalid paths are refused when the router is built, never a panic.
     let bad = SessionPaths::new().path(SessionRoute::Refresh, LOGOUT);
-    let err = SessionRoutes::new(s.flow.clone())
-        .paths(bad)
-        .into_router::<()>();
+    let err = SessionRoutes::new(s.flow.clone()).paths(bad);
     assert!(matches!(err, Err(Error::Config(_))));
 }

@@ -77,7 +77,7 @@
 //! let sessions = SessionRoutes::new(flow)
 //!     .client_ip(KeyExtractor::client_ip(TrustedProxies::cidrs(["10.0.0.0/8"])?))
 //!     .password_rule(|account, new| keel_auth::axum::default_password_rule(account, new))
-//!     .into_router()?;
+//!     .into_router();
 //! let app: Router = Router::new().merge(sessions);
 //! // Serve with connection info, or every client is 127.0.0.1 to the login limits:
 //! // axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
@@ -216,7 +216,7 @@ impl SessionPaths {
     }
 
     /// Serves `route` at `path` (absolute, without parameters; checked by
-    /// [`SessionRoutes::into_router`]).
+    /// [`SessionRoutes::paths`]).
     #[must_use]
     pub const fn path(mut self, route: SessionRoute, path: &'static str) -> Self {
         self.paths[route.index()] = Some(path);
@@ -289,10 +289,10 @@ type PasswordRule =
 ///
 /// ```
 /// # fn flow() -> keel_auth::flow::SessionFlow { unimplemented!() }
-/// # fn app() -> Result<axum::Router, keel_auth::Error> {
+/// # fn app() -> axum::Router {
 /// use keel_auth::axum::SessionRoutes;
-/// let app = axum::Router::new().merge(SessionRoutes::new(flow()).into_router()?);
-/// # Ok(app) }
+/// let app = axum::Router::new().merge(SessionRoutes::new(flow()).into_router());
+/// # app }
 /// ```
 #[derive(Clone)]
 pub struct SessionRoutes {
@@ -330,10 +330,15 @@ impl SessionRoutes {
     }
 
     /// Where the routes live.
-    #[must_use]
-    pub fn paths(mut self, paths: SessionPaths) -> Self {
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a path [`SessionPaths`] does not allow: relative, longer than
+    /// 256 characters, with parameters or wildcards, with `;`, `,`, quotes or anything but
+    /// visible ASCII (the login path is also the device cookie's `Path`), or used twice.
+    pub fn paths(mut self, paths: SessionPaths) -> Result<Self> {
+        paths.check()?;
         self.paths = paths;
-        self
+        Ok(self)
     }
 
     /// How the client IP of a login or password change is found (the failure-only limits
@@ -384,17 +389,12 @@ impl SessionRoutes {
     }
 
     /// The routes as a router with its own state, to [`merge`](Router::merge) into the
-    /// application's at any state type `S`.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for a path [`SessionPaths`] does not allow (relative, with
-    /// parameters, used twice).
-    pub fn into_router<S>(self) -> Result<Router<S>>
+    /// application's at any state type `S` (the paths are absolute: merge, don't nest).
+    pub fn into_router<S>(self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
         use handlers as h;
-        self.paths.check()?;
         let paths = self.paths;
         let state = Shared(Arc::new(Inner {
             login_cookie_path: paths.get(SessionRoute::Login).unwrap_or("/"),
@@ -423,10 +423,10 @@ impl SessionRoutes {
                 },
             );
         }
-        Ok(router
+        router
             .layer(axum::middleware::map_response(h::no_store))
             .layer(DefaultBodyLimit::max(self.body_limit))
-            .with_state(state))
+            .with_state(state)
     }
 }
 
