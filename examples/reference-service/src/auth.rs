@@ -74,12 +74,16 @@ pub fn new(
 }
 
 /// The users table as keel-auth's accounts: the subject is the user id, the role the
-/// tokens carry is read from the row (again at every refresh).
+/// tokens carry is read from the row (again at every refresh), the context words a new
+/// password must not be are `[first name, last name]` (the order
+/// [`password_rule`](crate::services::password_rule) reads them in).
 struct UserAccounts(Db);
 
 fn account(c: Credentials) -> Account {
-    let role = c.user.role.as_str();
-    Account::new(c.user.id.to_string(), c.user.email, c.password_hash).roles([role])
+    let u = c.user;
+    Account::new(u.id.to_string(), u.email, c.password_hash)
+        .roles([u.role.as_str()])
+        .context([u.first_name, u.last_name])
 }
 
 impl AccountStore for UserAccounts {

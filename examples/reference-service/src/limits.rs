@@ -3,10 +3,8 @@
 //! every replica shares them (GCRA on the Redis clock); without it
 //! they are in memory (one replica).
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use http::request::Parts;
 use keel_ratelimit::axum::{KeyExtractor, RateLimitLayer, TrustedProxies};
 use keel_ratelimit::redis::{RedisConnection, RedisLimiter};
 use keel_ratelimit::{Limiter, Quota};
@@ -58,13 +56,10 @@ impl Limits {
         Ok(Self { global, client_ip })
     }
 
-    /// The client IP of a request: the peer, or what a trusted proxy reports. Requests
-    /// without connection info (in-process tests) count as loopback.
-    pub fn client_ip(&self, parts: &Parts) -> IpAddr {
-        self.client_ip
-            .extract(parts)
-            .and_then(|k| k.as_ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    /// Who the client is: the peer, or what a trusted proxy reports (keel-ratelimit's
+    /// `ClientIp` extractor and keel-auth's login limits use it through `FromRef`).
+    pub fn client_ip(&self) -> &KeyExtractor {
+        &self.client_ip
     }
 
     /// The global per-IP layer (health probes exempt), unless disabled.

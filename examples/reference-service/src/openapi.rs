@@ -2,18 +2,18 @@
 //! and the Swagger UI at `/docs` (vendored: no network at build or view time). The
 //! envelope, error and pagination schemas and the error responses are keel-envelope's,
 //! the health probes and their `application/health+json` schema keel-health's (both
-//! `utoipa` features); this file holds the service's choices.
+//! `utoipa` features), the session routes keel-auth's (`SessionPaths`); this file holds
+//! the service's choices.
 
 use axum::Router;
 use http::{HeaderValue, header};
-use keel_auth::flow::{
-    IssuedApiKey, LoginRequest, MfaEnrollment, MfaRequired, RecoveryCodeList, TokenPair,
-};
+use keel_auth::axum::SessionPaths;
+use keel_auth::flow::IssuedApiKey;
 use keel_envelope::Envelope;
 use keel_envelope::openapi::CommonResponses;
 use keel_health::Probe;
 use keel_health::openapi::HealthPaths;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -33,12 +33,6 @@ pub use keel_envelope::openapi::{
 pub type UserBody = Envelope<User>;
 /// `Envelope<Vec<User>>` with `meta.pagination`.
 pub type UserListBody = Envelope<Vec<User>>;
-/// `Envelope<TokenPair>`.
-pub type TokenBody = Envelope<TokenPair>;
-/// `Envelope<MfaEnrollment>`.
-pub type EnrollmentBody = Envelope<MfaEnrollment>;
-/// `Envelope<RecoveryCodes>`.
-pub type RecoveryCodesBody = Envelope<RecoveryCodeList>;
 /// `Envelope<CreatedKey>`.
 pub type CreatedKeyBody = Envelope<IssuedApiKey>;
 
@@ -54,15 +48,13 @@ pub type CreatedKeyBody = Envelope<IssuedApiKey>;
         license(name = "MIT OR Apache-2.0")
     ),
     paths(
-        auth::signup, auth::login, auth::login_mfa, auth::refresh, auth::logout, auth::logout_all,
-        auth::change_password, auth::enroll_totp, auth::confirm_totp, auth::create_api_key,
-        users::me, users::get, users::list, users::update, users::delete, ops::metrics,
+        auth::signup, auth::create_api_key, users::me, users::get, users::list, users::update,
+        users::delete, ops::metrics,
     ),
     components(
-        schemas(NewAccount, LoginRequest, ProfileChanges, User, Role, TokenPair, MfaEnrollment,
-            UserBody, UserListBody, TokenBody, EnrollmentBody, RecoveryCodesBody, CreatedKeyBody, MfaRequired),
+        schemas(NewAccount, ProfileChanges, User, Role, UserBody, UserListBody, CreatedKeyBody),
     ),
-    modifiers(&Security, &HEALTH, &COMMON),
+    modifiers(&SESSIONS, &Security, &HEALTH, &COMMON),
     tags(
         (name = "auth", description = "Signup, login, sessions, second factor, API keys"),
         (name = "users", description = "User accounts"),
@@ -71,16 +63,16 @@ pub type CreatedKeyBody = Envelope<IssuedApiKey>;
 )]
 pub struct ApiDoc;
 
+/// keel-auth's session routes (login, TOTP step-up, refresh, logout, password change,
+/// TOTP enrollment) at the paths [`auth::sessions`] serves, with the `bearer` scheme.
+const SESSIONS: SessionPaths = SessionPaths::new();
+
+/// The API-key scheme (the bearer scheme comes with [`SESSIONS`]).
 struct Security;
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        let bearer = HttpBuilder::new()
-            .scheme(HttpAuthScheme::Bearer)
-            .bearer_format("JWT")
-            .build();
-        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
         let key = ApiKeyValue::with_description(
             "X-API-Key",
             "Admin-issued key with the `users:read` scope",

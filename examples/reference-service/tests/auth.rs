@@ -586,7 +586,10 @@ async fn password_change_checks_the_current_password_and_the_rules_then_ends_eve
     // The signup rules, with the account's names as context.
     let weak = change(PASSWORD, "Lovelace").await;
     weak.expect_error(422, "VALIDATION_ERROR");
-    assert_eq!(weak.body["error"]["fields"][0]["field"], json!("password"));
+    assert_eq!(
+        weak.body["error"]["fields"][0]["field"],
+        json!("new_password")
+    );
     change(PASSWORD, "password123")
         .await
         .expect_error(422, "VALIDATION_ERROR");

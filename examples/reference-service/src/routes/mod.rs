@@ -1,32 +1,31 @@
 //! Routes: HTTP only. Extract and validate input, call a service, shape the response.
 
 pub mod auth;
-mod client_ip;
 pub mod ops;
 pub mod users;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::extract::FromRef;
+use axum::routing::{get, post};
 use http::{HeaderValue, header};
 use keel_errors::axum::{method_not_allowed, not_found};
+use keel_ratelimit::axum::KeyExtractor;
 use tower_http::set_header::SetResponseHeaderLayer;
-
-pub use client_ip::ClientIp;
 
 use crate::state::AppState;
 
-/// Every API route, without middleware or state (tests merge extra routes into it).
-pub fn api_routes() -> Router<AppState> {
+/// The client-IP rule, for keel-ratelimit's `ClientIp` extractor (signup).
+impl FromRef<AppState> for KeyExtractor {
+    fn from_ref(state: &AppState) -> Self {
+        state.limits.client_ip().clone()
+    }
+}
+
+/// Every API route, without middleware (tests merge extra routes into it): keel-auth's
+/// session routes ([`auth::sessions`]) and the service's own.
+pub fn api_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/signup", post(auth::signup))
-        .route("/api/v1/auth/login", post(auth::login))
-        .route("/api/v1/auth/login/mfa", post(auth::login_mfa))
-        .route("/api/v1/auth/refresh", post(auth::refresh))
-        .route("/api/v1/auth/logout", post(auth::logout))
-        .route("/api/v1/auth/logout-all", post(auth::logout_all))
-        .route("/api/v1/auth/password", put(auth::change_password))
-        .route("/api/v1/auth/mfa/totp", post(auth::enroll_totp))
-        .route("/api/v1/auth/mfa/totp/confirm", post(auth::confirm_totp))
         .route("/api/v1/api-keys", post(auth::create_api_key))
         .route("/api/v1/users/me", get(users::me))
         .route("/api/v1/users", get(users::list))
@@ -34,6 +33,7 @@ pub fn api_routes() -> Router<AppState> {
             "/api/v1/users/{id}",
             get(users::get).patch(users::update).delete(users::delete),
         )
+        .merge(auth::sessions(state))
         // Every API answer carries account data or tokens: never stored by a cache
         // (RFC 9111 §5.2.2.5; RFC 6749 §5.1 for token responses).
         .layer(SetResponseHeaderLayer::overriding(
@@ -46,7 +46,7 @@ pub fn api_routes() -> Router<AppState> {
 /// The complete application: API routes, `extra` routes (tests), health, docs, the
 /// 404/405 fallbacks, and the middleware stack.
 pub fn app(state: &AppState, extra: Option<Router<AppState>>) -> Router {
-    let mut routes = api_routes();
+    let mut routes = api_routes(state);
     if let Some(extra) = extra {
         routes = routes.merge(extra);
     }

@@ -13,6 +13,7 @@ use keel_errors::ApiError;
 use uuid::Uuid;
 
 pub use accounts::NewAccount;
+pub use sessions::password_rule;
 pub use users::{ProfileChanges, UserPage};
 
 use crate::db::Db;

@@ -1,104 +1,22 @@
-//! Sessions: the use cases keel-auth's session flows run for the caller (logout, logout
-//! everywhere, password change, TOTP enrollment), with the authorization rules decided
-//! here; and API keys. Login, its TOTP step-up and refresh need no rule: routes call
-//! [`Users::sessions`] for them.
-
-use std::net::IpAddr;
+//! Sessions: keel-auth's `SessionRoutes` run the session use cases (login with the TOTP
+//! step-up, refresh, logout, logout everywhere, password change, TOTP enrollment; API keys
+//! may not call them); the policy that is the service's lives here: the rule a new password
+//! must pass, and who may issue API keys.
 
 use keel_auth::NewApiKey;
-use keel_auth::flow::{IssuedApiKey, MfaEnrollment, RecoveryCodeList, SessionFlow};
+use keel_auth::flow::{Account, IssuedApiKey, SessionFlow};
 use keel_errors::ApiError;
 use keel_validation::Validate;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{NewAccount, Users, require_admin, require_user};
+use super::{Users, require_admin, require_user};
 use crate::auth::USERS_READ;
 use crate::domain::Caller;
-use crate::repository;
 
 impl Users {
-    /// keel-auth's session flows: login (+ TOTP step-up) and refresh.
+    /// keel-auth's session flows (the routes' and the revocations').
     pub fn sessions(&self) -> &SessionFlow {
         &self.c.auth
-    }
-
-    /// Ends the caller's session: its refresh token and its access tokens.
-    ///
-    /// # Errors
-    /// 403 for an API key; 503 when the store is down.
-    pub async fn logout(&self, caller: &Caller, refresh_token: &str) -> Result<(), ApiError> {
-        require_user(caller)?;
-        let (sub, sid) = (caller.id.to_string(), caller.session.as_deref());
-        Ok(self.c.auth.logout(&sub, sid, refresh_token).await?)
-    }
-
-    /// Ends every session of the caller, on every replica.
-    ///
-    /// # Errors
-    /// 403 for an API key; 503 when the store is down.
-    pub async fn logout_everywhere(&self, caller: &Caller) -> Result<(), ApiError> {
-        require_user(caller)?;
-        self.revoke_everything(caller.id).await
-    }
-
-    /// Changes the caller's password (the current one is checked, its failures count
-    /// against the login limits; the new one must pass the signup rules) and ends every
-    /// session.
-    ///
-    /// # Errors
-    /// 401 for a wrong current password; 422 for a weak new one; 429 past a login limit.
-    pub async fn change_password(
-        &self,
-        caller: &Caller,
-        client: IpAddr,
-        current: SecretString,
-        new: SecretString,
-    ) -> Result<(), ApiError> {
-        require_user(caller)?;
-        // The password rule needs the names as context (not your e-mail or name).
-        let record = repository::find_by_id(&self.c.db, caller.id).await?;
-        let record = record.ok_or(keel_auth::Error::InvalidToken)?;
-        let check = |_: &keel_auth::flow::Account, new: &SecretString| {
-            let account = NewAccount {
-                email: record.email.clone(),
-                password: new.expose_secret().to_owned(),
-                first_name: record.first_name.clone(),
-                last_name: record.last_name.clone(),
-                phone: None,
-            };
-            account.clean().map(drop).map_err(ApiError::from)
-        };
-        let sub = caller.id.to_string();
-        let sessions = &self.c.auth;
-        sessions
-            .change_password(&sub, client, &current, &new, check)
-            .await
-    }
-
-    /// Starts a TOTP enrollment for the caller.
-    ///
-    /// # Errors
-    /// 403 for an API key; 503 when the store is down.
-    pub async fn enroll_totp(&self, caller: &Caller) -> Result<MfaEnrollment, ApiError> {
-        require_user(caller)?;
-        Ok(self.c.auth.enroll_totp(&caller.id.to_string()).await?)
-    }
-
-    /// Confirms the enrollment with a first code; returns the single-use recovery codes.
-    ///
-    /// # Errors
-    /// 403 for an API key; 401 for a wrong code.
-    pub async fn confirm_totp(
-        &self,
-        caller: &Caller,
-        code: &str,
-    ) -> Result<RecoveryCodeList, ApiError> {
-        require_user(caller)?;
-        Ok(self
-            .c
-            .auth
-            .confirm_totp(&caller.id.to_string(), code)
-            .await?)
     }
 
     /// Issues an API key that reads users (admin); the secret is shown once.
@@ -116,4 +34,32 @@ impl Users {
         let api_keys = &self.c.auth.components().api_keys;
         Ok(api_keys.create(spec).await?.into())
     }
+}
+
+/// A new password under the signup rules ([`NewAccount`](super::NewAccount)'s password
+/// rule: 8–128 characters, no control characters, not a common password, not the
+/// e-mail address or a name).
+#[derive(Validate)]
+struct NewPassword {
+    #[validate(password(context(email, first_name, last_name)))]
+    new_password: String,
+    email: String,
+    first_name: String,
+    last_name: String,
+}
+
+/// The password change's rule for a new password: the signup rules, with the account's
+/// e-mail address and names (its context words, `[first, last]`: see `crate::auth`).
+///
+/// # Errors
+/// 422 `VALIDATION_ERROR` naming `new_password`.
+pub fn password_rule(account: &Account, new: &SecretString) -> Result<(), ApiError> {
+    let name = |i: usize| account.context_words().get(i).cloned().unwrap_or_default();
+    let candidate = NewPassword {
+        new_password: new.expose_secret().to_owned(),
+        email: account.login().to_owned(),
+        first_name: name(0),
+        last_name: name(1),
+    };
+    Ok(candidate.validate()?)
 }
