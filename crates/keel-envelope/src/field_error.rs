@@ -71,3 +71,24 @@ impl FieldError {
         self
     }
 }
+
+/// `field: message` (just the message for the whole body, whose field is empty): for a
+/// command-line tool or a log line. Like the error itself, never the submitted value.
+///
+/// ```
+/// use keel_envelope::{FieldError, FieldPath};
+///
+/// let err = FieldError::new(&FieldPath::root().key("email"), "invalid_email", "must be an e-mail address");
+/// assert_eq!(err.to_string(), "email: must be an e-mail address");
+/// let body = FieldError::new(&FieldPath::root(), "invalid_type", "must be an object");
+/// assert_eq!(body.to_string(), "must be an object");
+/// ```
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}

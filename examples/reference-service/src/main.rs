@@ -80,18 +80,12 @@ async fn create_admin(config: Config, args: &[String]) -> Result<(), String> {
         .map_err(|_| "KEEL_ADMIN_PASSWORD is not set (the admin's password)".to_owned())?;
     migrate::all(&config).await?;
     let state = AppState::new(config).await.map_err(|e| e.to_string())?;
-    let user = state
-        .users
-        .create_admin(email, password)
-        .await
-        .map_err(|e| {
-            let fields: Vec<String> = e
-                .fields()
-                .iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
-                .collect();
-            format!("{e} {fields:?}")
-        })?;
+    let user = state.users.create_admin(email, password).await;
+    // The rule each field broke (keel-envelope's `FieldError` display), never the value.
+    let user = user.map_err(|e| {
+        let fields: Vec<String> = e.fields().iter().map(ToString::to_string).collect();
+        format!("{e} [{}]", fields.join("; "))
+    })?;
     eprintln!("admin ready: {} ({})", user.email, user.id);
     Ok(())
 }

@@ -83,7 +83,7 @@ impl StackOptions {
             cors: config.cors.clone(),
             hsts: config.hsts,
             request_timeout: config.request_timeout,
-            global_limit: state.global_rate_limit_layer(),
+            global_limit: state.limits.global_layer(),
         }
     }
 }

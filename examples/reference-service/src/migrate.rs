@@ -16,6 +16,7 @@ pub const MIGRATION_LOCK_KEY: i64 = 0x6b65_656c_7265_6631; // "keelref1"
 
 /// A one-connection pool for migrations on `url`: no statement timeout (a migration may
 /// legitimately run long; the lock wait is bounded by the migrator), TLS as the URL says.
+/// Dropping it closes its connection.
 fn pool(url: &str, pgbouncer: PgBouncer) -> Result<Pool, keel_db_pool::Error> {
     let builder = keel_db_pool::Config::builder()
         .url(url)
@@ -33,21 +34,23 @@ fn pool(url: &str, pgbouncer: PgBouncer) -> Result<Pool, keel_db_pool::Error> {
 /// PostgreSQL unreachable (or TLS refused), the lock held by another replica for more
 /// than 60 s, a failing migration (nothing applied), or an applied one changed since.
 pub async fn run(url: &str) -> Result<Vec<u32>, keel_db_pool::Error> {
-    let pool = pool(url, PgBouncer::Off)?;
-    let applied = apply(&pool).await;
-    pool.close();
-    applied
+    migrator().apply(&pool(url, PgBouncer::Off)?).await
 }
 
-async fn apply(pool: &Pool) -> Result<Vec<u32>, keel_db_pool::Error> {
-    Migrator::new(MIGRATIONS)
-        .lock_key(MIGRATION_LOCK_KEY)
-        .apply(pool)
-        .await
+/// The service's migrator: its lock key, history in `keel_migrations`.
+fn migrator() -> Migrator {
+    Migrator::new(MIGRATIONS).lock_key(MIGRATION_LOCK_KEY)
 }
 
 /// Applies the service's migrations, then keel-auth's (into `KEEL_AUTH_SCHEMA`), over
 /// `KEEL_MIGRATIONS_DATABASE_URL` (else `DATABASE_URL`).
+///
+/// Behind PgBouncer in transaction mode, statements outside a transaction get only the
+/// role's settings: this then also makes the pool's session settings (UTC,
+/// `statement_timeout`, …) the role's defaults (keel-db-pool's `role_settings_sql`,
+/// `ALTER ROLE CURRENT_USER`), over the migration URL: directly, before PgBouncer opens
+/// server sessions (which keep the defaults they started with), so its user should be
+/// the service's role.
 ///
 /// # Errors
 /// A message naming what failed.
@@ -57,32 +60,16 @@ pub async fn all(config: &crate::Config) -> Result<(), String> {
         Some(_) => PgBouncer::Off,
         None => config.db_pgbouncer,
     };
-    let var = "KEEL_MIGRATIONS_DATABASE_URL";
-    let pool = pool(config.migrations_database_url(), mode).map_err(|e| format!("{var}: {e}"))?;
-    let result = async {
-        let applied = apply(&pool).await.map_err(|e| e.to_string())?;
-        let auth = keel_auth::migrations::apply(&pool, &config.auth_schema).await;
-        let auth = auth.map_err(|e| format!("keel-auth migrations: {e}"))?;
-        if config.db_pgbouncer == PgBouncer::Transaction {
-            role_settings(config, &pool).await?;
-        }
-        tracing::info!(?applied, keel_auth = ?auth, "migrations done");
-        Ok(())
+    let pool = pool(config.migrations_database_url(), mode)
+        .map_err(|e| format!("KEEL_MIGRATIONS_DATABASE_URL: {e}"))?;
+    let applied = migrator().apply(&pool).await.map_err(|e| e.to_string())?;
+    let auth = keel_auth::migrations::apply(&pool, &config.auth_schema).await;
+    let auth = auth.map_err(|e| format!("keel-auth migrations: {e}"))?;
+    let role_settings = crate::db::pool_config(config)?.role_settings_sql();
+    if let (PgBouncer::Transaction, Some(sql)) = (config.db_pgbouncer, role_settings) {
+        let result = async { pool.get().await?.batch_execute(&sql).await }.await;
+        result.map_err(|e| format!("role settings for PgBouncer: {e}"))?;
     }
-    .await;
-    pool.close();
-    result
-}
-
-/// Behind PgBouncer in transaction mode, statements outside a transaction get only the
-/// role's settings: make the pool's session settings (UTC, `statement_timeout`, …) the
-/// role's defaults (keel-db-pool's `role_settings_sql`, `ALTER ROLE CURRENT_USER`). Run
-/// over the migration URL: directly, before PgBouncer opens server sessions (which
-/// keep the defaults they started with), so its user should be the service's role.
-async fn role_settings(config: &crate::Config, migrations: &Pool) -> Result<(), String> {
-    let Some(sql) = crate::db::pool_config(config)?.role_settings_sql() else {
-        return Ok(());
-    };
-    let result = async { migrations.get().await?.batch_execute(&sql).await }.await;
-    result.map_err(|e| format!("role settings for PgBouncer: {e}"))
+    tracing::info!(?applied, keel_auth = ?auth, "migrations done");
+    Ok(())
 }

@@ -107,11 +107,6 @@ impl AppState {
         })
     }
 
-    /// The global per-IP rate-limit layer, unless disabled.
-    pub fn global_rate_limit_layer(&self) -> Option<keel_ratelimit::axum::RateLimitLayer> {
-        self.limits.global_layer()
-    }
-
     /// `/health/*` (keel-health): details for admins (bearer token), and for loopback
     /// callers only with `KEEL_HEALTH_DETAILS_LOOPBACK=true` (a same-host proxy or sidecar
     /// makes every client loopback).
