@@ -87,14 +87,8 @@ pub struct Config {
     pub transport: ServeConfig,
 }
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One JSON object per line (production).
-    Json,
-    /// Human-readable, coloured (local development).
-    Pretty,
-}
+/// Log output format (`KEEL_LOG_FORMAT`): keel-http's, as `json_log::init` takes it.
+pub use keel_http::json_log::LogFormat;
 
 /// The shortest accepted JWT secret, in bytes (RFC 7518 §3.2: at least the hash size).
 pub const MIN_JWT_SECRET_LEN: usize = 32;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use keel_http::json_log;
-use reference_service::config::{Config, LogFormat};
+use reference_service::config::Config;
 use reference_service::{AppState, migrate, routes, server};
 
 const USAGE: &str = "\
@@ -34,10 +34,7 @@ async fn main() -> ExitCode {
         }
     };
     // Flushes buffered log lines when main returns.
-    let _log_guard = json_log::init(match config.log_format {
-        LogFormat::Json => json_log::LogFormat::Json,
-        LogFormat::Pretty => json_log::LogFormat::Pretty,
-    });
+    let _log_guard = json_log::init(config.log_format);
     for warning in &config.warnings {
         tracing::warn!(%warning, "weak setting accepted because KEEL_DEV_MODE=true");
     }
