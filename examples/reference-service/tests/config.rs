@@ -412,3 +412,30 @@ fn transport_settings_parse_and_are_bounded() {
         ],
     );
 }
+
+/// A refused secret is never quoted in the report (it goes to the startup log).
+#[test]
+fn refused_secrets_are_never_quoted() {
+    for (var, value) in [
+        ("DATABASE_URL", "mysql://app:hunter2@db/app"),
+        ("KEEL_MIGRATIONS_DATABASE_URL", "mysql://app:hunter2@db/app"),
+        ("KEEL_JWT_SECRET", "hunter2"),
+        ("KEEL_ENCRYPTION_KEYS", "1:hunter2hunter2"),
+        ("KEEL_ENCRYPTION_KEYS", "hunter2"),
+        ("REDIS_URL", "http://:hunter2@127.0.0.1:6379"),
+        ("REDIS_URL", "redis://:hunter2@[::1"),
+        (
+            "KEEL_REDIS_CLUSTER_URLS",
+            "redis://:hunter2@a:6379,http://:hunter2@b",
+        ),
+    ] {
+        let mut vars = OK.to_vec();
+        vars.retain(|(k, _)| *k != var);
+        vars.push((var, value));
+        let map: HashMap<&str, &str> = vars.into_iter().collect();
+        let e = Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains(var), "{text}");
+        assert!(!text.contains("hunter2"), "{var}={value}: {text}");
+    }
+}
