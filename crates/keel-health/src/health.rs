@@ -230,6 +230,39 @@ impl Health {
         tokio::time::sleep(delay).await;
     }
 
+    /// The graceful-shutdown future of a server (`with_graceful_shutdown`): waits for
+    /// `signal` (SIGTERM), then [`drain_and_wait`](Self::drain_and_wait)s `delay`, and
+    /// resolves, so the server stops accepting only after the load balancers have seen
+    /// readiness fail and stopped routing here. Both steps are logged.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), keel_health::Error> {
+    /// use std::time::Duration;
+    ///
+    /// let health = keel_health::Health::builder().build()?;
+    /// // In a service: `keel_http::shutdown_signal()`, and the future goes to `serve`.
+    /// let signal = std::future::ready(());
+    /// health.drain_after(signal, Duration::from_secs(5)).await;
+    /// assert!(health.is_draining());
+    /// # Ok(()) }
+    /// ```
+    pub fn drain_after(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+        delay: Duration,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let health = self.clone();
+        async move {
+            signal.await;
+            tracing::info!(
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "shutdown requested: readiness fails, serving on for the drain delay"
+            );
+            health.drain_and_wait(delay).await;
+            tracing::info!("drain delay over: stopping");
+        }
+    }
+
     /// Whether [`drain`](Self::drain) was called.
     #[must_use]
     pub fn is_draining(&self) -> bool {

@@ -229,3 +229,30 @@ async fn a_background_poller_completes_startup_without_any_probe() {
     assert!(health.is_started());
     assert_eq!(health.ready().await.status(), Status::Pass);
 }
+
+#[tokio::test(start_paused = true)]
+async fn drain_after_waits_for_the_signal_then_the_delay() {
+    let health = Health::builder().build().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let stop = tokio::spawn(health.drain_after(
+        async move {
+            let _ = rx.await;
+        },
+        Duration::from_secs(5),
+    ));
+    // No signal yet: still ready, the server keeps accepting.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(!health.is_draining());
+    assert!(!stop.is_finished());
+
+    tx.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    // Readiness fails at once, but serving goes on for the delay.
+    assert!(health.is_draining());
+    assert_eq!(health.ready().await.status(), Status::Fail);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(!stop.is_finished());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(stop.is_finished());
+    stop.await.unwrap();
+}

@@ -31,18 +31,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let config = &state.config;
-    let drain_delay = config.shutdown_delay;
-    let health = state.health.clone();
-    let stop = async move {
-        shutdown.await;
-        tracing::info!(
-            delay_secs = drain_delay.as_secs(),
-            "shutdown requested: readiness now fails"
-        );
-        // Load balancers need a probe period to notice; keep serving meanwhile.
-        health.drain_and_wait(drain_delay).await;
-        tracing::info!("closing the listener, draining in-flight requests");
-    };
+    // Load balancers need a probe period to notice readiness failing; serve meanwhile.
+    let stop = state.health.drain_after(shutdown, config.shutdown_delay);
     keel_http::serve(listener, app)
         .config(config.transport)
         .security_headers(crate::middleware::security_headers(config.hsts))
