@@ -96,4 +96,26 @@ impl<V> Lookup<V> {
             status: self.status,
         }
     }
+
+    /// Maps the value with a fallible `f`, keeping the status (e.g. a cached row into its
+    /// public view, or a cached "not found" into a 404).
+    ///
+    /// # Errors
+    /// `f`'s error.
+    ///
+    /// ```
+    /// use keel_cache::{CacheStatus, Lookup};
+    ///
+    /// let found = Lookup::new(Some(7), CacheStatus::Hit);
+    /// let doubled = found.try_map(|v| v.map(|v| v * 2).ok_or("not found"));
+    /// assert_eq!(doubled, Ok(Lookup::new(14, CacheStatus::Hit)));
+    /// let missing = Lookup::new(None::<u8>, CacheStatus::Miss);
+    /// assert_eq!(missing.try_map(|v| v.ok_or("not found")), Err("not found"));
+    /// ```
+    pub fn try_map<U, E>(self, f: impl FnOnce(V) -> Result<U, E>) -> Result<Lookup<U>, E> {
+        Ok(Lookup {
+            value: f(self.value)?,
+            status: self.status,
+        })
+    }
 }

@@ -75,9 +75,7 @@ impl Users {
             Some(cache) => cache.get_or_load_optional(id, || load).await?,
             None => Lookup::new(load.await?, CacheStatus::Miss),
         };
-        let (user, status) = found.into_parts();
-        let user = user.ok_or_else(not_found)?;
-        Ok(Lookup::new(self.public(user)?, status))
+        found.try_map(|user| self.public(user.ok_or_else(not_found)?))
     }
 
     /// A page of users, oldest first (admin).
