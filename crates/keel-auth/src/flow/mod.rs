@@ -100,8 +100,9 @@ pub use components::AuthComponents;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use components::PgAuthBuilder;
 pub use wire::{
-    CodeRequest, IssuedApiKey, LoginOutcome, LoginRequest, MfaEnrollment, MfaLoginRequest,
-    MfaRequired, PasswordChangeRequest, RecoveryCodeList, RefreshRequest, TokenPair,
+    CodeRequest, IssuedApiKey, LoginAnswer, LoginOutcome, LoginRequest, MfaEnrollment,
+    MfaLoginRequest, MfaRequired, PasswordChangeRequest, RecoveryCodeList, RefreshRequest,
+    TokenPair,
 };
 
 use crate::admission::HashPurpose;

@@ -55,6 +55,18 @@ pub struct MfaRequired {
 }
 redacted_debug!(MfaRequired { mfa_required, expires_in } secret { mfa_token });
 
+/// The body of a login answer: tokens, or the second factor to give (a client tells
+/// them apart by `mfa_required`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub enum LoginAnswer {
+    /// Signed in.
+    Tokens(TokenPair),
+    /// Complete with the second factor.
+    MfaRequired(MfaRequired),
+}
+
 /// What a login with the right password leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginOutcome {
@@ -253,6 +265,23 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&pair).unwrap(),
             serde_json::json!({"access_token": "a", "token_type": "Bearer", "expires_in": 900, "refresh_token": "r"})
+        );
+        // The login answer is untagged: the token body as is, or the challenge.
+        let tokens = serde_json::to_value(LoginAnswer::Tokens(pair.clone())).unwrap();
+        assert_eq!(tokens, serde_json::to_value(&pair).unwrap());
+        let challenge = LoginAnswer::MfaRequired(MfaRequired {
+            mfa_required: true,
+            mfa_token: "m".into(),
+            expires_in: 300,
+        });
+        let json = serde_json::to_value(&challenge).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"mfa_required": true, "mfa_token": "m", "expires_in": 300})
+        );
+        assert_eq!(
+            serde_json::from_value::<LoginAnswer>(json).unwrap(),
+            challenge
         );
     }
 

@@ -16,10 +16,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::Shared;
 #[cfg(feature = "utoipa")]
-use super::openapi::{E401, E422, EnrollmentBody, Error, RecoveryCodesBody, TokenBody};
+use super::openapi::{E401, E422, EnrollmentBody, Error, LoginBody, RecoveryCodesBody, TokenBody};
 use crate::axum::{ApiKeyAuth, ApiKeyRejection, ApiKeyRejectionKind, Authenticated, NoStore};
 use crate::flow::{
-    Account, CodeRequest, LoginOutcome, LoginRequest, MfaEnrollment, MfaLoginRequest,
+    Account, CodeRequest, LoginAnswer, LoginOutcome, LoginRequest, MfaEnrollment, MfaLoginRequest,
     PasswordChangeRequest, RecoveryCodeList, RefreshRequest, TokenPair,
 };
 use crate::login::{DEFAULT_MAX_PASSWORD_LEN, MAX_EMAIL_LEN, device_cookie};
@@ -172,7 +172,7 @@ impl FromRequestParts<Shared> for SessionUser {
 /// a second factor. Only failures count against the limits.
 #[cfg_attr(feature = "utoipa", utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
     responses(
-        (status = 200, description = "Tokens, or `{mfa_required, mfa_token, expires_in}`", body = TokenBody),
+        (status = 200, description = "Tokens, or `{mfa_required, mfa_token, expires_in}`", body = LoginBody),
         (status = 400, response = Error), (status = 401, response = E401), (status = 413, response = Error),
         (status = 415, response = Error), (status = 422, response = E422))))]
 pub(super) async fn login(
@@ -200,17 +200,16 @@ pub(super) async fn login(
         .find_map(device_cookie);
     let password = SecretString::from(req.password);
     let outcome = s.0.flow.login(&req.email, &password, ip, device).await?;
-    Ok(match outcome {
-        LoginOutcome::Tokens { tokens, device } => {
-            let mut res = Envelope::new(tokens).into_response();
-            let cookie = device.map(|d| d.set_cookie(s.0.login_cookie_path));
-            if let Some(v) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-                res.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            res
-        }
-        LoginOutcome::MfaRequired(challenge) => Envelope::new(challenge).into_response(),
-    })
+    let (answer, device) = match outcome {
+        LoginOutcome::Tokens { tokens, device } => (LoginAnswer::Tokens(tokens), device),
+        LoginOutcome::MfaRequired(challenge) => (LoginAnswer::MfaRequired(challenge), None),
+    };
+    let mut res = Envelope::new(answer).into_response();
+    let cookie = device.map(|d| d.set_cookie(s.0.login_cookie_path));
+    if let Some(v) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
 }
 
 /// Completes a login with the second factor.

@@ -8,7 +8,9 @@ use utoipa::{Modify, OpenApi};
 
 use super::handlers;
 use super::{SessionPaths, SessionRoute};
-use crate::flow::{MfaEnrollment, MfaRequired, RecoveryCodeList, RefreshRequest, TokenPair};
+use crate::flow::{
+    LoginAnswer, MfaEnrollment, MfaRequired, RecoveryCodeList, RefreshRequest, TokenPair,
+};
 
 pub(super) use keel_envelope::openapi::{
     ErrorResponse as Error, Unauthenticated as E401, ValidationFailed as E422,
@@ -16,6 +18,8 @@ pub(super) use keel_envelope::openapi::{
 
 // utoipa's path macro composes generic bodies through a hidden trait: the handlers
 // document these aliases (keel-envelope names each `Envelope_<T>`).
+/// `Envelope<LoginAnswer>`.
+pub(super) type LoginBody = Envelope<LoginAnswer>;
 /// `Envelope<TokenPair>`.
 pub(super) type TokenBody = Envelope<TokenPair>;
 /// `Envelope<MfaEnrollment>`.
@@ -56,6 +60,8 @@ pub(super) type RecoveryCodesBody = Envelope<RecoveryCodeList>;
     ),
     components(schemas(
         TokenPair,
+        LoginAnswer,
+        LoginBody,
         MfaEnrollment,
         MfaRequired,
         RefreshRequest,
@@ -133,6 +139,9 @@ mod tests {
         let login = doc.paths.paths["/in"].post.as_ref().unwrap();
         assert_eq!(login.operation_id.as_deref(), Some("login"));
         assert_eq!(login.tags.as_deref(), Some(&["sessions".to_owned()][..]));
+        let ok = serde_json::to_value(&login.responses.responses["200"]).unwrap();
+        let body = &ok["content"]["application/json"]["schema"]["$ref"];
+        assert_eq!(body, "#/components/schemas/Envelope_LoginAnswer");
         let password = doc.paths.paths["/api/v1/auth/password"]
             .put
             .as_ref()
@@ -154,6 +163,8 @@ mod tests {
                 "{schema}"
             );
         }
+        let answer = &json["components"]["schemas"]["LoginAnswer"]["oneOf"];
+        assert_eq!(answer.as_array().map(Vec::len), Some(2), "{answer}");
         assert_eq!(
             json["components"]["schemas"]["RefreshRequest"]["properties"]["refresh_token"]["maxLength"],
             256
