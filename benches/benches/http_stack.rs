@@ -134,6 +134,34 @@ fn criterion_group_fn(c: &mut Criterion) {
     g.finish();
 }
 
+/// keel-http's `TelemetryLayer` alone (request span, JSON access line to a sink, metrics)
+/// around a handler that answers at once, next to the same handler without it: what the
+/// layer costs per request without the router's noise around it.
+fn telemetry_layer(c: &mut Criterion) {
+    use tower::Layer as _;
+
+    install_telemetry();
+    let rt = runtime();
+    let handler = tower::service_fn(|_: Request<Body>| async {
+        Ok::<_, std::convert::Infallible>(axum::http::Response::new(Body::empty()))
+    });
+    let layered = keel_http::TelemetryLayer::new().layer(handler);
+    let req = || {
+        Request::get("/api/v1/users/7")
+            .header("x-request-id", "0193a0c4-5f7e-7d3a-9c1e-2b4f6a8d0e1f")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let mut g = c.benchmark_group("http_stack/telemetry_layer");
+    g.bench_function("handler_alone", |b| {
+        b.iter(|| black_box(rt.block_on(handler.oneshot(req())).unwrap()));
+    });
+    g.bench_function("with_telemetry_layer", |b| {
+        b.iter(|| black_box(rt.block_on(layered.clone().oneshot(req())).unwrap()));
+    });
+    g.finish();
+}
+
 /// The per-layer table: interleaved timing, counted allocations.
 fn layers(_: &mut Criterion) {
     install_telemetry();
@@ -244,6 +272,6 @@ fn layers(_: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = keel_benches::criterion_config();
-    targets = layers, criterion_group_fn
+    targets = layers, criterion_group_fn, telemetry_layer
 }
 criterion_main!(benches);

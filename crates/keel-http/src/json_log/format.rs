@@ -53,10 +53,32 @@ pub struct JsonFormat;
 pub struct JsonSpanFields;
 
 impl<'w> FormatFields<'w> for JsonSpanFields {
+    /// Formats a new span's fields. tracing-subscriber hands in an empty `String` for
+    /// them; written piece by piece it would grow (and reallocate) four or five times
+    /// for a request span, so the members are written into a reused per-thread buffer
+    /// and copied once, which allocates the span's string at its exact size.
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut v = Members::new(&mut writer);
-        fields.record(&mut v);
-        v.result
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => {
+                scratch.clear();
+                let mut scratch_writer = Writer::new(&mut *scratch);
+                let mut v = Members::new(&mut scratch_writer);
+                fields.record(&mut v);
+                v.result?;
+                writer.write_str(&scratch)?;
+                // Keep the buffer small if one span had huge fields.
+                if scratch.capacity() > SCRATCH_KEEP {
+                    *scratch = String::new();
+                }
+                Ok(())
+            }
+            // Re-entered (a field's `Debug` created a span): write directly.
+            Err(_) => {
+                let mut v = Members::new(&mut writer);
+                fields.record(&mut v);
+                v.result
+            }
+        })
     }
 
     fn add_fields(
@@ -171,11 +193,16 @@ impl Visit for Members<'_, '_> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.member(field, |w| write!(w, "{value}"));
+        self.member(field, |w| {
+            if value < 0 {
+                w.write_char('-')?;
+            }
+            write_u64(w, value.unsigned_abs())
+        });
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.member(field, |w| write!(w, "{value}"));
+        self.member(field, |w| write_u64(w, value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -241,7 +268,13 @@ impl<W: fmt::Write> fmt::Write for Escape<'_, W> {
     }
 }
 
+/// Capacity of [`SCRATCH`] kept between spans; a larger buffer is freed after use.
+const SCRATCH_KEEP: usize = 4096;
+
 thread_local! {
+    /// Where [`JsonSpanFields::format_fields`] writes a new span's fields first.
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+
     /// The last second formatted on this thread and its `YYYY-MM-DDTHH:MM:SS`.
     static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
@@ -275,7 +308,30 @@ fn write_timestamp(w: &mut impl fmt::Write, t: SystemTime) -> fmt::Result {
         }
         w.write_str(&cached.1)
     })?;
-    write!(w, ".{:06}Z", since.subsec_micros())
+    // `.` + six digits + `Z`, without the formatting machinery.
+    let mut buf = *b".000000Z";
+    let mut micros = since.subsec_micros();
+    for b in buf[1..7].iter_mut().rev() {
+        *b = b'0' + u8::try_from(micros % 10).map_err(|_| fmt::Error)?;
+        micros /= 10;
+    }
+    w.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+}
+
+/// Writes `v` in decimal through a stack buffer (`write!` goes through `fmt::Arguments`
+/// and a `Formatter`, several times slower for the status and ids of every line).
+fn write_u64(w: &mut impl fmt::Write, mut v: u64) -> fmt::Result {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + u8::try_from(v % 10).map_err(|_| fmt::Error)?;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    w.write_str(std::str::from_utf8(&buf[i..]).map_err(|_| fmt::Error)?)
 }
 
 #[cfg(test)]
@@ -302,6 +358,15 @@ mod tests {
         let mut s = String::new();
         write_timestamp(&mut s, UNIX_EPOCH - Duration::from_secs(5)).unwrap();
         assert_eq!(s, "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for v in [0, 1, 9, 10, 200, 503, 4096, 1_234_567_890, u64::MAX] {
+            let mut s = String::new();
+            write_u64(&mut s, v).unwrap();
+            assert_eq!(s, v.to_string());
+        }
     }
 
     fn check_escape(input: &str, expected: &str) {
