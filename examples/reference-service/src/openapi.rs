@@ -7,14 +7,13 @@
 
 use axum::Router;
 use http::{HeaderValue, header};
-use keel_auth::axum::SessionPaths;
+use keel_auth::axum::{ApiKeyScheme, SessionPaths};
 use keel_auth::flow::IssuedApiKey;
 use keel_envelope::Envelope;
 use keel_envelope::openapi::CommonResponses;
 use keel_health::Probe;
 use keel_health::openapi::HealthPaths;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::domain::{Role, User};
@@ -54,7 +53,7 @@ pub type CreatedKeyBody = Envelope<IssuedApiKey>;
     components(
         schemas(NewAccount, ProfileChanges, User, Role, UserBody, UserListBody, CreatedKeyBody),
     ),
-    modifiers(&SESSIONS, &Security, &HEALTH, &COMMON),
+    modifiers(&SESSIONS, &API_KEY, &HEALTH, &COMMON),
     tags(
         (name = "auth", description = "Signup, login, sessions, second factor, API keys"),
         (name = "users", description = "User accounts"),
@@ -68,18 +67,8 @@ pub struct ApiDoc;
 const SESSIONS: SessionPaths = SessionPaths::new();
 
 /// The API-key scheme (the bearer scheme comes with [`SESSIONS`]).
-struct Security;
-
-impl Modify for Security {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        let key = ApiKeyValue::with_description(
-            "X-API-Key",
-            "Admin-issued key with the `users:read` scope",
-        );
-        components.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(key)));
-    }
-}
+const API_KEY: ApiKeyScheme =
+    ApiKeyScheme::new("api_key").description("Admin-issued key with the `users:read` scope");
 
 /// keel-health's probes as `state.health_router()` mounts them (details for admins).
 const HEALTH: HealthPaths = HealthPaths::new()

@@ -40,6 +40,8 @@
 //! ```
 
 mod apikey;
+#[cfg(feature = "utoipa")]
+mod apikey_scheme;
 mod authenticated;
 mod guard;
 mod rejection;
@@ -51,6 +53,9 @@ pub mod routes;
 pub use apikey::{
     ApiKeyAuth, ApiKeyRejection, ApiKeyRejectionKind, MAX_API_KEY_HEADER_LEN, X_API_KEY,
 };
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+pub use apikey_scheme::ApiKeyScheme;
 pub use authenticated::Authenticated;
 pub use guard::{Permission, RequirePermission, RequireRole, Role};
 pub use rejection::{AuthRejection, AuthRejectionKind};
