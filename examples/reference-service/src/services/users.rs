@@ -66,14 +66,18 @@ impl Users {
         require_reader(caller, id)?;
         let db = self.c.db.clone();
         // Errors stay `ApiError`s through the cache (503 + `Retry-After` when the database is down).
-        let load = async move {
-            repository::find_by_id(&db, id)
-                .await
-                .map_err(ApiError::from)
+        // The database query is built and boxed only on a miss: held inline, its state
+        // machine would make this future (moved per request) large on cache hits too.
+        let load = move || {
+            Box::pin(async move {
+                repository::find_by_id(&db, id)
+                    .await
+                    .map_err(ApiError::from)
+            })
         };
         let found = match &self.c.cache {
-            Some(cache) => cache.get_or_load_optional(id, || load).await?,
-            None => Lookup::new(load.await?, CacheStatus::Miss),
+            Some(cache) => cache.get_or_load_optional(id, load).await?,
+            None => Lookup::new(load().await?, CacheStatus::Miss),
         };
         found.try_map(|user| self.public(user.ok_or_else(not_found)?))
     }
