@@ -29,9 +29,46 @@ const USER_CACHE_TTL: Duration = Duration::from_secs(300);
 /// timeout answers from its fallback first).
 const REDIS_WAIT: Duration = Duration::from_millis(250);
 
-/// The shared components; cheap to clone.
-#[derive(Debug, Clone, FromRef)]
-pub struct AppState {
+/// The shared components ([`StateParts`], reached through `Deref`: `state.users`); a
+/// clone is one reference count (axum clones the state for every request).
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<StateParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = StateParts;
+
+    fn deref(&self) -> &StateParts {
+        &self.0
+    }
+}
+
+/// `FromRef<AppState>` for each component (what `#[derive(FromRef)]` wrote for the
+/// fields): handlers take `State<Users>`, `State<Authenticator>`, ….
+macro_rules! from_ref {
+    ($($field:ident: $ty:ty),* $(,)?) => {$(
+        impl FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.0.$field.clone()
+            }
+        }
+    )*};
+}
+
+from_ref!(
+    config: Arc<Config>,
+    users: Users,
+    authenticator: Authenticator,
+    api_keys: ApiKeys,
+    limits: Limits,
+    health: Health,
+    jobs: Jobs,
+    db: Db,
+    metrics: Prometheus,
+);
+
+/// The components of an [`AppState`], each built once from [`Config`].
+#[derive(Debug)]
+pub struct StateParts {
     /// The configuration.
     pub config: Arc<Config>,
     /// The users service (every use case).
@@ -94,7 +131,7 @@ impl AppState {
             cache: user_cache(&config).await.map_err(err)?,
             jobs: jobs.clone(),
         });
-        Ok(Self {
+        Ok(Self(Arc::new(StateParts {
             health: crate::health::build(&db, redis.as_ref()).map_err(err)?,
             limits: Limits::new(&config, redis.as_ref()).map_err(err)?,
             metrics,
@@ -104,7 +141,7 @@ impl AppState {
             api_keys,
             jobs,
             db,
-        })
+        })))
     }
 
     /// `/health/*` (keel-health): details for admins (bearer token), and for loopback
