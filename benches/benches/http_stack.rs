@@ -10,10 +10,11 @@
 //! that never denies and does not exempt the path (the service exempts `/health`), so its
 //! cost shows.
 //!
-//! Output: the criterion group `http_stack/health_live` (bare router vs the keel-health
-//! handler vs the full stack) and an interleaved per-layer measurement (rounds alternate
-//! every row, the median per-request time per row is reported, which cancels the drift of
-//! a shared machine) with allocations per request counted by a counting global allocator
+//! Output: the criterion groups `http_stack/health_live` (bare router vs the keel-health
+//! handler vs the full stack) and `http_stack/telemetry_layer` (keel-http's
+//! `TelemetryLayer` alone around a handler that answers at once, vs that handler), and an
+//! interleaved per-layer measurement (rounds alternate every row, the median per-request
+//! time per row is reported, which cancels the drift of a shared machine) with allocations per request counted by a counting global allocator
 //! (`stats_alloc`). The table is printed and written to
 //! `target/criterion/http_stack_layers.json`, from which `cargo xtask bench` regenerates
 //! the table in `docs/benchmarks.md`.
