@@ -1,6 +1,6 @@
 //! Dependency injection: [`AppState`] holds the service's components, each built once
 //! from [`Config`]; handlers take only the component they need (`State<Users>`,
-//! `State<TokenService>`, …) through axum's `FromRef`.
+//! `State<Authenticator>`, …) through axum's `FromRef`.
 
 use std::sync::Arc;
 use std::time::Duration;
