@@ -33,13 +33,14 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
             "/api/v1/users/{id}",
             get(users::get).patch(users::update).delete(users::delete),
         )
-        .merge(auth::sessions(state))
         // Every API answer carries account data or tokens: never stored by a cache
-        // (RFC 9111 §5.2.2.5; RFC 6749 §5.1 for token responses).
+        // (RFC 9111 §5.2.2.5; RFC 6749 §5.1 for token responses). keel-auth's session
+        // routes set `no-store` (and `Pragma: no-cache`) themselves: merged after the layer.
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
+        .merge(auth::sessions(state))
         .route("/metrics", get(ops::metrics))
 }
 

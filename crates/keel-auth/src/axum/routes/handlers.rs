@@ -128,8 +128,9 @@ pub fn default_password_rule(account: &Account, new: &SecretString) -> Result<()
         let login = account.login();
         let local = login.split_once('@').map_or(login, |(l, _)| l);
         let words = account.context_words().iter().map(String::as_str);
-        let same =
-            |w: &str| !w.trim().is_empty() && w.trim().to_lowercase() == pw.trim().to_lowercase();
+        // Lowercased once (one copy of the secret), not once per word compared.
+        let pw = pw.trim().to_lowercase();
+        let same = |w: &str| !w.trim().is_empty() && w.trim().to_lowercase() == pw;
         [login, local].into_iter().chain(words).any(same).then(|| {
             FieldError::new(
                 &path,
