@@ -9,6 +9,9 @@ mod error;
 #[cfg(feature = "errors")]
 #[cfg_attr(docsrs, doc(cfg(feature = "errors")))]
 pub mod errors;
+#[cfg(feature = "jobs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jobs")))]
+pub mod jobs;
 #[cfg(feature = "json-log")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json-log")))]
 pub mod json_log;

@@ -351,3 +351,135 @@ async fn the_drain_is_bounded_by_the_drain_timeout() {
         "gave up early: {waited:?}"
     );
 }
+
+/// Serves `app` with `jobs` attached; the stop trigger and the server's task.
+#[cfg(feature = "jobs")]
+async fn start_with_jobs(
+    app: Router,
+    config: ServeConfig,
+    jobs: keel_http::jobs::BackgroundJobs,
+) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = serve(listener, app)
+        .config(config)
+        .background_jobs(jobs)
+        .with_graceful_shutdown(async {
+            let _ = rx.await;
+        });
+    Running {
+        addr,
+        stop: Some(tx),
+        task: tokio::spawn(server.into_future()),
+    }
+}
+
+#[cfg(feature = "jobs")]
+#[tokio::test]
+async fn after_the_drain_waits_for_jobs_spawned_while_draining() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let jobs = keel_http::jobs::BackgroundJobs::new();
+    let (entered, release_handler, release_job) = (
+        Arc::new(Notify::new()),
+        Arc::new(Notify::new()),
+        Arc::new(Notify::new()),
+    );
+    let job_done = Arc::new(AtomicBool::new(false));
+    let app = {
+        let (jobs, e, rh, rj, done) = (
+            jobs.clone(),
+            Arc::clone(&entered),
+            Arc::clone(&release_handler),
+            Arc::clone(&release_job),
+            Arc::clone(&job_done),
+        );
+        Router::new().route(
+            "/signup",
+            get(move || {
+                let (jobs, e, rh, rj, done) = (
+                    jobs.clone(),
+                    Arc::clone(&e),
+                    Arc::clone(&rh),
+                    Arc::clone(&rj),
+                    Arc::clone(&done),
+                );
+                async move {
+                    e.notify_one();
+                    rh.notified().await;
+                    // Spawned after the shutdown signal, while the server drains.
+                    let started = jobs.spawn("welcome_email", async move {
+                        rj.notified().await;
+                        done.store(true, Ordering::SeqCst);
+                    });
+                    if started.is_some() {
+                        "spawned"
+                    } else {
+                        "refused"
+                    }
+                }
+            }),
+        )
+    };
+    let mut server = start_with_jobs(app, ServeConfig::new(), jobs.clone()).await;
+    let addr = server.addr;
+    let in_flight = tokio::spawn(async move {
+        exchange(
+            addr,
+            b"GET /signup HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+        )
+        .await
+    });
+    entered.notified().await;
+    server.stop.take().unwrap().send(()).unwrap();
+    release_handler.notify_one();
+    let body = in_flight.await.unwrap();
+    assert!(
+        body.ends_with("spawned"),
+        "a job spawned while draining is accepted: {body}"
+    );
+    assert_eq!(jobs.running(), 1);
+    // Drained, but the job runs: the server waits for it.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut server.task)
+            .await
+            .is_err(),
+        "the server stopped before its background job finished"
+    );
+    assert!(jobs.is_closed(), "jobs are closed once the drain is over");
+    release_job.notify_one();
+    tokio::time::timeout(Duration::from_secs(5), server.task)
+        .await
+        .expect("stops once the job is done")
+        .unwrap()
+        .unwrap();
+    assert!(job_done.load(Ordering::SeqCst));
+}
+
+// Real time, as the drain test above.
+#[cfg(feature = "jobs")]
+#[tokio::test]
+async fn the_wait_for_jobs_is_bounded_by_the_drain_timeout() {
+    let jobs = keel_http::jobs::BackgroundJobs::new();
+    let stuck = jobs.spawn("stuck", std::future::pending::<()>());
+    let config = ServeConfig::builder()
+        .drain_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let mut server = start_with_jobs(app(), config, jobs.clone()).await;
+    let start = Instant::now();
+    server.stop.take().unwrap().send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server.task)
+        .await
+        .expect("the wait for jobs gives up")
+        .unwrap()
+        .unwrap();
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250),
+        "gave up early: {waited:?}"
+    );
+    assert_eq!(jobs.running(), 1);
+    stuck.unwrap().abort();
+}

@@ -10,7 +10,6 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod health;
-pub mod jobs;
 pub mod limits;
 pub mod middleware;
 pub mod migrate;

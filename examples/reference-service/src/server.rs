@@ -11,7 +11,7 @@
 //! Shutdown order on SIGTERM/SIGINT: readiness flips to `fail` (load balancers stop
 //! sending; `KEEL_SHUTDOWN_DELAY_SECS` keeps serving meanwhile), the listener stops
 //! accepting, in-flight requests drain (bounded by `KEEL_SHUTDOWN_TIMEOUT_SECS`), tracked
-//! background jobs finish (same bound), the pool closes.
+//! background jobs (keel-http's `BackgroundJobs`) finish (same bound), the pool closes.
 
 use std::future::Future;
 
@@ -36,9 +36,9 @@ pub async fn serve(
     keel_http::serve(listener, app)
         .config(config.transport)
         .security_headers(crate::middleware::security_headers(config.hsts))
+        .background_jobs(state.jobs.clone())
         .with_graceful_shutdown(stop)
         .await?;
-    state.jobs.shutdown(config.shutdown_timeout).await;
     state.db.close();
     tracing::info!("shutdown complete");
     Ok(())

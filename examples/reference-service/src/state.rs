@@ -12,12 +12,12 @@ use keel_cache::redis::{RedisTier, Topology};
 use keel_crypto::{AsyncPasswordHasher, PasswordHasher};
 use keel_health::Health;
 use keel_health::axum::{DetailsPolicy, HealthRouter};
+use keel_http::jobs::BackgroundJobs;
 use keel_http::prometheus::Prometheus;
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
 use crate::db::Db;
-use crate::jobs::Jobs;
 use crate::limits::Limits;
 use crate::services::{Components, Users};
 
@@ -61,7 +61,7 @@ from_ref!(
     api_keys: ApiKeys,
     limits: Limits,
     health: Health,
-    jobs: Jobs,
+    jobs: BackgroundJobs,
     db: Db,
     metrics: Prometheus,
 );
@@ -82,7 +82,7 @@ pub struct StateParts {
     /// The health registry (drained on shutdown).
     pub health: Health,
     /// Background jobs (waited for on shutdown).
-    pub jobs: Jobs,
+    pub jobs: BackgroundJobs,
     /// The pool (closed on shutdown).
     pub db: Db,
     /// The process's Prometheus exporter (keel-http).
@@ -121,7 +121,7 @@ impl AppState {
         let redis = redis.transpose().map_err(|e| err(format!("Redis: {e}")))?;
         let auth = crate::auth::new(&config, &db, Arc::clone(&keyring), hasher, redis.as_ref())
             .map_err(err)?;
-        let jobs = Jobs::new();
+        let jobs = BackgroundJobs::new();
         let parts = auth.components();
         let (authenticator, api_keys) = (parts.authenticator.clone(), parts.api_keys.clone());
         let users = Users::new(Components {

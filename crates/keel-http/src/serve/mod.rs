@@ -22,7 +22,9 @@
 //!   logged at most once a second.
 //! - **graceful shutdown** ([`Serve::with_graceful_shutdown`]): once the signal resolves
 //!   the listener closes, in-flight requests finish (bounded by
-//!   [`ServeConfig::drain_timeout`]) and idle connections are closed.
+//!   [`ServeConfig::drain_timeout`]) and idle connections are closed. With the `jobs`
+//!   feature, [`Serve::background_jobs`] then waits for the tracked background jobs
+//!   (same bound): jobs spawned by the requests being drained are waited for too.
 //! - the peer address as axum's `ConnectInfo<SocketAddr>`, as
 //!   `into_make_service_with_connect_info` gives it.
 //!
@@ -90,6 +92,8 @@ where
         service,
         config: ServeConfig::new(),
         security: SecurityHeaders::api(),
+        #[cfg(feature = "jobs")]
+        jobs: None,
         shutdown: std::future::pending(),
     }
 }
@@ -101,6 +105,8 @@ pub struct Serve<S, F> {
     service: S,
     config: ServeConfig,
     security: SecurityHeaders,
+    #[cfg(feature = "jobs")]
+    jobs: Option<crate::jobs::BackgroundJobs>,
     shutdown: F,
 }
 
@@ -138,8 +144,20 @@ impl<S, F> Serve<S, F> {
             service: self.service,
             config: self.config,
             security: self.security,
+            #[cfg(feature = "jobs")]
+            jobs: self.jobs,
             shutdown: signal,
         }
+    }
+
+    /// After the drain, waits for `jobs` (bounded by [`ServeConfig::drain_timeout`])
+    /// before the server's future resolves: closed only then, so the requests being
+    /// drained can still spawn jobs, and those are waited for too.
+    #[cfg(feature = "jobs")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jobs")))]
+    pub fn background_jobs(mut self, jobs: crate::jobs::BackgroundJobs) -> Self {
+        self.jobs = Some(jobs);
+        self
     }
 
     /// The address the listener is bound to.
@@ -172,6 +190,8 @@ where
                 service,
                 config,
                 security,
+                #[cfg(feature = "jobs")]
+                jobs,
                 shutdown,
             } = self;
             let graceful = accept_loop(&listener, service, config, &security, shutdown).await;
@@ -185,6 +205,10 @@ where
                     timeout_ms = timeout.as_millis(),
                     "in-flight requests did not drain in time"
                 );
+            }
+            #[cfg(feature = "jobs")]
+            if let Some(jobs) = jobs {
+                jobs.shutdown(timeout).await;
             }
             Ok(())
         })

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use keel_crypto::{FieldCipher, KeyRing};
 use keel_errors::ApiError;
+use keel_http::jobs::BackgroundJobs;
 use uuid::Uuid;
 
 pub use accounts::NewAccount;
@@ -18,7 +19,6 @@ pub use users::{ProfileChanges, UserPage};
 
 use crate::db::Db;
 use crate::domain::{Caller, Role, User, UserRecord};
-use crate::jobs::Jobs;
 
 /// Purpose string binding phone ciphertexts to this column: a token made for another
 /// purpose (another column, another service) never decrypts here.
@@ -37,7 +37,7 @@ pub struct Components {
     /// The user cache (keel-cache), `None` when `KEEL_USER_CACHE=false`.
     pub cache: Option<keel_cache::Cache<Uuid, UserRecord>>,
     /// Background jobs.
-    pub jobs: Jobs,
+    pub jobs: BackgroundJobs,
 }
 
 /// Every use case on user accounts; cheap to clone.
