@@ -401,3 +401,45 @@ async fn ping_measures_the_round_trip_and_reports_an_outage() {
         start.elapsed()
     );
 }
+
+#[tokio::test]
+async fn build_or_memory_shares_the_limit_on_redis_and_stays_local_without_it() {
+    let Some(url) = keel_testkit::redis_url() else {
+        return;
+    };
+    let prefix = keel_testkit::unique_name("rl_either");
+    let conn = RedisTarget::node_or_cluster(Some(&url), &[] as &[&str], None::<&str>)
+        .unwrap()
+        .unwrap()
+        .connect_lazy(Duration::from_secs(1))
+        .unwrap();
+    let builder = RedisLimiter::builder()
+        .quotas(Quota::parse_many("2/minute").unwrap())
+        .prefix(prefix)
+        .timeout(Duration::from_millis(500));
+    // Two replicas on Redis: one limit between them.
+    let a = builder.clone().build_or_memory(Some(conn.clone())).unwrap();
+    let b = builder.clone().build_or_memory(Some(conn)).unwrap();
+    assert!(a.as_redis().is_some() && a.as_keyed().is_none());
+    let key = Key::from("k");
+    assert!(a.check_key(&key, 1).await.unwrap().is_allowed());
+    let d = b.check_key(&key, 1).await.unwrap();
+    assert!(d.is_allowed() && d.source() == Source::Redis);
+    assert!(b.check_key(&key, 1).await.unwrap().is_denied());
+    assert!(a.check_key(&key, 1).await.unwrap().is_denied());
+
+    // Without a connection: in memory, each limiter on its own.
+    let c = builder.clone().build_or_memory(None).unwrap();
+    let d = builder.build_or_memory(None).unwrap();
+    assert!(c.as_keyed().is_some() && c.as_redis().is_none());
+    assert_eq!(c.quotas(), [Quota::per_minute(2)]);
+    for limiter in [&c, &c, &d, &d] {
+        assert!(limiter.check_key(&key, 1).await.unwrap().is_allowed());
+    }
+    assert!(c.check_key(&key, 1).await.unwrap().is_denied());
+    // No quota is an error either way.
+    assert!(matches!(
+        RedisLimiter::builder().build_or_memory(None),
+        Err(Error::NoQuota)
+    ));
+}

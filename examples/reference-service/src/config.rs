@@ -13,7 +13,7 @@ use keel_db_pool::PgBouncer;
 use keel_http::ServeConfig;
 use keel_http::cors::StrictCors;
 use keel_http::serve::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
-use keel_ratelimit::redis::RedisTarget;
+use keel_ratelimit::redis::{RedisInput, RedisTarget};
 use keel_validation::env::EnvReader;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -32,8 +32,6 @@ pub struct Config {
     /// cluster (keel-ratelimit's `RedisTarget`); `None` means in-memory rate limits and
     /// cache (a single replica).
     pub redis: Option<RedisTarget>,
-    /// The same URLs (secrets: they may carry a password), for keel-cache's tier.
-    pub redis_urls: Vec<SecretString>,
     /// `KEEL_REPLICAS`: how many replicas share the Redis rate limits (fallback share).
     pub replicas: u32,
     /// `DATABASE_POOL_PGBOUNCER` (keel-db-pool's names).
@@ -118,14 +116,18 @@ impl Config {
                     PostgreSQL/Redis and sets everything up";
         let database_url = env.required("DATABASE_URL", hint);
         let database_url = database_url.and_then(|u| env.scheme("DATABASE_URL", u, &PG));
-        let (redis_node, redis_seeds) = (
+        let (node, seeds) = (
             env.optional("REDIS_URL"),
             env.list("KEEL_REDIS_CLUSTER_URLS"),
         );
-        let redis_ca = env.optional("KEEL_REDIS_CA_FILE");
-        let redis = redis_target(redis_node.as_deref(), &redis_seeds, redis_ca)
-            .unwrap_or_else(|(var, why)| env.refuse(var, why));
-        let redis_urls = redis_node.into_iter().chain(redis_seeds).map(Into::into);
+        let ca_file = env.optional("KEEL_REDIS_CA_FILE");
+        let redis_var = |input| match input {
+            RedisInput::Node => "REDIS_URL",
+            RedisInput::Seeds => "KEEL_REDIS_CLUSTER_URLS",
+            _ => "KEEL_REDIS_CA_FILE",
+        };
+        let redis = RedisTarget::node_or_cluster(node.as_deref(), &seeds, ca_file)
+            .unwrap_or_else(|e| env.refuse(redis_var(e.input()), e.detail(redis_var)));
         let replicas = env
             .number("KEEL_REPLICAS", 1..=1000, "a number")
             .unwrap_or(1);
@@ -224,7 +226,6 @@ impl Config {
         let config = required.map(|((database_url, jwt_secret), encryption_keys)| Self {
             database_url: database_url.into(),
             redis,
-            redis_urls: redis_urls.collect(),
             replicas,
             db_pgbouncer,
             migrations_database_url: migrations_database_url.map(Into::into),
@@ -264,44 +265,5 @@ impl Config {
         self.migrations_database_url
             .as_ref()
             .map_or_else(|| self.database_url(), |u| u.expose_secret())
-    }
-}
-
-/// `REDIS_URL` (one node) or `KEEL_REDIS_CLUSTER_URLS` (seeds), `rediss://` trusting
-/// `KEEL_REDIS_CA_FILE` when set; nothing connects here. A refusal is `(variable, why)`.
-fn redis_target(
-    node: Option<&str>,
-    seeds: &[String],
-    ca_file: Option<String>,
-) -> Result<Option<RedisTarget>, (&'static str, String)> {
-    let var = if seeds.is_empty() {
-        "REDIS_URL"
-    } else {
-        "KEEL_REDIS_CLUSTER_URLS"
-    };
-    let mut urls = node.into_iter().chain(seeds.iter().map(String::as_str));
-    if node.is_some() && !seeds.is_empty() {
-        let why = "and KEEL_REDIS_CLUSTER_URLS are both set: give one Redis deployment";
-        return Err(("REDIS_URL", why.into()));
-    }
-    if urls.any(|u| !(u.starts_with("redis://") || u.starts_with("rediss://"))) {
-        return Err((var, "must start with redis:// or rediss://".into()));
-    }
-    let target = match (node, ca_file.is_some()) {
-        _ if !seeds.is_empty() => RedisTarget::cluster(seeds),
-        (Some(url), _) => RedisTarget::node(url),
-        (None, true) => {
-            let why = "needs REDIS_URL or KEEL_REDIS_CLUSTER_URLS";
-            return Err(("KEEL_REDIS_CA_FILE", why.into()));
-        }
-        (None, false) => return Ok(None),
-    };
-    let target = target.map_err(|e| (var, format!("is refused: {e}")))?;
-    match ca_file {
-        None => Ok(Some(target)),
-        Some(path) => target
-            .tls_root_certificates_file(path)
-            .map(Some)
-            .map_err(|e| ("KEEL_REDIS_CA_FILE", format!("is refused: {e}"))),
     }
 }

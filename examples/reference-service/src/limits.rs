@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use keel_ratelimit::axum::{KeyExtractor, RateLimitLayer, TrustedProxies};
+use keel_ratelimit::axum::{KeyExtractor, RateLimitLayer};
 use keel_ratelimit::redis::{RedisConnection, RedisLimiter};
 use keel_ratelimit::{Limiter, Quota};
 
@@ -29,30 +29,18 @@ impl Limits {
     /// client that cannot be set up (an unreachable Redis is not an error: the limiters
     /// fall back to memory until it returns).
     pub fn new(config: &Config, redis: Option<&RedisConnection>) -> Result<Self, String> {
-        let var = "KEEL_RATE_LIMIT_GLOBAL";
-        let global = match (&config.rate_limit_global, redis) {
-            (None, _) => None,
-            (Some(spec), None) => {
-                Some(Limiter::memory_from_spec(spec).map_err(|e| format!("{var}: {e}"))?)
-            }
-            (Some(spec), Some(conn)) => {
-                let quotas = Quota::parse_many(spec).map_err(|e| format!("{var}: {e}"))?;
-                let limiter = RedisLimiter::builder()
-                    .quotas(quotas)
-                    .prefix(format!("{}:rl:global:", config.redis_prefix))
-                    .timeout(REDIS_TIMEOUT)
-                    .replicas(config.replicas)
-                    .build(conn.clone());
-                Some(limiter.map_err(|e| format!("{var} (Redis): {e}"))?.into())
-            }
-        };
-        let client_ip = if config.trusted_proxies.is_empty() {
-            KeyExtractor::peer_ip()
-        } else {
-            let proxies = TrustedProxies::cidrs(&config.trusted_proxies)
-                .map_err(|e| format!("KEEL_TRUSTED_PROXIES: {e}"))?;
-            KeyExtractor::client_ip(proxies)
-        };
+        let global = config.rate_limit_global.as_deref().map(|spec| {
+            RedisLimiter::builder()
+                .quotas(Quota::parse_many(spec)?)
+                .prefix(format!("{}:rl:global:", config.redis_prefix))
+                .timeout(REDIS_TIMEOUT)
+                .replicas(config.replicas)
+                .build_or_memory(redis.cloned())
+        });
+        let global = global.transpose();
+        let global = global.map_err(|e| format!("KEEL_RATE_LIMIT_GLOBAL: {e}"))?;
+        let client_ip = KeyExtractor::from_trusted_proxies(&config.trusted_proxies)
+            .map_err(|e| format!("KEEL_TRUSTED_PROXIES: {e}"))?;
         Ok(Self { global, client_ip })
     }
 

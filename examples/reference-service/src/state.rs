@@ -14,7 +14,6 @@ use keel_health::Health;
 use keel_health::axum::{DetailsPolicy, HealthRouter};
 use keel_http::jobs::BackgroundJobs;
 use keel_http::prometheus::Prometheus;
-use secrecy::ExposeSecret;
 
 use crate::config::Config;
 use crate::db::Db;
@@ -185,8 +184,8 @@ async fn user_cache(
     } else {
         Topology::Node
     };
-    let urls = config.redis_urls.iter().map(ExposeSecret::expose_secret);
-    let tier = RedisTier::from_urls(topology, urls, target.tls_root_certificates_pem())
+    let (urls, ca) = (target.expose_urls(), target.tls_root_certificates_pem());
+    let tier = RedisTier::from_urls(topology, urls, ca)
         .map_err(|e| format!("cache: {e}"))?
         .key_prefix(format!("{}:cache:", config.redis_prefix))
         .invalidation_broadcast(true);

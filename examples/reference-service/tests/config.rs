@@ -99,7 +99,7 @@ fn every_problem_is_reported_at_once() {
 #[test]
 fn redis_tls_cluster_replicas_and_pgbouncer_settings() {
     let c = check(&OK, &[]).unwrap();
-    assert!(c.redis.is_none() && c.redis_urls.is_empty());
+    assert!(c.redis.is_none());
     assert_eq!(c.replicas, 1);
     assert_eq!(c.db_pgbouncer, PgBouncer::Off);
     assert_eq!(c.migrations_database_url(), c.database_url());
@@ -115,7 +115,7 @@ fn redis_tls_cluster_replicas_and_pgbouncer_settings() {
         ("KEEL_MIGRATIONS_DATABASE_URL", "postgres://app@db:5432/app"),
     ]);
     let c = check(&vars, &[]).unwrap();
-    assert_eq!(c.redis_urls.len(), 2);
+    assert_eq!(c.redis.as_ref().unwrap().expose_urls().len(), 2);
     assert!(c.redis.as_ref().unwrap().is_cluster());
     assert_eq!(c.replicas, 3);
     assert_eq!(c.db_pgbouncer, PgBouncer::Transaction);

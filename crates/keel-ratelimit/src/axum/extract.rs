@@ -149,6 +149,30 @@ impl KeyExtractor {
         })
     }
 
+    /// The client-IP rule from a list of trusted proxies as configured (IP addresses or
+    /// CIDRs, e.g. a `TRUSTED_PROXIES` setting): [`peer_ip`](Self::peer_ip) when the
+    /// list is empty (no proxy in front), else [`client_ip`](Self::client_ip) trusting
+    /// those proxies ([`TrustedProxies::cidrs`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an entry that is neither an address nor a CIDR.
+    ///
+    /// ```
+    /// use keel_ratelimit::axum::KeyExtractor;
+    ///
+    /// let none: &[&str] = &[];
+    /// assert_eq!(format!("{:?}", KeyExtractor::from_trusted_proxies(none)?), format!("{:?}", KeyExtractor::peer_ip()));
+    /// assert!(KeyExtractor::from_trusted_proxies(&["10.0.0.0/8", "192.0.2.1"]).is_ok());
+    /// assert!(KeyExtractor::from_trusted_proxies(&["proxy.internal"]).is_err());
+    /// # Ok::<(), keel_ratelimit::Error>(())
+    /// ```
+    pub fn from_trusted_proxies<S: AsRef<str>>(proxies: &[S]) -> Result<Self, Error> {
+        if proxies.is_empty() {
+            return Ok(Self::peer_ip());
+        }
+        TrustedProxies::cidrs(proxies).map(Self::client_ip)
+    }
+
     /// Keys IPv6 addresses by their first `bits` bits (default 64; 128 = per address).
     /// No effect on other extractors.
     ///
@@ -550,6 +574,20 @@ mod tests {
             expected,
             "{ex:?} peer {peer:?} headers {headers:?}"
         );
+    }
+
+    #[test]
+    fn from_trusted_proxies_is_the_peer_without_proxies_and_the_client_behind_them() {
+        let xff = [("x-forwarded-for", "198.51.100.9")];
+        // No proxy configured: the forwarding header is never believed.
+        let ex = KeyExtractor::from_trusted_proxies::<&str>(&[]).unwrap();
+        check(&ex, Some("10.0.0.2:1"), &xff, Some("ip:10.0.0.2"));
+        let ex = KeyExtractor::from_trusted_proxies(&[" 10.0.0.0/8", "192.0.2.1 "]).unwrap();
+        check(&ex, Some("10.0.0.2:1"), &xff, Some("ip:198.51.100.9"));
+        check(&ex, Some("192.0.2.1:1"), &xff, Some("ip:198.51.100.9"));
+        check(&ex, Some("203.0.113.5:1"), &xff, Some("ip:203.0.113.5"));
+        let err = KeyExtractor::from_trusted_proxies(&["10.0.0.0/8", "proxy.internal"]);
+        assert!(matches!(err, Err(Error::InvalidConfig(_))));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{Counters, FailMode, Inner, RedisConnection, RedisLimiter, SCRIPT};
 use crate::clock::Clock;
 use crate::table::{Table, WhenFull};
-use crate::{Error, KeyedLimiter, Quota};
+use crate::{Error, KeyedLimiter, Limiter, Quota};
 
 /// Builder of a [`RedisLimiter`].
 ///
@@ -214,6 +214,39 @@ impl RedisLimiterBuilder {
                 counters: Counters::default(),
             }),
         })
+    }
+
+    /// Builds a [`Limiter`]: on Redis through `conn` when there is one (as
+    /// [`build`](Self::build)), otherwise in memory with the same quotas, this builder's
+    /// clock and [`KeyedLimiter`]'s other defaults (one replica: the Redis settings and
+    /// the fallback share do not apply). For a service that runs with or without Redis
+    /// from one configuration.
+    ///
+    /// # Errors
+    /// As for [`build`](Self::build); in memory, [`Error::NoQuota`] or
+    /// [`Error::InvalidQuota`].
+    ///
+    /// ```
+    /// use keel_ratelimit::{Quota, redis::{RedisConnection, RedisLimiter}};
+    ///
+    /// let redis: Option<RedisConnection> = None; // e.g. no REDIS_URL
+    /// let limiter = RedisLimiter::builder()
+    ///     .quotas(Quota::parse_many("100/second")?)
+    ///     .prefix("app:rl:global:")
+    ///     .replicas(3)
+    ///     .build_or_memory(redis)?;
+    /// assert!(limiter.as_keyed().is_some());
+    /// # Ok::<(), keel_ratelimit::Error>(())
+    /// ```
+    pub fn build_or_memory(self, conn: Option<RedisConnection>) -> Result<Limiter, Error> {
+        match conn {
+            Some(conn) => self.build(conn).map(Limiter::from),
+            None => KeyedLimiter::builder()
+                .quotas(self.quotas)
+                .clock(self.clock)
+                .build()
+                .map(Limiter::from),
+        }
     }
 
     /// Connects to `url` with a reconnecting

@@ -41,6 +41,8 @@ pub const MAX_ROOT_CERTIFICATES_FILE: u64 = 1024 * 1024;
 pub struct RedisTarget {
     /// Each URL parsed into a client (TLS settings included); several only for a cluster.
     clients: Vec<redis::Client>,
+    /// The URLs as given (they may carry a password: never printed).
+    urls: Vec<String>,
     cluster: bool,
     #[cfg(feature = "rustls")]
     root_certificates: Option<Vec<u8>>,
@@ -85,6 +87,7 @@ impl RedisTarget {
     pub fn node(url: &str) -> Result<Self, Error> {
         Ok(Self {
             clients: vec![redis::Client::open(url)?],
+            urls: vec![url.to_owned()],
             cluster: false,
             #[cfg(feature = "rustls")]
             root_certificates: None,
@@ -111,9 +114,10 @@ impl RedisTarget {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let clients = seeds
-            .into_iter()
-            .map(|url| redis::Client::open(url.as_ref()))
+        let urls: Vec<String> = seeds.into_iter().map(|u| u.as_ref().to_owned()).collect();
+        let clients = urls
+            .iter()
+            .map(|url| redis::Client::open(url.as_str()))
             .collect::<Result<Vec<_>, _>>()?;
         if clients.is_empty() {
             return Err(invalid(
@@ -123,6 +127,7 @@ impl RedisTarget {
         }
         Ok(Self {
             clients,
+            urls,
             cluster: true,
             #[cfg(feature = "rustls")]
             root_certificates: None,
@@ -210,6 +215,23 @@ impl RedisTarget {
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     pub fn tls_root_certificates_pem(&self) -> Option<&[u8]> {
         self.root_certificates.as_deref()
+    }
+
+    /// The URLs as given: one for a node, the seeds of a cluster, to hand the same
+    /// deployment to another client (e.g. keel-cache's `RedisTier::from_urls`).
+    ///
+    /// **They carry credentials** when the URLs do (`redis://:password@host`): pass them
+    /// on, never log or print them (this type's `Debug` prints addresses only).
+    ///
+    /// ```
+    /// use keel_ratelimit::redis::RedisTarget;
+    /// let t = RedisTarget::node("redis://:secret@127.0.0.1:6379")?;
+    /// assert_eq!(t.expose_urls().collect::<Vec<_>>(), ["redis://:secret@127.0.0.1:6379"]);
+    /// assert!(!format!("{t:?}").contains("secret"));
+    /// # Ok::<(), keel_ratelimit::Error>(())
+    /// ```
+    pub fn expose_urls(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.urls.iter().map(String::as_str)
     }
 
     /// The URLs' clients (TLS settings included): one for a node, the seeds of a cluster.

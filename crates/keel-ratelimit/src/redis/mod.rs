@@ -41,6 +41,7 @@
 
 mod builder;
 mod conn;
+mod settings;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -51,6 +52,7 @@ pub use builder::RedisLimiterBuilder;
 #[cfg(feature = "rustls")]
 pub use conn::MAX_ROOT_CERTIFICATES_FILE;
 pub use conn::{RedisConnection, RedisTarget};
+pub use settings::{RedisInput, RedisTargetError};
 
 use crate::clock::Clock;
 use crate::decision::{Decision, QuotaState, Source};
