@@ -157,26 +157,3 @@ impl Caller {
         }
     }
 }
-
-/// Marks a `/health` request whose bearer token is a valid, **unrevoked** admin token
-/// (keel-auth's `Authenticated`: the token parsing, signature, expiry and revocation
-/// lookup every authenticated route makes), for the health details policy
-/// ([`HealthAdmin`]). Other requests pass untouched; the probes never reach this (it
-/// wraps the full report only).
-pub async fn mark_health_admin(
-    axum::extract::State(authenticator): axum::extract::State<Authenticator>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let (mut parts, body) = req.into_parts();
-    let admin = Authenticated::<()>::from_request_parts(&mut parts, &authenticator).await;
-    if admin.is_ok_and(|Authenticated(c)| c.has_role(Role::Admin.as_str())) {
-        parts.extensions.insert(HealthAdmin);
-    }
-    next.run(axum::extract::Request::from_parts(parts, body))
-        .await
-}
-
-/// Set by [`mark_health_admin`] on requests from an admin.
-#[derive(Debug, Clone, Copy)]
-pub struct HealthAdmin;

@@ -5,13 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::FromRef;
 use keel_auth::{ApiKeys, Authenticator};
 use keel_cache::redis::{RedisTier, Topology};
 use keel_crypto::{AsyncPasswordHasher, PasswordHasher};
 use keel_health::Health;
-use keel_health::axum::{DetailsPolicy, HealthRouter};
 use keel_http::jobs::BackgroundJobs;
 use keel_http::prometheus::Prometheus;
 
@@ -141,27 +139,6 @@ impl AppState {
             jobs,
             db,
         })))
-    }
-
-    /// `/health/*` (keel-health): details for admins (bearer token), and for loopback
-    /// callers only with `KEEL_HEALTH_DETAILS_LOOPBACK=true` (a same-host proxy or sidecar
-    /// makes every client loopback).
-    pub fn health_router(&self) -> Router {
-        let admin = DetailsPolicy::when(|parts: &http::request::Parts| {
-            parts.extensions.get::<crate::auth::HealthAdmin>().is_some()
-        });
-        let policy = if self.config.health_details_loopback {
-            admin.or(DetailsPolicy::loopback())
-        } else {
-            admin
-        };
-        // The token is checked (revocation included) before the policy looks at it.
-        HealthRouter::new(self.health.clone())
-            .details(policy)
-            .into_router_with_report_layer(axum::middleware::from_fn_with_state(
-                self.authenticator.clone(),
-                crate::auth::mark_health_admin,
-            ))
     }
 }
 

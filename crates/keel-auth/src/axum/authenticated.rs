@@ -20,7 +20,8 @@ use crate::{Authenticator, Claims};
 /// Rejects with [`AuthRejection`]: 401 without an `error` attribute when there is no bearer
 /// token, 401 `invalid_token` for any bad token (one answer for every cause), 503 when the
 /// revocation store is down. `Option<Authenticated<C>>` is `None` without a token and still
-/// rejects a bad one.
+/// rejects a bad one. Behind [`VerifyBearerLayer`](super::VerifyBearerLayer) it takes the
+/// claims that layer verified for the request instead of verifying again.
 ///
 /// ```
 /// use axum::{Router, routing::get, extract::FromRef};
@@ -122,6 +123,10 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
+        // Already verified for this request by `VerifyBearer`.
+        if let Some(Authenticated(claims)) = parts.extensions.get::<Self>() {
+            return Ok(Self(claims.clone()));
+        }
         let auth = Authenticator::from_ref(state);
         match authenticate(parts, &auth).await? {
             Some(claims) => Ok(Self(claims)),
@@ -145,6 +150,9 @@ where
         parts: &mut Parts,
         state: &S,
     ) -> Result<Option<Self>, AuthRejection> {
+        if let Some(Authenticated(claims)) = parts.extensions.get::<Self>() {
+            return Ok(Some(Self(claims.clone())));
+        }
         let auth = Authenticator::from_ref(state);
         Ok(authenticate(parts, &auth).await?.map(Self))
     }

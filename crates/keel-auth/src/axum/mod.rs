@@ -1,6 +1,8 @@
 //! axum integration (feature `axum`): the [`Authenticated`] extractor, the [`RequireRole`] /
 //! [`RequirePermission`] guards, RFC 6750 rejections ([`AuthRejection`]) and token responses
 //! ([`NoStore`], `IntoResponse` for [`AccessTokenResponse`](crate::AccessTokenResponse));
+//! [`VerifyBearerLayer`], middleware recording a valid optional bearer token for what
+//! behaves differently for authenticated callers (health details for admins);
 //! with features `errors` and `ratelimit`, the ready-made session routes
 //! ([`SessionRoutes`], module [`routes`]).
 //!
@@ -49,6 +51,7 @@ mod response;
 #[cfg(all(feature = "errors", feature = "ratelimit"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "errors", feature = "ratelimit"))))]
 pub mod routes;
+mod verify_bearer;
 
 pub use apikey::{
     ApiKeyAuth, ApiKeyRejection, ApiKeyRejectionKind, MAX_API_KEY_HEADER_LEN, X_API_KEY,
@@ -65,3 +68,4 @@ pub use response::NoStore;
 pub use routes::{
     DEFAULT_BODY_LIMIT, SessionPaths, SessionRoute, SessionRoutes, default_password_rule,
 };
+pub use verify_bearer::{ResponseFuture, VerifyBearer, VerifyBearerLayer};
