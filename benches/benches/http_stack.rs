@@ -1,12 +1,14 @@
-//! The reference service's middleware stack, one layer at a time: what each layer costs
-//! per request in time and in allocations, next to the bare axum router (the peer).
+//! The reference service's middleware stack (keel-http's `ApiStack`), one layer at a time:
+//! what each layer costs per request in time and in allocations, next to the bare axum
+//! router (the peer).
 //!
 //! Every row serves `GET /health/live` (no `Accept-Encoding`, as `wrk` sends it) through
 //! `tower::ServiceExt::oneshot` on a current-thread runtime, body collected. Row 1 swaps
 //! the bare handler for keel-health's status-only liveness handler; each further row adds
-//! the next layer of `reference_service::middleware::LAYERS`, outermost first, built by the
-//! service's own `apply_layers`, with the service's JSON log subscriber (writing to a sink
-//! at `info`) and its Prometheus recorder installed. The rate-limit row uses a limiter
+//! the next layer of `keel_http::stack::LAYERS`, outermost first (`ApiStack::outermost`),
+//! with the service's settings (no CORS origin, no HSTS, 10 s timeout, 64 KiB body limit,
+//! the global limit), its JSON log subscriber (writing to a sink at `info`) and its
+//! Prometheus recorder installed. The rate-limit row uses a limiter
 //! that never denies and does not exempt the path (the service exempts `/health`), so its
 //! cost shows.
 //!
@@ -34,9 +36,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use keel_health::Health;
 use keel_health::axum::{DetailsPolicy, HealthRouter};
+use keel_http::stack::{ApiStack, LAYERS};
 use keel_ratelimit::Limiter;
 use keel_ratelimit::axum::{KeyExtractor, RateLimitLayer, TrustedProxies};
-use reference_service::middleware::{LAYERS, StackOptions, apply_layers};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::ServiceExt;
 
@@ -77,28 +79,27 @@ fn health() -> Router {
         .into_router()
 }
 
-fn options() -> StackOptions {
+/// The reference service's stack (`middleware::stack`) with its default settings.
+fn stack() -> ApiStack<RateLimitLayer> {
     let limiter = Limiter::memory_from_spec("1000000/second").unwrap();
     let key = KeyExtractor::client_ip(TrustedProxies::cidrs(Vec::<String>::new()).unwrap());
-    StackOptions {
-        cors: None,
-        hsts: false,
-        request_timeout: Duration::from_secs(10),
-        global_limit: Some(
-            RateLimitLayer::new(limiter, key).renderer(keel_ratelimit::axum::EnvelopeRenderer),
-        ),
-    }
+    ApiStack::new().timeout(Duration::from_secs(10)).rate_limit(
+        RateLimitLayer::new(limiter, key).renderer(keel_ratelimit::axum::EnvelopeRenderer),
+    )
 }
 
 /// (row label, router): the bare peer, the keel-health handler, then one more layer per row.
 fn rows() -> Vec<(String, Router)> {
-    let opts = options();
+    let stack = stack();
     let mut rows = vec![
         ("bare axum router (peer)".to_owned(), bare()),
         ("keel-health liveness handler".to_owned(), health()),
     ];
     for (i, name) in LAYERS.iter().enumerate() {
-        rows.push((format!("+ {name}"), apply_layers(health(), &opts, i + 1)));
+        rows.push((
+            format!("+ {name}"),
+            health().layer(stack.clone().outermost(i + 1)),
+        ));
     }
     rows
 }

@@ -57,5 +57,9 @@ pub fn app(state: &AppState, extra: Option<Router<AppState>>) -> Router {
         .with_state(state.clone())
         .merge(state.health_router())
         .merge(crate::openapi::docs_router());
-    crate::middleware::apply_middleware(router, state)
+    // One `layer` call for the whole stack: one boxed service per route.
+    router.layer(crate::middleware::stack(
+        &state.config,
+        state.limits.global_layer(),
+    ))
 }
