@@ -18,6 +18,7 @@ use futures_util::future::BoxFuture;
 use tracing::level_filters::LevelFilter;
 
 pub use builder::ConfigBuilder;
+pub use env::EnvVarError;
 pub use options::{PgBouncer, QueueMode, Recycling, SessionSetup, SslMode, StatementMode};
 
 use crate::Error;
@@ -79,6 +80,7 @@ pub struct Config {
     /// `SET LOCAL …` batch run at the start of each transaction ([`SessionSetup::SetLocal`]).
     pub(crate) set_local_sql: Option<String>,
     pub(crate) statement_mode: StatementMode,
+    pub(crate) pgbouncer: PgBouncer,
     pub(crate) slow_statements: SlowStatements,
     pub(crate) ssl_mode: SslMode,
     pub(crate) on_connect: Option<OnConnect>,
@@ -108,6 +110,7 @@ impl fmt::Debug for Config {
             .field("session", &self.session)
             .field("session_setup", &self.session_setup)
             .field("statement_mode", &self.statement_mode)
+            .field("pgbouncer", &self.pgbouncer)
             .field("slow_statements", &self.slow_statements)
             .field("ssl_mode", &self.ssl_mode)
             .field("on_connect", &self.on_connect.is_some())
@@ -224,6 +227,13 @@ impl Config {
         self.leak_threshold
     }
 
+    /// The PgBouncer mode set with [`ConfigBuilder::pgbouncer`] (or
+    /// `DATABASE_POOL_PGBOUNCER`; `pgbouncer_transaction_mode()` is `Transaction`):
+    /// e.g. whether the role's defaults need [`role_settings_sql`](Self::role_settings_sql).
+    pub fn pgbouncer(&self) -> PgBouncer {
+        self.pgbouncer
+    }
+
     /// How the session settings reach the server.
     pub fn session_setup(&self) -> SessionSetup {
         self.session_setup
@@ -296,6 +306,7 @@ impl Config {
             session: self.session.clone(),
             session_setup: self.session_setup,
             statement_mode: self.statement_mode,
+            pgbouncer: self.pgbouncer,
             slow_statements: self.slow_statements,
             on_connect: self.on_connect.clone(),
             leak_threshold: self.leak_threshold,

@@ -19,8 +19,8 @@ mod tls;
 mod transaction;
 
 pub use config::{
-    Config, ConfigBuilder, PgBouncer, QueueMode, Recycling, SessionSetup, SslMode, StatementMode,
-    default_max_size,
+    Config, ConfigBuilder, EnvVarError, PgBouncer, QueueMode, Recycling, SessionSetup, SslMode,
+    StatementMode, default_max_size,
 };
 pub use connection::Connection;
 pub use error::{Error, TlsFailure};

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keel_crypto::{Argon2Params, KeyRing, StrengthCheck, WeakSettings};
-use keel_db_pool::PgBouncer;
 use keel_http::ServeConfig;
 use keel_http::cors::StrictCors;
 use keel_http::serve::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
@@ -34,8 +33,10 @@ pub struct Config {
     pub redis: Option<RedisTarget>,
     /// `KEEL_REPLICAS`: how many replicas share the Redis rate limits (fallback share).
     pub replicas: u32,
-    /// `DATABASE_POOL_PGBOUNCER` (keel-db-pool's names).
-    pub db_pgbouncer: PgBouncer,
+    /// The pool (keel-db-pool): `DATABASE_URL`, the service's defaults (`db::settings`)
+    /// and keel-db-pool's `DATABASE_POOL_*` variables (`DATABASE_POOL_MAX_SIZE`,
+    /// `DATABASE_POOL_PGBOUNCER`, …). Its `Debug` prints no password.
+    pub db: keel_db_pool::Config,
     /// `KEEL_MIGRATIONS_DATABASE_URL`; `None` = `DATABASE_URL`.
     pub migrations_database_url: Option<SecretString>,
     /// `KEEL_JWT_SECRET`, at least 32 bytes.
@@ -66,8 +67,6 @@ pub struct Config {
     pub hsts: bool,
     /// `KEEL_REDIS_PREFIX`.
     pub redis_prefix: String,
-    /// `KEEL_DB_MAX_CONNECTIONS`; `None` = keel-db-pool's sizing rule.
-    pub db_max_connections: Option<usize>,
     /// `KEEL_PASSWORD_HASH`.
     pub password_hash: Argon2Params,
     /// `KEEL_LOG_FORMAT`.
@@ -131,8 +130,19 @@ impl Config {
         let replicas = env
             .number("KEEL_REPLICAS", 1..=1000, "a number")
             .unwrap_or(1);
-        let db_pgbouncer = env.parse("DATABASE_POOL_PGBOUNCER", "transaction, session or off");
-        let db_pgbouncer: PgBouncer = db_pgbouncer.unwrap_or_default();
+        let db = match crate::db::settings().env_overrides(|var| env.optional(var)) {
+            Ok(builder) => database_url.as_deref().map(|url| builder.url(url).build()),
+            Err(problems) => {
+                problems
+                    .iter()
+                    .for_each(|p| env.problem(p.var(), p.detail()));
+                None
+            }
+        };
+        let db = db.and_then(|built| {
+            let refused = |e| env.problem("DATABASE_URL", format_args!("is refused: {e}"));
+            built.map_err(refused).ok()
+        });
         let migrations_database_url = env.optional("KEEL_MIGRATIONS_DATABASE_URL");
         let migrations_database_url = migrations_database_url
             .and_then(|u| env.scheme("KEEL_MIGRATIONS_DATABASE_URL", u, &PG));
@@ -171,7 +181,6 @@ impl Config {
         let hsts = env.flag("KEEL_HSTS", false);
         let user_cache = env.flag("KEEL_USER_CACHE", true);
         let redis_prefix = env.or("KEEL_REDIS_PREFIX", "keel:ref");
-        let db_max_connections = env.number("KEEL_DB_MAX_CONNECTIONS", 1..=1000, "a number");
         let password_hash = env.parse_with("KEEL_PASSWORD_HASH", str::parse::<Argon2Params>);
         let password_hash = password_hash.unwrap_or(Argon2Params::OWASP);
         let formats = [("json", LogFormat::Json), ("pretty", LogFormat::Pretty)];
@@ -222,12 +231,12 @@ impl Config {
             .map_err(|e| env.problem("KEEL_MAX_CONNECTIONS", format_args!("(transport): {e}")))
             .unwrap_or_default();
 
-        let required = database_url.zip(jwt_secret).zip(encryption_keys);
-        let config = required.map(|((database_url, jwt_secret), encryption_keys)| Self {
+        let required = database_url.zip(db).zip(jwt_secret).zip(encryption_keys);
+        let config = required.map(|(((database_url, db), jwt_secret), encryption_keys)| Self {
             database_url: database_url.into(),
+            db,
             redis,
             replicas,
-            db_pgbouncer,
             migrations_database_url: migrations_database_url.map(Into::into),
             jwt_secret: jwt_secret.into(),
             jwt_ttl,
@@ -244,7 +253,6 @@ impl Config {
             hsts,
             user_cache,
             redis_prefix,
-            db_max_connections,
             password_hash,
             log_format,
             transport,

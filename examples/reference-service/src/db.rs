@@ -1,8 +1,9 @@
 //! The database pool: keel-db-pool, configured from [`Config`].
 //!
 //! TLS comes from `DATABASE_URL` (`?sslmode=verify-full&sslrootcert=/path/ca.pem`, libpq's
-//! names; keel-db-pool's `rustls` feature). PgBouncer is one switch,
-//! `DATABASE_POOL_PGBOUNCER=transaction|session` (keel-db-pool's `PgBouncer`).
+//! names; keel-db-pool's `rustls` feature). Size, timeouts and PgBouncer are
+//! keel-db-pool's `DATABASE_POOL_*` variables (`DATABASE_POOL_PGBOUNCER=transaction|session`
+//! is keel-db-pool's `PgBouncer`), read over [`settings`].
 
 use std::time::Duration;
 
@@ -19,29 +20,18 @@ pub type Db = keel_db_pool::Pool;
 /// `application_name`) and timeouts are keel-db-pool's defaults.
 ///
 /// # Errors
-/// A malformed `DATABASE_URL`, or a TLS setting it cannot honour (an unreadable
-/// `sslrootcert`, `sslmode=prefer` with a root certificate).
+/// A TLS setting the pool cannot set up.
 pub fn pool(config: &Config) -> Result<Db, String> {
-    pool_config(config).and_then(|c| Db::new(c).map_err(|e| format!("DATABASE_URL: {e}")))
+    Db::new(config.db.clone()).map_err(|e| format!("DATABASE_URL: {e}"))
 }
 
-/// The pool's configuration (also the source of the role settings migrations write
-/// behind PgBouncer in transaction mode).
-///
-/// # Errors
-/// As [`pool`].
-pub fn pool_config(config: &Config) -> Result<keel_db_pool::Config, String> {
-    let builder = keel_db_pool::Config::builder()
-        .url(config.database_url())
+/// The service's pool settings, before `DATABASE_URL` and keel-db-pool's
+/// `DATABASE_POOL_*` variables (which win).
+pub fn settings() -> keel_db_pool::ConfigBuilder {
+    keel_db_pool::Config::builder()
         .name("users")
         .application_name("keel-reference-service")
         // Fail fast when PostgreSQL is down: an API call answers 503 in ≤ 2 s, never hangs.
         .wait_timeout(Duration::from_secs(2))
         .connect_timeout(Duration::from_secs(2))
-        .pgbouncer(config.db_pgbouncer);
-    let builder = match config.db_max_connections {
-        Some(n) => builder.max_size(n),
-        None => builder,
-    };
-    builder.build().map_err(|e| format!("DATABASE_URL: {e}"))
 }

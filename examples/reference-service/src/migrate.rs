@@ -58,15 +58,15 @@ pub async fn all(config: &crate::Config) -> Result<(), String> {
     // Behind PgBouncer in transaction mode `KEEL_MIGRATIONS_DATABASE_URL` is the direct URL.
     let mode = match config.migrations_database_url {
         Some(_) => PgBouncer::Off,
-        None => config.db_pgbouncer,
+        None => config.db.pgbouncer(),
     };
     let pool = pool(config.migrations_database_url(), mode)
         .map_err(|e| format!("KEEL_MIGRATIONS_DATABASE_URL: {e}"))?;
     let applied = migrator().apply(&pool).await.map_err(|e| e.to_string())?;
     let auth = keel_auth::migrations::apply(&pool, &config.auth_schema).await;
     let auth = auth.map_err(|e| format!("keel-auth migrations: {e}"))?;
-    let role_settings = crate::db::pool_config(config)?.role_settings_sql();
-    if let (PgBouncer::Transaction, Some(sql)) = (config.db_pgbouncer, role_settings) {
+    let role_settings = config.db.role_settings_sql();
+    if let (PgBouncer::Transaction, Some(sql)) = (config.db.pgbouncer(), role_settings) {
         let result = async { pool.get().await?.batch_execute(&sql).await }.await;
         result.map_err(|e| format!("role settings for PgBouncer: {e}"))?;
     }

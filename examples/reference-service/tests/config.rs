@@ -101,7 +101,7 @@ fn redis_tls_cluster_replicas_and_pgbouncer_settings() {
     let c = check(&OK, &[]).unwrap();
     assert!(c.redis.is_none());
     assert_eq!(c.replicas, 1);
-    assert_eq!(c.db_pgbouncer, PgBouncer::Off);
+    assert_eq!(c.db.pgbouncer(), PgBouncer::Off);
     assert_eq!(c.migrations_database_url(), c.database_url());
 
     let mut vars = OK.to_vec();
@@ -112,13 +112,17 @@ fn redis_tls_cluster_replicas_and_pgbouncer_settings() {
         ),
         ("KEEL_REPLICAS", "3"),
         ("DATABASE_POOL_PGBOUNCER", "transaction"),
+        ("DATABASE_POOL_MAX_SIZE", "6"),
+        ("DATABASE_POOL_WAIT_TIMEOUT", "500ms"),
         ("KEEL_MIGRATIONS_DATABASE_URL", "postgres://app@db:5432/app"),
     ]);
     let c = check(&vars, &[]).unwrap();
     assert_eq!(c.redis.as_ref().unwrap().expose_urls().len(), 2);
+    assert_eq!(c.db.max_size(), 6);
+    assert_eq!(c.db.wait_timeout(), Duration::from_millis(500));
     assert!(c.redis.as_ref().unwrap().is_cluster());
     assert_eq!(c.replicas, 3);
-    assert_eq!(c.db_pgbouncer, PgBouncer::Transaction);
+    assert_eq!(c.db.pgbouncer(), PgBouncer::Transaction);
     assert_eq!(c.migrations_database_url(), "postgres://app@db:5432/app");
     assert!(
         !format!("{c:?}").contains(":pw@"),
@@ -233,7 +237,11 @@ fn every_default() {
     assert_eq!(c.shutdown_timeout, Duration::from_secs(20));
     assert_eq!(c.shutdown_delay, Duration::ZERO);
     assert_eq!(c.redis_prefix, "keel:ref");
-    assert_eq!(c.db_max_connections, None);
+    // The pool: the service's defaults, keel-db-pool's sizing rule.
+    assert_eq!(c.db.max_size(), keel_db_pool::default_max_size());
+    assert_eq!(c.db.wait_timeout(), Duration::from_secs(2));
+    assert_eq!(c.db.connect_timeout(), Duration::from_secs(2));
+    assert_eq!(c.db.name(), "users");
     assert_eq!(c.log_format, LogFormat::Json);
     assert!(c.user_cache && !c.dev_mode && !c.health_details_loopback);
     assert!(c.cors.is_none() && c.trusted_proxies.is_empty());
@@ -287,9 +295,15 @@ fn every_bound_has_its_message() {
             "KEEL_SHUTDOWN_DELAY_SECS must be a whole number of seconds in 0..=120",
         ),
         (
-            "KEEL_DB_MAX_CONNECTIONS",
+            "DATABASE_POOL_MAX_SIZE",
             "0",
-            "KEEL_DB_MAX_CONNECTIONS must be a number in 1..=1000",
+            "DATABASE_POOL_MAX_SIZE must be a whole number in 1..=10000",
+        ),
+        (
+            "DATABASE_POOL_WAIT_TIMEOUT",
+            "2 weeks",
+            "DATABASE_POOL_WAIT_TIMEOUT must be a duration (`250ms`, `5s`, `10m`, `1h` or \
+             seconds) in 1ms..=1h",
         ),
         (
             "KEEL_HEADER_READ_TIMEOUT_MS",
@@ -419,6 +433,13 @@ fn refused_secrets_are_never_quoted() {
     for (var, value) in [
         ("DATABASE_URL", "mysql://app:hunter2@db/app"),
         ("KEEL_MIGRATIONS_DATABASE_URL", "mysql://app:hunter2@db/app"),
+        // Refused by keel-db-pool when it builds the pool's settings.
+        (
+            "DATABASE_URL",
+            "postgres://app:hunter2@db/app?sslmode=bogus",
+        ),
+        ("DATABASE_URL", "postgres://app:hunter2@/app"),
+        ("DATABASE_URL", "postgres://app:hunter2@db:99999/app"),
         ("KEEL_JWT_SECRET", "hunter2"),
         ("KEEL_ENCRYPTION_KEYS", "1:hunter2hunter2"),
         ("KEEL_ENCRYPTION_KEYS", "hunter2"),

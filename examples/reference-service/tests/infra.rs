@@ -359,7 +359,7 @@ async fn the_service_works_behind_pgbouncer_in_transaction_mode() {
         ("DATABASE_URL", bouncer.url()),
         ("DATABASE_POOL_PGBOUNCER", "transaction".into()),
         ("KEEL_MIGRATIONS_DATABASE_URL", pg.url()),
-        ("KEEL_DB_MAX_CONNECTIONS", "6".into()),
+        ("DATABASE_POOL_MAX_SIZE", "6".into()),
         ("KEEL_RATE_LIMIT_SIGNUP", "100/minute".into()),
     ]);
     migrate::all(&cfg).await.unwrap();

@@ -51,6 +51,7 @@ pub struct ConfigBuilder {
     pub(super) session: SessionParams,
     pub(super) session_setup: SessionSetup,
     pub(super) statement_mode: StatementMode,
+    pub(super) pgbouncer: PgBouncer,
     pub(super) slow_statements: SlowStatements,
     pub(super) on_connect: Option<OnConnect>,
     pub(super) leak_threshold: Option<Duration>,
@@ -99,6 +100,7 @@ impl Default for ConfigBuilder {
             session: SessionParams::default(),
             session_setup: SessionSetup::StartupOptions,
             statement_mode: StatementMode::Cached,
+            pgbouncer: PgBouncer::Off,
             slow_statements: SlowStatements::default(),
             on_connect: None,
             leak_threshold: Some(Duration::from_secs(60)),
@@ -358,15 +360,19 @@ impl ConfigBuilder {
     /// assert!(config.pg_config().get_options().is_none());
     /// # Ok::<(), keel_db_pool::Error>(())
     /// ```
-    pub fn pgbouncer_transaction_mode(self) -> Self {
+    pub fn pgbouncer_transaction_mode(mut self) -> Self {
+        self.pgbouncer = PgBouncer::Transaction;
         self.statement_mode(StatementMode::Unnamed)
             .session_setup(SessionSetup::SetLocal)
     }
 
     /// The settings for what sits between the pool and PostgreSQL: `Transaction` is
     /// [`pgbouncer_transaction_mode`](Self::pgbouncer_transaction_mode), `Session` is
-    /// [`SessionSetup::SetCommands`], `Off` changes nothing.
-    pub fn pgbouncer(self, mode: PgBouncer) -> Self {
+    /// [`SessionSetup::SetCommands`], `Off` changes nothing. The mode is kept:
+    /// [`Config::pgbouncer`] (e.g. to decide whether to write
+    /// [`role_settings_sql`](Config::role_settings_sql)).
+    pub fn pgbouncer(mut self, mode: PgBouncer) -> Self {
+        self.pgbouncer = mode;
         match mode {
             PgBouncer::Off => self,
             PgBouncer::Transaction => self.pgbouncer_transaction_mode(),
@@ -627,6 +633,7 @@ impl ConfigBuilder {
             session_sql,
             set_local_sql,
             statement_mode: self.statement_mode,
+            pgbouncer: self.pgbouncer,
             slow_statements: self.slow_statements,
             on_connect: self.on_connect,
             leak_threshold: self.leak_threshold,
