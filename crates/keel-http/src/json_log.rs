@@ -23,12 +23,14 @@
 //! ```
 
 mod batched;
+mod filter;
 mod format;
 mod init;
 
 pub use batched::{
     BatchedWriter, BatchedWriterBuilder, DEFAULT_INTERVAL, DEFAULT_LIMIT, WorkerGuard,
 };
+pub use filter::LogFilter;
 pub use format::{JsonFormat, JsonSpanFields};
 pub use init::{LogFormat, ParseLogFormatError, init};
 use tracing_subscriber::EnvFilter;

@@ -2,14 +2,16 @@
 //! own process, since the subscriber is global).
 #![cfg(feature = "json-log")]
 
-use keel_http::json_log::{self, BatchedWriter, JsonFormat, JsonSpanFields, LogFormat};
-use tracing_subscriber::EnvFilter;
+use keel_http::json_log::{self, BatchedWriter, JsonFormat, JsonSpanFields, LogFilter, LogFormat};
 
-type JsonSubscriber =
-    tracing_subscriber::fmt::Subscriber<JsonSpanFields, JsonFormat, EnvFilter, BatchedWriter>;
-
+/// The JSON formatter, its span fields and writer, behind a `LogFilter`.
 fn json_installed() -> bool {
-    tracing::dispatcher::get_default(|d| d.is::<JsonSubscriber>())
+    tracing::dispatcher::get_default(|d| {
+        d.is::<JsonFormat>()
+            && d.is::<JsonSpanFields>()
+            && d.is::<BatchedWriter>()
+            && d.is::<LogFilter>()
+    })
 }
 
 #[test]

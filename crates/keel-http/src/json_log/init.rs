@@ -3,8 +3,10 @@
 use std::str::FromStr;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
-use super::{WorkerGuard, json_subscriber, non_blocking_stdout};
+use super::{JsonFormat, JsonSpanFields, LogFilter, WorkerGuard, non_blocking_stdout};
 
 /// The format [`init`] writes log lines in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,7 +40,8 @@ impl FromStr for LogFormat {
 
 /// Installs the global subscriber writing `format` to stdout through
 /// [`non_blocking_stdout`], filtered by `RUST_LOG` (default `info`; an invalid
-/// `RUST_LOG` also means `info`). Idempotent: when a subscriber is already set (tests
+/// `RUST_LOG` also means `info`) through a [`LogFilter`] (the `EnvFilter` without its
+/// per-span locks when `RUST_LOG` names no span or field). Idempotent: when a subscriber is already set (tests
 /// start several services in one process) it is kept.
 ///
 /// Keep the guard alive until exit (bind it in `main`): dropping it flushes.
@@ -52,12 +55,24 @@ impl FromStr for LogFormat {
 pub fn init(format: LogFormat) -> WorkerGuard {
     let (writer, guard) = non_blocking_stdout();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = LogFilter::new(filter);
+    // The shape `fmt().with_env_filter(..).finish()` builds (the filter outermost), with
+    // the `LogFilter` in the `EnvFilter`'s place.
+    let registry = tracing_subscriber::registry();
     // `try_init` fails only when a subscriber is already set: keep that one.
     let _already_set = match format {
-        LogFormat::Json => json_subscriber(writer, filter).try_init(),
-        LogFormat::Pretty => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(writer)
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .fmt_fields(JsonSpanFields)
+                    .event_format(JsonFormat)
+                    .with_writer(writer),
+            )
+            .with(filter)
+            .try_init(),
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(writer))
+            .with(filter)
             .try_init(),
     };
     guard
