@@ -305,3 +305,30 @@ async fn revocation_is_still_checked_on_every_cached_request() {
     let c = auth.issue(Claims::<()>::new("u1")).await.unwrap();
     assert!(auth.authenticate::<()>(c.as_str()).await.is_ok());
 }
+
+#[test]
+fn digest_hasher_spreads_the_keys_of_one_shard() {
+    use std::collections::HashSet;
+    use std::hash::BuildHasher;
+
+    let build = BuildHasherDefault::<DigestHasher>::default();
+    // Keys that all land in shard 0 of 16: the map's hash must not be the shard's bytes.
+    let keys: Vec<[u8; 32]> = (0u32..20_000)
+        .map(|i| Sha256::digest(i.to_le_bytes()).into())
+        .filter(|k| shard_of(k, 16) == 0)
+        .collect();
+    assert!(keys.len() > 1_000);
+    let low_bits: HashSet<u64> = keys.iter().map(|k| build.hash_one(k) & 0x3ff).collect();
+    // 1,024 buckets: a uniform hash fills most of them.
+    assert!(
+        low_bits.len() > 600,
+        "{} of 1024 buckets used",
+        low_bits.len()
+    );
+    let top_bits: HashSet<u64> = keys.iter().map(|k| build.hash_one(k) >> 57).collect();
+    assert!(
+        top_bits.len() > 100,
+        "{} of 128 control values",
+        top_bits.len()
+    );
+}
