@@ -3,8 +3,8 @@
 //! in one PostgreSQL schema, with HS256 access tokens whose revocation (token version,
 //! checked on every request through a 500 ms cache) every replica sees within a second,
 //! API keys, the login policy (limits in Redis when configured) and bounded hash
-//! admission; the users table as its [`AccountStore`]; and the [`Caller`] extractor
-//! (bearer token, or an API key for service-to-service reads).
+//! admission; the users table as its accounts (keel-auth's `PgAccounts`); and the
+//! [`Caller`] extractor (bearer token, or an API key for service-to-service reads).
 
 use std::sync::Arc;
 
@@ -12,21 +12,19 @@ use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
 use keel_auth::admission::PasswordAdmission;
 use keel_auth::axum::{ApiKeyAuth, Authenticated};
-use keel_auth::flow::{Account, AccountStore, AuthComponents, SessionFlow};
-use keel_auth::login::{LoginEmail, LoginPolicy};
-use keel_auth::{ApiKeys, ApiKeysConfig, Authenticator, Key, KeySet, StoreFuture};
+use keel_auth::flow::{AuthComponents, PgAccounts, PgAccountsConfig, SessionFlow};
+use keel_auth::login::LoginPolicy;
+use keel_auth::{ApiKeys, ApiKeysConfig, Authenticator, Key, KeySet};
 use keel_crypto::{AsyncPasswordHasher, KeyRing, SecretKey};
 use keel_errors::ApiError;
 use keel_ratelimit::Quota;
 use keel_ratelimit::redis::RedisConnection;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::config::Config;
 use crate::db::Db;
 use crate::domain::{Caller, Role};
-use crate::repository::{self, Credentials};
 
 /// Issuer (and TOTP issuer) of every token.
 pub const ISSUER: &str = "keel-reference-service";
@@ -70,49 +68,18 @@ pub fn new(
         parts = parts.login_redis(conn.clone(), format!("{}:auth:", config.redis_prefix));
     }
     let parts = parts.build().map_err(|e| format!("auth: {e}"))?;
-    Ok(SessionFlow::new(parts, UserAccounts(db.clone())))
-}
-
-/// The users table as keel-auth's accounts: the subject is the user id, the role the
-/// tokens carry is read from the row (again at every refresh), the context words a new
-/// password must not be are `[first name, last name]` (the order
-/// [`password_rule`](crate::services::password_rule) reads them in).
-struct UserAccounts(Db);
-
-fn account(c: Credentials) -> Account {
-    let u = c.user;
-    Account::new(u.id.to_string(), u.email, c.password_hash)
-        .roles([u.role.as_str()])
-        .context([u.first_name, u.last_name])
-}
-
-impl AccountStore for UserAccounts {
-    fn find_by_login<'a>(&'a self, login: &'a LoginEmail) -> StoreFuture<'a, Option<Account>> {
-        Box::pin(async move {
-            let found = repository::credentials_by_email(&self.0, login.as_str()).await;
-            Ok(found.map_err(keel_auth::Error::store)?.map(account))
-        })
-    }
-
-    fn find_by_subject<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, Option<Account>> {
-        Box::pin(async move {
-            let Ok(id) = subject.parse::<Uuid>() else {
-                return Ok(None);
-            };
-            let found = repository::credentials_by_id(&self.0, id).await;
-            Ok(found.map_err(keel_auth::Error::store)?.map(account))
-        })
-    }
-
-    fn set_password_hash<'a>(&'a self, subject: &'a str, hash: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let Ok(id) = subject.parse::<Uuid>() else {
-                return Ok(false);
-            };
-            let set = repository::set_password_hash(&self.0, id, hash).await;
-            set.map_err(keel_auth::Error::store)
-        })
-    }
+    // The users table as keel-auth's accounts: the subject is the user id, the role the
+    // tokens carry is read from the row (again at every refresh), the context words a new
+    // password must not be are `[first name, last name]` (the order
+    // [`password_rule`](crate::services::password_rule) reads them in).
+    let accounts = PgAccountsConfig::builder("users")
+        .role("role")
+        .context(["first_name", "last_name"])
+        .updated_at("updated_at")
+        .build()
+        .map_err(|e| format!("accounts: {e}"))?;
+    let accounts = PgAccounts::new(db.clone(), accounts);
+    Ok(SessionFlow::new(parts, accounts))
 }
 
 /// The authenticated caller: `Authorization: Bearer <access token>` (401 with an RFC 6750

@@ -48,9 +48,8 @@ pub struct Caller {
     pub read_only: bool,
 }
 
-/// A user as stored, without the password hash (see
-/// [`Credentials`](crate::repository::Credentials)): what the repository reads and the
-/// user cache holds (the phone still **encrypted**: PII never sits in Redis in the clear).
+/// A user as stored, without the password hash (only keel-auth's `PgAccounts` reads it):
+/// what the repository reads and the user cache holds (the phone still **encrypted**: PII never sits in Redis in the clear).
 /// Personal data stays out of logs: `Debug` redacts the `sensitive` fields.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, RedactedDebug)]
 pub struct UserRecord {

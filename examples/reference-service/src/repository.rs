@@ -18,17 +18,6 @@ pub const EMAIL_UNIQUE_INDEX: &str = "users_email_lower_key";
 /// The columns of a [`UserRecord`]: what [`record`] reads.
 const COLUMNS: &str = "id, email, first_name, last_name, phone_encrypted, role, created_at";
 
-/// A user with its password hash: only for checking and changing a password. `Debug`
-/// (keel-validation's `RedactedDebug`) prints `[REDACTED]` for the `sensitive` fields.
-#[derive(RedactedDebug)]
-pub struct Credentials {
-    /// The user.
-    pub user: UserRecord,
-    /// Argon2id PHC string.
-    #[validate(sensitive)]
-    pub password_hash: String,
-}
-
 /// A user to insert; personal data and the hash are redacted in `Debug`.
 #[derive(Clone, RedactedDebug)]
 pub struct NewUser {
@@ -90,14 +79,6 @@ fn record(row: &Row) -> Result<UserRecord, Error> {
     })
 }
 
-/// The row as [`Credentials`] (the columns of [`COLUMNS`] and `password_hash`).
-fn credentials(row: &Row) -> Result<Credentials, Error> {
-    Ok(Credentials {
-        user: record(row)?,
-        password_hash: row.try_get("password_hash")?,
-    })
-}
-
 /// Inserts a user and returns the stored row.
 ///
 /// # Errors
@@ -128,22 +109,13 @@ pub async fn find_by_id(db: &Db, id: Uuid) -> Result<Option<UserRecord>, Error> 
     mapped(db.query_opt(&sql, &[&id]).await?, record)
 }
 
-/// The user with this e-mail address (compared case-insensitively) and its password hash.
+/// The user with this e-mail address (compared case-insensitively).
 ///
 /// # Errors
 /// Pool and driver errors.
-pub async fn credentials_by_email(db: &Db, email: &str) -> Result<Option<Credentials>, Error> {
-    let sql = format!("SELECT {COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)");
-    mapped(db.query_opt(&sql, &[&email]).await?, credentials)
-}
-
-/// The user with this id and its password hash.
-///
-/// # Errors
-/// Pool and driver errors.
-pub async fn credentials_by_id(db: &Db, id: Uuid) -> Result<Option<Credentials>, Error> {
-    let sql = format!("SELECT {COLUMNS}, password_hash FROM users WHERE id = $1");
-    mapped(db.query_opt(&sql, &[&id]).await?, credentials)
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRecord>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE lower(email) = lower($1)");
+    mapped(db.query_opt(&sql, &[&email]).await?, record)
 }
 
 /// One page of users, oldest first, and the total count (one connection, two queries).
@@ -201,15 +173,6 @@ pub async fn update(
         Ok((record(row)?, Role::parse(&previous).unwrap_or(Role::User)))
     };
     mapped(db.query_opt(&sql, &params).await?, with_previous)
-}
-
-/// Replaces the password hash (keel-auth's rehash on login and password change).
-///
-/// # Errors
-/// Pool and driver errors.
-pub async fn set_password_hash(db: &Db, id: Uuid, hash: &str) -> Result<bool, Error> {
-    let sql = "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1";
-    Ok(db.execute(sql, &[&id, &hash]).await? == 1)
 }
 
 /// Deletes a user; `false` when there was none.

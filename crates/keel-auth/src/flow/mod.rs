@@ -86,6 +86,8 @@
 
 mod accounts;
 mod components;
+#[cfg(feature = "postgres")]
+mod pg_accounts;
 mod wire;
 
 use std::fmt;
@@ -99,6 +101,11 @@ pub use components::AuthComponents;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use components::PgAuthBuilder;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use pg_accounts::{
+    MAX_CONTEXT_COLUMNS, PgAccounts, PgAccountsConfig, PgAccountsConfigBuilder, SubjectType,
+};
 pub use wire::{
     CodeRequest, IssuedApiKey, LoginAnswer, LoginOutcome, LoginRequest, MfaEnrollment,
     MfaLoginRequest, MfaRequired, PasswordChangeRequest, RecoveryCodeList, RefreshRequest,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{Users, not_found};
 use crate::domain::{Role, User};
-use crate::repository::{self, Credentials, NewUser, UserChanges};
+use crate::repository::{self, NewUser, UserChanges};
 
 // A typical FastAPI service's signup rules, declared once with keel-validation: `clean()`
 // normalizes (e-mail trimmed and lowercased; names HTML-stripped, whitespace-collapsed and
@@ -115,8 +115,8 @@ impl Users {
             phone: None,
         }
         .clean()?;
-        let existing = repository::credentials_by_email(&self.c.db, &account.email).await?;
-        let Some(Credentials { user: record, .. }) = existing else {
+        let existing = repository::find_by_email(&self.c.db, &account.email).await?;
+        let Some(record) = existing else {
             return self.create(account, Role::Admin).await;
         };
         let promote = UserChanges {
