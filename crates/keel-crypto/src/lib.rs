@@ -49,7 +49,9 @@ pub use signing::{
     CLOCK_SKEW, SIGNATURE_LEN, SIGNED_TOKEN_VERSION, Signature, Signer, VerifiedToken, hmac_sha256,
     verify_hmac_sha256,
 };
-pub use strength::{OWASP_ARGON2ID_MINIMUMS, StrengthCheck, WeakSettings, Weakness, weakness};
+pub use strength::{
+    OWASP_ARGON2ID_MINIMUMS, StrengthCheck, WeakSetting, WeakSettings, Weakness, weakness,
+};
 pub use totp::{
     DEFAULT_REPLAY_GUARD_CAPACITY, MAX_REPLAY_GUARD_ACCOUNT_LEN, Totp, TotpAlgorithm,
     TotpReplayGuard,

@@ -11,7 +11,9 @@
 //!     .key("ENCRYPTION_KEY", &SecretKey::from_bytes([0; 32]));
 //! // Production refuses; development accepts with warnings to log.
 //! let problems = check.clone().enforce(WeakSettings::Refuse).unwrap_err();
-//! assert_eq!(problems, ["ENCRYPTION_KEY is all zeros"]);
+//! assert_eq!(problems[0].to_string(), "ENCRYPTION_KEY is all zeros");
+//! // Each names its setting, for a configuration report keyed by variable.
+//! assert_eq!((problems[0].setting(), problems[0].detail()), ("ENCRYPTION_KEY", "is all zeros"));
 //! let warnings = check.enforce(WeakSettings::AcceptForDevelopment).unwrap();
 //! assert_eq!(warnings.len(), 1);
 //! ```
@@ -117,12 +119,41 @@ pub enum WeakSettings {
     AcceptForDevelopment,
 }
 
+/// One weak setting found by a [`StrengthCheck`]: the setting's name and what is weak
+/// about it, never the secret. `Display` is "`setting` `detail`", e.g.
+/// "JWT_SECRET has fewer than 8 distinct bytes".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeakSetting {
+    setting: String,
+    detail: String,
+}
+
+impl WeakSetting {
+    /// The name the setting was checked under (e.g. an environment variable).
+    #[must_use]
+    pub fn setting(&self) -> &str {
+        &self.setting
+    }
+
+    /// What is weak, worded to follow the setting's name ("is all zeros").
+    #[must_use]
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl fmt::Display for WeakSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.setting, self.detail)
+    }
+}
+
 /// Collects the weak settings of a configuration, each named, then refuses or accepts
 /// them at once ([`enforce`](Self::enforce)). Messages name the setting and the problem,
 /// never the secret.
 #[derive(Debug, Clone, Default)]
 pub struct StrengthCheck {
-    problems: Vec<String>,
+    problems: Vec<WeakSetting>,
 }
 
 impl StrengthCheck {
@@ -132,14 +163,22 @@ impl StrengthCheck {
         Self::default()
     }
 
+    fn push(&mut self, setting: &str, detail: String) {
+        self.problems.push(WeakSetting {
+            setting: setting.to_owned(),
+            detail,
+        });
+    }
+
     /// Argon2id parameters below OWASP's minimum.
     pub fn argon2(&mut self, name: &str, params: &Argon2Params) -> &mut Self {
         if !params.meets_owasp_minimum() {
-            self.problems.push(format!(
-                "{name} m={},t={} is below OWASP's Argon2id minimum (e.g. m=19456,t=2,p=1)",
+            let detail = format!(
+                "m={},t={} is below OWASP's Argon2id minimum (e.g. m=19456,t=2,p=1)",
                 params.memory_kib(),
                 params.iterations()
-            ));
+            );
+            self.push(name, detail);
         }
         self
     }
@@ -147,7 +186,7 @@ impl StrengthCheck {
     /// A shared secret (an HMAC key, a token secret) that looks guessable.
     pub fn secret(&mut self, name: &str, secret: &[u8]) -> &mut Self {
         if let Some(why) = weakness(secret) {
-            self.problems.push(format!("{name} {why}"));
+            self.push(name, why.to_string());
         }
         self
     }
@@ -160,14 +199,14 @@ impl StrengthCheck {
     /// Every weak key of a key ring.
     pub fn key_ring(&mut self, name: &str, ring: &KeyRing) -> &mut Self {
         for (id, why) in ring.weak_keys() {
-            self.problems.push(format!("{name} key {id} {why}"));
+            self.push(name, format!("key {id} {why}"));
         }
         self
     }
 
     /// The problems found so far.
     #[must_use]
-    pub fn problems(&self) -> &[String] {
+    pub fn problems(&self) -> &[WeakSetting] {
         &self.problems
     }
 
@@ -176,7 +215,7 @@ impl StrengthCheck {
     ///
     /// # Errors
     /// The problems, one message each, when refusing.
-    pub fn enforce(self, mode: WeakSettings) -> Result<Vec<String>, Vec<String>> {
+    pub fn enforce(self, mode: WeakSettings) -> Result<Vec<WeakSetting>, Vec<WeakSetting>> {
         match mode {
             WeakSettings::AcceptForDevelopment => Ok(self.problems),
             WeakSettings::Refuse if self.problems.is_empty() => Ok(Vec::new()),
@@ -237,17 +276,33 @@ mod tests {
             "KEYS key 3 has fewer than 8 distinct bytes",
             "HASH m=64,t=1 is below OWASP's Argon2id minimum (e.g. m=19456,t=2,p=1)",
         ];
+        let text = |w: Vec<WeakSetting>| w.iter().map(ToString::to_string).collect::<Vec<_>>();
         assert_eq!(
-            c.clone().enforce(WeakSettings::Refuse).unwrap_err(),
+            text(c.clone().enforce(WeakSettings::Refuse).unwrap_err()),
             expected
         );
+        let refused = c.clone().enforce(WeakSettings::Refuse).unwrap_err();
+        let named: Vec<_> = refused.iter().map(|w| (w.setting(), w.detail())).collect();
         assert_eq!(
-            c.enforce(WeakSettings::AcceptForDevelopment).unwrap(),
-            expected
+            named,
+            [
+                ("KEYS", "key 1 is all zeros"),
+                ("KEYS", "key 3 has fewer than 8 distinct bytes"),
+                (
+                    "HASH",
+                    "m=64,t=1 is below OWASP's Argon2id minimum (e.g. m=19456,t=2,p=1)"
+                ),
+            ]
         );
         assert_eq!(
-            StrengthCheck::new().enforce(WeakSettings::Refuse).unwrap(),
-            Vec::<String>::new()
+            text(c.enforce(WeakSettings::AcceptForDevelopment).unwrap()),
+            expected
+        );
+        assert!(
+            StrengthCheck::new()
+                .enforce(WeakSettings::Refuse)
+                .unwrap()
+                .is_empty()
         );
     }
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keel_crypto::{Argon2Params, KeyRing, StrengthCheck, WeakSettings};
+use keel_crypto::{Argon2Params, KeyRing, StrengthCheck, WeakSetting, WeakSettings};
 use keel_http::ServeConfig;
 use keel_http::cors::StrictCors;
 use keel_http::serve::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
@@ -78,7 +78,7 @@ pub struct Config {
     /// `KEEL_HEALTH_DETAILS_LOOPBACK`: loopback callers see health details without a token.
     pub health_details_loopback: bool,
     /// Weak settings accepted because of `KEEL_DEV_MODE` (logged at startup).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<WeakSetting>,
     /// keel-http's transport bounds: `KEEL_HEADER_READ_TIMEOUT_MS`, `KEEL_MAX_CONNECTIONS`,
     /// and `KEEL_SHUTDOWN_TIMEOUT_SECS` as the drain timeout.
     pub transport: ServeConfig,
@@ -206,9 +206,7 @@ impl Config {
             let hint =
                 "(generate it with `openssl rand -base64 48`; KEEL_DEV_MODE=true accepts it)";
             for weak in refused {
-                // keel-crypto's message starts with the setting's name.
-                let (var, detail) = weak.split_once(' ').unwrap_or((&weak, ""));
-                env.problem(var, format_args!("{detail} {hint}"));
+                env.problem(weak.setting(), format_args!("{} {hint}", weak.detail()));
             }
             Vec::new()
         });

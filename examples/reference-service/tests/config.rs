@@ -195,7 +195,12 @@ fn optional_values_parse() {
     ]);
     let c = check(&vars, &[]).unwrap();
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
-    assert!(c.warnings[0].starts_with("KEEL_PASSWORD_HASH m=64,t=1"));
+    assert!(
+        c.warnings[0]
+            .to_string()
+            .starts_with("KEEL_PASSWORD_HASH m=64,t=1")
+    );
+    assert_eq!(c.warnings[0].setting(), "KEEL_PASSWORD_HASH");
     assert_eq!(c.rate_limit_global, None);
     let origins = c.cors.as_ref().unwrap().origins();
     assert_eq!(origins, ["https://a.example", "http://localhost:3000"]);
@@ -225,7 +230,7 @@ fn weak_settings_are_refused_unless_dev_mode() {
     let c = check(&dev, &[]).unwrap();
     assert_eq!(c.warnings.len(), 3);
     for (got, want) in c.warnings.iter().zip(expected) {
-        assert!(got.starts_with(want), "{got}");
+        assert!(got.to_string().starts_with(want), "{got}");
     }
     assert!(!c.health_details_loopback);
 }
