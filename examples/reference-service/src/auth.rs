@@ -13,14 +13,13 @@ use http::request::Parts;
 use keel_auth::admission::PasswordAdmission;
 use keel_auth::axum::{ApiKeyAuth, Authenticated};
 use keel_auth::flow::{AuthComponents, PgAccounts, PgAccountsConfig, SessionFlow};
-use keel_auth::login::LoginPolicy;
+use keel_auth::login::{LoginPolicy, derive_policy_secret};
 use keel_auth::{ApiKeys, ApiKeysConfig, Authenticator, Key, KeySet};
-use keel_crypto::{AsyncPasswordHasher, KeyRing, SecretKey};
+use keel_crypto::{AsyncPasswordHasher, KeyRing};
 use keel_errors::ApiError;
 use keel_ratelimit::Quota;
 use keel_ratelimit::redis::RedisConnection;
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::db::Db;
@@ -46,11 +45,7 @@ pub fn new(
     let secret = config.jwt_secret.expose_secret().as_bytes();
     let keys = Key::hs256("k1", secret).and_then(KeySet::new);
     // The policy key must be the same on every replica: derived from the JWT secret.
-    let digest = Sha256::new()
-        .chain_update(b"keel-reference-service login policy\0")
-        .chain_update(secret)
-        .finalize();
-    let policy_secret = SecretKey::from_slice(&digest).map_err(|e| format!("login policy: {e}"))?;
+    let policy_secret = derive_policy_secret(secret).map_err(|e| format!("login policy: {e}"))?;
     let signups = Quota::parse_many(&config.rate_limit_signup)
         .map_err(|e| format!("KEEL_RATE_LIMIT_SIGNUP: {e}"))?;
     let mut parts = AuthComponents::postgres(db.clone(), &config.auth_schema, ISSUER)

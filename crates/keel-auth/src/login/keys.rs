@@ -59,6 +59,42 @@ impl fmt::Debug for AccountKey {
     }
 }
 
+/// Shortest master secret [`derive_policy_secret`] accepts: 32 bytes.
+pub const MIN_MASTER_SECRET_LEN: usize = 32;
+
+/// A [`LoginPolicy`](super::LoginPolicy) secret derived from a server secret every
+/// replica already shares (the HS256 signing key, say), so the replicas agree on account
+/// keys and device tokens without a second secret to distribute: HMAC-SHA256 of a fixed
+/// label (`keel-auth/login/policy-secret/v1`) under `master`. The result keys the login
+/// policy only and reveals nothing about `master`; changing `master` (a key rotation)
+/// resets every login counter and invalidates every device token, as a new policy secret
+/// does.
+///
+/// # Errors
+/// [`Error::Config`](crate::Error::Config) when `master` is shorter than
+/// [`MIN_MASTER_SECRET_LEN`] bytes (a derived key is no stronger than its master).
+///
+/// ```
+/// use keel_auth::login::{LoginPolicy, derive_policy_secret};
+///
+/// let master = b"a 32-byte-or-longer random server secret";
+/// let replica_a = LoginPolicy::builder(derive_policy_secret(master)?).build()?;
+/// let replica_b = LoginPolicy::builder(derive_policy_secret(master)?).build()?;
+/// let email = "ada@example.org".parse()?;
+/// assert_eq!(replica_a.account_key(&email), replica_b.account_key(&email));
+/// assert!(derive_policy_secret(b"short").is_err());
+/// # Ok::<(), keel_auth::Error>(())
+/// ```
+pub fn derive_policy_secret(master: &[u8]) -> crate::Result<SecretKey> {
+    if master.len() < MIN_MASTER_SECRET_LEN {
+        return Err(crate::Error::Config(format!(
+            "the master secret of a login policy must be at least {MIN_MASTER_SECRET_LEN} bytes"
+        )));
+    }
+    let derived = Zeroizing::new(hmac_sha256(master, b"keel-auth/login/policy-secret/v1"));
+    Ok(SecretKey::from_bytes(*derived))
+}
+
 /// The subkeys of a policy, derived once from its secret (one per use, so a value of one
 /// kind can never be mistaken for another).
 pub(crate) struct Keys {
@@ -180,6 +216,21 @@ mod tests {
         check("2001:db8:1:2:3:4:5:6", 32, 48, "2001:db8:1::");
         check("2001:db8:1:2:3:4:5:6", 32, 128, "2001:db8:1:2:3:4:5:6");
         check("2001:db8:1:2:3:4:5:6", 32, 200, "2001:db8:1:2:3:4:5:6");
+    }
+
+    #[test]
+    fn policy_secrets_are_derived_deterministically_and_separated() {
+        let master = [9u8; 32];
+        let a = derive_policy_secret(&master).unwrap();
+        let b = derive_policy_secret(&master).unwrap();
+        assert_eq!(a.expose_secret(), b.expose_secret());
+        assert_ne!(a.expose_secret(), &master);
+        let label = b"keel-auth/login/policy-secret/v1";
+        assert_eq!(a.expose_secret(), &hmac_sha256(&master, label));
+        let other = derive_policy_secret(&[8u8; 33]).unwrap();
+        assert_ne!(a.expose_secret(), other.expose_secret());
+        assert!(derive_policy_secret(&[9u8; 31]).is_err());
+        assert!(derive_policy_secret(&[]).is_err());
     }
 
     #[test]

@@ -101,5 +101,5 @@ mod policy;
 pub use device::{DEVICE_COOKIE, DeviceToken, device_cookie};
 pub use input::{DEFAULT_MAX_PASSWORD_LEN, LoginEmail, MAX_EMAIL_LEN, check_password};
 pub use keel_ratelimit::Quota;
-pub use keys::{AccountKey, KEY_TEXT_LEN};
+pub use keys::{AccountKey, KEY_TEXT_LEN, MIN_MASTER_SECRET_LEN, derive_policy_secret};
 pub use policy::{LoginAttempt, LoginLimiters, LoginPolicy, LoginPolicyBuilder};
