@@ -79,13 +79,16 @@ fn health() -> Router {
         .into_router()
 }
 
-/// The reference service's stack (`middleware::stack`) with its default settings.
+/// The reference service's stack (`middleware::stack`) with its default settings: its
+/// security headers without HSTS, no CORS origin, a 10 s timeout, the 64 KiB body limit.
 fn stack() -> ApiStack<RateLimitLayer> {
     let limiter = Limiter::memory_from_spec("1000000/second").unwrap();
     let key = KeyExtractor::client_ip(TrustedProxies::cidrs(Vec::<String>::new()).unwrap());
-    ApiStack::new().timeout(Duration::from_secs(10)).rate_limit(
-        RateLimitLayer::new(limiter, key).renderer(keel_ratelimit::axum::EnvelopeRenderer),
-    )
+    let limit = RateLimitLayer::new(limiter, key).renderer(keel_ratelimit::axum::EnvelopeRenderer);
+    ApiStack::new()
+        .security_headers(reference_service::middleware::security_headers(false))
+        .timeout(Duration::from_secs(10))
+        .rate_limit(limit)
 }
 
 /// (row label, router): the bare peer, the keel-health handler, then one more layer per row.

@@ -141,7 +141,8 @@ type Layers<L> = Stack<
 /// slot.
 ///
 /// Apply it with one `Router::layer(stack)` call (after the routes and fallbacks are in
-/// place, as every `Router::layer`).
+/// place, as every `Router::layer`). Clones share the access log's cache of metric
+/// handles, as clones of [`TelemetryLayer`] do.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ApiStack<L = Identity> {
@@ -150,6 +151,8 @@ pub struct ApiStack<L = Identity> {
     compression: bool,
     #[cfg(feature = "cors")]
     cors: Option<tower_http::cors::CorsLayer>,
+    /// Built once: its clones (one per route) share one cache of metric handles.
+    telemetry: TelemetryLayer,
     errors: RenderErrorsLayer,
     rate_limit: Option<L>,
     timeout: Duration,
@@ -174,6 +177,7 @@ impl ApiStack {
             compression: true,
             #[cfg(feature = "cors")]
             cors: None,
+            telemetry: TelemetryLayer::new(),
             errors: RenderErrorsLayer::new(),
             rate_limit: None,
             timeout: DEFAULT_TIMEOUT,
@@ -239,6 +243,7 @@ impl<L> ApiStack<L> {
             compression: self.compression,
             #[cfg(feature = "cors")]
             cors: self.cors,
+            telemetry: self.telemetry,
             errors: self.errors,
             rate_limit: layer,
             timeout: self.timeout,
@@ -293,7 +298,7 @@ impl<L> ApiStack<L> {
         ServiceBuilder::new()
             .option_layer(on(0).then(|| EdgeLayer::new(self.headers.clone())))
             .option_layer(compression.filter(|_| on(1)))
-            .option_layer(on(2).then(TelemetryLayer::new))
+            .option_layer(on(2).then(|| self.telemetry.clone()))
             .option_layer(cors.filter(|_| on(3)))
             .option_layer(on(4).then_some(self.errors))
             .option_layer(self.rate_limit.clone().filter(|_| on(5)))
