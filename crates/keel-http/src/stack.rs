@@ -12,11 +12,11 @@
 //! | 2 | compression (tower-http, feature `compression`) | outside the error renderer, so rewritten error bodies are never mislabelled as gzip |
 //! | 3 | access log + metrics ([`TelemetryLayer`]) | a request span, one access log line per request, request counter and latency histogram by matched route |
 //! | 4 | CORS ([`StrictCors`](crate::cors::StrictCors), feature `cors`) | answers preflights before rate limits and handlers; absent when no policy is set (same-origin only, no `Vary` noise) |
-//! | 5 | keel-errors `RenderErrorsLayer` | request id in every error body; bodiless errors from the layers below (413, 504, a limiter's 429) become envelopes |
+//! | 5 | keel-errors `RenderErrorsLayer` | request id in every error body; bodiless errors from the layers and the router below (axum's 404 and 405, a limiter's 429, the timeout's 504) become envelopes |
 //! | 6 | rate limit ([`ApiStack::rate_limit`], optional) | any layer, typically keel-ratelimit's per-client-IP limit: inside CORS (preflights are free), outside the handler's work |
 //! | 7 | catch panic ([`CatchPanicLayer`] of `errors`) | a panicking handler becomes a 500 envelope; the process keeps serving; axum's body type kept (no re-boxing) |
 //! | 8 | timeout ([`TimeoutLayer`]) | a handler over the limit becomes a 504 envelope; no timer is armed for a response ready on the first poll |
-//! | 9 | body limit (axum `DefaultBodyLimit`) | larger bodies are a 413 envelope (default 64 KiB) |
+//! | 9 | body limit (axum `DefaultBodyLimit`) | larger bodies are a 413 (default 64 KiB; an envelope from keel-envelope's extractors, plain text from axum's own) |
 //!
 //! Apply it with **one** `Router::layer` call: axum boxes the service of every route once
 //! per `layer` call, so one call for the whole stack is one boxed service per route, not
