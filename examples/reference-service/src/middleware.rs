@@ -9,7 +9,7 @@ use keel_http::SecurityHeaders;
 use keel_http::stack::ApiStack;
 use keel_ratelimit::axum::RateLimitLayer;
 
-use crate::config::Config;
+use crate::state::AppState;
 
 /// The security headers every API response carries (keel-http's defaults for an API).
 pub use keel_http::security_headers::DEFAULTS as SECURITY_HEADERS;
@@ -26,10 +26,12 @@ pub fn security_headers(hsts: bool) -> SecurityHeaders {
     if hsts { set.with_hsts() } else { set }
 }
 
-/// The stack for `config`, with the global per-IP limit (`Limits::global_layer`) when on.
-/// CORS only when `KEEL_CORS_ORIGINS` is set, with this API's `Location` and `X-Cache`
-/// readable by scripts besides keel's headers; the body limit is the stack's 64 KiB.
-pub fn stack(config: &Config, global_limit: Option<RateLimitLayer>) -> ApiStack<RateLimitLayer> {
+/// The stack for the service's configuration, with the global per-IP limit
+/// (`Limits::global_layer`) when on. CORS only when `KEEL_CORS_ORIGINS` is set, with this
+/// API's `Location` and `X-Cache` readable by scripts besides keel's headers; the body
+/// limit is the stack's 64 KiB.
+pub fn stack(state: &AppState) -> ApiStack<RateLimitLayer> {
+    let config = &state.config;
     let cors = config.cors.clone().map(|policy| {
         let policy = policy.expose_header(header::LOCATION);
         policy.expose_header(keel_cache::axum::X_CACHE)
@@ -38,5 +40,5 @@ pub fn stack(config: &Config, global_limit: Option<RateLimitLayer>) -> ApiStack<
         .security_headers(security_headers(config.hsts))
         .option_cors(cors.as_ref())
         .timeout(config.request_timeout)
-        .option_rate_limit(global_limit)
+        .option_rate_limit(state.limits.global_layer())
 }

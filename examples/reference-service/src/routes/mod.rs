@@ -58,8 +58,5 @@ pub fn app(state: &AppState, extra: Option<Router<AppState>>) -> Router {
         .merge(state.health_router())
         .merge(crate::openapi::docs_router());
     // One `layer` call for the whole stack: one boxed service per route.
-    router.layer(crate::middleware::stack(
-        &state.config,
-        state.limits.global_layer(),
-    ))
+    router.layer(crate::middleware::stack(state))
 }
