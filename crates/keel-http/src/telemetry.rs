@@ -138,9 +138,21 @@ impl<S> Telemetry<S> {
 #[derive(Debug)]
 struct Labels {
     method: &'static str,
+    /// The matched route (with `metrics`, the series holds it: one reference count less
+    /// per request on the route's shared `MatchedPath`).
+    #[cfg(not(feature = "metrics"))]
     route: Option<MatchedPath>,
     #[cfg(feature = "metrics")]
     series: Arc<Series>,
+}
+
+impl Labels {
+    fn route(&self) -> &str {
+        #[cfg(feature = "metrics")]
+        return self.series.route();
+        #[cfg(not(feature = "metrics"))]
+        self.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str)
+    }
 }
 
 impl<S, B, ResBody> Service<Request<B>> for Telemetry<S>
@@ -158,10 +170,12 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let start = Instant::now();
         let method = method_label(req.method());
-        let route = req.extensions().get::<MatchedPath>().cloned();
-        let route_str = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+        let route = req.extensions().get::<MatchedPath>();
+        let route_str = route.map_or(UNMATCHED, MatchedPath::as_str);
         #[cfg(feature = "metrics")]
         let series = self.cache.get(method, route_str);
+        #[cfg(not(feature = "metrics"))]
+        let route = route.cloned();
         let request_id = req.headers().get(X_REQUEST_ID).cloned();
         let span = tracing::info_span!(
             "request",
@@ -179,6 +193,7 @@ where
             start,
             labels: Labels {
                 method: method.1,
+                #[cfg(not(feature = "metrics"))]
                 route,
                 #[cfg(feature = "metrics")]
                 series,
@@ -225,11 +240,7 @@ where
             this.labels.series.record(status, latency.as_secs_f64());
             let latency_ms = latency.as_secs_f64() * 1000.0;
             let method = this.labels.method;
-            let route = this
-                .labels
-                .route
-                .as_ref()
-                .map_or(UNMATCHED, MatchedPath::as_str);
+            let route = this.labels.route();
             let request_id = id_str(this.request_id.as_ref());
             if res.status().is_server_error() {
                 tracing::warn!(

@@ -28,6 +28,14 @@ fn app() -> Router {
             "/boom",
             get(|| async { StatusCode::INTERNAL_SERVER_ERROR.into_response() }),
         )
+        .route(
+            "/status/{code}",
+            get(
+                |axum::extract::Path(code): axum::extract::Path<u16>| async move {
+                    StatusCode::from_u16(code).unwrap().into_response()
+                },
+            ),
+        )
         .layer(
             tower::ServiceBuilder::new()
                 .layer(EdgeLayer::new(SecurityHeaders::api()))
@@ -117,6 +125,30 @@ fn an_invalid_request_id_is_logged_as_its_replacement() {
     let id = line["fields"]["request_id"].as_str().unwrap();
     assert_eq!(id.len(), 36, "{text}");
     assert!(!text.contains("evil"), "{text}");
+}
+
+#[test]
+fn every_status_is_counted_beyond_the_cached_ones() {
+    // 40 distinct statuses, twice each: more than a series caches handles for.
+    let codes: Vec<u16> = (200..220).chain(400..420).collect();
+    let requests = codes
+        .iter()
+        .chain(codes.iter())
+        .enumerate()
+        .map(|(i, c)| req(Method::GET, &format!("/status/{c}"), &format!("s{i}")))
+        .collect();
+    let (lines, m, _) = run(requests);
+    assert_eq!(lines.len(), 80);
+    for c in codes {
+        assert_eq!(
+            m.counter(&format!(
+                "http_requests_total{{method=GET,route=/status/{{code}},status={c}}}"
+            )),
+            2,
+            "{c}: {:?}",
+            m.series()
+        );
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use metrics::{Counter, Histogram};
 
@@ -49,7 +49,10 @@ pub(super) struct Series {
     method: &'static str,
     route: Arc<str>,
     latency: Histogram,
-    requests: RwLock<Vec<(u16, Counter)>>,
+    /// The request counters by status, filled in order of first use and never changed:
+    /// a request reads them without a lock (a shared lock's counter is written by every
+    /// request, and that cache line moves between the cores).
+    requests: [OnceLock<(u16, Counter)>; MAX_CACHED_STATUSES],
 }
 
 impl fmt::Debug for Series {
@@ -62,22 +65,47 @@ impl fmt::Debug for Series {
 }
 
 impl Series {
+    /// The matched route (or [`UNMATCHED`](super::UNMATCHED)) these handles are for.
+    pub(super) fn route(&self) -> &str {
+        &self.route
+    }
+
     pub(super) fn record(&self, status: u16, seconds: f64) {
         self.latency.record(seconds);
-        // Incremented under the read lock: no clone of the handle per request.
-        if let Ok(v) = self.requests.read() {
-            if let Some((_, c)) = v.iter().find(|(s, _)| *s == status) {
-                c.increment(1);
-                return;
+        for slot in &self.requests {
+            match slot.get() {
+                Some((s, counter)) if *s == status => return counter.increment(1),
+                Some(_) => {}
+                None => {
+                    let counter = self.register(status);
+                    counter.increment(1);
+                    self.remember(status, counter);
+                    return;
+                }
             }
         }
-        let counter = metrics::counter!(REQUESTS_TOTAL, "method" => self.method, "route" => self.route.to_string(), "status" => status.to_string());
-        counter.increment(1);
-        if let Ok(mut v) = self.requests.write() {
-            if v.len() < MAX_CACHED_STATUSES && !v.iter().any(|(s, _)| *s == status) {
-                v.push((status, counter));
+        // More distinct statuses than slots: registered (a registry lookup) each time.
+        self.register(status).increment(1);
+    }
+
+    /// Puts `counter` into the first free slot, unless another request cached `status`
+    /// first (a slot taken meanwhile by another status is skipped).
+    fn remember(&self, status: u16, counter: Counter) {
+        let mut entry = (status, counter);
+        for slot in &self.requests {
+            match slot.set(entry) {
+                Ok(()) => return,
+                Err(back) if slot.get().is_some_and(|(s, _)| *s == status) => {
+                    drop(back);
+                    return;
+                }
+                Err(back) => entry = back,
             }
         }
+    }
+
+    fn register(&self, status: u16) -> Counter {
+        metrics::counter!(REQUESTS_TOTAL, "method" => self.method, "route" => self.route.to_string(), "status" => status.to_string())
     }
 }
 
@@ -135,7 +163,7 @@ impl SeriesCache {
             method: method.1,
             route: Arc::from(route),
             latency: metrics::histogram!(REQUEST_DURATION_SECONDS, "method" => method.1, "route" => route.to_owned()),
-            requests: RwLock::new(Vec::new()),
+            requests: std::array::from_fn(|_| OnceLock::new()),
         });
         if self.len.load(Ordering::Relaxed) >= MAX_CACHED_SERIES {
             return series;
