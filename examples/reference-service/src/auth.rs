@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
 use keel_auth::admission::PasswordAdmission;
-use keel_auth::axum::{ApiKeyAuth, Authenticated};
+use keel_auth::axum::Principal;
 use keel_auth::flow::{AuthComponents, PgAccounts, PgAccountsConfig, SessionFlow};
 use keel_auth::login::{LoginPolicy, derive_policy_secret};
 use keel_auth::{ApiKeys, ApiKeysConfig, Authenticator, Key, KeySet};
@@ -77,10 +77,10 @@ pub fn new(
     Ok(SessionFlow::new(parts, accounts))
 }
 
-/// The authenticated caller: `Authorization: Bearer <access token>` (401 with an RFC 6750
-/// challenge when missing, invalid, expired or revoked), or an API key
-/// (`X-API-Key` / `Authorization: ApiKey …`) with the `users:read` scope, which reads
-/// users and nothing else.
+/// The authenticated caller (keel-auth's `Principal`): `Authorization: Bearer <access
+/// token>` (401 with an RFC 6750 challenge when missing, invalid, expired or revoked), or
+/// an API key (`X-API-Key` / `Authorization: ApiKey …`) with the `users:read` scope, which
+/// reads users and nothing else.
 impl<S> FromRequestParts<S> for Caller
 where
     Authenticator: FromRef<S>,
@@ -90,32 +90,23 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        if let Some(key) = Option::<ApiKeyAuth>::from_request_parts(parts, state).await? {
-            key.require_scope(USERS_READ)?;
-            return Ok(Self::service(&key.0));
-        }
-        let Authenticated(claims) = Authenticated::<()>::from_request_parts(parts, state).await?;
-        let role = claims.roles.first().and_then(|r| Role::parse(r));
-        match (claims.sub.parse(), role) {
+        let caller = Principal::<()>::from_request_parts(parts, state).await?;
+        let read_only = caller.is_api_key();
+        // A key reads users as the admin who issued it, and does nothing else.
+        let role = if read_only {
+            caller.require_scope(USERS_READ)?;
+            Some(Role::Admin)
+        } else {
+            caller.roles().first().and_then(|r| Role::parse(r))
+        };
+        match (caller.subject().parse(), role) {
             (Ok(id), Some(role)) => Ok(Self {
                 id,
                 role,
-                session: claims.sid,
-                read_only: false,
+                session: caller.session().map(str::to_owned),
+                read_only,
             }),
             _ => Err(keel_auth::Error::InvalidToken.into()),
-        }
-    }
-}
-
-impl Caller {
-    /// The caller behind an API key: its issuing admin's id, read-only.
-    fn service(key: &keel_auth::ApiKeyPrincipal) -> Self {
-        Self {
-            id: key.subject().parse().unwrap_or_default(),
-            role: Role::Admin,
-            session: None,
-            read_only: true,
         }
     }
 }

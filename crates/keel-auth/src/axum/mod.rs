@@ -1,4 +1,5 @@
-//! axum integration (feature `axum`): the [`Authenticated`] extractor, the [`RequireRole`] /
+//! axum integration (feature `axum`): the [`Authenticated`] extractor, [`Principal`] (an
+//! access token or an API key), the [`RequireRole`] /
 //! [`RequirePermission`] guards, RFC 6750 rejections ([`AuthRejection`]) and token responses
 //! ([`NoStore`], `IntoResponse` for [`AccessTokenResponse`](crate::AccessTokenResponse));
 //! [`VerifyBearerLayer`], middleware recording a valid optional bearer token for what
@@ -46,6 +47,7 @@ mod apikey;
 mod apikey_scheme;
 mod authenticated;
 mod guard;
+mod principal;
 mod rejection;
 mod response;
 #[cfg(all(feature = "errors", feature = "ratelimit"))]
@@ -61,6 +63,7 @@ pub use apikey::{
 pub use apikey_scheme::ApiKeyScheme;
 pub use authenticated::Authenticated;
 pub use guard::{Permission, RequirePermission, RequireRole, Role};
+pub use principal::{Principal, PrincipalRejection};
 pub use rejection::{AuthRejection, AuthRejectionKind};
 pub use response::NoStore;
 #[cfg(all(feature = "errors", feature = "ratelimit"))]
