@@ -21,7 +21,8 @@ use crate::{Authenticator, Claims};
 /// token, 401 `invalid_token` for any bad token (one answer for every cause), 503 when the
 /// revocation store is down. `Option<Authenticated<C>>` is `None` without a token and still
 /// rejects a bad one. Behind [`VerifyBearerLayer`](super::VerifyBearerLayer) it takes the
-/// claims that layer verified for the request instead of verifying again.
+/// claims that layer verified for the request (with the layer's `Authenticator`) instead
+/// of verifying again.
 ///
 /// ```
 /// use axum::{Router, routing::get, extract::FromRef};

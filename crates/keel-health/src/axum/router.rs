@@ -94,7 +94,9 @@ impl HealthRouter {
 
     /// The router, with `layer` around the full report (`/health`) only: e.g. a
     /// middleware that authenticates the caller for a [`DetailsPolicy`] (its cost is
-    /// then never paid by the probes, which show no details).
+    /// then never paid by the probes, which show no details). With keel-auth, its
+    /// `VerifyBearerLayer` records a valid, unrevoked bearer token's claims for
+    /// `DetailsPolicy::when(|p| p.extensions.get::<Authenticated>().is_some_and(|a| a.has_role("admin")))`.
     ///
     /// ```
     /// use axum::{extract::Request, middleware::{self, Next}, response::Response};
