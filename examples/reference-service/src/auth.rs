@@ -65,8 +65,7 @@ pub fn new(
     let parts = parts.build().map_err(|e| format!("auth: {e}"))?;
     // The users table as keel-auth's accounts: the subject is the user id, the role the
     // tokens carry is read from the row (again at every refresh), the context words a new
-    // password must not be are `[first name, last name]` (the order
-    // [`password_rule`](crate::services::password_rule) reads them in).
+    // password must not be are the first and last names.
     let accounts = PgAccountsConfig::builder("users")
         .role("role")
         .context(["first_name", "last_name"])

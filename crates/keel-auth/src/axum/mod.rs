@@ -66,6 +66,12 @@ pub use guard::{Permission, RequirePermission, RequireRole, Role};
 pub use principal::{Principal, PrincipalRejection};
 pub use rejection::{AuthRejection, AuthRejectionKind};
 pub use response::NoStore;
+#[cfg(all(feature = "errors", feature = "ratelimit", feature = "validation"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(feature = "errors", feature = "ratelimit", feature = "validation")))
+)]
+pub use routes::password_policy_rule;
 #[cfg(all(feature = "errors", feature = "ratelimit"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "errors", feature = "ratelimit"))))]
 pub use routes::{

@@ -6,27 +6,28 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use http::{StatusCode, header};
-use keel_auth::axum::SessionRoutes;
+use keel_auth::axum::{SessionRoutes, password_policy_rule};
 use keel_auth::flow::IssuedApiKey;
 use keel_envelope::Envelope;
 use keel_envelope::axum::Json;
 use keel_errors::ApiError;
 use keel_ratelimit::axum::ClientIp;
-use keel_validation::Validate;
+use keel_validation::{PasswordPolicy, Validate};
 use serde::Deserialize;
 
 use crate::domain::Caller;
 use crate::openapi::{E422, Error};
-use crate::services::{NewAccount, Users, password_rule};
+use crate::services::{NewAccount, Users};
 use crate::state::AppState;
 
 /// keel-auth's session routes at their default paths (documented by `SessionPaths` in
 /// [`crate::openapi`]): the client IP by the global limit's rule (trusted proxies), the
-/// signup rules for a new password.
+/// signup rules for a new password (keel-validation's NIST policy, as on
+/// [`NewAccount`]'s password, with the e-mail address and the names as context).
 pub fn sessions(state: &AppState) -> Router<AppState> {
     SessionRoutes::new(state.users.sessions().clone())
         .client_ip(state.limits.client_ip().clone())
-        .password_rule(password_rule)
+        .password_rule(password_policy_rule(PasswordPolicy::nist()))
         .into_router()
 }
 

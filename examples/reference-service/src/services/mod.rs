@@ -14,7 +14,6 @@ use keel_http::jobs::BackgroundJobs;
 use uuid::Uuid;
 
 pub use accounts::NewAccount;
-pub use sessions::password_rule;
 pub use users::{ProfileChanges, UserPage};
 
 use crate::db::Db;

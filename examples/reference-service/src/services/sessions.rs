@@ -1,13 +1,12 @@
 //! Sessions: keel-auth's `SessionRoutes` run the session use cases (login with the TOTP
 //! step-up, refresh, logout, logout everywhere, password change, TOTP enrollment; API keys
-//! may not call them); the policy that is the service's lives here: the rule a new password
-//! must pass, and who may issue API keys.
+//! may not call them, and a new password passes the signup rules: keel-validation's NIST
+//! `PasswordPolicy` through keel-auth's `password_policy_rule`); the policy that is the
+//! service's lives here: who may issue API keys.
 
 use keel_auth::NewApiKey;
-use keel_auth::flow::{Account, IssuedApiKey, SessionFlow};
+use keel_auth::flow::{IssuedApiKey, SessionFlow};
 use keel_errors::ApiError;
-use keel_validation::Validate;
-use secrecy::{ExposeSecret, SecretString};
 
 use super::{Users, require_admin, require_user};
 use crate::auth::USERS_READ;
@@ -34,32 +33,4 @@ impl Users {
         let api_keys = &self.c.auth.components().api_keys;
         Ok(api_keys.create(spec).await?.into())
     }
-}
-
-/// A new password under the signup rules ([`NewAccount`](super::NewAccount)'s password
-/// rule: 8–128 characters, no control characters, not a common password, not the
-/// e-mail address or a name).
-#[derive(Validate)]
-struct NewPassword {
-    #[validate(password(context(email, first_name, last_name)))]
-    new_password: String,
-    email: String,
-    first_name: String,
-    last_name: String,
-}
-
-/// The password change's rule for a new password: the signup rules, with the account's
-/// e-mail address and names (its context words, `[first, last]`: see `crate::auth`).
-///
-/// # Errors
-/// 422 `VALIDATION_ERROR` naming `new_password`.
-pub fn password_rule(account: &Account, new: &SecretString) -> Result<(), ApiError> {
-    let name = |i: usize| account.context_words().get(i).cloned().unwrap_or_default();
-    let candidate = NewPassword {
-        new_password: new.expose_secret().to_owned(),
-        email: account.login().to_owned(),
-        first_name: name(0),
-        last_name: name(1),
-    };
-    Ok(candidate.validate()?)
 }

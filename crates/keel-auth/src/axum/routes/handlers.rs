@@ -87,7 +87,8 @@ fn check<const N: usize>(found: [Option<FieldError>; N]) -> Result<(), ApiError>
 /// given another: NIST SP 800-63B's length (8–128 characters), no control characters,
 /// and not the account's login name, its local part or one of its
 /// [context words](Account::context) (compared case-insensitively). Not a common-password
-/// list: add one in your rule (keel-validation's `PasswordPolicy` has one).
+/// list: add one in your rule, or use `password_policy_rule` (feature `validation`:
+/// keel-validation's `PasswordPolicy`, which has one).
 ///
 /// # Errors
 /// 422 `VALIDATION_ERROR` naming `new_password` (codes `password_too_short`,

@@ -87,6 +87,8 @@
 mod handlers;
 #[cfg(feature = "utoipa")]
 mod openapi;
+#[cfg(feature = "validation")]
+mod policy;
 
 use std::fmt;
 use std::sync::Arc;
@@ -102,6 +104,9 @@ pub use handlers::default_password_rule;
 #[cfg(feature = "utoipa")]
 #[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
 pub use openapi::SessionApi;
+#[cfg(feature = "validation")]
+#[cfg_attr(docsrs, doc(cfg(feature = "validation")))]
+pub use policy::password_policy_rule;
 
 use crate::flow::{Account, SessionFlow};
 use crate::{ApiKeys, Authenticator, Error, Result};
