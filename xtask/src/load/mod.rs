@@ -106,6 +106,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let bin = |name: &str| bins.get(name).cloned().unwrap_or_default();
     let work = root.join("target").join("keel-load");
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    // The servers' logs hold an access line per request (≈ 0.5 GB per full run): only the
+    // current run's are kept, and only when it fails.
+    remove_logs(&work);
 
     println!("\n==> starting throwaway PostgreSQL and Redis");
     let services = Services::start(RedisNeed::IfAvailable)?;
@@ -223,10 +226,24 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     if unexpected > 0 {
         return Err(format!(
-            "{unexpected} unexpected responses (non-2xx in the plain scenarios, other than 429/503 in the scripted ones)"
+            "{unexpected} unexpected responses (non-2xx in the plain scenarios, other than 429/503 in the scripted ones); server logs in {}",
+            work.display()
         ));
     }
+    remove_logs(&work);
     Ok(())
+}
+
+/// Deletes the servers' `*.log` files in `work` (best effort).
+fn remove_logs(work: &Path) {
+    let Ok(entries) = std::fs::read_dir(work) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.extension().is_some_and(|x| x == "log") {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Unexpected answers over every scenario.
