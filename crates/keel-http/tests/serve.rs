@@ -44,6 +44,19 @@ impl Running {
         }
     }
 
+    /// Sends the stop signal and waits (at most 5 s, else fails with `what`) for the
+    /// server to return; how long that took.
+    async fn stop_timed(&mut self, what: &str) -> Duration {
+        let start = Instant::now();
+        self.stop.take().unwrap().send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), &mut self.task)
+            .await
+            .expect(what)
+            .unwrap()
+            .unwrap();
+        start.elapsed()
+    }
+
     async fn stop(mut self) {
         self.stop.take().unwrap().send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(5), self.task)
@@ -338,14 +351,7 @@ async fn the_drain_is_bounded_by_the_drain_timeout() {
         .await
         .unwrap();
     entered.notified().await;
-    let start = Instant::now();
-    server.stop.take().unwrap().send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), server.task)
-        .await
-        .expect("the drain gives up")
-        .unwrap()
-        .unwrap();
-    let waited = start.elapsed();
+    let waited = server.stop_timed("the drain gives up").await;
     assert!(
         waited >= Duration::from_millis(250),
         "gave up early: {waited:?}"
@@ -468,14 +474,7 @@ async fn the_wait_for_jobs_is_bounded_by_the_drain_timeout() {
         .build()
         .unwrap();
     let mut server = start_with_jobs(app(), config, jobs.clone()).await;
-    let start = Instant::now();
-    server.stop.take().unwrap().send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), server.task)
-        .await
-        .expect("the wait for jobs gives up")
-        .unwrap()
-        .unwrap();
-    let waited = start.elapsed();
+    let waited = server.stop_timed("the wait for jobs gives up").await;
     assert!(
         waited >= Duration::from_millis(250),
         "gave up early: {waited:?}"
