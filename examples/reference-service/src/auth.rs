@@ -102,7 +102,11 @@ where
             (Ok(id), Some(role)) => Ok(Self {
                 id,
                 role,
-                session: caller.session().map(str::to_owned),
+                // Moved out of the claims, not copied: this runs on every request.
+                session: match caller {
+                    Principal::Token(claims) => claims.sid,
+                    Principal::ApiKey(_) => None,
+                },
                 read_only,
             }),
             _ => Err(keel_auth::Error::InvalidToken.into()),
