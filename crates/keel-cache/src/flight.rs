@@ -59,8 +59,20 @@ impl<V> Flight<V> {
         }
     }
 
+    /// Answers the flight's waiters. The first answer is final: after a stale value from
+    /// Redis was served, the refresh that follows must not replace it, or a waiter that
+    /// is scheduled late (a loaded machine) would get the refreshed value as a `Miss`
+    /// instead of the `Stale` answer it was given, depending on timing.
     pub(crate) fn complete(&self, outcome: Outcome<V>) {
-        self.tx.send_replace(Some(outcome));
+        let mut outcome = Some(outcome);
+        self.tx.send_if_modified(|v| {
+            if v.is_none() {
+                *v = outcome.take();
+                true
+            } else {
+                false
+            }
+        });
     }
 }
 
@@ -245,14 +257,7 @@ impl<K: CacheKey, V> Drop for FlightGuard<'_, K, V> {
                 map.remove(self.key);
             }
         }
-        self.flight.tx.send_if_modified(|v| {
-            if v.is_none() {
-                *v = Some(Err(Error::LoadAborted));
-                true
-            } else {
-                false
-            }
-        });
+        self.flight.complete(Err(Error::LoadAborted));
     }
 }
 
