@@ -168,6 +168,86 @@ async fn half_sent_requests_are_dropped_within_the_header_timeout() {
     server.stop().await;
 }
 
+/// Reads one response with a `Content-Length` body from a kept-alive connection.
+async fn read_response(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "closed mid-response: {:?}",
+                String::from_utf8_lossy(&out)
+            );
+            out.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&out).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = header(&text, "content-length").unwrap().parse().unwrap();
+                if body.len() >= len {
+                    assert!(head.starts_with("HTTP/1.1 200"), "{text}");
+                    return text;
+                }
+            }
+        }
+    });
+    read.await.expect("a response within 5 s")
+}
+
+const GET_KEEP_ALIVE: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
+
+/// Writes half a request head and checks that the server closes the connection after
+/// the header-read timeout (not before, and not much after).
+async fn stall_and_expect_close(s: &mut TcpStream) {
+    s.write_all(b"GET / HTTP/1.1\r\nHost: test\r\nX-Slow: a")
+        .await
+        .unwrap();
+    let (elapsed, out) = read_until_closed(s, HEADER_TIMEOUT * 3).await;
+    assert!(
+        elapsed >= HEADER_TIMEOUT.mul_f32(0.8),
+        "closed after {elapsed:?}, before the timeout"
+    );
+    // hyper closes a timed-out connection without a response.
+    assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(&out));
+}
+
+#[tokio::test]
+async fn a_stalled_second_head_on_a_kept_alive_connection_is_cut_off() {
+    let config = ServeConfig::builder()
+        .header_read_timeout(HEADER_TIMEOUT)
+        .build()
+        .unwrap();
+    let server = Running::start(app(), config, SecurityHeaders::api()).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(GET_KEEP_ALIVE).await.unwrap();
+    read_response(&mut s).await;
+    stall_and_expect_close(&mut s).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_busy_kept_alive_connection_outlives_the_timeout_until_a_head_stalls() {
+    let config = ServeConfig::builder()
+        .header_read_timeout(HEADER_TIMEOUT)
+        .build()
+        .unwrap();
+    let server = Running::start(app(), config, SecurityHeaders::api()).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    // A request every quarter of the timeout for 2.5 timeouts: every head arrives in
+    // time, so the connection stays open past the first head's deadline (the timer
+    // armed for it fires, finds a later deadline and is re-armed).
+    let start = Instant::now();
+    while start.elapsed() < HEADER_TIMEOUT.mul_f32(2.5) {
+        tokio::time::sleep(HEADER_TIMEOUT / 4).await;
+        s.write_all(GET_KEEP_ALIVE).await.unwrap();
+        read_response(&mut s).await;
+    }
+    // Then a head that stalls is cut off after the timeout, counted from the end of the
+    // last response (when the server starts waiting for the next head).
+    stall_and_expect_close(&mut s).await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn connections_over_the_cap_are_shed_with_a_503() {
     let config = ServeConfig::builder().max_connections(2).build().unwrap();

@@ -4,12 +4,14 @@
 //! `axum::serve` gives hyper no timer, so hyper's header-read timeout is inactive and a
 //! client that sends half a request holds its connection (and a task, buffers and a file
 //! descriptor) forever; it has no connection cap either. [`serve`] is the drop-in that
-//! serves through hyper-util's HTTP/1.1 connection builder with `TokioTimer`:
+//! serves through hyper's HTTP/1.1 connection builder with a timer:
 //!
 //! - **header-read timeout** ([`ServeConfig::header_read_timeout`], default 10 s): a
 //!   connection whose request head is not complete within it is closed. The timer also
 //!   runs while a kept-alive connection waits for its next request, so idle connections
-//!   are closed after the same time.
+//!   are closed after the same time. It costs one Tokio timer per connection, re-armed
+//!   only when it fires before the current head's deadline (hyper-util's `TokioTimer`
+//!   allocates, registers and removes one per request).
 //! - **connection cap** ([`ServeConfig::max_connections`], default 1024): connections
 //!   beyond it are still accepted (so they never pile up in the kernel's backlog,
 //!   invisible to monitoring) but answered at once with a `503`, `Retry-After: 1`,
@@ -49,6 +51,7 @@
 
 mod config;
 mod shed;
+mod timer;
 
 use std::convert::Infallible;
 use std::fmt;
@@ -63,7 +66,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::response::Response;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -231,7 +234,8 @@ where
     S::Future: Send + 'static,
 {
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
+    // hyper's header-read timeout through one Tokio timer per connection (see `timer`).
+    http.timer(timer::HeaderTimer)
         .header_read_timeout(config.header_read_timeout())
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
@@ -282,13 +286,13 @@ where
         let conn =
             http.serve_connection(TokioIo::new(stream), per_connection(service.clone(), peer));
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        tokio::spawn(timer::HeaderTimer::scope(async move {
             // Errors here are the client's (reset, header timeout): nothing to act on.
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection closed with an error");
             }
             drop(slot);
-        });
+        }));
     }
 }
 
