@@ -56,11 +56,14 @@ fn fixture() -> Fixture {
 
 fn app(auth: Authenticator) -> Router {
     Router::new()
-        .route("/me", get(|user: Authenticated| async move { user.0.sub }))
+        .route(
+            "/me",
+            get(|user: Authenticated| async move { user.sub.clone() }),
+        )
         .route(
             "/maybe",
             get(|user: Option<Authenticated>| async move {
-                user.map_or_else(|| "anonymous".to_owned(), |u| u.0.sub)
+                user.map_or_else(|| "anonymous".to_owned(), |u| u.sub.clone())
             }),
         )
         .route(

@@ -191,7 +191,7 @@ impl Setup {
         }
     }
 
-    async fn authenticate(&self, token: &str) -> keel_auth::Result<keel_auth::Claims<()>> {
+    async fn authenticate(&self, token: &str) -> keel_auth::Result<Arc<keel_auth::Claims<()>>> {
         self.parts.authenticator.authenticate::<()>(token).await
     }
 }
@@ -247,7 +247,7 @@ async fn login_refresh_and_logout() {
     // Logout ends the refresh session and, at once, that session's access tokens only.
     let a = s.tokens("ada@example.org").await;
     let b = s.tokens("ada@example.org").await;
-    let a_sid = s.authenticate(&a.access_token).await.unwrap().sid;
+    let a_sid = s.authenticate(&a.access_token).await.unwrap().sid.clone();
     s.flow
         .logout("u1", a_sid.as_deref(), &a.refresh_token)
         .await

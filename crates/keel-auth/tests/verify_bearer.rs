@@ -93,7 +93,10 @@ fn fixture() -> Fixture {
                 )
             }),
         )
-        .route("/me", get(|user: Authenticated| async move { user.0.sub }))
+        .route(
+            "/me",
+            get(|user: Authenticated| async move { user.sub.clone() }),
+        )
         .layer(VerifyBearerLayer::new(auth.clone()))
         .with_state(auth.clone());
     Fixture {

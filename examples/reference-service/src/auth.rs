@@ -102,9 +102,9 @@ where
             (Ok(id), Some(role)) => Ok(Self {
                 id,
                 role,
-                // Moved out of the claims, not copied: this runs on every request.
-                session: match caller {
-                    Principal::Token(claims) => claims.sid,
+                // The claims keel-auth verified (or found cached), shared, not copied.
+                token: match caller {
+                    Principal::Token(claims) => Some(claims),
                     Principal::ApiKey(_) => None,
                 },
                 read_only,

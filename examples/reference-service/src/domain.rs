@@ -42,8 +42,9 @@ pub struct Caller {
     pub id: Uuid,
     /// The role.
     pub role: Role,
-    /// The session (refresh-token family) of the access token, if any.
-    pub session: Option<String>,
+    /// The access token's claims (`sid`: its session, the refresh-token family); `None` for
+    /// an API key. Shared with keel-auth's verified-token cache, not copied per request.
+    pub token: Option<std::sync::Arc<keel_auth::Claims>>,
     /// An API key: may read users, nothing else.
     pub read_only: bool,
 }

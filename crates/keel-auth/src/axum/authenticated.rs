@@ -1,6 +1,7 @@
 //! [`Authenticated`]: the extractor for `Authorization: Bearer <access token>`.
 
 use std::ops::Deref;
+use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use http::header::AUTHORIZATION;
@@ -10,7 +11,9 @@ use serde::de::DeserializeOwned;
 use super::{AuthRejection, AuthRejectionKind};
 use crate::{Authenticator, Claims};
 
-/// The verified claims of the request's access token, from `Authorization: Bearer …`.
+/// The verified claims of the request's access token, from `Authorization: Bearer …`,
+/// shared (`Arc`): with the [`Authenticator`]'s verified-token cache, a request repeating
+/// a token gets the cached claims without a copy. Derefs to [`Claims`].
 ///
 /// Verifies the signature, the claims and — when the [`Authenticator`] has
 /// [`Revocations`](crate::Revocations) — the token version and session. The
@@ -46,13 +49,20 @@ use crate::{Authenticator, Claims};
 ///     .with_state(AppState { auth: Authenticator::new(tokens) });
 /// # drop(app); Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authenticated<C = ()>(pub Claims<C>);
+#[derive(Debug, PartialEq, Eq)]
+pub struct Authenticated<C = ()>(pub Arc<Claims<C>>);
+
+// Not derived: cloning shares the claims, so `C` need not be `Clone`.
+impl<C> Clone for Authenticated<C> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
 
 impl<C> Authenticated<C> {
-    /// The claims.
+    /// The claims (`Arc::unwrap_or_clone` for an owned copy).
     #[must_use]
-    pub fn into_inner(self) -> Claims<C> {
+    pub fn into_inner(self) -> Arc<Claims<C>> {
         self.0
     }
 }
@@ -101,10 +111,10 @@ pub(crate) fn bearer_token(parts: &Parts) -> Result<Option<&str>, AuthRejectionK
     Ok(Some(token))
 }
 
-pub(crate) async fn authenticate<C: DeserializeOwned + Clone + Send + Sync + 'static>(
+pub(crate) async fn authenticate<C: DeserializeOwned + Send + Sync + 'static>(
     parts: &Parts,
     auth: &Authenticator,
-) -> Result<Option<Claims<C>>, AuthRejection> {
+) -> Result<Option<Arc<Claims<C>>>, AuthRejection> {
     let token = bearer_token(parts).map_err(|kind| AuthRejection::new(kind, auth.realm()))?;
     let Some(token) = token else {
         return Ok(None);
@@ -119,14 +129,14 @@ impl<S, C> FromRequestParts<S> for Authenticated<C>
 where
     Authenticator: FromRef<S>,
     S: Send + Sync,
-    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    C: DeserializeOwned + Send + Sync + 'static,
 {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
         // Already verified for this request by `VerifyBearer`.
         if let Some(Authenticated(claims)) = parts.extensions.get::<Self>() {
-            return Ok(Self(claims.clone()));
+            return Ok(Self(Arc::clone(claims)));
         }
         let auth = Authenticator::from_ref(state);
         match authenticate(parts, &auth).await? {
@@ -143,7 +153,7 @@ impl<S, C> OptionalFromRequestParts<S> for Authenticated<C>
 where
     Authenticator: FromRef<S>,
     S: Send + Sync,
-    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    C: DeserializeOwned + Send + Sync + 'static,
 {
     type Rejection = AuthRejection;
 
@@ -152,7 +162,7 @@ where
         state: &S,
     ) -> Result<Option<Self>, AuthRejection> {
         if let Some(Authenticated(claims)) = parts.extensions.get::<Self>() {
-            return Ok(Some(Self(claims.clone())));
+            return Ok(Some(Self(Arc::clone(claims))));
         }
         let auth = Authenticator::from_ref(state);
         Ok(authenticate(parts, &auth).await?.map(Self))

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
@@ -79,23 +80,23 @@ macro_rules! permission {
 /// }
 /// ```
 pub struct RequireRole<R, C = ()> {
-    claims: Claims<C>,
+    claims: Arc<Claims<C>>,
     _role: PhantomData<fn() -> R>,
 }
 
 /// An authenticated caller holding permission `P` (in the `scope` claim): as
 /// [`Authenticated`], then 403 `insufficient_scope` without it. Derefs to the claims.
 pub struct RequirePermission<P, C = ()> {
-    claims: Claims<C>,
+    claims: Arc<Claims<C>>,
     _permission: PhantomData<fn() -> P>,
 }
 
 macro_rules! guard {
     ($ty:ident, $tr:ident, $field:ident, $has:ident) => {
         impl<T, C> $ty<T, C> {
-            /// The claims.
+            /// The claims (shared, as [`Authenticated`] holds them).
             #[must_use]
-            pub fn into_inner(self) -> Claims<C> {
+            pub fn into_inner(self) -> Arc<Claims<C>> {
                 self.claims
             }
         }
@@ -122,7 +123,7 @@ macro_rules! guard {
             Authenticator: FromRef<S>,
             S: Send + Sync,
             T: $tr,
-            C: DeserializeOwned + Clone + Send + Sync + 'static,
+            C: DeserializeOwned + Send + Sync + 'static,
         {
             type Rejection = AuthRejection;
 

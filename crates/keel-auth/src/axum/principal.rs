@@ -1,5 +1,7 @@
 //! [`Principal`]: the extractor for "an access token or an API key".
 
+use std::sync::Arc;
+
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
@@ -46,12 +48,23 @@ use crate::{ApiKeyPrincipal, ApiKeys, Authenticator, Claims};
 ///     Router::new().route("/report", get(report))
 /// }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Principal<C = ()> {
-    /// A caller with a valid, unrevoked access token: its claims.
-    Token(Claims<C>),
+    /// A caller with a valid, unrevoked access token: its claims (shared, as
+    /// [`Authenticated`] holds them).
+    Token(Arc<Claims<C>>),
     /// A caller with a valid API key.
     ApiKey(ApiKeyPrincipal),
+}
+
+// Not derived: cloning shares the claims, so `C` need not be `Clone`.
+impl<C> Clone for Principal<C> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Token(claims) => Self::Token(Arc::clone(claims)),
+            Self::ApiKey(key) => Self::ApiKey(key.clone()),
+        }
+    }
 }
 
 impl<C> Principal<C> {
@@ -207,7 +220,7 @@ where
     Authenticator: FromRef<S>,
     ApiKeys: FromRef<S>,
     S: Send + Sync,
-    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    C: DeserializeOwned + Send + Sync + 'static,
 {
     let key = <ApiKeyAuth as OptionalFromRequestParts<S>>::from_request_parts(parts, state).await?;
     if let Some(ApiKeyAuth(key)) = key {
@@ -224,7 +237,7 @@ where
     Authenticator: FromRef<S>,
     ApiKeys: FromRef<S>,
     S: Send + Sync,
-    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    C: DeserializeOwned + Send + Sync + 'static,
 {
     type Rejection = PrincipalRejection;
 
@@ -241,7 +254,7 @@ where
     Authenticator: FromRef<S>,
     ApiKeys: FromRef<S>,
     S: Send + Sync,
-    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    C: DeserializeOwned + Send + Sync + 'static,
 {
     type Rejection = PrincipalRejection;
 

@@ -184,7 +184,7 @@ where
     S: Service<Request<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
-    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    C: DeserializeOwned + Send + Sync + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;

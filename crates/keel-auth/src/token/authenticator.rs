@@ -31,6 +31,8 @@ pub const DEFAULT_REALM: &str = "api";
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> keel_auth::Result<()> {
+/// use std::sync::Arc;
+///
 /// use keel_auth::{AccessTokens, Authenticator, Claims, Key, KeySet, MemoryTokenVersions, Revocations};
 ///
 /// let tokens = AccessTokens::builder("https://auth.example.com", KeySet::new(Key::generate_hs256("k1")?)?)
@@ -38,7 +40,7 @@ pub const DEFAULT_REALM: &str = "api";
 /// let auth = Authenticator::new(tokens).with_revocations(Revocations::new(MemoryTokenVersions::new()));
 ///
 /// let token = auth.issue(Claims::<()>::new("user-1").roles(["admin"])).await?;
-/// let claims: Claims = auth.authenticate(token.as_str()).await?;
+/// let claims: Arc<Claims> = auth.authenticate(token.as_str()).await?;
 /// assert!(claims.has_role("admin"));
 ///
 /// auth.revoke_all("user-1").await?; // e.g. after a password change
@@ -151,19 +153,20 @@ impl Authenticator {
     }
 
     /// Verifies `token` (or finds it in the verified-token cache) and checks it is not
-    /// revoked; returns its claims.
+    /// revoked; returns its claims, shared: a cache hit hands out the cached claims without
+    /// copying them (no allocation). `Arc::unwrap_or_clone` gives an owned [`Claims`].
     ///
     /// # Errors
     /// [`Error::InvalidToken`](crate::Error::InvalidToken) for any bad or revoked token (the
     /// reason is logged at `debug`); [`Error::Store`](crate::Error::Store) when the revocation
     /// store failed on a cache miss (fail closed).
-    pub async fn authenticate<C>(&self, token: &str) -> Result<Claims<C>>
+    pub async fn authenticate<C>(&self, token: &str) -> Result<Arc<Claims<C>>>
     where
-        C: DeserializeOwned + Clone + Send + Sync + 'static,
+        C: DeserializeOwned + Send + Sync + 'static,
     {
         let claims = match &self.inner.verified {
             Some(cache) => cache.verify(&self.inner.tokens, token)?,
-            None => self.inner.tokens.verify(token)?,
+            None => Arc::new(self.inner.tokens.verify(token)?),
         };
         if let Some(revocations) = &self.inner.revocations {
             revocations.check(&claims).await?;

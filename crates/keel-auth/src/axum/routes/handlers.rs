@@ -4,6 +4,8 @@
 // rule; it is built once per failed request, never passed through hot loops.
 #![allow(clippy::result_large_err)]
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, State};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
@@ -23,6 +25,7 @@ use crate::flow::{
     PasswordChangeRequest, RecoveryCodeList, RefreshRequest, TokenPair,
 };
 use crate::login::{DEFAULT_MAX_PASSWORD_LEN, MAX_EMAIL_LEN, device_cookie};
+use crate::token::Claims;
 
 /// Longest token (refresh, MFA challenge) accepted: every token the crate issues is far
 /// shorter.
@@ -145,9 +148,12 @@ pub fn default_password_rule(account: &Account, new: &SecretString) -> Result<()
 
 /// The caller of a bearer route: an access token's subject and session. A valid API key
 /// is refused 403 (keys never manage sessions), an invalid one 401.
-pub(super) struct SessionUser {
-    subject: String,
-    session: Option<String>,
+pub(super) struct SessionUser(Arc<Claims>);
+
+impl SessionUser {
+    fn subject(&self) -> &str {
+        &self.0.sub
+    }
 }
 
 impl FromRequestParts<Shared> for SessionUser {
@@ -163,10 +169,7 @@ impl FromRequestParts<Shared> for SessionUser {
         }
         let Authenticated(claims) =
             <Authenticated as FromRequestParts<Shared>>::from_request_parts(parts, state).await?;
-        Ok(Self {
-            subject: claims.sub,
-            session: claims.sid,
-        })
+        Ok(Self(claims))
     }
 }
 
@@ -262,8 +265,8 @@ pub(super) async fn logout(
     Json(req): Json<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
     let token = refresh_token(&req)?;
-    let session = user.session.as_deref();
-    s.0.flow.logout(&user.subject, session, token).await?;
+    let session = user.0.sid.as_deref();
+    s.0.flow.logout(user.subject(), session, token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -275,7 +278,7 @@ pub(super) async fn logout_all(
     State(s): State<Shared>,
     user: SessionUser,
 ) -> Result<StatusCode, ApiError> {
-    s.0.flow.logout_everywhere(&user.subject).await?;
+    s.0.flow.logout_everywhere(user.subject()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -300,7 +303,7 @@ pub(super) async fn change_password(
     let new = SecretString::from(req.new_password);
     let rule = |account: &Account, new: &SecretString| (s.0.rule)(account, new);
     s.0.flow
-        .change_password(&user.subject, ip, &current, &new, rule)
+        .change_password(user.subject(), ip, &current, &new, rule)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -313,7 +316,7 @@ pub(super) async fn enroll_totp(
     State(s): State<Shared>,
     user: SessionUser,
 ) -> Result<Envelope<MfaEnrollment>, ApiError> {
-    Ok(Envelope::new(s.0.flow.enroll_totp(&user.subject).await?))
+    Ok(Envelope::new(s.0.flow.enroll_totp(user.subject()).await?))
 }
 
 /// Confirms the enrollment with a first code; answers the recovery codes.
@@ -328,6 +331,6 @@ pub(super) async fn confirm_totp(
     Json(req): Json<CodeRequest>,
 ) -> Result<Envelope<RecoveryCodeList>, ApiError> {
     check([bounded("code", &req.code, 1, MAX_CODE_CHARS, false)])?;
-    let codes = s.0.flow.confirm_totp(&user.subject, &req.code).await?;
+    let codes = s.0.flow.confirm_totp(user.subject(), &req.code).await?;
     Ok(Envelope::new(codes))
 }
