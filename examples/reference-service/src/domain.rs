@@ -1,6 +1,7 @@
 //! The domain: users and roles. Plain data; no I/O.
 
 use keel_validation::RedactedDebug;
+use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -71,7 +72,7 @@ pub struct UserRecord {
     /// Role.
     pub role: Role,
     /// Creation time.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "keel_envelope::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -95,7 +96,37 @@ pub struct User {
     /// Role.
     pub role: Role,
     /// Creation time (RFC 3339).
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "keel_envelope::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+}
+
+/// The public view of a cached [`UserRecord`], serialized as a [`User`]: it shares the
+/// record (a cache hit copies no string) and owns only the decrypted phone, which is
+/// never cached.
+#[derive(Clone, RedactedDebug)]
+pub struct UserView {
+    /// The record as the cache holds it.
+    pub record: std::sync::Arc<UserRecord>,
+    /// The phone, decrypted.
+    #[validate(sensitive)]
+    pub phone: Option<String>,
+}
+
+impl Serialize for UserView {
+    /// The members of [`User`], in its order, borrowed from the record.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct At(#[serde(with = "keel_envelope::rfc3339")] OffsetDateTime);
+        let r = &*self.record;
+        let mut s = serializer.serialize_struct("User", 7)?;
+        s.serialize_field("id", &r.id)?;
+        s.serialize_field("email", &r.email)?;
+        s.serialize_field("first_name", &r.first_name)?;
+        s.serialize_field("last_name", &r.last_name)?;
+        s.serialize_field("phone", &self.phone)?;
+        s.serialize_field("role", &r.role)?;
+        s.serialize_field("created_at", &At(r.created_at))?;
+        s.end()
+    }
 }

@@ -144,7 +144,7 @@ impl AppState {
 
 async fn user_cache(
     config: &Config,
-) -> Result<Option<keel_cache::Cache<uuid::Uuid, crate::domain::UserRecord>>, String> {
+) -> Result<Option<keel_cache::Cache<uuid::Uuid, Arc<crate::domain::UserRecord>>>, String> {
     if !config.user_cache {
         return Ok(None);
     }

@@ -760,6 +760,90 @@ async fn postgres_stopped_gives_503_not_hangs_and_recovers_without_restart() {
     }
 }
 
+/// The cached read is the same bytes however it is answered: the miss that loaded the
+/// record, a memory hit, a hit through Redis on a second replica, and `/users/me` (the
+/// owned `User`): the phone decrypted per request (Redis holds only its ciphertext) and
+/// `created_at` as time's RFC 3339 (fraction trimmed, `Z`), before 1970 too.
+#[tokio::test]
+async fn cached_read_is_byte_identical_to_a_miss_to_redis_and_to_me() {
+    let Some(redis_url) = keel_testkit::redis_url() else {
+        return;
+    };
+    let prefix = keel_testkit::unique_name("refsvc");
+    let Some(a) = spawn(Opts {
+        redis_prefix: Some(prefix.clone()),
+        ..Opts::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let b = spawn(Opts {
+        redis_prefix: Some(prefix.clone()),
+        schema: Some(a.schema.clone()),
+        ..Opts::default()
+    })
+    .await
+    .unwrap();
+    let mail = email("bytes");
+    let body = json!({"email": mail, "password": PASSWORD, "first_name": "Ada",
+        "last_name": "Lovelace", "phone": "+44 20 7183 8750"});
+    let s = a
+        .call(Method::POST, "/api/v1/auth/signup", None, Some(body))
+        .await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
+    let id = s.body["data"]["id"].as_str().unwrap().to_owned();
+    let uuid: uuid::Uuid = id.parse().unwrap();
+    let at = "UPDATE users SET created_at = '1969-07-20 20:17:40.5+00' WHERE id = $1";
+    a.db().await.execute(at, &[&uuid]).await.unwrap();
+    let login = a.login(&mail, PASSWORD).await;
+    let token = login.body["data"]["access_token"].as_str().unwrap();
+
+    let path = format!("/api/v1/users/{id}");
+    let miss = a.call(Method::GET, &path, Some(token), None).await;
+    assert_eq!(miss.status, StatusCode::OK, "{}", miss.body);
+    assert_eq!(miss.headers["x-cache"], "MISS");
+    let expected = format!(
+        r#"{{"success":true,"data":{{"id":"{id}","email":"{mail}","first_name":"Ada","last_name":"Lovelace","phone":"+442071838750","role":"user","created_at":"1969-07-20T20:17:40.5Z"}}}}"#
+    );
+    assert_eq!(String::from_utf8_lossy(&miss.raw), expected);
+    let hit = a.call(Method::GET, &path, Some(token), None).await;
+    assert_eq!(hit.headers["x-cache"], "HIT");
+    assert_eq!(hit.raw, miss.raw);
+    let from_redis = b.call(Method::GET, &path, Some(token), None).await;
+    assert_eq!(from_redis.headers["x-cache"], "HIT");
+    assert_eq!(from_redis.raw, miss.raw);
+    let me = a
+        .call(Method::GET, "/api/v1/users/me", Some(token), None)
+        .await;
+    assert_eq!(me.raw, miss.raw);
+    for res in [&miss, &hit, &from_redis, &me] {
+        assert_eq!(res.headers["content-type"], "application/json");
+        assert_security_headers(&res.headers);
+    }
+
+    // Redis holds the record with the phone encrypted: no digit run of it in any value.
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut records = 0;
+    for key in keys {
+        let value: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(None);
+        let value = String::from_utf8_lossy(value.as_deref().unwrap_or_default()).into_owned();
+        records += usize::from(value.contains(&mail));
+        assert!(!value.contains("2071838750"), "{key}: {value}");
+    }
+    assert_eq!(records, 1, "the cached record is in Redis");
+}
+
 #[test]
 fn openapi_snapshot_covers_every_route() {
     let spec = reference_service::openapi::openapi_json();

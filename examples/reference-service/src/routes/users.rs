@@ -10,7 +10,7 @@ use keel_envelope::{Envelope, PageRequest};
 use keel_errors::ApiError;
 use uuid::Uuid;
 
-use crate::domain::{Caller, User};
+use crate::domain::{Caller, User, UserView};
 use crate::openapi::E422;
 use crate::services::{ProfileChanges, UserPage, Users};
 
@@ -46,7 +46,7 @@ pub async fn get(
     State(users): State<Users>,
     caller: Caller,
     Path(id): Path<Uuid>,
-) -> Result<Lookup<Envelope<User>>, ApiError> {
+) -> Result<Lookup<Envelope<UserView>>, ApiError> {
     let found = users.get(&caller, id).await?;
     Ok(found.map(Envelope::new))
 }

@@ -33,8 +33,8 @@ pub struct Components {
     pub auth: keel_auth::flow::SessionFlow,
     /// The key ring encrypting phones (keel-crypto).
     pub keyring: Arc<KeyRing>,
-    /// The user cache (keel-cache), `None` when `KEEL_USER_CACHE=false`.
-    pub cache: Option<keel_cache::Cache<Uuid, UserRecord>>,
+    /// The user cache (keel-cache), `None` when `KEEL_USER_CACHE=false`; shared records.
+    pub cache: Option<keel_cache::Cache<Uuid, Arc<UserRecord>>>,
     /// Background jobs.
     pub jobs: BackgroundJobs,
 }
@@ -58,7 +58,7 @@ impl Users {
     }
 
     /// The user cache, when enabled (for `/metrics`).
-    pub fn cache(&self) -> Option<&keel_cache::Cache<Uuid, UserRecord>> {
+    pub fn cache(&self) -> Option<&keel_cache::Cache<Uuid, Arc<UserRecord>>> {
         self.c.cache.as_ref()
     }
 
@@ -70,19 +70,22 @@ impl Users {
     /// The public view: the phone decrypted (a stored token that does not decrypt is a
     /// server fault, 500, never the client's).
     fn public(&self, u: UserRecord) -> Result<User, ApiError> {
-        let phone = u.phone_encrypted.as_deref().map(|token| {
-            let phone = self.phones.decrypt(token, u.id.as_bytes());
-            phone.map_err(ApiError::internal)
-        });
         Ok(User {
+            phone: self.phone(&u)?,
             id: u.id,
             email: u.email,
             first_name: u.first_name,
             last_name: u.last_name,
-            phone: phone.transpose()?,
             role: u.role,
             created_at: u.created_at,
         })
+    }
+
+    /// The record's phone, decrypted (as [`public`](Self::public) says).
+    fn phone(&self, u: &UserRecord) -> Result<Option<String>, ApiError> {
+        let token = u.phone_encrypted.as_deref();
+        let phone = token.map(|token| self.phones.decrypt(token, u.id.as_bytes()));
+        phone.transpose().map_err(ApiError::internal)
     }
 
     /// Drops a user from the cache here and, through Redis, on every replica.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Users, not_found, require_admin, require_reader, require_user, require_writer};
-use crate::domain::{Caller, Role, User};
+use crate::domain::{Caller, Role, User, UserView};
 use crate::repository::{self, UserChanges};
 
 /// `page` and `limit` of the admin list: checked against `UserPage::BOUNDS`, documented
@@ -62,7 +62,7 @@ impl Users {
     ///
     /// # Errors
     /// 403 for another user's account unless admin; 404; 503 when the database is down.
-    pub async fn get(&self, caller: &Caller, id: Uuid) -> Result<Lookup<User>, ApiError> {
+    pub async fn get(&self, caller: &Caller, id: Uuid) -> Result<Lookup<UserView>, ApiError> {
         require_reader(caller, id)?;
         let db = self.c.db.clone();
         // Errors stay `ApiError`s through the cache (503 + `Retry-After` when the database is down).
@@ -70,8 +70,9 @@ impl Users {
         // machine would make this future (moved per request) large on cache hits too.
         let load = move || {
             Box::pin(async move {
-                repository::find_by_id(&db, id)
-                    .await
+                let found = repository::find_by_id(&db, id).await;
+                found
+                    .map(|u| u.map(std::sync::Arc::new))
                     .map_err(ApiError::from)
             })
         };
@@ -79,7 +80,10 @@ impl Users {
             Some(cache) => cache.get_or_load_optional(id, load).await?,
             None => Lookup::new(load().await?, CacheStatus::Miss),
         };
-        found.try_map(|user| self.public(user.ok_or_else(not_found)?))
+        found.try_map(|user| {
+            let record = user.ok_or_else(not_found)?;
+            self.phone(&record).map(|phone| UserView { record, phone })
+        })
     }
 
     /// A page of users, oldest first (admin).
