@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -39,6 +40,31 @@ fn test_routes() -> Router<AppState> {
             }),
         )
         .route("/test/panic", get(boom))
+        .route("/test/drain", get(drain_handler))
+}
+
+/// `/test/drain` (the graceful-shutdown test's alone): set when its request is in the
+/// handler, and when the test has asked the server to stop.
+static DRAIN_ENTERED: AtomicBool = AtomicBool::new(false);
+static DRAIN_STOP_SENT: AtomicBool = AtomicBool::new(false);
+
+/// Answers only once shutdown was requested, so the request is in flight when it begins
+/// however slowly a loaded machine schedules either side.
+async fn drain_handler() -> &'static str {
+    DRAIN_ENTERED.store(true, Ordering::SeqCst);
+    wait_for(&DRAIN_STOP_SENT).await;
+    // Still running while the server starts draining.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    "slow"
+}
+
+/// Polls `flag` until it is set (at most 10 s).
+async fn wait_for(flag: &AtomicBool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !flag.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "flag never set");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 async fn app_with_test_routes() -> Option<TestApp> {
@@ -497,9 +523,10 @@ async fn graceful_shutdown_finishes_an_in_flight_request() {
         return;
     };
     let (addr, stop, server) = common::serve_on_socket(&t).await;
-    let inflight = tokio::spawn(common::raw_get(addr, "/test/slow"));
-    // Let the request reach the handler, then ask for shutdown while it sleeps.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let inflight = tokio::spawn(common::raw_get(addr, "/test/drain"));
+    // Once the request is in the handler, ask for shutdown; the handler answers after.
+    wait_for(&DRAIN_ENTERED).await;
+    DRAIN_STOP_SENT.store(true, Ordering::SeqCst);
     stop.send(()).unwrap();
     let res = inflight.await.unwrap();
     assert!(res.starts_with("HTTP/1.1 200"), "{res}");
