@@ -134,6 +134,16 @@ mod tests {
     }
 
     #[test]
+    fn shared_values_are_stored_as_the_value_itself() {
+        // `Arc<V>` (serde `rc`): the cheap-to-clone way to cache a value that owns strings.
+        let shared = std::sync::Arc::new(user());
+        let bytes = encode(Some(&shared), 3, 0, 0).unwrap();
+        assert_eq!(bytes, encode(Some(&user()), 3, 0, 0).unwrap());
+        let back = decode::<std::sync::Arc<User>>(&bytes, 3).unwrap();
+        assert_eq!(back.value.as_deref(), Some(&user()));
+    }
+
+    #[test]
     fn schema_change_and_garbage_are_decode_errors_not_panics() {
         let bytes = encode(Some(&user()), 1, 0, 0).unwrap();
         assert_eq!(
