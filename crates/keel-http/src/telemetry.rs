@@ -5,8 +5,8 @@
 //! - a `request` span (method, route, request id) around the inner service, so the
 //!   handler's own events carry the request id;
 //! - one access-log line when the response is ready, message `request finished`, with
-//!   `method`, `route`, `request_id`, `status` and `latency_ms` (`warn` for 5xx, `info`
-//!   otherwise). Never the query string (it may carry tokens), a header value or a body;
+//!   `method`, `route`, `request_id`, `status` and `latency_ms` (milliseconds to the
+//!   microsecond, e.g. `1.25`; `warn` for 5xx, `info` otherwise). Never the query string (it may carry tokens), a header value or a body;
 //! - with the `metrics` feature, [`REQUESTS_TOTAL`]`{method,route,status}` and
 //!   [`REQUEST_DURATION_SECONDS`]`{method,route}`, through handles registered on first
 //!   use per (method, route, status): a request formats no label and hashes no key set in
@@ -203,6 +203,13 @@ where
     }
 }
 
+/// The access line's `latency_ms`: milliseconds with microsecond precision (whole
+/// thousandths, which the JSON format writes without the float formatter).
+#[allow(clippy::cast_precision_loss)] // exact below 2^53 µs (285 years)
+fn latency_ms(latency: std::time::Duration) -> f64 {
+    latency.as_micros() as f64 / 1000.0
+}
+
 fn id_str(id: Option<&HeaderValue>) -> &str {
     id.and_then(|v| v.to_str().ok()).unwrap_or("-")
 }
@@ -238,7 +245,7 @@ where
             let status = res.status().as_u16();
             #[cfg(feature = "metrics")]
             this.labels.series.record(status, latency.as_secs_f64());
-            let latency_ms = latency.as_secs_f64() * 1000.0;
+            let latency_ms = latency_ms(latency);
             let method = this.labels.method;
             let route = this.labels.route();
             let request_id = id_str(this.request_id.as_ref());
@@ -263,5 +270,24 @@ where
             }
         }
         Poll::Ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn latency_is_milliseconds_to_the_microsecond() {
+        let check =
+            |d: Duration, ms: f64| assert_eq!(latency_ms(d).to_bits(), ms.to_bits(), "{d:?}");
+        check(Duration::ZERO, 0.0);
+        check(Duration::from_nanos(999), 0.0);
+        check(Duration::from_nanos(1_234_567), 1.234);
+        check(Duration::from_micros(5), 0.005);
+        check(Duration::from_secs(10), 10_000.0);
+        check(Duration::from_secs(3600), 3_600_000.0);
     }
 }

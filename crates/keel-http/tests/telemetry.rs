@@ -96,7 +96,17 @@ fn one_json_access_line_per_request_with_the_matched_route() {
     assert_eq!(first["fields"]["route"], "/users/{id}");
     assert_eq!(first["fields"]["request_id"], "req-0");
     assert_eq!(first["fields"]["status"], 200);
-    assert!(first["fields"]["latency_ms"].as_f64().unwrap() >= 0.0);
+    // Milliseconds to the microsecond: at most three decimals.
+    let latency = first["fields"]["latency_ms"].as_f64().unwrap();
+    assert!(latency >= 0.0);
+    let raw = text
+        .lines()
+        .find(|l| l.contains("request finished"))
+        .and_then(|l| l.split("\"latency_ms\":").nth(1))
+        .unwrap();
+    let number = raw.split([',', '}']).next().unwrap();
+    let decimals = number.split_once('.').map_or(0, |(_, d)| d.len());
+    assert!(decimals <= 3, "latency_ms {number}");
     assert_eq!(access[2]["fields"]["route"], "unmatched");
     assert_eq!(access[2]["fields"]["status"], 404);
     assert_eq!(access[3]["level"], "WARN", "5xx is a warning");

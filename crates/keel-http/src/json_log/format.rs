@@ -208,13 +208,7 @@ impl<'a, W: fmt::Write> Members<'a, W> {
 
 impl<W: fmt::Write> Visit for Members<'_, W> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.member(field, |w| {
-            if value.is_finite() {
-                write!(w, "{value}")
-            } else {
-                w.write_str("null")
-            }
-        });
+        self.member(field, |w| write_f64(w, value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -356,6 +350,59 @@ fn write_timestamp(w: &mut impl fmt::Write, t: SystemTime) -> fmt::Result {
     w.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
 }
 
+/// Writes `v` as a JSON number: Rust's shortest round-trip decimal (`Display`), `null`
+/// when not finite. A whole number of thousandths below 2³¹ — a latency in milliseconds
+/// with microsecond precision, as [`TelemetryLayer`](crate::TelemetryLayer) logs it — is
+/// written as integer digits instead, with the same bytes (`1.25`, `0.005`, `2`): doubles
+/// there are finer than 10⁻⁶, so the decimal `n/1000` is the shortest one that reads
+/// back as `v`, which is what `Display` prints.
+fn write_f64(w: &mut impl fmt::Write, v: f64) -> fmt::Result {
+    if !v.is_finite() {
+        return w.write_str("null");
+    }
+    match thousandths(v) {
+        Some(n) => write_thousandths(w, n),
+        None => write!(w, "{v}"),
+    }
+}
+
+/// `n` if `v` is exactly the double nearest to `n / 1000`, `0 ≤ v < 2³¹` (and not `-0.0`,
+/// which `Display` writes as `-0`).
+fn thousandths(v: f64) -> Option<u64> {
+    if !(v.is_sign_positive() && v < 2_147_483_648.0) {
+        return None;
+    }
+    let scaled = (v * 1000.0).round();
+    // In range by the check above: 0 ≤ scaled < 2^41, a whole number.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let n = scaled as u64;
+    #[allow(clippy::cast_precision_loss)] // n < 2^41 is exact in a double
+    let back = n as f64 / 1000.0;
+    (back.to_bits() == v.to_bits()).then_some(n)
+}
+
+/// Writes `n / 1000` in decimal, without trailing zeros in the fraction (`1500` → `1.5`).
+fn write_thousandths(w: &mut impl fmt::Write, n: u64) -> fmt::Result {
+    write_u64(w, n / 1000)?;
+    let mut frac = n % 1000;
+    if frac == 0 {
+        return Ok(());
+    }
+    let mut buf = *b".000";
+    let mut end = 4;
+    while frac % 10 == 0 {
+        frac /= 10;
+        end -= 1;
+    }
+    let mut i = end;
+    while frac > 0 {
+        i -= 1;
+        buf[i] = b'0' + u8::try_from(frac % 10).map_err(|_| fmt::Error)?;
+        frac /= 10;
+    }
+    w.write_str(std::str::from_utf8(&buf[..end]).map_err(|_| fmt::Error)?)
+}
+
 /// Writes `v` in decimal through a stack buffer (`write!` goes through `fmt::Arguments`
 /// and a `Formatter`, several times slower for the status and ids of every line).
 fn write_u64(w: &mut impl fmt::Write, mut v: u64) -> fmt::Result {
@@ -405,6 +452,54 @@ mod tests {
             write_u64(&mut s, v).unwrap();
             assert_eq!(s, v.to_string());
         }
+    }
+
+    fn check_f64(v: f64) {
+        let mut s = String::new();
+        write_f64(&mut s, v).unwrap();
+        let expected = if v.is_finite() {
+            v.to_string()
+        } else {
+            "null".to_owned()
+        };
+        assert_eq!(s, expected, "{v:?}");
+    }
+
+    #[test]
+    fn floats_are_written_as_display_writes_them() {
+        // Every latency of the first 300 ms at microsecond precision (the fast path).
+        for micros in 0..300_000_u32 {
+            check_f64(f64::from(micros) / 1000.0);
+        }
+        // Around the fast path's bounds and outside it (the formatter).
+        for v in [
+            2_147_483.647,
+            2_147_483_647.999,
+            2_147_483_648.0,
+            1e15 + 0.5,
+            0.0005,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            12.345_678_9,
+            -0.0,
+            -1.25,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            check_f64(v);
+        }
+        // Whole thousandths across the whole fast-path range.
+        let mut n: u64 = 1;
+        while n < 2_147_483_648_000 {
+            #[allow(clippy::cast_precision_loss)]
+            check_f64(n as f64 / 1000.0);
+            n = n * 7 + 3;
+        }
+        assert_eq!(thousandths(1.25), Some(1250));
+        assert_eq!(thousandths(0.1 + 0.2), None);
     }
 
     fn check_escape(input: &str, expected: &str) {
