@@ -116,8 +116,12 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let headers = req.headers_mut();
-        for name in SENSITIVE_REQUEST_HEADERS {
-            mark_sensitive(headers, name);
+        // One pass over the request's few headers: three lookups by name would hash
+        // each name and may grow the map (`entry` reserves room first).
+        for (name, value) in headers.iter_mut() {
+            if SENSITIVE_REQUEST_HEADERS.contains(name) {
+                value.set_sensitive(true);
+            }
         }
         let id = ensure_request_id(headers);
         ResponseFuture {
@@ -154,7 +158,9 @@ where
             headers.entry(X_REQUEST_ID).or_insert(id);
         }
         this.headers.apply(headers);
-        mark_sensitive(headers, header::SET_COOKIE);
+        if headers.contains_key(header::SET_COOKIE) {
+            mark_sensitive(headers, header::SET_COOKIE);
+        }
         Poll::Ready(Ok(res))
     }
 }

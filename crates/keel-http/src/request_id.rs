@@ -38,7 +38,7 @@
 //! # }
 //! ```
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::hash::BuildHasher;
@@ -94,13 +94,49 @@ pub fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
             if keep {
                 e.get().clone()
             } else {
-                let id = RequestId::generate().to_header_value();
+                let id = new_id_value();
                 e.insert(id.clone());
                 id
             }
         }
-        Entry::Vacant(e) => e.insert(RequestId::generate().to_header_value()).clone(),
+        Entry::Vacant(e) => e.insert(new_id_value()).clone(),
     }
+}
+
+/// Ids that [`new_id_value`] generates into one allocation.
+const IDS_PER_BATCH: usize = 16;
+
+/// A freshly [generated](RequestId::generate) id as a header value. Each thread
+/// generates ids [`IDS_PER_BATCH`] at a time into one shared buffer and hands out
+/// slices of it, so a request costs a sixteenth of an allocation instead of one. The
+/// price: a value kept alive (in a log pipeline, a background job) keeps its batch's
+/// 576 bytes alive.
+fn new_id_value() -> HeaderValue {
+    const LEN: usize = 36;
+    thread_local! {
+        /// This thread's batch and the index of its next unused id.
+        static BATCH: RefCell<(bytes::Bytes, usize)> = const { RefCell::new((bytes::Bytes::new(), 0)) };
+    }
+    let batched = BATCH.try_with(|cell| {
+        let mut batch = cell.try_borrow_mut().ok()?;
+        let (buf, next) = &mut *batch;
+        if *next * LEN >= buf.len() {
+            let mut ids = [0u8; LEN * IDS_PER_BATCH];
+            for chunk in ids.chunks_exact_mut(LEN) {
+                chunk.copy_from_slice(&RequestId::generate().buf);
+            }
+            // `from_owner`: the array and the reference count in one allocation.
+            *buf = bytes::Bytes::from_owner(ids);
+            *next = 0;
+        }
+        let id = buf.slice(*next * LEN..(*next + 1) * LEN);
+        *next += 1;
+        HeaderValue::from_maybe_shared(id).ok()
+    });
+    batched
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| RequestId::generate().to_header_value())
 }
 
 /// A generated request id: a UUID (version 8, RFC 9562) made of a per-process random
@@ -351,6 +387,20 @@ mod tests {
         let id = ensure_request_id(&mut h);
         assert_eq!(h.get_all(X_REQUEST_ID).iter().count(), 1);
         assert_eq!(id.len(), 36);
+    }
+
+    #[test]
+    fn generated_values_are_unique_valid_ids_across_batches() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..5 * IDS_PER_BATCH + 3 {
+            let mut h = HeaderMap::new();
+            let id = ensure_request_id(&mut h);
+            assert_eq!(h[X_REQUEST_ID], id);
+            assert_eq!(id.len(), 36);
+            let text = id.to_str().unwrap();
+            assert_eq!(&text[14..15], "8", "version 8: {text}");
+            assert!(seen.insert(text.to_owned()), "{text} twice");
+        }
     }
 
     #[test]
