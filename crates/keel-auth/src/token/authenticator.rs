@@ -20,11 +20,13 @@ pub const DEFAULT_REALM: &str = "api";
 /// stamped with the subject's current version, and revokes.
 ///
 /// **Verified-token cache** (on by default, [`TokenCacheLimits::default`]): a token whose
-/// signature and claims were verified is remembered, keyed by its SHA-256, until it expires
-/// (by the tokens' [`Clock`](crate::Clock)) or the keys change, so a client repeating its
-/// token pays a hash and a lookup instead of the signature and JSON. The revocation check
-/// still runs on every request. Bounded in entries and memory; only verified tokens enter
-/// it. [`without_token_cache`](Self::without_token_cache) turns it off.
+/// signature and claims were verified is remembered (found by the SHA-256 of its signature,
+/// matched on its whole signed part) until it expires (by the tokens'
+/// [`Clock`](crate::Clock)) or the keys change, so a client repeating its token pays a
+/// one-block hash, a lookup and a comparison instead of the signature and JSON, and gets
+/// the cached claims without a copy. The revocation check still runs on every request.
+/// Bounded in entries and memory; only verified tokens enter it.
+/// [`without_token_cache`](Self::without_token_cache) turns it off.
 ///
 /// This is what the axum extractors ([`Authenticated`](crate::axum::Authenticated), …) take
 /// from the application state (`FromRef`). Cloning is cheap.

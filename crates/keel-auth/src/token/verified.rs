@@ -1,8 +1,17 @@
 //! The verified-token cache of [`Authenticator`](super::Authenticator): an access token
-//! whose signature and claims were verified once is remembered, keyed by the SHA-256 of the
-//! whole token, until it expires — so a client sending the same token on every request pays
-//! one hash and a map lookup instead of base64, HMAC/EdDSA and JSON each time. A hit hands
-//! out the cached claims themselves (an `Arc`), so it allocates nothing.
+//! whose signature and claims were verified once is remembered until it expires — so a
+//! client sending the same token on every request pays one hash, a map lookup and a
+//! comparison instead of base64, HMAC/EdDSA and JSON each time. A hit hands out the cached
+//! claims themselves (an `Arc`), so it allocates nothing.
+//!
+//! Keying: an entry is found by the SHA-256 of the token's *signature* segment (one
+//! block to hash, where the whole token is five or six) and matches only when the
+//! presented signed part (`header.payload`) equals the one that entry verified. Together
+//! that is exactly "this token": a cached signature with any other header or payload
+//! misses and is verified in full (and fails). The signed part is compared with a plain
+//! comparison: it is no secret (base64 JSON anyone holding the token reads), and the
+//! comparison is only reached by presenting the signature of a cached token — the secret
+//! part — which is never compared byte by byte, only hashed.
 //!
 //! What it does **not** skip: the revocation check (token version and session) still runs on
 //! every request, exactly as without the cache, so revocation takes effect as fast as before.
@@ -86,6 +95,8 @@ impl Default for TokenCacheLimits {
 /// as), the key generation it was verified under, and its validity window in Unix seconds
 /// with the leeway applied.
 struct Entry {
+    /// The token's `header.payload`, which the key (the signature's digest) must come with.
+    signed: Box<str>,
     claims: Arc<dyn Any + Send + Sync>,
     key_generation: u64,
     /// Valid from this second on (`max(iat, nbf) - leeway`).
@@ -174,19 +185,24 @@ impl VerifiedTokens {
             // Rejected by `verify` before any parsing; not worth hashing.
             return tokens.verify(token).map(Arc::new);
         }
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let Some((signed, signature)) = token.rsplit_once('.') else {
+            // Not a JWS compact serialization: rejected by `verify`.
+            return tokens.verify(token).map(Arc::new);
+        };
+        let key: [u8; 32] = Sha256::digest(signature.as_bytes()).into();
         // Read before verifying: a key change racing with this verification leaves the
         // entry under the old generation, where it is never found.
         let key_generation = tokens.key_generation();
         let now = tokens.clock().unix_secs();
         let shard = &self.shards[shard_of(&key, self.shards.len())];
-        if let Some(claims) = Self::get::<C>(shard, &key, key_generation, now) {
+        if let Some(claims) = Self::get::<C>(shard, &key, signed, key_generation, now) {
             return Ok(claims);
         }
         let (claims, payload_len) = tokens.verify_counted::<C>(token)?;
         let claims = Arc::new(claims);
         let leeway = tokens.leeway().as_secs();
         let entry = Entry {
+            signed: signed.into(),
             claims: Arc::clone(&claims) as Arc<dyn Any + Send + Sync>,
             key_generation,
             from: claims
@@ -196,7 +212,8 @@ impl VerifiedTokens {
             until: claims.exp.saturating_add(leeway),
             weight: ENTRY_OVERHEAD
                 .saturating_add(size_of::<Claims<C>>())
-                .saturating_add(payload_len),
+                .saturating_add(payload_len)
+                .saturating_add(signed.len()),
             used: AtomicBool::new(false),
         };
         self.insert(shard, key, entry, now);
@@ -206,6 +223,7 @@ impl VerifiedTokens {
     fn get<C: Send + Sync + 'static>(
         shard: &RwLock<Shard>,
         key: &[u8; 32],
+        signed: &str,
         key_generation: u64,
         now: u64,
     ) -> Option<Arc<Claims<C>>> {
@@ -213,7 +231,11 @@ impl VerifiedTokens {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = shard.map.get(key)?;
-        if entry.key_generation != key_generation || now < entry.from || now >= entry.until {
+        if entry.key_generation != key_generation
+            || now < entry.from
+            || now >= entry.until
+            || *entry.signed != *signed
+        {
             return None;
         }
         // A reference count, not a copy of the claims: a hit allocates nothing.

@@ -33,9 +33,11 @@ fn cache(entries: usize, bytes: usize) -> VerifiedTokens {
 
 /// Whether `token` is answered from the cache right now (without verifying it).
 fn cached(c: &VerifiedTokens, t: &AccessTokens, token: &str) -> bool {
-    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let key: [u8; 32] = Sha256::digest(signature.as_bytes()).into();
     let shard = &c.shards[shard_of(&key, c.shards.len())];
-    VerifiedTokens::get::<()>(shard, &key, t.key_generation(), t.clock().unix_secs()).is_some()
+    let now = t.clock().unix_secs();
+    VerifiedTokens::get::<()>(shard, &key, signed, t.key_generation(), now).is_some()
 }
 
 #[test]
@@ -88,6 +90,41 @@ fn bad_tokens_are_rejected_the_same_and_never_cached() {
     assert_eq!(c.usage(), (0, 0));
     // The genuine token is still accepted afterwards.
     assert!(c.verify::<()>(&t, &good).is_ok());
+}
+
+#[test]
+fn a_cached_signature_with_another_header_or_payload_is_verified_in_full_and_refused() {
+    let clock = Clock::manual();
+    let t = tokens(&clock);
+    let c = cache(1_000, 1 << 20);
+    let user = issue(&t, "u1");
+    let admin = t
+        .issue(Claims::<()>::new("u2").roles(["admin"]))
+        .unwrap()
+        .into_string();
+    assert!(c.verify::<()>(&t, &user).is_ok());
+    assert!(c.verify::<()>(&t, &admin).is_ok());
+    assert!(cached(&c, &t, &user) && cached(&c, &t, &admin));
+    let (user_signed, user_signature) = user.rsplit_once('.').unwrap();
+    let (admin_signed, _) = admin.rsplit_once('.').unwrap();
+    let (header, _) = user_signed.split_once('.').unwrap();
+    // The admin's claims under the user's (cached) signature; an edited header; an extra
+    // segment; the signature alone: none is the token that was verified.
+    let spliced = format!("{admin_signed}.{user_signature}");
+    let other_header = format!("{header}x.{}", &user[header.len() + 1..]);
+    let extra_segment = format!("{user_signed}.x.{user_signature}");
+    let bare = format!(".{user_signature}");
+    for forged in [&spliced, &other_header, &extra_segment, &bare] {
+        assert!(!cached(&c, &t, forged), "{forged}");
+        assert!(
+            matches!(c.verify::<()>(&t, forged), Err(Error::InvalidToken)),
+            "{forged}"
+        );
+    }
+    // Still cached, still answered with their own claims.
+    assert_eq!(c.verify::<()>(&t, &user).unwrap().sub, "u1");
+    assert_eq!(c.verify::<()>(&t, &admin).unwrap().sub, "u2");
+    assert_eq!(c.usage().0, 2);
 }
 
 #[test]
