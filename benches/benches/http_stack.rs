@@ -4,8 +4,9 @@
 //!
 //! Every row serves `GET /health/live` (no `Accept-Encoding`, as `wrk` sends it) through
 //! `tower::ServiceExt::oneshot` on a current-thread runtime, body collected. Row 1 swaps
-//! the bare handler for keel-health's status-only liveness handler; each further row adds
-//! the next layer of `keel_http::stack::LAYERS`, outermost first (`ApiStack::outermost`),
+//! the bare handler for keel-health's status-only liveness handler; row 3 wraps it in an
+//! identity layer through `Router::layer` (axum's own per-`layer` cost); each further row
+//! adds the next layer of `keel_http::stack::LAYERS`, outermost first (`ApiStack::outermost`),
 //! with the service's settings (no CORS origin, no HSTS, 10 s timeout, 64 KiB body limit,
 //! the global limit), its JSON log subscriber (writing to a sink at `info`) and its
 //! Prometheus recorder installed. The rate-limit row uses a limiter
@@ -97,6 +98,12 @@ fn rows() -> Vec<(String, Router)> {
     let mut rows = vec![
         ("bare axum router (peer)".to_owned(), bare()),
         ("keel-health liveness handler".to_owned(), health()),
+        // What axum's `Router::layer` costs by itself (it boxes each route's layered
+        // service and its future), so the first keel row's Δ is the edge layer's own.
+        (
+            "axum `Router::layer` (identity layer)".to_owned(),
+            health().layer(tower::layer::util::Identity::new()),
+        ),
     ];
     for (i, name) in LAYERS.iter().enumerate() {
         rows.push((
