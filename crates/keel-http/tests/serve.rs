@@ -198,13 +198,13 @@ const GET_KEEP_ALIVE: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
 
 /// Writes half a request head and checks that the server closes the connection after
 /// the header-read timeout (not before, and not much after).
-async fn stall_and_expect_close(s: &mut TcpStream) {
+async fn stall_and_expect_close(s: &mut TcpStream, timeout: Duration) {
     s.write_all(b"GET / HTTP/1.1\r\nHost: test\r\nX-Slow: a")
         .await
         .unwrap();
-    let (elapsed, out) = read_until_closed(s, HEADER_TIMEOUT * 3).await;
+    let (elapsed, out) = read_until_closed(s, timeout * 3).await;
     assert!(
-        elapsed >= HEADER_TIMEOUT.mul_f32(0.8),
+        elapsed >= timeout.mul_f32(0.8),
         "closed after {elapsed:?}, before the timeout"
     );
     // hyper closes a timed-out connection without a response.
@@ -221,30 +221,33 @@ async fn a_stalled_second_head_on_a_kept_alive_connection_is_cut_off() {
     let mut s = TcpStream::connect(server.addr).await.unwrap();
     s.write_all(GET_KEEP_ALIVE).await.unwrap();
     read_response(&mut s).await;
-    stall_and_expect_close(&mut s).await;
+    stall_and_expect_close(&mut s, HEADER_TIMEOUT).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn a_busy_kept_alive_connection_outlives_the_timeout_until_a_head_stalls() {
+    // Longer than the other tests' timeout: each request below must reach the server
+    // within it even on a loaded machine (a late one would be cut off, rightly).
+    let timeout = Duration::from_millis(600);
     let config = ServeConfig::builder()
-        .header_read_timeout(HEADER_TIMEOUT)
+        .header_read_timeout(timeout)
         .build()
         .unwrap();
     let server = Running::start(app(), config, SecurityHeaders::api()).await;
     let mut s = TcpStream::connect(server.addr).await.unwrap();
-    // A request every quarter of the timeout for 2.5 timeouts: every head arrives in
+    // A request every sixth of the timeout for 2.5 timeouts: every head arrives in
     // time, so the connection stays open past the first head's deadline (the timer
     // armed for it fires, finds a later deadline and is re-armed).
     let start = Instant::now();
-    while start.elapsed() < HEADER_TIMEOUT.mul_f32(2.5) {
-        tokio::time::sleep(HEADER_TIMEOUT / 4).await;
+    while start.elapsed() < timeout.mul_f32(2.5) {
+        tokio::time::sleep(timeout / 6).await;
         s.write_all(GET_KEEP_ALIVE).await.unwrap();
         read_response(&mut s).await;
     }
     // Then a head that stalls is cut off after the timeout, counted from the end of the
     // last response (when the server starts waiting for the next head).
-    stall_and_expect_close(&mut s).await;
+    stall_and_expect_close(&mut s, timeout).await;
     server.stop().await;
 }
 
