@@ -168,3 +168,41 @@ where
         Ok(authenticate(parts, &auth).await?.map(Self))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn check(values: &[&[u8]], expected: Result<Option<&str>, AuthRejectionKind>) {
+        let mut req = http::Request::builder();
+        for v in values {
+            req = req.header(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
+        }
+        let (parts, ()) = req.body(()).unwrap().into_parts();
+        assert_eq!(bearer_token(&parts), expected, "{values:?}");
+    }
+
+    #[test]
+    fn header_forms() {
+        use AuthRejectionKind::InvalidToken;
+        check(&[], Ok(None));
+        check(&[b"Bearer abc.def.ghi"], Ok(Some("abc.def.ghi")));
+        check(&[b"bearer   abc "], Ok(Some("abc")));
+        check(&[b"BEARER abc"], Ok(Some("abc")));
+        // Another scheme is not ours: no error code (RFC 6750 section 3.1).
+        check(&[b"Basic dXNlcjpwdw=="], Ok(None));
+        check(&[b"ApiKey kl_abc"], Ok(None));
+        check(&[b"Bearer"], Err(InvalidToken));
+        check(&[b"Bearer  "], Err(InvalidToken));
+        check(&[b"Bearer a b"], Err(InvalidToken));
+        check(&[b"Bearer a", b"Bearer a"], Err(InvalidToken));
+        // Bytes a header may carry but a token never holds: obs-text, refused whole.
+        check(&[b"Bearer abc\xe9"], Err(InvalidToken));
+        check(&[b"Bearer \xc3\xa9t\xc3\xa9"], Err(InvalidToken));
+        check(&[b"B\xe9arer abc"], Err(InvalidToken));
+        // HTAB is visible to `to_str` and passes through (the token then fails to verify).
+        check(&[b"Bearer a\tb"], Ok(Some("a\tb")));
+    }
+}
