@@ -96,6 +96,41 @@ fn same_bytes_as_time() {
     check(OffsetDateTime::UNIX_EPOCH, "1970-01-01T00:00:00Z");
 }
 
+/// Instants spread over the whole RFC 3339 year range (every field, every fraction
+/// length, UTC and offsets), from a fixed-seed generator: the UTC fast path and time's
+/// formatter agree byte for byte.
+#[test]
+fn many_instants_match_time() {
+    let first = datetime!(0000-01-01 00:00:00 UTC).unix_timestamp();
+    let last = datetime!(9999-12-31 23:59:59 UTC).unix_timestamp();
+    let span = u64::try_from(last - first).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..50_000 {
+        let secs = first + i64::try_from(next() % (span + 1)).unwrap();
+        // Every fraction length, and whole seconds, equally often.
+        let nanos = match i % 11 {
+            0 => 0,
+            k => (next() % 1_000_000_000) / 10_u64.pow(k - 1) * 10_u64.pow(k - 1),
+        };
+        let dt = OffsetDateTime::from_unix_timestamp(secs).unwrap()
+            + Duration::nanoseconds(i64::try_from(nanos).unwrap());
+        let dt = if i % 5 == 0 { dt.to_offset(offset!(+05:30)) } else { dt };
+        let ours = serde_json::to_string(&Keel(dt));
+        let theirs = serde_json::to_string(&Time(dt));
+        match (ours, theirs) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{dt}"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{dt}"),
+            (a, b) => panic!("{dt}: keel {a:?}, time {b:?}"),
+        }
+    }
+}
+
 #[test]
 fn every_fraction_length_matches_time() {
     let base = datetime!(2001-02-03 04:05:06 UTC);
