@@ -258,12 +258,15 @@ async fn two_replicas_sharing_redis_see_a_revocation_within_one_second() {
     // Measure how long b keeps accepting the token: poll (real time — this is a latency
     // measurement across real servers) with a hard deadline.
     let latency = loop {
+        // A check started within the second may still pass, however long a loaded
+        // machine takes to finish it; one started later must not.
+        let started = revoked_at.elapsed();
         if b.authenticate::<()>(token.as_str()).await.is_err() {
-            break revoked_at.elapsed();
+            break started;
         }
         assert!(
-            revoked_at.elapsed() < Duration::from_secs(1),
-            "replica b still accepts a revoked token after 1 s"
+            started < Duration::from_secs(1),
+            "replica b still accepts a revoked token {started:?} after the revocation"
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
