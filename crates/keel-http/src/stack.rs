@@ -9,7 +9,7 @@
 //! | # | layer | why here |
 //! |---|---|---|
 //! | 1 | edge ([`EdgeLayer`]) | marks credentials sensitive before anything can log them; replaces an insane `X-Request-Id`, generates one when absent, echoes it; adds the security headers outside everything else, so **every** response has them (errors, 429s, panics, CORS preflights) |
-//! | 2 | compression (tower-http, feature `compression`) | outside the error renderer, so rewritten error bodies are never mislabelled as gzip |
+//! | 2 | compression (tower-http, feature `compression`) | outside the error renderer, so rewritten error bodies are never mislabelled as gzip; bodies under [`DEFAULT_COMPRESSION_MIN_SIZE`] (1 KiB) are sent as they are |
 //! | 3 | access log + metrics ([`TelemetryLayer`]) | a request span, one access log line per request, request counter and latency histogram by matched route |
 //! | 4 | CORS ([`StrictCors`](crate::cors::StrictCors), feature `cors`) | answers preflights before rate limits and handlers; absent when no policy is set (same-origin only, no `Vary` noise) |
 //! | 5 | keel-errors `RenderErrorsLayer` | request id in every error body; bodiless errors from the layers and the router below (axum's 404 and 405, a limiter's 429, the timeout's 504) become envelopes |
@@ -93,9 +93,41 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `DefaultBodyLimit` where a route takes more.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
+/// Default smallest body [`ApiStack`] compresses: 1 KiB
+/// ([`ApiStack::compression_min_size`]). A smaller JSON body fits one TCP segment
+/// either way, so gzip saves no packet and no round trip, and costs more CPU than the rest
+/// of a cached read: the reference service's 224-byte user read answered 59.6k req/s
+/// gzipped (190 bytes) vs 89k uncompressed (`wrk -H 'Accept-Encoding: gzip'`,
+/// docs/benchmarks.md). tower-http's own default is 32 bytes.
+#[cfg(feature = "compression")]
+pub const DEFAULT_COMPRESSION_MIN_SIZE: u64 = 1024;
+
+/// tower-http's default predicate with our smallest size: not below the minimum, not
+/// gRPC, images (but SVG) or server-sent events.
+#[cfg(feature = "compression")]
+type CompressWhen = tower_http::compression::predicate::And<
+    tower_http::compression::predicate::And<
+        tower_http::compression::predicate::And<
+            tower_http::compression::predicate::SizeAbove,
+            tower_http::compression::predicate::NotForContentType,
+        >,
+        tower_http::compression::predicate::NotForContentType,
+    >,
+    tower_http::compression::predicate::NotForContentType,
+>;
+
+#[cfg(feature = "compression")]
+fn compress_when(min_size: u64) -> CompressWhen {
+    use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
+    SizeAbove::new(min_size)
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::SSE)
+}
+
 #[cfg(feature = "compression")]
 type Compression = Stack<
-    tower_http::compression::CompressionLayer,
+    tower_http::compression::CompressionLayer<CompressWhen>,
     tower::util::MapResponseLayer<fn(CompressedResponse) -> http::Response<Body>>,
 >;
 #[cfg(feature = "compression")]
@@ -149,6 +181,8 @@ pub struct ApiStack<L = Identity> {
     headers: SecurityHeaders,
     #[cfg(feature = "compression")]
     compression: bool,
+    #[cfg(feature = "compression")]
+    compression_min_size: u64,
     #[cfg(feature = "cors")]
     cors: Option<tower_http::cors::CorsLayer>,
     /// Built once: its clones (one per route) share one cache of metric handles.
@@ -175,6 +209,8 @@ impl ApiStack {
             headers: SecurityHeaders::api(),
             #[cfg(feature = "compression")]
             compression: true,
+            #[cfg(feature = "compression")]
+            compression_min_size: DEFAULT_COMPRESSION_MIN_SIZE,
             #[cfg(feature = "cors")]
             cors: None,
             telemetry: TelemetryLayer::new(),
@@ -198,11 +234,23 @@ impl<L> ApiStack<L> {
     /// Whether responses are compressed (default: on). tower-http's `CompressionLayer`
     /// with the algorithms its enabled features provide: gzip through this crate's
     /// `compression` feature; add tower-http's `compression-br` (and so on) to your own
-    /// manifest for more. Responses under 32 bytes, images, SSE and gRPC are left alone.
+    /// manifest for more. Bodies under [`compression_min_size`](Self::compression_min_size),
+    /// images (but SVG), server-sent events and gRPC are left alone.
     #[cfg(feature = "compression")]
     #[cfg_attr(docsrs, doc(cfg(feature = "compression")))]
     pub fn compression(mut self, on: bool) -> Self {
         self.compression = on;
+        self
+    }
+
+    /// The smallest body compressed, in bytes (default [`DEFAULT_COMPRESSION_MIN_SIZE`],
+    /// 1 KiB). A body of unknown length (streamed, no `Content-Length`) is compressed
+    /// whatever its size. A response left uncompressed for its size carries no
+    /// `Vary: Accept-Encoding`: it is the same for every client.
+    #[cfg(feature = "compression")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "compression")))]
+    pub fn compression_min_size(mut self, bytes: u64) -> Self {
+        self.compression_min_size = bytes;
         self
     }
 
@@ -241,6 +289,8 @@ impl<L> ApiStack<L> {
             headers: self.headers,
             #[cfg(feature = "compression")]
             compression: self.compression,
+            #[cfg(feature = "compression")]
+            compression_min_size: self.compression_min_size,
             #[cfg(feature = "cors")]
             cors: self.cors,
             telemetry: self.telemetry,
@@ -285,7 +335,8 @@ impl<L> ApiStack<L> {
             // without the layer (axum would box the body at the end anyway).
             let to_body: fn(CompressedResponse) -> http::Response<Body> = |res| res.map(Body::new);
             Stack::new(
-                tower_http::compression::CompressionLayer::new(),
+                tower_http::compression::CompressionLayer::new()
+                    .compress_when(compress_when(self.compression_min_size)),
                 tower::util::MapResponseLayer::new(to_body),
             )
         });

@@ -34,6 +34,14 @@ fn routes() -> Router {
             }),
         )
         .route(
+            "/big",
+            get(|| async {
+                // About 2.5 KB: above the default compression minimum (1 KiB).
+                let users: Vec<String> = (0..200).map(|i| format!("user {i}")).collect();
+                axum::Json(users)
+            }),
+        )
+        .route(
             "/panic",
             get(|| async {
                 if true {
@@ -259,7 +267,8 @@ fn gunzip(body: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn compression_is_outside_the_error_renderer() {
-    let app = routes().layer(ApiStack::new());
+    // Every body compressed, however small: the error envelope is ~200 bytes.
+    let app = routes().layer(ApiStack::new().compression_min_size(0));
     let gzip = |path: &str| {
         Request::get(path)
             .header(header::ACCEPT_ENCODING, "gzip")
@@ -285,6 +294,47 @@ async fn compression_is_outside_the_error_renderer() {
     // Turned off: never compressed.
     let app = routes().layer(ApiStack::new().compression(false));
     let res = send(&app, gzip("/json")).await;
+    assert!(!res.headers.contains_key(header::CONTENT_ENCODING));
+    assert_eq!(res.body, plain.body);
+}
+
+fn gzip_get(path: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn varies_by_encoding(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::VARY)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.contains("accept-encoding")))
+}
+
+#[tokio::test]
+async fn bodies_under_the_minimum_size_are_sent_as_they_are() {
+    let app = routes().layer(ApiStack::new());
+    // Under 1 KiB (the default): identity, and no `Vary` (the same for every client).
+    let plain = send(&app, get_req("/json")).await;
+    assert!(plain.body.len() < 1024, "{}", plain.body.len());
+    let res = send(&app, gzip_get("/json")).await;
+    assert!(!res.headers.contains_key(header::CONTENT_ENCODING));
+    assert!(!varies_by_encoding(&res.headers), "{:?}", res.headers);
+    assert_eq!(res.body, plain.body);
+    assert_edge_headers(&res.headers);
+
+    // Over it: gzip, with `Vary: accept-encoding`.
+    let plain = send(&app, get_req("/big")).await;
+    assert!(plain.body.len() >= 1024, "{}", plain.body.len());
+    let res = send(&app, gzip_get("/big")).await;
+    assert_eq!(res.headers[header::CONTENT_ENCODING], "gzip");
+    assert!(varies_by_encoding(&res.headers), "{:?}", res.headers);
+    assert_eq!(gunzip(&res.body), plain.body);
+
+    // The minimum is the caller's.
+    let app = routes().layer(ApiStack::new().compression_min_size(64 * 1024));
+    let res = send(&app, gzip_get("/big")).await;
     assert!(!res.headers.contains_key(header::CONTENT_ENCODING));
     assert_eq!(res.body, plain.body);
 }
