@@ -82,7 +82,11 @@ async fn time_to_idle_keeps_read_entries_and_drops_idle_ones() {
         let got = cache.get(&1).await;
         last_read = std::time::Instant::now();
         if gap < Duration::from_millis(150) {
-            assert_eq!(got, Some(1), "read entry expired {gap:?} after its last read");
+            assert_eq!(
+                got,
+                Some(1),
+                "read entry expired {gap:?} after its last read"
+            );
         } else if got.is_none() {
             // A loaded machine did not run this task for half a TTI: the entry was idle,
             // so it may have gone. Put it back; the rule is checked on the next reads.

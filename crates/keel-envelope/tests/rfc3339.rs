@@ -120,7 +120,11 @@ fn many_instants_match_time() {
         };
         let dt = OffsetDateTime::from_unix_timestamp(secs).unwrap()
             + Duration::nanoseconds(i64::try_from(nanos).unwrap());
-        let dt = if i % 5 == 0 { dt.to_offset(offset!(+05:30)) } else { dt };
+        let dt = if i % 5 == 0 {
+            dt.to_offset(offset!(+05:30))
+        } else {
+            dt
+        };
         let ours = serde_json::to_string(&Keel(dt));
         let theirs = serde_json::to_string(&Time(dt));
         match (ours, theirs) {
