@@ -163,8 +163,9 @@ impl LoadReport {
         let _ = writeln!(md, "\n## HTTP load (generated)\n");
         let rounds = if run.rounds > 1 {
             format!(
-                " ({} interleaved rounds: every scenario of a group runs in turn, so machine load hits all alike)",
-                run.rounds
+                " ({} interleaved rounds after {} s of unrecorded warm-up per scenario: every scenario of a group runs in turn, so machine load hits all alike)",
+                run.rounds,
+                super::WARM_UP_SECS
             )
         } else {
             String::new()
