@@ -276,9 +276,9 @@ fn unexpected(r: &LoadReport) -> u64 {
 /// Runs every target of `group` for `mode.round_secs`, in turn, `mode.rounds` times
 /// (the order rotates each round), and merges each target's rounds.
 fn interleaved<const N: usize>(group: &[Target; N], mode: Mode) -> Result<[WrkStats; N], String> {
-    // One unrecorded second per target first: a fresh server's first requests pay for
-    // connection setup, allocator growth and cold caches (seen here: a first round up to
-    // 20 % below the next ones, for whichever scenario came first).
+    // One unrecorded second per target first, so no round pays for a fresh server's
+    // connection setup, allocator growth and cold caches. (The first round still often
+    // runs below the next ones on this 2-core machine, warm-up or not: machine noise.)
     for target in group {
         target.run(WARM_UP_SECS)?;
     }
