@@ -266,6 +266,12 @@ async fn login_refresh_and_logout() {
         .logout("u1", a_sid.as_deref(), &a.refresh_token)
         .await
         .unwrap();
+    let b = s.flow.refresh(&b.refresh_token).await.unwrap();
+
+    // Another subject's logout with this session's refresh token succeeds and ends nothing.
+    s.add("u2", "bob@example.org", "user", &s.parts.admission)
+        .await;
+    s.flow.logout("u2", None, &b.refresh_token).await.unwrap();
     s.flow.refresh(&b.refresh_token).await.unwrap();
 }
 

@@ -254,7 +254,8 @@ impl SessionFlow {
     /// Ends one session of `subject`: the session of `refresh_token` and, at once, the
     /// access tokens of session `session` (the `sid` claim of the caller's access token).
     /// An unknown or already revoked refresh token is not an error (logging out twice
-    /// succeeds).
+    /// succeeds); nor is another subject's, which is left alone
+    /// ([`RefreshTokens::revoke_for`](crate::RefreshTokens::revoke_for)).
     ///
     /// # Errors
     /// [`Error::Store`].
@@ -265,7 +266,7 @@ impl SessionFlow {
         refresh_token: &str,
     ) -> Result<()> {
         let p = &self.parts;
-        p.refresh.revoke(refresh_token).await?;
+        p.refresh.revoke_for(subject, refresh_token).await?;
         if let Some(sid) = session {
             p.authenticator.revoke_session(subject, sid).await?;
         }

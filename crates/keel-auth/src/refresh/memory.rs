@@ -335,11 +335,23 @@ impl RefreshStore for MemoryRefreshStore {
     fn revoke_by_token<'a>(
         &'a self,
         token: SecretHash,
+        subject: Option<&'a str>,
         _now: SystemTime,
         reason: RevokeReason,
     ) -> StoreFuture<'a, Option<Session>> {
         let mut inner = self.lock();
-        let sid = inner.tokens.get(&token).map(|t| t.sid.clone());
+        let sid = inner
+            .tokens
+            .get(&token)
+            .map(|t| t.sid.clone())
+            .filter(|sid| {
+                subject.is_none_or(|s| {
+                    inner
+                        .families
+                        .get(sid)
+                        .is_some_and(|f| f.session.subject() == s)
+                })
+            });
         let session = sid
             .and_then(|sid| inner.remove_family(&sid))
             .map(|f| f.session);

@@ -459,6 +459,25 @@ impl RefreshTokens {
     /// # Errors
     /// [`Error::Store`] when a store fails.
     pub async fn revoke(&self, presented: &str) -> Result<Option<SessionId>> {
+        self.revoke_token(presented, None).await
+    }
+
+    /// Logout of one of `subject`'s sessions: as [`revoke`](Self::revoke), but a token of
+    /// another subject is answered as unknown (`None`) and revokes nothing, so a caller
+    /// cannot end someone else's session with a token that is not theirs.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an invalid subject; [`Error::Store`] when a store fails.
+    pub async fn revoke_for(&self, subject: &str, presented: &str) -> Result<Option<SessionId>> {
+        check_subject(subject)?;
+        self.revoke_token(presented, Some(subject)).await
+    }
+
+    async fn revoke_token(
+        &self,
+        presented: &str,
+        subject: Option<&str>,
+    ) -> Result<Option<SessionId>> {
         if !is_opaque_token(presented) {
             return Ok(None);
         }
@@ -466,6 +485,7 @@ impl RefreshTokens {
             .store
             .revoke_by_token(
                 SecretHash::of(presented),
+                subject,
                 self.clock.now(),
                 RevokeReason::Logout,
             )

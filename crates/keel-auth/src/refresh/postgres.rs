@@ -103,7 +103,10 @@ impl Statements for Sql {
                 "UPDATE {f} SET revoked_at = $2, revoked_reason = 'reuse' WHERE sid = $1 AND revoked_at IS NULL"
             ),
             revoke_by_token: format!(
-                "WITH target AS (SELECT sid FROM {t} WHERE token_hash = $1),
+                "WITH target AS (
+                     SELECT t.sid FROM {t} t JOIN {f} owner ON owner.sid = t.sid
+                     WHERE t.token_hash = $1 AND ($4::text IS NULL OR owner.subject = $4)
+                 ),
                  revoked AS (
                      UPDATE {f} AS f SET revoked_at = $2, revoked_reason = $3
                      FROM target WHERE f.sid = target.sid AND f.revoked_at IS NULL
@@ -244,6 +247,7 @@ impl RefreshStore for PgRefreshStore {
     fn revoke_by_token<'a>(
         &'a self,
         token: SecretHash,
+        subject: Option<&'a str>,
         now: SystemTime,
         reason: RevokeReason,
     ) -> StoreFuture<'a, Option<Session>> {
@@ -252,7 +256,12 @@ impl RefreshStore for PgRefreshStore {
                 .pg
                 .query_opt(
                     &self.pg.sql().revoke_by_token,
-                    &[&token.as_bytes().as_slice(), &now, &reason.as_str()],
+                    &[
+                        &token.as_bytes().as_slice(),
+                        &now,
+                        &reason.as_str(),
+                        &subject,
+                    ],
                 )
                 .await?;
             row.as_ref().map(session_at).transpose()

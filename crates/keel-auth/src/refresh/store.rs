@@ -233,10 +233,13 @@ pub trait RefreshStore: Send + Sync + 'static {
     ) -> StoreFuture<'a, RotateOutcome>;
 
     /// Revokes the family `token` belongs to (whether or not `token` is still current);
-    /// returns it, or `None` for an unknown token.
+    /// returns it, or `None` for an unknown token. With `subject`, only a family of that
+    /// subject is revoked: another subject's token is answered as unknown (`None`, nothing
+    /// changed).
     fn revoke_by_token<'a>(
         &'a self,
         token: SecretHash,
+        subject: Option<&'a str>,
         now: SystemTime,
         reason: RevokeReason,
     ) -> StoreFuture<'a, Option<Session>>;
@@ -287,10 +290,11 @@ impl<S: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<S> {
     fn revoke_by_token<'a>(
         &'a self,
         token: SecretHash,
+        subject: Option<&'a str>,
         now: SystemTime,
         reason: RevokeReason,
     ) -> StoreFuture<'a, Option<Session>> {
-        (**self).revoke_by_token(token, now, reason)
+        (**self).revoke_by_token(token, subject, now, reason)
     }
     fn revoke_session<'a>(
         &'a self,

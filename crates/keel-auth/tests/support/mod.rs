@@ -118,6 +118,24 @@ pub(crate) async fn logout_and_logout_everywhere(store: impl RefreshStore) {
     assert!(invalid(t.refresh(s1.token().expose_secret()).await));
     assert_eq!(t.revoke("not-a-token").await.unwrap(), None);
 
+    // A subject's logout cannot end another subject's session: answered as unknown,
+    // nothing revoked; its owner's logout can.
+    let s4 = t.issue("u").await.unwrap();
+    assert_eq!(
+        t.revoke_for("v", s4.token().expose_secret()).await.unwrap(),
+        None
+    );
+    let s4 = t.refresh(s4.token().expose_secret()).await.unwrap();
+    assert_eq!(
+        t.revoke_for("u", s4.token().expose_secret())
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(s4.session().id())
+    );
+    assert!(invalid(t.refresh(s4.token().expose_secret()).await));
+    assert_eq!(t.revoke_for("u", "not-a-token").await.unwrap(), None);
+
     assert!(t.revoke_session(s2.session().id()).await.unwrap());
     assert!(!t.revoke_session(s2.session().id()).await.unwrap());
     assert!(invalid(t.refresh(s2.token().expose_secret()).await));
