@@ -60,6 +60,8 @@ use axum::extract::DefaultBodyLimit;
 use keel_errors::axum::RenderErrorsLayer;
 use tower::ServiceBuilder;
 use tower::util::Either;
+#[cfg(feature = "compression")]
+use tower_http::compression::predicate::{And, NotForContentType, Predicate as _, SizeAbove};
 use tower_layer::{Identity, Layer, Stack};
 
 use crate::edge::EdgeLayer;
@@ -105,20 +107,11 @@ pub const DEFAULT_COMPRESSION_MIN_SIZE: u64 = 1024;
 /// tower-http's default predicate with our smallest size: not below the minimum, not
 /// gRPC, images (but SVG) or server-sent events.
 #[cfg(feature = "compression")]
-type CompressWhen = tower_http::compression::predicate::And<
-    tower_http::compression::predicate::And<
-        tower_http::compression::predicate::And<
-            tower_http::compression::predicate::SizeAbove,
-            tower_http::compression::predicate::NotForContentType,
-        >,
-        tower_http::compression::predicate::NotForContentType,
-    >,
-    tower_http::compression::predicate::NotForContentType,
->;
+type CompressWhen =
+    And<And<And<SizeAbove, NotForContentType>, NotForContentType>, NotForContentType>;
 
 #[cfg(feature = "compression")]
 fn compress_when(min_size: u64) -> CompressWhen {
-    use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
     SizeAbove::new(min_size)
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)

@@ -269,12 +269,7 @@ fn gunzip(body: &[u8]) -> Vec<u8> {
 async fn compression_is_outside_the_error_renderer() {
     // Every body compressed, however small: the error envelope is ~200 bytes.
     let app = routes().layer(ApiStack::new().compression_min_size(0));
-    let gzip = |path: &str| {
-        Request::get(path)
-            .header(header::ACCEPT_ENCODING, "gzip")
-            .body(Body::empty())
-            .unwrap()
-    };
+    let gzip = gzip_get;
     let plain = send(&app, get_req("/json")).await;
     let res = send(&app, gzip("/json")).await;
     assert_eq!(res.headers[header::CONTENT_ENCODING], "gzip");

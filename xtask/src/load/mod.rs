@@ -55,7 +55,8 @@ impl Drop for Server {
     }
 }
 
-/// Unrecorded seconds of load per target before an interleaved group's rounds.
+/// Unrecorded seconds of load per target before an interleaved group's rounds (full
+/// runs; the smoke run only proves the harness works).
 pub(crate) const WARM_UP_SECS: u64 = 1;
 
 /// How long and how often.
@@ -69,6 +70,8 @@ struct Mode {
     secs: u64,
     /// Users seeded.
     users: usize,
+    /// Unrecorded seconds per target before the interleaved rounds (0: none).
+    warm_up_secs: u64,
 }
 
 const FULL: Mode = Mode {
@@ -76,6 +79,7 @@ const FULL: Mode = Mode {
     rounds: 3,
     secs: 15,
     users: 8,
+    warm_up_secs: WARM_UP_SECS,
 };
 
 const SMOKE: Mode = Mode {
@@ -83,6 +87,7 @@ const SMOKE: Mode = Mode {
     rounds: 1,
     secs: 2,
     users: 2,
+    warm_up_secs: 0,
 };
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -279,8 +284,10 @@ fn interleaved<const N: usize>(group: &[Target; N], mode: Mode) -> Result<[WrkSt
     // One unrecorded second per target first, so no round pays for a fresh server's
     // connection setup, allocator growth and cold caches. (The first round still often
     // runs below the next ones on this 2-core machine, warm-up or not: machine noise.)
-    for target in group {
-        target.run(WARM_UP_SECS)?;
+    if mode.warm_up_secs > 0 {
+        for target in group {
+            target.run(mode.warm_up_secs)?;
+        }
     }
     let mut runs: [Vec<WrkStats>; N] = std::array::from_fn(|_| Vec::new());
     for round in 0..mode.rounds as usize {

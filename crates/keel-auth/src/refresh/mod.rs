@@ -451,10 +451,11 @@ impl RefreshTokens {
         }
     }
 
-    /// Logout: revokes the session `presented` belongs to (and, with
+    /// Revokes the session `presented` belongs to, whoever's it is (and, with
     /// [`with_revocations`](Self::with_revocations), its access tokens). Returns its id, or
     /// `None` when the token is malformed or unknown — logout succeeds either way from the
-    /// client's point of view.
+    /// client's point of view. A signed-in caller's logout is
+    /// [`revoke_for`](Self::revoke_for), which leaves other subjects' sessions alone.
     ///
     /// # Errors
     /// [`Error::Store`] when a store fails.

@@ -135,6 +135,10 @@ pub(crate) async fn logout_and_logout_everywhere(store: impl RefreshStore) {
     );
     assert!(invalid(t.refresh(s4.token().expose_secret()).await));
     assert_eq!(t.revoke_for("u", "not-a-token").await.unwrap(), None);
+    assert!(matches!(
+        t.revoke_for("", s4.token().expose_secret()).await,
+        Err(Error::InvalidInput(_))
+    ));
 
     assert!(t.revoke_session(s2.session().id()).await.unwrap());
     assert!(!t.revoke_session(s2.session().id()).await.unwrap());
